@@ -1,0 +1,101 @@
+//! Stage 1: where frames come from.
+//!
+//! Yields [`Frame`]s — `(frame number, timestamp, link type, bytes, original
+//! length)` — from a capture file (pcap in either byte order with µs or ns
+//! timestamps; pcapng with any number of sections and interfaces of
+//! different link types and timestamp resolutions) or from standard input.
+//! Live capture through libpcap is in [`live`].
+//!
+//! What it does not do: it knows nothing of IP or TCP. It applies an optional
+//! BPF filter (libpcap's compiler) to each frame, because that is a property of
+//! the frame source, but never looks inside the bytes itself.
+//!
+//! Contract: never panics on any input; a damaged or cut file yields every
+//! frame before the damage, then stops with a warning in [`CaptureInfo`].
+
+pub mod file;
+#[cfg(feature = "live")]
+pub mod live;
+pub mod writer;
+
+use crate::TsNs;
+
+/// LINKTYPE_ values (tcpdump.org/linktypes.html) the decoder understands.
+pub mod linktype {
+    pub const NULL: u32 = 0;
+    pub const ETHERNET: u32 = 1;
+    pub const PPP: u32 = 9;
+    pub const RAW_12: u32 = 12;
+    pub const RAW_14: u32 = 14;
+    pub const RAW: u32 = 101;
+    pub const LOOP: u32 = 108;
+    pub const LINUX_SLL: u32 = 113;
+    pub const IPV4: u32 = 228;
+    pub const IPV6: u32 = 229;
+    pub const LINUX_SLL2: u32 = 276;
+}
+
+/// One captured frame, borrowed from the reader's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    /// 1-based frame number within its capture (as Wireshark counts).
+    pub number: u64,
+    pub ts_ns: TsNs,
+    /// LINKTYPE_ value of the interface the frame was captured on.
+    pub link_type: u32,
+    /// The captured bytes (may be shorter than `orig_len` after a snaplen cut).
+    pub data: &'a [u8],
+    /// Length of the frame on the wire.
+    pub orig_len: u32,
+}
+
+/// Container format of a capture input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Pcap,
+    Pcapng,
+    Live,
+}
+
+/// What the reader saw of one input, independent of TCP.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CaptureInfo {
+    pub path: String,
+    pub format: Option<Format>,
+    /// Distinct link types in order of first appearance.
+    pub link_types: Vec<u32>,
+    /// Frames read (before any BPF filter).
+    pub frames: u64,
+    /// Frames that passed the BPF filter (equal to `frames` without one).
+    pub frames_matched: u64,
+    pub first_ts_ns: Option<TsNs>,
+    pub last_ts_ns: Option<TsNs>,
+    /// Bytes of the input consumed so far (drives progress bars).
+    pub bytes_read: u64,
+    /// Human-readable warnings: damage, odd timestamps, unknown blocks.
+    pub warnings: Vec<String>,
+    /// True when reading stopped early because the file is damaged or cut.
+    pub damaged: bool,
+}
+
+impl CaptureInfo {
+    pub fn warn(&mut self, msg: impl Into<String>) {
+        let msg = msg.into();
+        // Keep the list readable and bounded on hostile inputs.
+        if self.warnings.len() < 64 {
+            self.warnings.push(msg);
+        } else if self.warnings.len() == 64 {
+            self.warnings.push("further warnings suppressed".into());
+        }
+    }
+
+    pub(crate) fn note_frame(&mut self, f: &Frame) {
+        self.frames += 1;
+        if !self.link_types.contains(&f.link_type) {
+            self.link_types.push(f.link_type);
+        }
+        self.first_ts_ns = Some(self.first_ts_ns.map_or(f.ts_ns, |t| t.min(f.ts_ns)));
+        self.last_ts_ns = Some(self.last_ts_ns.map_or(f.ts_ns, |t| t.max(f.ts_ns)));
+    }
+}

@@ -1,0 +1,1 @@
+//! The lab: reproduce the Nagle experiment with real kernel TCP.

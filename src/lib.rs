@@ -1,0 +1,28 @@
+//! nagle-analyze: what Nagle's algorithm, delayed ACK and related socket
+//! options did to the TCP connections in a capture.
+//!
+//! The library is a one-way pipeline, one module per stage:
+//!
+//! ```text
+//! capture  ->  decode  ->  flow  ->  analysis  ->  report  ->  render
+//! (frames)     (segments)  (events)  (findings)    (plain data) (text, JSON, CSV)
+//! ```
+//!
+//! A stage never reaches back into an earlier one: the renderer never sees
+//! packets, the analysis never parses bytes. [`pipeline`] wires the stages
+//! together for one or more inputs; `main.rs` only turns the command line
+//! into a [`pipeline::Config`].
+
+pub mod analysis;
+pub mod capture;
+pub mod decode;
+pub mod flow;
+pub mod lab;
+pub mod pipeline;
+pub mod render;
+pub mod report;
+pub mod writes;
+
+/// Capture timestamps in nanoseconds since the Unix epoch. All timing in the
+/// tool comes from these, never from the wall clock.
+pub type TsNs = i64;
