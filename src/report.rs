@@ -1,5 +1,221 @@
 //! Stage 5: the result as plain data.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+//!
+//! These serde structs are the only thing the renderers see, and their JSON
+//! form is the documented, versioned schema (`schema_version`, see
+//! `docs/json-schema.md`). Field names are part of the interface: users'
+//! scripts depend on them. New fields may be added; existing ones are not
+//! renamed or removed without bumping `schema_version`.
+//!
+//! Times are in milliseconds (floats) unless the name says otherwise;
+//! timestamps (`*_ts`) are seconds since the Unix epoch (floats).
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub schema_version: u32,
+    pub tool: String,
+    pub captures: Vec<CaptureSummary>,
+    pub flows: Vec<Flow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptureSummary {
+    pub path: String,
+    /// `pcap`, `pcapng` or `live`; null when the file could not be read.
+    pub format: Option<String>,
+    pub link_types: Vec<u32>,
+    pub frames: u64,
+    /// Frames that passed the BPF filter.
+    pub frames_matched: u64,
+    pub tcp_segments: u64,
+    /// Why frames gave no TCP segment (reason -> count).
+    pub skipped: BTreeMap<String, u64>,
+    pub first_ts: Option<f64>,
+    pub last_ts: Option<f64>,
+    pub warnings: Vec<String>,
+    /// Reading stopped early: the file is damaged or cut.
+    pub damaged: bool,
+}
+
+/// Summary statistics of a set of durations, in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    pub min: Option<f64>,
+    pub median: Option<f64>,
+    pub p90: Option<f64>,
+    pub max: Option<f64>,
+    pub samples: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Rtt {
+    /// SYN -> SYN/ACK -> ACK as seen at the capture point.
+    pub handshake: Option<f64>,
+    /// The path RTT: the smallest of the handshake RTT and the per-direction
+    /// minimum samples combined across the capture point.
+    pub min: Option<f64>,
+    /// Data->ACK samples brought to the full path (path RTT + ACK delay).
+    pub median: Option<f64>,
+    pub p90: Option<f64>,
+    pub samples: u64,
+    /// Where `min` came from: `handshake`, `data-ack`, `timestamps`.
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Flow {
+    pub id: u64,
+    pub client: String,
+    pub server: String,
+    pub handshake_seen: bool,
+    pub start_ts: f64,
+    pub end_ts: f64,
+    /// `client`, `server`, `middle` or `unknown`.
+    pub vantage: String,
+    pub rtt_ms: Rtt,
+    pub directions: Vec<Direction>,
+    /// Plain-language notes on how far the figures can be trusted.
+    pub notes: Vec<String>,
+    /// The flow was finished early because the flow table was full.
+    pub evicted: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WritesPerSegment {
+    pub mean: Option<f64>,
+    pub median: Option<f64>,
+    pub max: Option<u64>,
+    /// writes carried -> number of segments ("1": 12, "2": 40, ...).
+    pub histogram: BTreeMap<u64, u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WriteDelay {
+    pub median: Option<f64>,
+    pub p90: Option<f64>,
+    pub max: Option<f64>,
+    pub mean: Option<f64>,
+    /// Per write, in log order: ms from the write call to the capture of
+    /// the segment that carried its last byte (null when not seen).
+    pub per_write: Vec<Option<f64>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Nagle {
+    /// `on`, `off` or `inconclusive`.
+    pub verdict: String,
+    /// One sentence per piece of evidence, with counts.
+    pub evidence: Vec<String>,
+    /// Small segments sent while an earlier small one was unacknowledged,
+    /// outside loss recovery (what Nagle forbids).
+    pub small_while_unacked: u64,
+    /// The same inside loss recovery or as probes (not counted as evidence).
+    pub small_while_unacked_in_recovery: u64,
+    /// Tolerance used for "released by an ACK", ms.
+    pub release_tolerance_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AckDelay {
+    pub median: Option<f64>,
+    pub p90: Option<f64>,
+    pub max: Option<f64>,
+    pub samples: u64,
+    /// A timer-like cluster of ACK delays (for example about 40 ms on Linux).
+    pub timer_ms: Option<f64>,
+    pub timer_samples: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StallEvent {
+    /// When the held segment left (seconds since the epoch).
+    pub ts: f64,
+    /// How long the ACK that released it was delayed, ms.
+    pub ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Stalls {
+    pub count: u64,
+    pub total_ms: f64,
+    pub events: Vec<StallEvent>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SendInterval {
+    pub median: Option<f64>,
+    pub p90: Option<f64>,
+    /// median / path RTT.
+    pub rtt_ratio: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Direction {
+    pub from: String,
+    pub to: String,
+    /// Every frame sent this way (pure ACKs included).
+    pub frames: u64,
+    /// Sum of the frames' wire lengths.
+    pub wire_bytes: u64,
+    /// Segments with new payload (retransmissions and keep-alives excluded).
+    pub data_segments: u64,
+    pub payload_bytes: u64,
+    /// TCP payload of every frame, retransmissions included.
+    pub all_payload_bytes: u64,
+    pub retransmissions: u64,
+    pub out_of_order: u64,
+    pub keepalives: u64,
+    pub zero_window: u64,
+    /// Effective MSS (SYN MSS less per-segment options), else the largest
+    /// payload seen; null when unknown.
+    pub mss: Option<u32>,
+    /// `syn` or `largest-payload`.
+    pub mss_source: Option<String>,
+    pub small_segments: u64,
+    /// Segments larger than the MSS (TSO/GSO/GRO at the capture point).
+    pub oversize_segments: u64,
+    pub timestamps: bool,
+    pub window_scale: Option<u8>,
+    /// Frames whose payload the snaplen cut.
+    pub truncated_frames: u64,
+    /// Raw data->ACK samples at the capture point for this direction's data.
+    pub ack_rtt_ms: Stats,
+
+    // --- Nagle analysis ---
+    /// `log`, `size`, `inferred`, or null when no write boundaries are known.
+    pub write_source: Option<String>,
+    /// The write size used (`size`) or inferred (`inferred`).
+    pub write_unit: Option<u32>,
+    /// `exact`, `high`, `medium`, `low`.
+    pub write_confidence: Option<String>,
+    pub writes: Option<u64>,
+    pub writes_per_segment: Option<WritesPerSegment>,
+    /// Data segments carrying the end of two or more writes.
+    pub aggregated_segments: Option<u64>,
+    pub send_interval_ms: SendInterval,
+    /// Small segments that left right after the ACK of the previous small
+    /// segment (the Nagle release).
+    pub ack_clocked_segments: u64,
+    pub nagle: Nagle,
+    pub coalescing_causes: Vec<String>,
+    /// ACK delay of the receiver of this direction's data.
+    pub ack_delay_ms: AckDelay,
+    pub stalls: Stalls,
+    pub write_delay_ms: Option<WriteDelay>,
+    /// One-line verdict in words.
+    pub summary: String,
+}
+
+/// Nanoseconds to milliseconds.
+pub fn ms(ns: i64) -> f64 {
+    ns as f64 / 1e6
+}
+
+/// Nanoseconds since the epoch to seconds.
+pub fn secs(ns: i64) -> f64 {
+    ns as f64 / 1e9
 }
