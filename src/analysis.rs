@@ -11,9 +11,7 @@
 //! (that is `render`). Every rule is written down next to the code that
 //! applies it, and the README repeats them in a paragraph each.
 
-use crate::flow::{
-    AckEvent, DataEvent, Dir, FlowObserver, FlowSummary, SegmentKind, C2S, S2C,
-};
+use crate::flow::{AckEvent, DataEvent, Dir, FlowObserver, FlowSummary, SegmentKind, C2S, S2C};
 use crate::report::{self, ms, secs};
 use crate::writes::WriteLog;
 use crate::TsNs;
@@ -506,9 +504,12 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
             }
         }
         let wps_summary = wps.as_ref().map(hist_summary);
-        let aggregated = wps
-            .as_ref()
-            .map(|h| h.iter().filter(|(w, _)| **w >= 2).map(|(_, c)| c).sum::<u64>());
+        let aggregated = wps.as_ref().map(|h| {
+            h.iter()
+                .filter(|(w, _)| **w >= 2)
+                .map(|(_, c)| c)
+                .sum::<u64>()
+        });
 
         // Send intervals.
         let mut iv = da.send_intervals.clone();
@@ -526,7 +527,12 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
         // ACK delay of this direction's receiver: full sample - path RTT.
         let mut ack_delays: Vec<i64> = Vec::new();
         if let (Some(n), Some(r)) = (timing.near[d], rtt) {
-            ack_delays = st.ack_rtt.values.iter().map(|v| (v + n - r).max(0)).collect();
+            ack_delays = st
+                .ack_rtt
+                .values
+                .iter()
+                .map(|v| (v + n - r).max(0))
+                .collect();
         }
         ack_delays.sort_unstable();
         let cluster = timer_cluster(&ack_delays);
@@ -549,7 +555,10 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
         let tol = near + (rtt.unwrap_or(0) / 10).max(250_000);
         let released: Vec<&Release> = da.releases.iter().filter(|r| r.gap <= tol).collect();
         let ack_clocked = released.len() as u64;
-        let released_agg = released.iter().filter(|r| r.writes.is_some_and(|w| w >= 2)).count() as u64;
+        let released_agg = released
+            .iter()
+            .filter(|r| r.writes.is_some_and(|w| w >= 2))
+            .count() as u64;
         let released_agg_inferred = write_unit.map_or(0, |u| {
             released.iter().filter(|r| r.len >= 2 * u).count() as u64
         });
@@ -609,7 +618,9 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
             );
             "on"
         } else if ack_clocked >= 3
-            && send_interval.rtt_ratio.is_some_and(|x| (0.7..=1.5).contains(&x))
+            && send_interval
+                .rtt_ratio
+                .is_some_and(|x| (0.7..=1.5).contains(&x))
             && released.len() * 2 >= da.releases.len()
         {
             evidence.push(format!(
@@ -643,7 +654,9 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
         if da.agg_in_flight > 0 && verdict != "on" {
             causes.push("cwnd".to_string());
         }
-        if da.agg_window_limited > 0 || st.zero_window > 0 && d == C2S && f.dirs[S2C].zero_window > 0 {
+        if da.agg_window_limited > 0
+            || st.zero_window > 0 && d == C2S && f.dirs[S2C].zero_window > 0
+        {
             causes.push("rwnd".to_string());
         }
         if st.oversize_segments > 0 {
@@ -726,6 +739,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
 
     report::Flow {
         id: f.id,
+        capture: 0,
         client: addr(&f.client),
         server: addr(&f.server),
         handshake_seen: f.handshake_seen,

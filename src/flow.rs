@@ -584,7 +584,9 @@ impl<O: FlowObserver> Flow<O> {
         // from the other side gives a sample.
         if let Some((tsval, tsecr)) = seg.options.timestamps {
             let ds = &mut self.dirs[d];
-            let newer = ds.last_tsval.map_or(true, |l| tsval.wrapping_sub(l) as i32 > 0);
+            let newer = ds
+                .last_tsval
+                .map_or(true, |l| tsval.wrapping_sub(l) as i32 > 0);
             if newer {
                 ds.last_tsval = Some(tsval);
                 if ds.ts_pending.len() >= MAX_TS_PENDING {
@@ -632,7 +634,11 @@ impl<O: FlowObserver> Flow<O> {
             return;
         }
         let una = ds.una.unwrap_or(i64::MIN);
-        let newly = if ack > una && ds.una.is_some() { ack - una } else { 0 };
+        let newly = if ack > una && ds.una.is_some() {
+            ack - una
+        } else {
+            0
+        };
         let mut sample = None;
         if ack > una {
             ds.una = Some(ack);
@@ -765,9 +771,12 @@ impl<O: FlowObserver> Flow<O> {
         }
 
         let una = own.una.unwrap_or(i64::MIN);
-        let in_flight = if own.una.is_some() { (next - una).max(0) } else { 0 };
-        let prev_small_unacked =
-            own.una.is_some() && own.last_small_end.is_some_and(|e| e > una);
+        let in_flight = if own.una.is_some() {
+            (next - una).max(0)
+        } else {
+            0
+        };
+        let prev_small_unacked = own.una.is_some() && own.last_small_end.is_some_and(|e| e > una);
         let since_prev_small_acked = own.last_small_acked_at.map(|t| ts - t);
         let prev_small_ack_wait = own.last_small_acked_at.map(|t| t - own.last_small_ts);
         let since_prev_send = own.last_send_ts.map(|t| ts - t);
@@ -843,7 +852,14 @@ mod tests {
     const C: &str = "10.0.0.1:40000";
     const S: &str = "10.0.0.2:80";
 
-    fn seg(from_client: bool, ts_us: i64, seq: u32, ack: u32, fl: u8, len: u32) -> Segment<'static> {
+    fn seg(
+        from_client: bool,
+        ts_us: i64,
+        seq: u32,
+        ack: u32,
+        fl: u8,
+        len: u32,
+    ) -> Segment<'static> {
         let (src, dst) = if from_client { (C, S) } else { (S, C) };
         Segment {
             frame: 0,
@@ -855,7 +871,11 @@ mod tests {
             flags: fl,
             window: 1000,
             options: TcpOptions {
-                mss: if fl & flags::SYN != 0 { Some(1460) } else { None },
+                mss: if fl & flags::SYN != 0 {
+                    Some(1460)
+                } else {
+                    None
+                },
                 ..Default::default()
             },
             payload_len: len,

@@ -39,6 +39,27 @@ pub struct CaptureSummary {
     pub warnings: Vec<String>,
     /// Reading stopped early: the file is damaged or cut.
     pub damaged: bool,
+    /// Why nothing could be read (missing file, not a capture).
+    pub error: Option<String>,
+}
+
+impl CaptureSummary {
+    pub fn unreadable(path: &str, error: String) -> Self {
+        CaptureSummary {
+            path: path.to_string(),
+            format: None,
+            link_types: Vec::new(),
+            frames: 0,
+            frames_matched: 0,
+            tcp_segments: 0,
+            skipped: BTreeMap::new(),
+            first_ts: None,
+            last_ts: None,
+            warnings: Vec::new(),
+            damaged: false,
+            error: Some(error),
+        }
+    }
 }
 
 /// Summary statistics of a set of durations, in milliseconds.
@@ -69,6 +90,8 @@ pub struct Rtt {
 #[derive(Debug, Clone, Serialize)]
 pub struct Flow {
     pub id: u64,
+    /// Index into `captures` of the input this flow came from.
+    pub capture: usize,
     pub client: String,
     pub server: String,
     pub handshake_seen: bool,

@@ -66,7 +66,11 @@ fn parse_epoch(s: &str) -> Option<TsNs> {
     if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let mut ns: i64 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
+    let mut ns: i64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().ok()?
+    };
     for _ in frac.len()..9 {
         ns *= 10;
     }
@@ -127,7 +131,10 @@ pub fn parse_strace(text: &str, fd: Option<i32>) -> anyhow::Result<WriteLog> {
             // `strace -f -o file` prefixes a bare pid.
             if p.bytes().all(|b| b.is_ascii_digit()) && r.trim_start().contains('(') {
                 let r2 = r.trim_start();
-                if r2.split_once(' ').is_some_and(|(t, _)| parse_epoch(t).is_some()) {
+                if r2
+                    .split_once(' ')
+                    .is_some_and(|(t, _)| parse_epoch(t).is_some())
+                {
                     pid = p.to_string();
                     rest = r2;
                 }
@@ -195,7 +202,11 @@ pub fn parse_strace(text: &str, fd: Option<i32>) -> anyhow::Result<WriteLog> {
 /// The `= N` at the end of an strace line, when N >= 0.
 fn return_value(s: &str) -> Option<u64> {
     let (_, r) = s.rsplit_once(") = ")?;
-    r.split_whitespace().next()?.parse::<i64>().ok().and_then(|n| u64::try_from(n).ok())
+    r.split_whitespace()
+        .next()?
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| u64::try_from(n).ok())
 }
 
 #[cfg(test)]
@@ -204,8 +215,8 @@ mod tests {
 
     #[test]
     fn jsonl_ignores_unknown_keys() {
-        let log =
-            parse_jsonl("{\"t\": 1.5, \"bytes\": 4, \"x\": 1}\n\n{\"bytes\":8,\"t\":2.0}\n").unwrap();
+        let log = parse_jsonl("{\"t\": 1.5, \"bytes\": 4, \"x\": 1}\n\n{\"bytes\":8,\"t\":2.0}\n")
+            .unwrap();
         assert_eq!(log.ends, vec![4, 12]);
         assert_eq!(log.times, vec![1_500_000_000, 2_000_000_000]);
     }
@@ -236,7 +247,10 @@ mod tests {
 
     #[test]
     fn epoch_parsing_is_exact() {
-        assert_eq!(parse_epoch("1700000000.123456"), Some(1_700_000_000_123_456_000));
+        assert_eq!(
+            parse_epoch("1700000000.123456"),
+            Some(1_700_000_000_123_456_000)
+        );
         assert_eq!(parse_epoch("12"), Some(12_000_000_000));
         assert_eq!(parse_epoch("x.1"), None);
     }
