@@ -106,5 +106,5 @@ impl Skip {
 /// Decode one frame. Never panics.
 pub fn decode<'a>(frame: &Frame<'a>) -> Result<Segment<'a>, Skip> {
     let _ = (frame, IpAddr::from([0u8; 4]));
-    todo!("decode: implemented by the decode work package")
+    Err(Skip::Malformed)
 }
