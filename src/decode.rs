@@ -513,7 +513,7 @@ fn parse_options(o: &[u8]) -> TcpOptions {
             (2, 4) => r.mss = be16(v, 0),
             (3, 3) => r.window_scale = Some(v[0]),
             (4, 2) => r.sack_permitted = true,
-            (5, _) if (len - 2) % 8 == 0 => r.sack_blocks = ((len - 2) / 8) as u8,
+            (5, _) if (len - 2).is_multiple_of(8) => r.sack_blocks = ((len - 2) / 8) as u8,
             (8, 10) => r.timestamps = Some((be32(v, 0).unwrap_or(0), be32(v, 4).unwrap_or(0))),
             _ => {}
         }

@@ -496,7 +496,7 @@ fn read_pcapng<R: Read>(rd: &mut Reader<R>, st: &mut State) -> anyhow::Result<()
         let btype = rd32(&ty_bytes, 0);
         let blen = rd32(&head, 4) as usize;
         let consumed = if is_shb { 12 } else { 8 };
-        if blen < 12 || blen % 4 != 0 || blen > MAX_RECORD || blen < consumed + 4 {
+        if blen < 12 || !blen.is_multiple_of(4) || blen > MAX_RECORD || blen < consumed + 4 {
             st.damaged(
                 start,
                 &format!("block of type {btype:#x} claims an invalid length of {blen} bytes"),

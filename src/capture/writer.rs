@@ -100,6 +100,10 @@ impl<W: Write> PcapWriter<W> {
         self.w.write_all(data)
     }
 
+    pub fn get_ref(&self) -> &W {
+        &self.w
+    }
+
     pub fn into_inner(self) -> W {
         self.w
     }
@@ -272,6 +276,10 @@ impl<W: Write> PcapngWriter<W> {
     /// Write an arbitrary block (for tests of unknown-block handling).
     pub fn write_raw_block(&mut self, btype: u32, body: &[u8]) -> io::Result<()> {
         self.block(btype, body)
+    }
+
+    pub fn get_ref(&self) -> &W {
+        &self.w
     }
 
     pub fn into_inner(self) -> W {
