@@ -521,3 +521,362 @@ fn parse_options(o: &[u8]) -> TcpOptions {
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::linktype as lt;
+
+    /// IPv4 192.168.0.1:1234 -> 192.168.0.2:80, seq 100, ack 200, PSH|ACK,
+    /// window 8192, payload "abcd".
+    const V4: [u8; 44] = [
+        0x45, 0x00, 0x00, 0x2c, 0x00, 0x01, 0x40, 0x00, 0x40, 0x06, 0x00, 0x00, 0xc0, 0xa8, 0x00,
+        0x01, 0xc0, 0xa8, 0x00, 0x02, // IPv4
+        0x04, 0xd2, 0x00, 0x50, 0x00, 0x00, 0x00, 0x64, 0x00, 0x00, 0x00, 0xc8, 0x50, 0x18, 0x20,
+        0x00, 0x00, 0x00, 0x00, 0x00, // TCP
+        b'a', b'b', b'c', b'd',
+    ];
+
+    /// IPv6 2001:db8::1 -> 2001:db8::2 with a Hop-by-Hop header (PadN)
+    /// before the same TCP segment.
+    const V6: [u8; 72] = [
+        0x60, 0x00, 0x00, 0x00, 0x00, 0x20, 0x00, 0x40, // plen 32, next HBH
+        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, // src
+        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, // dst
+        0x06, 0x00, 0x01, 0x04, 0x00, 0x00, 0x00, 0x00, // HBH: next TCP, PadN
+        0x04, 0xd2, 0x00, 0x50, 0x00, 0x00, 0x00, 0x64, 0x00, 0x00, 0x00, 0xc8, 0x50, 0x18, 0x20,
+        0x00, 0x00, 0x00, 0x00, 0x00, // TCP
+        b'a', b'b', b'c', b'd',
+    ];
+
+    const MACS: [u8; 12] = [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+
+    fn cat(parts: &[&[u8]]) -> Vec<u8> {
+        parts.concat()
+    }
+
+    fn dec(link_type: u32, data: &[u8]) -> Result<Segment<'_>, Skip> {
+        decode(&Frame {
+            number: 7,
+            ts_ns: 42,
+            link_type,
+            data,
+            orig_len: data.len() as u32,
+        })
+    }
+
+    fn check(seg: &Segment, v6: bool) {
+        let (s, d): (IpAddr, IpAddr) = if v6 {
+            (
+                "2001:db8::1".parse().unwrap(),
+                "2001:db8::2".parse().unwrap(),
+            )
+        } else {
+            (
+                "192.168.0.1".parse().unwrap(),
+                "192.168.0.2".parse().unwrap(),
+            )
+        };
+        assert_eq!(seg.src, SocketAddr::new(s, 1234));
+        assert_eq!(seg.dst, SocketAddr::new(d, 80));
+        assert_eq!((seg.seq, seg.ack, seg.window), (100, 200, 8192));
+        assert_eq!(seg.flags, flags::PSH | flags::ACK);
+        assert_eq!(seg.payload_len, 4);
+        assert_eq!(seg.payload, b"abcd");
+        assert!(!seg.truncated);
+        assert_eq!((seg.frame, seg.ts_ns), (7, 42));
+    }
+
+    #[test]
+    fn ethernet_and_vlan_tags() {
+        let f = cat(&[&MACS, &[0x08, 0x00], &V4]);
+        check(&dec(lt::ETHERNET, &f).unwrap(), false);
+        let f = cat(&[&MACS, &[0x86, 0xdd], &V6]);
+        check(&dec(lt::ETHERNET, &f).unwrap(), true);
+        let f = cat(&[&MACS, &[0x81, 0x00, 0x00, 0x64, 0x08, 0x00], &V4]);
+        check(&dec(lt::ETHERNET, &f).unwrap(), false);
+        // QinQ: 802.1ad outer, 802.1Q inner.
+        let f = cat(&[
+            &MACS,
+            &[0x88, 0xa8, 0, 0x64, 0x81, 0x00, 0, 0xc8, 0x86, 0xdd],
+            &V6,
+        ]);
+        check(&dec(lt::ETHERNET, &f).unwrap(), true);
+        // Ethernet padding after the IP packet is ignored.
+        let f = cat(&[&MACS, &[0x08, 0x00], &V4, &[0; 6]]);
+        check(&dec(lt::ETHERNET, &f).unwrap(), false);
+    }
+
+    #[test]
+    fn pppoe_and_mpls() {
+        // PPPoE session, length 46 = PPP protocol (2) + 44.
+        let f = cat(&[
+            &MACS,
+            &[0x88, 0x64, 0x11, 0x00, 0x00, 0x01, 0x00, 0x2e, 0x00, 0x21],
+            &V4,
+        ]);
+        check(&dec(lt::ETHERNET, &f).unwrap(), false);
+        // MPLS unicast, two labels, bottom of stack on the second.
+        let f = cat(&[&MACS, &[0x88, 0x47, 0, 0, 0x10, 64, 0, 0, 0x21, 64], &V4]);
+        check(&dec(lt::ETHERNET, &f).unwrap(), false);
+    }
+
+    #[test]
+    fn linux_sll_and_sll2() {
+        let sll = [0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00];
+        check(&dec(lt::LINUX_SLL, &cat(&[&sll, &V4])).unwrap(), false);
+        let sll2 = [
+            0x86, 0xdd, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0,
+        ];
+        check(&dec(lt::LINUX_SLL2, &cat(&[&sll2, &V6])).unwrap(), true);
+        assert_eq!(
+            dec(lt::LINUX_SLL2, &sll2[..19]).unwrap_err(),
+            Skip::Truncated
+        );
+    }
+
+    #[test]
+    fn null_and_loop_either_byte_order() {
+        check(&dec(lt::NULL, &cat(&[&[2, 0, 0, 0], &V4])).unwrap(), false);
+        check(&dec(lt::NULL, &cat(&[&[30, 0, 0, 0], &V6])).unwrap(), true);
+        check(&dec(lt::NULL, &cat(&[&[0, 0, 0, 24], &V6])).unwrap(), true);
+        check(&dec(lt::LOOP, &cat(&[&[0, 0, 0, 2], &V4])).unwrap(), false);
+        check(&dec(lt::LOOP, &cat(&[&[0, 0, 0, 28], &V6])).unwrap(), true);
+        check(&dec(lt::LOOP, &cat(&[&[10, 0, 0, 0], &V6])).unwrap(), true);
+        assert_eq!(
+            dec(lt::NULL, &cat(&[&[7, 0, 0, 0], &V4])).unwrap_err(),
+            Skip::NotIp
+        );
+    }
+
+    #[test]
+    fn raw_ip_link_types() {
+        for l in [lt::RAW, lt::RAW_12, lt::RAW_14] {
+            check(&dec(l, &V4).unwrap(), false);
+            check(&dec(l, &V6).unwrap(), true);
+        }
+        check(&dec(lt::IPV4, &V4).unwrap(), false);
+        check(&dec(lt::IPV6, &V6).unwrap(), true);
+        assert_eq!(dec(lt::IPV4, &V6).unwrap_err(), Skip::Malformed);
+    }
+
+    #[test]
+    fn ppp_variants() {
+        check(
+            &dec(lt::PPP, &cat(&[&[0xff, 0x03, 0x00, 0x21], &V4])).unwrap(),
+            false,
+        );
+        check(&dec(lt::PPP, &cat(&[&[0x00, 0x57], &V6])).unwrap(), true);
+        check(&dec(lt::PPP, &cat(&[&[0x21], &V4])).unwrap(), false); // compressed
+        let mpls = [0xff, 0x03, 0x02, 0x81, 0x00, 0x01, 0x01, 0x40];
+        check(&dec(lt::PPP, &cat(&[&mpls, &V4])).unwrap(), false);
+        // Cisco HDLC framing labelled as PPP.
+        check(
+            &dec(lt::PPP, &cat(&[&[0x0f, 0x00, 0x08, 0x00], &V4])).unwrap(),
+            false,
+        );
+        assert_eq!(
+            dec(lt::PPP, &[0xff, 0x03, 0xc0, 0x21, 1, 2]).unwrap_err(),
+            Skip::NotIp
+        );
+    }
+
+    #[test]
+    fn skips() {
+        assert_eq!(dec(147, &V4).unwrap_err(), Skip::UnsupportedLinkType(147));
+        let arp = cat(&[&MACS, &[0x08, 0x06], &[0; 28]]);
+        assert_eq!(dec(lt::ETHERNET, &arp).unwrap_err(), Skip::NotIp);
+        let mut udp = V4;
+        udp[9] = 17;
+        assert_eq!(dec(lt::RAW, &udp).unwrap_err(), Skip::NotTcp);
+        assert_eq!(dec(lt::ETHERNET, &MACS[..10]).unwrap_err(), Skip::Truncated);
+        assert_eq!(dec(lt::RAW, &V4[..30]).unwrap_err(), Skip::Truncated);
+        assert_eq!(dec(lt::RAW, &V4[..10]).unwrap_err(), Skip::Truncated);
+        assert_eq!(dec(lt::RAW, &[]).unwrap_err(), Skip::Truncated);
+        assert_eq!(dec(lt::RAW, &[0x50; 40]).unwrap_err(), Skip::NotIp);
+        let mut bad = V4;
+        bad[32] = 0x40; // data offset 4
+        assert_eq!(dec(lt::RAW, &bad).unwrap_err(), Skip::Malformed);
+        let mut bad = V4;
+        bad[0] = 0x44; // IHL 4
+        assert_eq!(dec(lt::RAW, &bad).unwrap_err(), Skip::Malformed);
+    }
+
+    #[test]
+    fn ip_fragments() {
+        let mut f = V4;
+        f[6] = 0x20; // MF
+        assert_eq!(dec(lt::RAW, &f).unwrap_err(), Skip::IpFragment);
+        let mut f = V4;
+        f[6] = 0x00;
+        f[7] = 0x10; // offset 16*8
+        assert_eq!(dec(lt::RAW, &f).unwrap_err(), Skip::IpFragment);
+        // IPv6 fragment header in place of the HBH header.
+        let mut f = V6;
+        f[6] = 44;
+        f[40..48].copy_from_slice(&[6, 0, 0, 1, 0, 0, 0, 9]); // offset 0, M=1
+        assert_eq!(dec(lt::RAW, &f).unwrap_err(), Skip::IpFragment);
+        f[40..48].copy_from_slice(&[6, 0, 0, 0, 0, 0, 0, 9]); // atomic
+        check(&dec(lt::RAW, &f).unwrap(), true);
+        f[42..44].copy_from_slice(&[0, 0x08]); // offset 1, M=0
+        assert_eq!(dec(lt::RAW, &f).unwrap_err(), Skip::IpFragment);
+        f[42..44].copy_from_slice(&[0, 0]);
+        check(&dec(lt::RAW, &f).unwrap(), true);
+    }
+
+    #[test]
+    fn lengths_from_ip_header() {
+        // Snaplen cut inside the payload: length from IP, flagged truncated.
+        let seg = decode(&Frame {
+            number: 1,
+            ts_ns: 0,
+            link_type: lt::RAW,
+            data: &V4[..42],
+            orig_len: 44,
+        })
+        .unwrap();
+        assert_eq!(
+            (seg.payload_len, seg.payload, seg.truncated),
+            (4, &b"ab"[..], true)
+        );
+        // Cut inside the TCP options: still decoded, truncated.
+        let mut opt = V4.to_vec();
+        opt[3] = 48; // total 48: 20 + 28 TCP (8 bytes of options) + 0 payload
+        opt[32] = 0x70;
+        opt.truncate(44);
+        opt[40..44].copy_from_slice(&[2, 4, 0x05, 0xb4]);
+        let seg = decode(&Frame {
+            number: 1,
+            ts_ns: 0,
+            link_type: lt::RAW,
+            data: &opt[..42],
+            orig_len: 48,
+        })
+        .unwrap();
+        assert!(seg.truncated);
+        assert_eq!(
+            (seg.payload_len, seg.options.options_len, seg.options.mss),
+            (0, 8, None)
+        );
+        // TSO capture: IP total length 0 -> captured length, not truncated.
+        let mut tso = V4;
+        tso[2] = 0;
+        tso[3] = 0;
+        check(&dec(lt::RAW, &tso).unwrap(), false);
+        // IPv6 payload length 0 with a Jumbo Payload option.
+        let mut j = V6;
+        j[4] = 0;
+        j[5] = 0;
+        j[42..48].copy_from_slice(&[0xc2, 0x04, 0, 0, 0, 32]);
+        check(&dec(lt::RAW, &j).unwrap(), true);
+        // IP length larger than an uncut frame: the IP header lies.
+        let mut lie = V4;
+        lie[3] = 0x80;
+        check(&dec(lt::RAW, &lie).unwrap(), false);
+    }
+
+    #[test]
+    fn tcp_options() {
+        let mut p = V4.to_vec();
+        p.truncate(40);
+        p[3] = 72; // 20 + 52 (32 bytes of options)
+        p[32] = 0xd0;
+        p.extend_from_slice(&[
+            2, 4, 0x05, 0x8c, // MSS 1420
+            1, 3, 3, 9, // NOP, WS 9
+            4, 2, // SACK permitted
+            8, 10, 0, 0, 0, 1, 0, 0, 0, 2, // TS 1, 2
+            5, 10, 0, 0, 0, 0, 0, 0, 0, 0, // SACK, 1 block
+            0, 0, // EOL
+        ]);
+        let s = dec(lt::RAW, &p).unwrap();
+        let o = s.options;
+        assert_eq!(
+            (o.mss, o.window_scale, o.sack_permitted),
+            (Some(1420), Some(9), true)
+        );
+        assert_eq!(
+            (o.timestamps, o.sack_blocks, o.options_len),
+            (Some((1, 2)), 1, 32)
+        );
+        assert_eq!(s.payload_len, 0);
+        // A zero option length stops parsing but keeps the segment.
+        p[40..44].copy_from_slice(&[1, 0x1d, 0, 0]);
+        let s = dec(lt::RAW, &p).unwrap();
+        assert_eq!(s.options.mss, None);
+        assert_eq!(s.options.window_scale, None);
+    }
+
+    /// xorshift64*: deterministic, no dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+    }
+
+    #[test]
+    fn never_panics_on_random_or_cut_bytes() {
+        use crate::capture::writer::{tcp_frame, TcpSpec};
+        let lts = [0, 1, 9, 12, 14, 101, 108, 113, 228, 229, 276, 147];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut seeds: Vec<Vec<u8>> = Vec::new();
+        for &l in &lts {
+            for v6 in [false, true] {
+                let mut s = TcpSpec {
+                    mss: Some(1460),
+                    timestamps: Some((1, 2)),
+                    payload: vec![1; 30],
+                    ..Default::default()
+                };
+                if v6 {
+                    s.src = "[::1]:1".parse().unwrap();
+                    s.dst = "[::2]:2".parse().unwrap();
+                }
+                seeds.push(tcp_frame(l, &s));
+            }
+        }
+        seeds.push(cat(&[
+            &MACS,
+            &[0x88, 0x64, 0x11, 0, 0, 1, 0, 0x2e, 0, 0x21],
+            &V4,
+        ]));
+        seeds.push(cat(&[&[0xff, 0x03, 0x02, 0x81, 0, 1, 1, 0x40], &V4]));
+        seeds.push(V6.to_vec());
+        for &l in &lts {
+            for seed in &seeds {
+                // Every prefix.
+                for n in 0..=seed.len() {
+                    let _ = dec(l, &seed[..n]);
+                }
+                // Random mutations, with random claimed original lengths.
+                for _ in 0..200 {
+                    let mut b = seed.clone();
+                    for _ in 0..(rng.next() % 6 + 1) {
+                        let i = (rng.next() as usize) % b.len().max(1);
+                        if let Some(x) = b.get_mut(i) {
+                            *x = rng.next() as u8;
+                        }
+                    }
+                    let cut = (rng.next() as usize) % (b.len() + 1);
+                    let _ = decode(&Frame {
+                        number: 1,
+                        ts_ns: 0,
+                        link_type: l,
+                        data: &b[..cut],
+                        orig_len: rng.next() as u32,
+                    });
+                }
+            }
+            // Pure noise.
+            for _ in 0..500 {
+                let len = (rng.next() % 200) as usize;
+                let b: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+                let _ = dec(l, &b);
+            }
+        }
+    }
+}
