@@ -468,3 +468,45 @@ fn roundtrip_every_link_type_v4_and_v6() {
         }
     }
 }
+
+#[cfg(not(feature = "live"))]
+#[test]
+fn filter_without_libpcap_is_a_clear_error() {
+    let bytes = pcap_file(Endian::Little, TsPrecision::Micro, 1);
+    let e = format!("{:#}", read_bytes(&bytes, Some("tcp")).unwrap_err());
+    assert!(e.contains("built without libpcap (feature `live`)"), "{e}");
+}
+
+#[test]
+fn records_larger_than_the_read_buffer() {
+    // 600 kB frames: bigger than the 256 kB read buffer and libpcap's
+    // 262144 default, but within this file's snaplen / pcapng's limits.
+    let big = vec![0x5a; 600_000];
+    let mut w = PcapWriter::new(
+        Vec::new(),
+        lt::RAW,
+        1 << 20,
+        Endian::Little,
+        TsPrecision::Micro,
+    )
+    .unwrap();
+    w.write(T0, &big, big.len() as u32).unwrap();
+    w.write(T0, &big[..10], 10).unwrap();
+    let (info, got) = read_bytes(&w.into_inner(), None).unwrap();
+    assert!(!info.damaged);
+    assert_eq!(
+        (got.len(), got[0].data.len(), got[1].data.len()),
+        (2, 600_000, 10)
+    );
+
+    let mut w = PcapngWriter::new(Vec::new()).unwrap();
+    let i = w.add_interface(lt::RAW, 0, None).unwrap();
+    w.write(i, T0, &big, big.len() as u32).unwrap();
+    w.write(i, T0, &big[..10], 10).unwrap();
+    let (info, got) = read_bytes(&w.into_inner(), None).unwrap();
+    assert!(!info.damaged);
+    assert_eq!(
+        (got.len(), got[0].data.len(), got[1].data.len()),
+        (2, 600_000, 10)
+    );
+}
