@@ -26,6 +26,16 @@
 //!   a pcapng block when its length is < 12, not a multiple of 4, exceeds
 //!   [`MAX_RECORD`], or its trailing length copy disagrees.
 //!
+//! - pcapng details: an SHB resets the interface list; an SPB belongs to
+//!   interface 0 and, having no timestamp, gets the previous frame's (0 if
+//!   none); a packet block naming an undefined interface is skipped with a
+//!   warning (not counted as a frame); unknown block types are skipped.
+//! - BPF filter: compiled by libpcap (`pcap_open_dead` + `pcap_compile`)
+//!   once per link type; a bad expression is an `Err` when the first
+//!   interface/header is seen, before any frame is delivered; a link type
+//!   libpcap cannot compile for later in the file gives a warning and its
+//!   frames do not match.
+//!
 //! What it does not do: it never looks inside frames (the BPF filter, when
 //! given, is libpcap's compiled program run on the bytes).
 
