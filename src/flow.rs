@@ -389,7 +389,10 @@ impl<O: FlowObserver> Tracker<O> {
                 let same_isn = f.client == seg.src
                     && f.dirs[C2S].base == Some(seg.seq.wrapping_add(1))
                     && f.dirs[C2S].stats.syn;
-                if !same_isn && (f.closed || f.dirs[C2S].stats.syn || f.client == seg.src) {
+                // A new SYN after the old connection closed, or a client SYN
+                // with another ISN than the one seen: port reuse.
+                let reused = f.client == seg.src && f.dirs[C2S].stats.syn;
+                if !same_isn && (f.closed || reused) {
                     let f = self.flows.remove(&k).expect("present");
                     Self::finish(f, false, sink);
                 }

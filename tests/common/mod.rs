@@ -1,0 +1,57 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The public corpus folder from `NAGLE_CORPUS`. `None` (with a message) when
+/// the variable is unset; panics when it is set but the folder is missing, so
+/// that CI, which sets it, fails loudly instead of skipping.
+pub fn corpus_dir(test: &str) -> Option<PathBuf> {
+    let Some(dir) = std::env::var_os("NAGLE_CORPUS") else {
+        eprintln!("{test}: NAGLE_CORPUS is not set; skipping the public-corpus test");
+        return None;
+    };
+    let dir = PathBuf::from(dir);
+    assert!(
+        dir.is_dir(),
+        "NAGLE_CORPUS={} is set but is not a directory: the corpus is missing",
+        dir.display()
+    );
+    Some(dir)
+}
+
+/// The rows of `reference.tsv` as column name -> value.
+pub fn reference_rows(dir: &Path) -> Vec<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(dir.join("reference.tsv"))
+        .unwrap_or_else(|e| panic!("cannot read {}/reference.tsv: {e}", dir.display()));
+    let mut lines = text.lines();
+    let header: Vec<String> = lines
+        .next()
+        .expect("empty reference.tsv")
+        .split('\t')
+        .map(str::to_string)
+        .collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .cloned()
+                .zip(l.split('\t').map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
+/// The numeric value of a reference column.
+pub fn num(row: &BTreeMap<String, String>, col: &str) -> u64 {
+    row.get(col)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("reference row has no number in {col}: {row:?}"))
+}
+
+/// Whether we are root (lab and live tests need it).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
