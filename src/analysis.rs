@@ -31,6 +31,39 @@ pub struct AnalysisConfig {
     pub write_size: Option<u32>,
     /// The sender's write log (`--writes`).
     pub log: Option<Arc<WriteLog>>,
+    /// Keep per-segment time series for charts.
+    pub series: bool,
+}
+
+/// Cap on the points kept per series; beyond it every other point is dropped.
+const MAX_SERIES: usize = 1 << 17;
+
+/// A bounded, evenly thinned list of points.
+#[derive(Debug, Default)]
+struct Thinned<T> {
+    points: Vec<T>,
+    seen: u64,
+    stride: u64,
+}
+
+impl<T> Thinned<T> {
+    fn push(&mut self, p: T) {
+        if self.stride == 0 {
+            self.stride = 1;
+        }
+        self.seen += 1;
+        if (self.seen - 1) % self.stride == 0 {
+            self.points.push(p);
+            if self.points.len() >= MAX_SERIES {
+                let mut i = 0;
+                self.points.retain(|_| {
+                    i += 1;
+                    i % 2 == 1
+                });
+                self.stride *= 2;
+            }
+        }
+    }
 }
 
 /// Per-flow analysis state; one per connection, fed by the tracker.
@@ -85,6 +118,9 @@ struct DirAnalysis {
     /// Aggregated segments sent with the peer's window nearly full.
     agg_window_limited: u64,
     last_data_ts: Option<TsNs>,
+    /// (ts, offset, len, writes, retransmission) when series are kept.
+    series_segments: Thinned<(TsNs, i64, u32, Option<u64>, bool)>,
+    series_acks: Thinned<(TsNs, i64)>,
 }
 
 impl DirAnalysis {
@@ -118,6 +154,10 @@ impl FlowObserver for FlowAnalysis {
         let cfg = &self.cfg;
         let da = &mut self.dirs[ev.dir];
         if !matches!(ev.kind, SegmentKind::New | SegmentKind::OutOfOrder) {
+            if cfg.series && ev.kind == SegmentKind::Retransmission {
+                da.series_segments
+                    .push((ev.ts, ev.start, ev.len, None, true));
+            }
             return;
         }
         let start = ev.start;
@@ -165,6 +205,10 @@ impl FlowObserver for FlowAnalysis {
             }
         }
 
+        if cfg.series {
+            da.series_segments
+                .push((ev.ts, start, ev.len, exact_writes, false));
+        }
         if let Some(prev) = da.last_data_ts {
             da.push_interval(ev.ts - prev);
         }
@@ -207,7 +251,11 @@ impl FlowObserver for FlowAnalysis {
         }
     }
 
-    fn on_ack(&mut self, _ev: &AckEvent) {}
+    fn on_ack(&mut self, ev: &AckEvent) {
+        if self.cfg.series && ev.newly_acked > 0 {
+            self.dirs[ev.dir].series_acks.push((ev.ts, ev.ack));
+        }
+    }
 }
 
 fn quantile(sorted: &[i64], q: f64) -> Option<i64> {
@@ -720,6 +768,36 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
             },
             write_delay_ms: write_delay,
             summary,
+            series: cfg.series.then(|| {
+                let t0 = f.start_ts;
+                report::Series {
+                    segments: da
+                        .series_segments
+                        .points
+                        .iter()
+                        .map(
+                            |&(ts, offset, len, writes, retransmission)| report::SeriesSegment {
+                                t: secs(ts - t0),
+                                offset,
+                                len,
+                                writes,
+                                retransmission,
+                            },
+                        )
+                        .collect(),
+                    acks: da
+                        .series_acks
+                        .points
+                        .iter()
+                        .map(|&(ts, ack)| report::SeriesAck {
+                            t: secs(ts - t0),
+                            ack,
+                        })
+                        .collect(),
+                    segment_stride: da.series_segments.stride.max(1),
+                    ack_stride: da.series_acks.stride.max(1),
+                }
+            }),
         });
     }
 

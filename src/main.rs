@@ -66,6 +66,10 @@ struct AnalyzeArgs {
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     max_flows: usize,
 
+    /// Include per-segment and per-ACK time series in the JSON report.
+    #[arg(long)]
+    series: bool,
+
     /// Write the report to FILE instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -99,6 +103,7 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<u8> {
             max_flows: a.max_flows.max(1),
             ..Default::default()
         }),
+        series: a.series,
     };
     let report = pipeline::analyze_files(&a.inputs, &cfg)?;
 

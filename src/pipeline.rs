@@ -27,6 +27,8 @@ pub struct Config {
     pub write_size: Option<u32>,
     /// Flow table limits (`None` = defaults).
     pub limits: Option<Limits>,
+    /// Keep per-segment time series in the report (for charts).
+    pub series: bool,
 }
 
 impl Config {
@@ -38,6 +40,7 @@ impl Config {
         Ok(AnalysisConfig {
             write_size: self.write_size,
             log,
+            series: self.series,
         })
     }
 }

@@ -231,6 +231,40 @@ pub struct Direction {
     pub write_delay_ms: Option<WriteDelay>,
     /// One-line verdict in words.
     pub summary: String,
+    /// Per-segment and per-ACK time series for charts (only when asked for:
+    /// `--charts`, `--report`, or `--series`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<Series>,
+}
+
+/// Time series of one direction, downsampled to a bounded size: every
+/// `stride`-th point is kept (stride doubles each time the cap is reached).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Series {
+    /// Data segments (new data, out-of-order and retransmissions).
+    pub segments: Vec<SeriesSegment>,
+    /// ACKs from the peer that acknowledged new data of this direction.
+    pub acks: Vec<SeriesAck>,
+    pub segment_stride: u64,
+    pub ack_stride: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesSegment {
+    /// Seconds since the flow's first frame.
+    pub t: f64,
+    /// Sequence offset of the first byte (0 = first data byte).
+    pub offset: i64,
+    pub len: u32,
+    /// Writes ending in this segment, when write boundaries are known exactly.
+    pub writes: Option<u64>,
+    pub retransmission: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesAck {
+    pub t: f64,
+    pub ack: i64,
 }
 
 /// Nanoseconds to milliseconds.
