@@ -40,6 +40,13 @@ pub const MAX_OUTSTANDING: usize = 1 << 16;
 pub const MAX_SAMPLES: usize = 1 << 16;
 const MAX_TS_PENDING: usize = 4096;
 const DEFAULT_OOO_THRESHOLD_NS: i64 = 3_000_000;
+/// RTT samples outside `0..=MAX_RTT_NS` come from timestamps that jumped
+/// (merged or damaged captures) and are dropped.
+pub const MAX_RTT_NS: i64 = 300_000_000_000;
+
+fn plausible(rtt: i64) -> bool {
+    (0..=MAX_RTT_NS).contains(&rtt)
+}
 
 /// Direction within a connection: 0 = client→server, 1 = server→client.
 pub type Dir = usize;
@@ -305,8 +312,10 @@ impl Handshake {
         self.syn.is_some() && self.syn_ack.is_some() && self.ack.is_some()
     }
     /// Capture→server→capture and capture→client→capture, in ns.
+    /// None when either part is implausible (timestamps out of order).
     pub fn split(&self) -> Option<(i64, i64)> {
-        Some((self.syn_ack? - self.syn?, self.ack? - self.syn_ack?))
+        let (a, b) = (self.syn_ack? - self.syn?, self.ack? - self.syn_ack?);
+        (plausible(a) && plausible(b)).then_some((a, b))
     }
 }
 
@@ -604,8 +613,8 @@ impl<O: FlowObserver> Flow<O> {
                     if diff < 0 {
                         other.ts_pending.pop_front();
                     } else {
-                        if diff == 0 {
-                            other.stats.ts_rtt.push((ts - t0).max(0));
+                        if diff == 0 && plausible(ts - t0) {
+                            other.stats.ts_rtt.push(ts - t0);
                             other.ts_pending.pop_front();
                         }
                         break;
@@ -654,8 +663,8 @@ impl<O: FlowObserver> Flow<O> {
                 }
             }
             if let Some(s) = last_covered {
-                if !s.retx {
-                    let v = (ts - s.ts).max(0);
+                let v = ts - s.ts;
+                if !s.retx && plausible(v) {
                     ds.stats.ack_rtt.push(v);
                     sample = Some(v);
                 }

@@ -54,6 +54,8 @@ pub struct Analyzer {
     skipped: BTreeMap<String, u64>,
     warned_link_types: Vec<u32>,
     warnings: Vec<String>,
+    last_ts: Option<crate::TsNs>,
+    backwards: u64,
 }
 
 impl Analyzer {
@@ -69,11 +71,17 @@ impl Analyzer {
             skipped: BTreeMap::new(),
             warned_link_types: Vec::new(),
             warnings: Vec::new(),
+            last_ts: None,
+            backwards: 0,
         })
     }
 
     /// One frame through decode and the flow tracker.
     pub fn frame(&mut self, frame: &Frame) {
+        if self.last_ts.is_some_and(|t| frame.ts_ns < t) {
+            self.backwards += 1;
+        }
+        self.last_ts = Some(frame.ts_ns);
         match decode::decode(frame) {
             Ok(seg) => {
                 self.tcp_segments += 1;
@@ -108,6 +116,12 @@ impl Analyzer {
         self.flows.sort_by_key(|f| f.id);
         let mut warnings = info.warnings;
         warnings.extend(self.warnings);
+        if self.backwards > 0 {
+            warnings.push(format!(
+                "timestamps went backwards {} time(s) (merged or damaged capture): timings across those points are unreliable, implausible RTT samples were dropped",
+                self.backwards
+            ));
+        }
         if self.tracker.evicted > 0 {
             warnings.push(format!(
                 "flow table full: {} flows were finished early (raise --max-flows)",

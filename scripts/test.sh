@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs the whole test suite. As root it also runs the lab and live-capture
+# tests (network namespaces); elsewhere those print why they were skipped.
+# Set NAGLE_CORPUS to ../shared/captures to include the public corpus.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${NAGLE_CORPUS:-}" ] && [ -d ../shared/captures ]; then
+  export NAGLE_CORPUS="$PWD/../shared/captures"
+fi
+cargo test --release --all-targets -- --test-threads=2
