@@ -243,8 +243,10 @@ impl FlowObserver for FlowAnalysis {
             if ev.segments_in_flight >= 2 {
                 da.agg_in_flight += 1;
             }
-            if let (Some(w), Some(m)) = (ev.peer_window, ev.mss) {
-                if ev.in_flight as u64 + ev.len as u64 + m as u64 > w {
+            // No room left in the peer's receive window for another segment
+            // of this size: the window held the data back.
+            if let Some(w) = ev.peer_window {
+                if ev.in_flight as u64 + 2 * ev.len as u64 > w {
                     da.agg_window_limited += 1;
                 }
             }
@@ -694,6 +696,14 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
             ));
         }
 
+        // A stall is Nagle holding data: with Nagle off there is none, only
+        // a slow ACK.
+        if verdict == "off" {
+            stall_count = 0;
+            stall_total = 0;
+            stall_events.clear();
+        }
+
         // Other causes of coalescing.
         let mut causes = Vec::new();
         if verdict == "on" && aggregated.unwrap_or(0) > 0 {
@@ -858,7 +868,8 @@ fn direction_summary(
         s.push_str(&format!(", {m:.1} writes per segment on average"));
     }
     if let (Some(x), Some(r)) = (ratio, rtt) {
-        s.push_str(&format!(", sends paced at {x:.2} × RTT ({r:.1} ms)"));
+        let digits = if r < 1.0 { 3 } else { 1 };
+        s.push_str(&format!(", sends paced at {x:.2} × RTT ({r:.digits$} ms)"));
     }
     if let Some(d) = delay {
         if let (Some(mean), n) = (d.mean, d.per_write.len()) {
