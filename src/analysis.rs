@@ -721,7 +721,16 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
             causes.push("tso".to_string());
         }
 
+        let seen_at = match (timing.vantage, d) {
+            ("client", C2S) | ("server", S2C) => Some("seen at the sender"),
+            ("client", _) | ("server", _) => {
+                Some("seen at the receiver: send timings include the path")
+            }
+            ("middle", _) => Some("seen between the hosts"),
+            _ => None,
+        };
         let summary = direction_summary(
+            seen_at,
             &from.to_string(),
             &to.to_string(),
             verdict,
@@ -843,6 +852,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
 
 #[allow(clippy::too_many_arguments)]
 fn direction_summary(
+    seen_at: Option<&str>,
     from: &str,
     to: &str,
     verdict: &str,
@@ -884,6 +894,9 @@ fn direction_summary(
     }
     if verdict == "on" {
         s.push_str("; setting TCP_NODELAY would remove that wait");
+    }
+    if let Some(v) = seen_at {
+        s.push_str(&format!(" ({v})"));
     }
     s
 }
