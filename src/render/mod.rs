@@ -3,6 +3,9 @@
 //!
 //! Renderers see only [`Report`]: they never read packets or re-run analysis.
 
+pub mod charts;
+pub mod html;
+
 use crate::report::{Direction, Flow, Report};
 use std::fmt::Write as _;
 
