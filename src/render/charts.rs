@@ -484,7 +484,10 @@ where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE).map_err(err)?;
-    match &c.plot {
+    // A strip at the bottom for the one-line note, apart from the axis label.
+    let (main, foot) = root.split_vertically(HEIGHT - FOOTER);
+    let root = &main;
+    let text = match &c.plot {
         Plot::Histogram { bars } => draw_histogram(root, &c.title, bars),
         Plot::TimeSequence {
             segments,
@@ -505,23 +508,34 @@ where
             total,
         } => draw_cdf(root, &c.title, points, *unseen, *total),
         Plot::Sweep { points } => draw_sweep(root, &c.title, points),
+    }?;
+    if !text.is_empty() {
+        foot.draw(&Text::new(
+            text,
+            (20, 2),
+            (FONT, 14).into_font().color(&RGBColor(60, 60, 60)),
+        ))
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Height of the note strip under each chart.
+const FOOTER: u32 = 24;
+
+/// Tick label: no trailing `.0`, at most 3 decimals.
+fn num_label(v: &f64) -> String {
+    let s = format!("{:.3}", v);
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.to_string()
     }
 }
 
 fn caption_style() -> TextStyle<'static> {
     (FONT, 22).into_font().style(FontStyle::Bold).color(&BLACK)
-}
-
-fn note<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, text: &str) -> anyhow::Result<()> {
-    if text.is_empty() {
-        return Ok(());
-    }
-    root.draw(&Text::new(
-        text.to_string(),
-        (20, HEIGHT as i32 - 22),
-        (FONT, 14).into_font().color(&RGBColor(60, 60, 60)),
-    ))
-    .map_err(err)
 }
 
 /// Time axis unit: seconds, or milliseconds for short flows.
@@ -537,7 +551,7 @@ fn draw_histogram<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
     bars: &[(u64, u64)],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let max_k = bars.iter().map(|b| b.0).max().unwrap_or(1).max(1);
     let max_c = bars.iter().map(|b| b.1).max().unwrap_or(1).max(1);
     let mut chart = ChartBuilder::on(root)
@@ -550,7 +564,8 @@ fn draw_histogram<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .light_line_style(RGBColor(235, 235, 235))
+        .light_line_style(RGBColor(238, 238, 238))
+        .max_light_lines(4)
         .x_labels((max_k as usize).min(20))
         .x_label_formatter(&|v| {
             if (v - v.round()).abs() < 1e-9 && *v >= 1.0 {
@@ -594,9 +609,7 @@ fn draw_histogram<DB: DrawingBackend>(
     }
     let total: u64 = bars.iter().map(|b| b.1).sum();
     let writes: u64 = bars.iter().map(|b| b.0 * b.1).sum();
-    note(
-        root,
-        &format!(
+    Ok(format!(
             "{total} segments carrying the end of {writes} writes; a bar above 1 means writes were coalesced"
         ),
     )
@@ -611,7 +624,7 @@ fn draw_timeseq<DB: DrawingBackend>(
     acks: &[(f64, f64)],
     binned: bool,
     stride: u64,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let all_t = segs
         .iter()
         .chain(retrans)
@@ -641,10 +654,12 @@ fn draw_timeseq<DB: DrawingBackend>(
         .map_err(err)?;
     chart
         .configure_mesh()
-        .light_line_style(RGBColor(235, 235, 235))
+        .light_line_style(RGBColor(238, 238, 238))
+        .max_light_lines(4)
         .x_desc(format!("time since the flow's first frame ({unit})"))
         .y_desc("sequence offset (bytes)")
         .y_label_formatter(&|v| format!("{}", v.round() as i64))
+        .x_label_formatter(&num_label)
         .axis_desc_style((FONT, 18))
         .label_style((FONT, 15))
         .draw()
@@ -724,7 +739,7 @@ fn draw_timeseq<DB: DrawingBackend>(
     if stride > 1 {
         n.push(format!("every {stride}th segment of the flow kept"));
     }
-    note(root, &n.join("; "))
+    Ok(n.join("; "))
 }
 
 fn nice_log_range(lo: f64, hi: f64) -> (f64, f64) {
@@ -753,7 +768,7 @@ fn draw_interval<DB: DrawingBackend>(
     rtt: Option<f64>,
     ack_delay: Option<f64>,
     stride: u64,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let floor = 0.001; // 1 µs: zero gaps (same timestamp) are drawn here.
     let vals = points
         .iter()
@@ -781,8 +796,10 @@ fn draw_interval<DB: DrawingBackend>(
         .map_err(err)?;
     chart
         .configure_mesh()
-        .light_line_style(RGBColor(235, 235, 235))
+        .light_line_style(RGBColor(238, 238, 238))
+        .max_light_lines(4)
         .x_desc(format!("time since the flow's first frame ({unit})"))
+        .x_label_formatter(&num_label)
         .y_desc("gap since previous data segment (ms, log)")
         .y_label_formatter(&log_label)
         .axis_desc_style((FONT, 18))
@@ -830,12 +847,15 @@ fn draw_interval<DB: DrawingBackend>(
         "{} intervals; a gap near the RTT or the ACK delay means segments waited for an ACK",
         points.len()
     );
+    if !ack_delay.is_some_and(|a| a > 0.0) {
+        n.push_str("; no ACK delay measured (no line)");
+    }
     if stride > 1 {
         n.push_str(&format!(
             "; every {stride}th segment kept: gaps are means over {stride} segments"
         ));
     }
-    note(root, &n)
+    Ok(n)
 }
 
 fn draw_cdf<DB: DrawingBackend>(
@@ -844,7 +864,7 @@ fn draw_cdf<DB: DrawingBackend>(
     points: &[(f64, f64)],
     unseen: usize,
     total: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let max_x = points.iter().map(|p| p.0).fold(0.0f64, f64::max);
     let min_x = points.iter().map(|p| p.0).fold(0.0f64, f64::min);
     let span = (max_x - min_x).max(1e-3);
@@ -857,9 +877,11 @@ fn draw_cdf<DB: DrawingBackend>(
         .map_err(err)?;
     chart
         .configure_mesh()
-        .light_line_style(RGBColor(235, 235, 235))
+        .light_line_style(RGBColor(238, 238, 238))
+        .max_light_lines(4)
         .x_desc("delay from the write call to the segment on the wire (ms)")
         .y_desc("fraction of writes")
+        .x_label_formatter(&num_label)
         .axis_desc_style((FONT, 18))
         .label_style((FONT, 15))
         .draw()
@@ -875,17 +897,14 @@ fn draw_cdf<DB: DrawingBackend>(
         .draw_series(LineSeries::new(steps, BLACK.stroke_width(2)))
         .map_err(err)?;
     let seen = total - unseen;
-    note(
-        root,
-        &format!(
-            "{seen} of {total} writes seen on the wire{}",
-            if unseen > 0 {
-                "; the rest are not in the CDF"
-            } else {
-                ""
-            }
-        ),
-    )
+    Ok(format!(
+        "{seen} of {total} writes seen on the wire{}",
+        if unseen > 0 {
+            "; the rest are not in the CDF"
+        } else {
+            ""
+        }
+    ))
 }
 
 /// Marker shapes and dash patterns for the sweep lines, by index.
@@ -917,7 +936,7 @@ fn draw_sweep<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
     points: &[SweepPoint],
-) -> anyhow::Result<()>
+) -> anyhow::Result<String>
 where
     DB::ErrorType: 'static,
 {
@@ -957,7 +976,8 @@ where
             .map_err(err)?;
         chart
             .configure_mesh()
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(RGBColor(238, 238, 238))
+            .max_light_lines(4)
             .x_desc("write interval (ms, log)")
             .y_desc(if panel == 0 {
                 "aggregated segments (count)"
@@ -965,6 +985,7 @@ where
                 "mean writes per segment"
             })
             .x_label_formatter(&log_label)
+            .y_label_formatter(&num_label)
             .axis_desc_style((FONT, 17))
             .label_style((FONT, 14))
             .draw()
@@ -1014,5 +1035,5 @@ where
             .draw()
             .map_err(err)?;
     }
-    Ok(())
+    Ok(String::new())
 }
