@@ -357,7 +357,8 @@ fn send_intervals(s: &crate::report::Series) -> Vec<(f64, f64)> {
         return pts;
     }
     let (t0, t1) = (ts[0], ts[ts.len() - 1]);
-    let mut cols: Vec<Option<((f64, f64), (f64, f64))>> = vec![None; PLOT_COLUMNS];
+    type MinMax = Option<((f64, f64), (f64, f64))>;
+    let mut cols: Vec<MinMax> = vec![None; PLOT_COLUMNS];
     for &p in &pts {
         let c = column(p.0, t0, t1);
         let e = cols[c].get_or_insert((p, p));
@@ -831,9 +832,7 @@ fn draw_interval<DB: DrawingBackend>(
             .draw_series(DashedLineSeries::new(vec![(x0, a), (x1, a)], 10, 6, style))
             .map_err(err)?
             .label(format!("median ACK delay {a:.3} ms"))
-            .legend(move |(x, y)| {
-                DashedPathElement::new(vec![(x, y), (x + 25, y)].into_iter(), 6, 4, style)
-            });
+            .legend(move |(x, y)| DashedPathElement::new(vec![(x, y), (x + 25, y)], 6, 4, style));
     }
     chart
         .configure_series_labels()
@@ -964,10 +963,7 @@ where
                 p.mean_wps
             }
         };
-        let ymax = points
-            .iter()
-            .map(val)
-            .fold(if panel == 0 { 1.0 } else { 1.0 }, f64::max);
+        let ymax = points.iter().map(val).fold(1.0, f64::max);
         let mut chart = ChartBuilder::on(area)
             .margin(15)
             .x_label_area_size(55)
@@ -1022,18 +1018,133 @@ where
                         + PathElement::new(vec![(-12, 0), (12, 0)], style)
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(if panel == 0 {
-                SeriesLabelPosition::UpperRight
-            } else {
-                SeriesLabelPosition::UpperRight
-            })
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font((FONT, 14))
-            .draw()
-            .map_err(err)?;
+        // One legend (right panel) serves both panels.
+        if panel == 1 {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.9))
+                .border_style(BLACK)
+                .label_font((FONT, 14))
+                .draw()
+                .map_err(err)?;
+        }
     }
     Ok(String::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Series, SeriesAck, SeriesSegment};
+
+    fn series(n: usize) -> Series {
+        Series {
+            segments: (0..n)
+                .map(|i| SeriesSegment {
+                    t: i as f64 * 1e-4,
+                    offset: i as i64 * 100,
+                    len: 100,
+                    writes: Some(1),
+                    retransmission: i % 1000 == 999,
+                })
+                .collect(),
+            acks: (0..n / 2)
+                .map(|i| SeriesAck {
+                    t: i as f64 * 2e-4 + 5e-5,
+                    ack: i as i64 * 200,
+                })
+                .collect(),
+            segment_stride: 1,
+            ack_stride: 1,
+        }
+    }
+
+    #[test]
+    fn small_series_is_not_binned() {
+        let Plot::TimeSequence {
+            segments,
+            retrans,
+            acks,
+            binned,
+            ..
+        } = time_sequence(&series(100))
+        else {
+            panic!()
+        };
+        assert!(!binned);
+        assert_eq!(segments.len() + retrans.len(), 100);
+        assert_eq!(acks.len(), 50);
+        assert_eq!((segments[3].1, segments[3].2), (300.0, 400.0));
+    }
+
+    #[test]
+    fn million_segments_bin_by_pixel_column_and_render_fast() {
+        let s = series(1_000_000);
+        let start = std::time::Instant::now();
+        let plot = time_sequence(&s);
+        let Plot::TimeSequence {
+            segments,
+            retrans,
+            acks,
+            binned,
+            ..
+        } = &plot
+        else {
+            panic!()
+        };
+        assert!(binned);
+        assert!(segments.len() <= PLOT_COLUMNS && retrans.len() <= PLOT_COLUMNS);
+        assert!(acks.len() <= PLOT_COLUMNS);
+        // Binning keeps the extremes: the first offset and the last end.
+        assert_eq!(segments[0].1, 0.0);
+        let last = segments.iter().map(|b| b.2).fold(0.0, f64::max);
+        // Segment 999_999 is a retransmission: the last new-data end is 999_998's.
+        assert_eq!(last, 999_998.0 * 100.0 + 100.0);
+        let iv = send_intervals(&s);
+        assert!(iv.len() <= 2 * PLOT_COLUMNS);
+        let chart = Chart {
+            name: "t".into(),
+            title: "t".into(),
+            plot,
+        };
+        let svg = chart.svg().unwrap();
+        assert!(svg.len() < 2_000_000);
+        chart.rgb().unwrap();
+        assert!(
+            start.elapsed().as_secs() < 20,
+            "too slow: {:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn send_intervals_divide_by_stride() {
+        let mut s = series(10);
+        s.segment_stride = 4;
+        for p in &mut s.segments {
+            p.retransmission = false;
+        }
+        let iv = send_intervals(&s);
+        assert_eq!(iv.len(), 9);
+        assert!((iv[0].1 - 0.1 / 4.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(num_label(&100.0), "100");
+        assert_eq!(num_label(&2.5), "2.5");
+        assert_eq!(num_label(&-0.0), "0");
+        assert_eq!(log_label(&0.001), "0.001");
+        assert_eq!(log_label(&10.0), "10");
+    }
+
+    #[test]
+    fn fonts_are_embedded() {
+        init_fonts();
+        // Text layout works without any system font.
+        let style = (FONT, 20).into_font();
+        let (w, _) = style.box_size("writes per segment").unwrap();
+        assert!(w > 50);
+    }
 }
