@@ -716,9 +716,10 @@ fn draw_timeseq<DB: DrawingBackend>(
             .label("retransmission (×)")
             .legend(|(x, y)| Cross::new((x + 12, y), 6, RETRANS_COLOR.stroke_width(2)));
     }
+    // Sequence rises from lower left to upper right: lower right is free.
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(SeriesLabelPosition::LowerRight)
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
         .label_font((FONT, 15))
