@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! capture  ->  decode  ->  flow  ->  analysis  ->  report  ->  render
-//! (frames)     (segments)  (events)  (findings)    (plain data) (text, JSON, CSV)
+//! (frames)     (segments)  (events)  (findings)    (plain data) (text, JSON, CSV,
+//!                                                                SVG/PNG charts, HTML/MD)
 //! ```
 //!
 //! A stage never reaches back into an earlier one: the renderer never sees
@@ -21,6 +22,7 @@ pub mod lab;
 pub mod pipeline;
 pub mod render;
 pub mod report;
+pub mod sweep;
 pub mod writes;
 
 /// Capture timestamps in nanoseconds since the Unix epoch. All timing in the

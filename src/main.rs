@@ -31,6 +31,28 @@ struct Cli {
 enum Command {
     /// Run the Nagle experiment in two network namespaces (root).
     Lab(nagle_analyze::lab::LabArgs),
+    /// Chart a write-interval sweep: aggregated segments and writes per
+    /// segment against the write interval, one line per RTT.
+    Sweep(SweepArgs),
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    /// Captures, one per sweep point; `CAPTURE:LOG` adds the sender's write
+    /// log (the interval is then the median gap between writes). Otherwise
+    /// the interval comes from `CAPTURE.json`/`lab.json` (`interval_ms`,
+    /// `rtt_ms`) or is inferred from the capture.
+    #[arg(value_name = "CAPTURE", required = true)]
+    captures: Vec<String>,
+    /// Folder for sweep.svg / sweep.png.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    out: PathBuf,
+    /// Chart file format.
+    #[arg(long, value_enum, default_value = "svg")]
+    chart_format: render::charts::ChartFormat,
+    /// Every application write is N bytes.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    write_size: Option<u32>,
 }
 
 #[derive(Args)]
@@ -73,12 +95,64 @@ struct AnalyzeArgs {
     /// Write the report to FILE instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+
+    #[command(flatten)]
+    charts: ChartArgs,
+}
+
+/// Charts and the HTML/Markdown report.
+#[derive(Args)]
+struct ChartArgs {
+    /// Write charts (per flow direction with data) into DIR.
+    #[arg(long, value_name = "DIR")]
+    charts: Option<PathBuf>,
+    /// Chart file format.
+    #[arg(long, value_enum, default_value = "svg")]
+    chart_format: render::charts::ChartFormat,
+    /// Write a report with charts: FILE.html (self-contained) or FILE.md
+    /// (chart files written next to it).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Chart only this flow: its id or an endpoint `ip:port` (repeatable).
+    /// Default: the flows where Nagle or delayed ACK cost most, at most 8.
+    #[arg(long = "flow", value_name = "ID|IP:PORT")]
+    flows: Vec<String>,
+}
+
+impl ChartArgs {
+    fn wanted(&self) -> bool {
+        self.charts.is_some() || self.report.is_some()
+    }
+
+    fn write(&self, report: &nagle_analyze::report::Report) -> anyhow::Result<()> {
+        use render::charts;
+        let flows = charts::select_flows(report, &self.flows, charts::DEFAULT_MAX_FLOWS)?;
+        if let Some(dir) = &self.charts {
+            let all: Vec<charts::Chart> = charts::flow_charts(&flows)
+                .into_iter()
+                .flat_map(|(_, c)| c)
+                .collect();
+            charts::write_charts(&all, dir, self.chart_format)?;
+        }
+        if let Some(path) = &self.report {
+            render::html::write_report(report, &flows, path, self.chart_format)?;
+        }
+        Ok(())
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Lab(args)) => nagle_analyze::lab::run(&args).map(|_| 0),
+        Some(Command::Sweep(a)) => nagle_analyze::sweep::run(
+            &a.captures,
+            a.write_size,
+            &a.out,
+            a.chart_format,
+            &mut std::io::stdout(),
+        )
+        .map(|_| 0),
         None => analyze(cli.analyze),
     };
     match result {
@@ -103,7 +177,7 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<u8> {
             max_flows: a.max_flows.max(1),
             ..Default::default()
         }),
-        series: a.series,
+        series: a.series || a.charts.wanted(),
     };
     let report = pipeline::analyze_files(&a.inputs, &cfg)?;
 
@@ -123,6 +197,7 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<u8> {
     if report.captures.iter().all(|c| c.error.is_some()) {
         return Ok(1);
     }
+    a.charts.write(&report)?;
     match &a.output {
         Some(p) => {
             let mut f = std::fs::File::create(p)

@@ -1,7 +1,12 @@
 //! Stage 6: the report for people and programs — text tables for the
-//! terminal, JSON (the documented schema), CSV (one row per flow direction).
+//! terminal, JSON (the documented schema), CSV (one row per flow direction);
+//! [`charts`] draws SVG/PNG charts and [`html`] writes the self-contained
+//! HTML or the Markdown report with them.
 //!
 //! Renderers see only [`Report`]: they never read packets or re-run analysis.
+
+pub mod charts;
+pub mod html;
 
 use crate::report::{Direction, Flow, Report};
 use std::fmt::Write as _;

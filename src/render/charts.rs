@@ -1,0 +1,1151 @@
+//! Charts (SVG and PNG) drawn with plotters from the plain-data report.
+//!
+//! What it does: turns one [`Direction`] of a [`Flow`] into up to four
+//! charts, and a list of [`SweepPoint`]s into the sweep chart:
+//!
+//! - **writes per segment**: a histogram of `writes_per_segment.histogram`,
+//!   each bar labelled with its count;
+//! - **time-sequence graph** (Stevens style): every data segment is a
+//!   vertical bar from its sequence offset to offset + length at its time;
+//!   retransmissions are drawn with a cross on top (and in red), so they stay
+//!   distinguishable in black-and-white print; the peer's cumulative ACK is
+//!   a grey step line;
+//! - **send interval over time**: the gap between consecutive new-data
+//!   segments (log scale), with the path RTT (`rtt_ms.min`, solid) and the
+//!   median ACK delay (dashed) as horizontal reference lines;
+//! - **write → wire delay CDF**, only when the report has
+//!   `write_delay_ms` (a write log was given);
+//! - **sweep**: aggregated segments and mean writes per segment against the
+//!   write interval (log x axis), one line (and one marker shape) per RTT.
+//!
+//! Charts are slide-sized ([`WIDTH`] × [`HEIGHT`]), axis labels carry units,
+//! titles name the flow and the direction. Text is drawn with DejaVu Sans,
+//! embedded in the binary and registered with plotters at first use
+//! ([`init_fonts`]): no system fonts, fontconfig or freetype are needed.
+//!
+//! Downsampling: the report's series are already bounded (every
+//! `stride`-th point kept, see [`crate::report::Series`]). On top of that,
+//! when a chart has more points than the plot has pixel columns, the points
+//! are binned by pixel column: the time-sequence graph draws one bar per
+//! column from the smallest offset to the largest segment end in it (and
+//! keeps the largest ACK per column), the send-interval chart keeps the
+//! smallest and the largest interval per column, and the CDF keeps at most
+//! one point per horizontal pixel. So a million-segment capture draws at
+//! most a few thousand elements. When the series stride is above 1, send
+//! intervals span `stride` segments and are divided by it (a mean); the
+//! chart's caption says so.
+//!
+//! What it does not do: it never reads packets or re-runs analysis; flows
+//! without a `series` (the pipeline's `Config::series` was off) get no
+//! time-sequence or send-interval chart.
+
+use crate::report::{Direction, Flow, Report};
+use anyhow::{anyhow, Context};
+use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+use plotters::style::text_anchor;
+use std::path::{Path, PathBuf};
+
+/// Chart size in pixels (SVG user units): fits a 16:10 slide.
+pub const WIDTH: u32 = 1000;
+pub const HEIGHT: u32 = 600;
+/// Approximate width of the plotting area in pixels (for binning).
+const PLOT_COLUMNS: usize = 860;
+/// Default cap on the number of flows charted when none are selected.
+pub const DEFAULT_MAX_FLOWS: usize = 8;
+
+const FONT: &str = "sans-serif";
+/// Fill of the histogram bars (tests find the bars by it).
+pub const BAR_COLOR: RGBColor = RGBColor(90, 90, 90);
+/// Stroke of new-data segment bars in the time-sequence graph.
+pub const SEGMENT_COLOR: RGBColor = RGBColor(20, 20, 20);
+/// Stroke of retransmitted segment bars (plus a cross marker).
+pub const RETRANS_COLOR: RGBColor = RGBColor(200, 0, 0);
+const ACK_COLOR: RGBColor = RGBColor(130, 130, 130);
+
+/// Which files `--chart-format` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ChartFormat {
+    #[default]
+    Svg,
+    Png,
+    Both,
+}
+
+impl ChartFormat {
+    pub fn svg(self) -> bool {
+        matches!(self, ChartFormat::Svg | ChartFormat::Both)
+    }
+    pub fn png(self) -> bool {
+        matches!(self, ChartFormat::Png | ChartFormat::Both)
+    }
+}
+
+/// Register the embedded DejaVu Sans as plotters' `sans-serif` (regular and
+/// bold). Safe to call many times; the first call does the work.
+pub fn init_fonts() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold());
+        let _ = plotters::style::register_font(FONT, FontStyle::Italic, dejavu::sans::oblique());
+        let _ = plotters::style::register_font(FONT, FontStyle::Oblique, dejavu::sans::oblique());
+    });
+}
+
+/// One point of a sweep: one capture's sending direction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepPoint {
+    pub rtt_ms: f64,
+    pub interval_ms: f64,
+    pub aggregated: u64,
+    pub mean_wps: f64,
+}
+
+/// What a chart shows, as plain numbers (already downsampled).
+#[derive(Debug, Clone)]
+pub enum Plot {
+    /// (writes carried, segments).
+    Histogram {
+        bars: Vec<(u64, u64)>,
+    },
+    TimeSequence {
+        /// (t seconds, offset, end) of new-data segments.
+        segments: Vec<(f64, f64, f64)>,
+        retrans: Vec<(f64, f64, f64)>,
+        /// (t seconds, cumulative ACK offset).
+        acks: Vec<(f64, f64)>,
+        binned: bool,
+        stride: u64,
+    },
+    SendInterval {
+        /// (t seconds, interval ms).
+        points: Vec<(f64, f64)>,
+        rtt_ms: Option<f64>,
+        ack_delay_ms: Option<f64>,
+        stride: u64,
+    },
+    WriteDelayCdf {
+        /// (delay ms, cumulative fraction), sorted.
+        points: Vec<(f64, f64)>,
+        unseen: usize,
+        total: usize,
+    },
+    Sweep {
+        points: Vec<SweepPoint>,
+    },
+}
+
+/// A chart ready to draw: file stem, title and data.
+#[derive(Debug, Clone)]
+pub struct Chart {
+    /// File name without extension, e.g. `flow3-c2s-timeseq`.
+    pub name: String,
+    pub title: String,
+    pub plot: Plot,
+}
+
+impl Chart {
+    /// The chart as an SVG document.
+    pub fn svg(&self) -> anyhow::Result<String> {
+        init_fonts();
+        let mut s = String::new();
+        {
+            let root = SVGBackend::with_string(&mut s, (WIDTH, HEIGHT)).into_drawing_area();
+            draw(&root, self)?;
+            root.present().map_err(err)?;
+        }
+        Ok(s)
+    }
+
+    /// The chart as RGB pixels (WIDTH × HEIGHT × 3).
+    pub fn rgb(&self) -> anyhow::Result<Vec<u8>> {
+        init_fonts();
+        let mut buf = vec![255u8; (WIDTH * HEIGHT * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut buf, (WIDTH, HEIGHT)).into_drawing_area();
+            draw(&root, self)?;
+            root.present().map_err(err)?;
+        }
+        Ok(buf)
+    }
+
+    /// Write the chart as a PNG file.
+    pub fn write_png(&self, path: &Path) -> anyhow::Result<()> {
+        init_fonts();
+        let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
+        draw(&root, self)?;
+        root.present()
+            .map_err(err)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(())
+    }
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("chart drawing failed: {e:?}")
+}
+
+/// Short name of a direction for file names: `c2s` (client to server) or
+/// `s2c`.
+pub fn dir_tag(flow: &Flow, d: &Direction) -> &'static str {
+    if d.from == flow.client {
+        "c2s"
+    } else {
+        "s2c"
+    }
+}
+
+/// The charts of one direction (those its data allows).
+pub fn direction_charts(flow: &Flow, d: &Direction) -> Vec<Chart> {
+    let tag = dir_tag(flow, d);
+    let base = format!("flow{}-{tag}", flow.id);
+    let who = format!("flow {}: {} → {}", flow.id, d.from, d.to);
+    let mut out = Vec::new();
+    if let Some(w) = &d.writes_per_segment {
+        if !w.histogram.is_empty() {
+            out.push(Chart {
+                name: format!("{base}-writes"),
+                title: format!("Writes per segment, {who}"),
+                plot: Plot::Histogram {
+                    bars: w.histogram.iter().map(|(k, v)| (*k, *v)).collect(),
+                },
+            });
+        }
+    }
+    if let Some(s) = &d.series {
+        if !s.segments.is_empty() {
+            out.push(Chart {
+                name: format!("{base}-timeseq"),
+                title: format!("Time-sequence graph, {who}"),
+                plot: time_sequence(s),
+            });
+            let pts = send_intervals(s);
+            if !pts.is_empty() {
+                out.push(Chart {
+                    name: format!("{base}-interval"),
+                    title: format!("Send interval, {who}"),
+                    plot: Plot::SendInterval {
+                        points: pts,
+                        rtt_ms: flow.rtt_ms.min,
+                        ack_delay_ms: d.ack_delay_ms.median,
+                        stride: s.segment_stride.max(1),
+                    },
+                });
+            }
+        }
+    }
+    if let Some(wd) = &d.write_delay_ms {
+        let mut v: Vec<f64> = wd.per_write.iter().flatten().copied().collect();
+        if !v.is_empty() {
+            v.sort_by(f64::total_cmp);
+            let n = v.len();
+            let mut points: Vec<(f64, f64)> = v
+                .iter()
+                .enumerate()
+                .map(|(i, x)| (*x, (i + 1) as f64 / n as f64))
+                .collect();
+            if points.len() > 2 * PLOT_COLUMNS {
+                // Keep quantiles at evenly spaced ranks (always the last).
+                let k = 2 * PLOT_COLUMNS;
+                points = (1..=k).map(|j| points[j * n / k - 1]).collect();
+            }
+            out.push(Chart {
+                name: format!("{base}-writedelay"),
+                title: format!("Write → wire delay, {who}"),
+                plot: Plot::WriteDelayCdf {
+                    points,
+                    unseen: wd.per_write.len() - n,
+                    total: wd.per_write.len(),
+                },
+            });
+        }
+    }
+    out
+}
+
+/// The sweep chart.
+pub fn sweep_chart(points: &[SweepPoint]) -> Chart {
+    Chart {
+        name: "sweep".into(),
+        title: "Write interval sweep: coalescing against the write interval".into(),
+        plot: Plot::Sweep {
+            points: points.to_vec(),
+        },
+    }
+}
+
+fn time_sequence(s: &crate::report::Series) -> Plot {
+    let t0 = s.segments.iter().map(|p| p.t).fold(f64::INFINITY, f64::min);
+    let t1 = s
+        .segments
+        .iter()
+        .map(|p| p.t)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let mut segs = Vec::new();
+    let mut retrans = Vec::new();
+    for p in &s.segments {
+        let bar = (p.t, p.offset as f64, p.offset as f64 + p.len as f64);
+        if p.retransmission {
+            retrans.push(bar);
+        } else {
+            segs.push(bar);
+        }
+    }
+    let mut acks: Vec<(f64, f64)> = s.acks.iter().map(|a| (a.t, a.ack as f64)).collect();
+    let binned = segs.len() > PLOT_COLUMNS || retrans.len() > PLOT_COLUMNS;
+    if binned {
+        segs = bin_bars(&segs, t0, t1);
+        retrans = bin_bars(&retrans, t0, t1);
+    }
+    if acks.len() > 2 * PLOT_COLUMNS {
+        // Largest ACK per column, at the column's last ACK time.
+        let mut cols: Vec<Option<(f64, f64)>> = vec![None; PLOT_COLUMNS];
+        for &(t, a) in &acks {
+            let c = column(t, t0, t1);
+            let e = cols[c].get_or_insert((t, a));
+            e.0 = e.0.max(t);
+            e.1 = e.1.max(a);
+        }
+        acks = cols.into_iter().flatten().collect();
+    }
+    Plot::TimeSequence {
+        segments: segs,
+        retrans,
+        acks,
+        binned,
+        stride: s.segment_stride.max(1),
+    }
+}
+
+fn column(t: f64, t0: f64, t1: f64) -> usize {
+    if t1 <= t0 {
+        return 0;
+    }
+    (((t - t0) / (t1 - t0) * PLOT_COLUMNS as f64) as usize).min(PLOT_COLUMNS - 1)
+}
+
+/// Min offset / max end per pixel column.
+fn bin_bars(bars: &[(f64, f64, f64)], t0: f64, t1: f64) -> Vec<(f64, f64, f64)> {
+    let mut cols: Vec<Option<(f64, f64, f64)>> = vec![None; PLOT_COLUMNS];
+    for &(t, lo, hi) in bars {
+        let c = column(t, t0, t1);
+        let e = cols[c].get_or_insert((t, lo, hi));
+        e.1 = e.1.min(lo);
+        e.2 = e.2.max(hi);
+    }
+    cols.into_iter().flatten().collect()
+}
+
+/// (t, ms since the previous new-data segment ÷ stride), binned to min/max
+/// per pixel column when there are more points than columns.
+fn send_intervals(s: &crate::report::Series) -> Vec<(f64, f64)> {
+    let stride = s.segment_stride.max(1) as f64;
+    let mut ts: Vec<f64> = s
+        .segments
+        .iter()
+        .filter(|p| !p.retransmission)
+        .map(|p| p.t)
+        .collect();
+    ts.sort_by(f64::total_cmp);
+    let pts: Vec<(f64, f64)> = ts
+        .windows(2)
+        .map(|w| (w[1], (w[1] - w[0]) * 1000.0 / stride))
+        .collect();
+    if pts.len() <= 2 * PLOT_COLUMNS {
+        return pts;
+    }
+    let (t0, t1) = (ts[0], ts[ts.len() - 1]);
+    type MinMax = Option<((f64, f64), (f64, f64))>;
+    let mut cols: Vec<MinMax> = vec![None; PLOT_COLUMNS];
+    for &p in &pts {
+        let c = column(p.0, t0, t1);
+        let e = cols[c].get_or_insert((p, p));
+        if p.1 < e.0 .1 {
+            e.0 = p;
+        }
+        if p.1 > e.1 .1 {
+            e.1 = p;
+        }
+    }
+    cols.into_iter()
+        .flatten()
+        .flat_map(|(a, b)| if a == b { vec![a] } else { vec![a, b] })
+        .collect()
+}
+
+/// How much a flow mattered for Nagle / delayed ACK: stall time, then
+/// aggregated segments, then small segments (largest over its directions).
+fn flow_weight(f: &Flow) -> (f64, u64, u64) {
+    let mut w = (0.0, 0, 0);
+    for d in &f.directions {
+        w.0 = f64::max(w.0, d.stalls.total_ms);
+        w.1 = w.1.max(d.aggregated_segments.unwrap_or(0));
+        w.2 = w.2.max(d.small_segments);
+    }
+    w
+}
+
+/// Does `sel` (a flow id, `ip:port`, `[v6]:port` or `:port`) name `f`?
+pub fn flow_matches(f: &Flow, sel: &str) -> bool {
+    let sel = sel.trim();
+    if let Ok(id) = sel.parse::<u64>() {
+        return f.id == id;
+    }
+    if let Some(port) = sel.strip_prefix(':') {
+        return [&f.client, &f.server]
+            .iter()
+            .any(|e| e.rsplit_once(':').is_some_and(|(_, p)| p == port));
+    }
+    f.client == sel || f.server == sel
+}
+
+/// The flows to chart: those matching any selector, or else the flows with
+/// data where Nagle or delayed ACK mattered most (see [`flow_weight`]),
+/// at most `cap`. Errors when a selector matches nothing.
+pub fn select_flows<'a>(
+    report: &'a Report,
+    selectors: &[String],
+    cap: usize,
+) -> anyhow::Result<Vec<&'a Flow>> {
+    if !selectors.is_empty() {
+        for s in selectors {
+            if !report.flows.iter().any(|f| flow_matches(f, s)) {
+                anyhow::bail!("--flow {s}: no flow has this id or endpoint");
+            }
+        }
+        return Ok(report
+            .flows
+            .iter()
+            .filter(|f| selectors.iter().any(|s| flow_matches(f, s)))
+            .collect());
+    }
+    let mut flows: Vec<&Flow> = report
+        .flows
+        .iter()
+        .filter(|f| f.directions.iter().any(|d| d.data_segments > 0))
+        .collect();
+    flows.sort_by(|a, b| {
+        let (wa, wb) = (flow_weight(a), flow_weight(b));
+        wb.0.total_cmp(&wa.0)
+            .then(wb.1.cmp(&wa.1))
+            .then(wb.2.cmp(&wa.2))
+            .then(a.id.cmp(&b.id))
+    });
+    flows.truncate(cap);
+    Ok(flows)
+}
+
+/// All charts of the chosen flows (directions that carry data).
+pub fn flow_charts(flows: &[&Flow]) -> Vec<(u64, Vec<Chart>)> {
+    flows
+        .iter()
+        .map(|f| {
+            let charts = f
+                .directions
+                .iter()
+                .filter(|d| d.data_segments > 0)
+                .flat_map(|d| direction_charts(f, d))
+                .collect();
+            (f.id, charts)
+        })
+        .collect()
+}
+
+/// Write charts into `dir` (created if missing) in the asked formats;
+/// returns the files written.
+pub fn write_charts(
+    charts: &[Chart],
+    dir: &Path,
+    format: ChartFormat,
+) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut files = Vec::new();
+    for c in charts {
+        if format.svg() {
+            let p = dir.join(format!("{}.svg", c.name));
+            std::fs::write(&p, c.svg()?)
+                .with_context(|| format!("cannot write {}", p.display()))?;
+            files.push(p);
+        }
+        if format.png() {
+            let p = dir.join(format!("{}.png", c.name));
+            c.write_png(&p)?;
+            files.push(p);
+        }
+    }
+    Ok(files)
+}
+
+// ---------------------------------------------------------------- drawing
+
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Chart) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(err)?;
+    // A strip at the bottom for the one-line note, apart from the axis label.
+    let (main, foot) = root.split_vertically(HEIGHT - FOOTER);
+    let root = &main;
+    let text = match &c.plot {
+        Plot::Histogram { bars } => draw_histogram(root, &c.title, bars),
+        Plot::TimeSequence {
+            segments,
+            retrans,
+            acks,
+            binned,
+            stride,
+        } => draw_timeseq(root, &c.title, segments, retrans, acks, *binned, *stride),
+        Plot::SendInterval {
+            points,
+            rtt_ms,
+            ack_delay_ms,
+            stride,
+        } => draw_interval(root, &c.title, points, *rtt_ms, *ack_delay_ms, *stride),
+        Plot::WriteDelayCdf {
+            points,
+            unseen,
+            total,
+        } => draw_cdf(root, &c.title, points, *unseen, *total),
+        Plot::Sweep { points } => draw_sweep(root, &c.title, points),
+    }?;
+    if !text.is_empty() {
+        foot.draw(&Text::new(
+            text,
+            (20, 2),
+            (FONT, 14).into_font().color(&RGBColor(60, 60, 60)),
+        ))
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Height of the note strip under each chart.
+const FOOTER: u32 = 24;
+
+/// Tick label: no trailing `.0`, at most 3 decimals.
+fn num_label(v: &f64) -> String {
+    let s = format!("{:.3}", v);
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.to_string()
+    }
+}
+
+fn caption_style() -> TextStyle<'static> {
+    (FONT, 22).into_font().style(FontStyle::Bold).color(&BLACK)
+}
+
+/// Time axis unit: seconds, or milliseconds for short flows.
+fn time_unit(max_t: f64) -> (f64, &'static str) {
+    if max_t < 2.0 {
+        (1000.0, "ms")
+    } else {
+        (1.0, "s")
+    }
+}
+
+fn draw_histogram<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    bars: &[(u64, u64)],
+) -> anyhow::Result<String> {
+    let max_k = bars.iter().map(|b| b.0).max().unwrap_or(1).max(1);
+    let max_c = bars.iter().map(|b| b.1).max().unwrap_or(1).max(1);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, caption_style())
+        .margin(20)
+        .x_label_area_size(55)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0.4f64..max_k as f64 + 0.6, 0f64..max_c as f64 * 1.12)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .light_line_style(RGBColor(238, 238, 238))
+        .max_light_lines(4)
+        .x_labels((max_k as usize).min(20))
+        .x_label_formatter(&|v| {
+            if (v - v.round()).abs() < 1e-9 && *v >= 1.0 {
+                format!("{}", v.round() as u64)
+            } else {
+                String::new()
+            }
+        })
+        .y_label_formatter(&|v| format!("{}", v.round() as u64))
+        .x_desc("writes carried by one segment (count)")
+        .y_desc("segments (count)")
+        .axis_desc_style((FONT, 18))
+        .label_style((FONT, 15))
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(bars.iter().map(|&(k, c)| {
+            Rectangle::new(
+                [(k as f64 - 0.35, 0.0), (k as f64 + 0.35, c as f64)],
+                BAR_COLOR.filled(),
+            )
+        }))
+        .map_err(err)?;
+    if bars.len() <= 40 {
+        let style = (FONT, 15)
+            .into_font()
+            .color(&BLACK)
+            .pos(text_anchor::Pos::new(
+                text_anchor::HPos::Center,
+                text_anchor::VPos::Bottom,
+            ));
+        chart
+            .draw_series(bars.iter().map(|&(k, c)| {
+                Text::new(
+                    format!("{c}"),
+                    (k as f64, c as f64 + max_c as f64 * 0.01),
+                    style.clone(),
+                )
+            }))
+            .map_err(err)?;
+    }
+    let total: u64 = bars.iter().map(|b| b.1).sum();
+    let writes: u64 = bars.iter().map(|b| b.0 * b.1).sum();
+    Ok(format!(
+            "{total} segments carrying the end of {writes} writes; a bar above 1 means writes were coalesced"
+        ),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn draw_timeseq<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    segs: &[(f64, f64, f64)],
+    retrans: &[(f64, f64, f64)],
+    acks: &[(f64, f64)],
+    binned: bool,
+    stride: u64,
+) -> anyhow::Result<String> {
+    let all_t = segs
+        .iter()
+        .chain(retrans)
+        .map(|s| s.0)
+        .chain(acks.iter().map(|a| a.0));
+    let max_t = all_t.clone().fold(0.0f64, f64::max);
+    let min_t = all_t.fold(f64::INFINITY, f64::min).min(max_t);
+    let (k, unit) = time_unit(max_t);
+    let max_y = segs
+        .iter()
+        .chain(retrans)
+        .map(|s| s.2)
+        .chain(acks.iter().map(|a| a.1))
+        .fold(1.0f64, f64::max);
+    let min_y = segs
+        .iter()
+        .chain(retrans)
+        .map(|s| s.1)
+        .fold(0.0f64, f64::min);
+    let pad_t = ((max_t - min_t) * k * 0.02).max(1e-3);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, caption_style())
+        .margin(20)
+        .x_label_area_size(55)
+        .y_label_area_size(90)
+        .build_cartesian_2d(min_t * k - pad_t..max_t * k + pad_t, min_y..max_y * 1.03)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .light_line_style(RGBColor(238, 238, 238))
+        .max_light_lines(4)
+        .x_desc(format!("time since the flow's first frame ({unit})"))
+        .y_desc("sequence offset (bytes)")
+        .y_label_formatter(&|v| format!("{}", v.round() as i64))
+        .x_label_formatter(&num_label)
+        .axis_desc_style((FONT, 18))
+        .label_style((FONT, 15))
+        .draw()
+        .map_err(err)?;
+    if !acks.is_empty() {
+        let mut steps = Vec::with_capacity(acks.len() * 2 + 1);
+        for (i, &(t, a)) in acks.iter().enumerate() {
+            if i > 0 {
+                steps.push((t * k, acks[i - 1].1));
+            }
+            steps.push((t * k, a));
+        }
+        steps.push((max_t * k + pad_t, acks[acks.len() - 1].1));
+        chart
+            .draw_series(LineSeries::new(steps, ACK_COLOR.stroke_width(2)))
+            .map_err(err)?
+            .label("cumulative ACK from the peer")
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x, y), (x + 25, y)], ACK_COLOR.stroke_width(2))
+            });
+    }
+    chart
+        .draw_series(segs.iter().map(|&(t, lo, hi)| {
+            PathElement::new(
+                vec![(t * k, lo), (t * k, hi)],
+                SEGMENT_COLOR.stroke_width(2),
+            )
+        }))
+        .map_err(err)?
+        .label("data segment (offset to offset + length)")
+        .legend(|(x, y)| {
+            PathElement::new(
+                vec![(x + 12, y - 7), (x + 12, y + 7)],
+                SEGMENT_COLOR.stroke_width(2),
+            )
+        });
+    if !retrans.is_empty() {
+        chart
+            .draw_series(retrans.iter().map(|&(t, lo, hi)| {
+                PathElement::new(
+                    vec![(t * k, lo), (t * k, hi)],
+                    RETRANS_COLOR.stroke_width(2),
+                )
+            }))
+            .map_err(err)?;
+        chart
+            .draw_series(
+                retrans
+                    .iter()
+                    .map(|&(t, _, hi)| Cross::new((t * k, hi), 6, RETRANS_COLOR.stroke_width(2))),
+            )
+            .map_err(err)?
+            .label("retransmission (×)")
+            .legend(|(x, y)| Cross::new((x + 12, y), 6, RETRANS_COLOR.stroke_width(2)));
+    }
+    // Sequence rises from lower left to upper right: lower right is free.
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FONT, 15))
+        .draw()
+        .map_err(err)?;
+    let mut n = Vec::new();
+    if binned {
+        n.push(format!(
+            "{} pixel columns, each bar spans the segments sent in it",
+            segs.len()
+        ));
+    } else {
+        n.push(format!(
+            "{} segments, {} retransmitted",
+            segs.len(),
+            retrans.len()
+        ));
+    }
+    if stride > 1 {
+        n.push(format!("every {stride}th segment of the flow kept"));
+    }
+    Ok(n.join("; "))
+}
+
+fn nice_log_range(lo: f64, hi: f64) -> (f64, f64) {
+    let lo = 10f64.powf(lo.log10().floor());
+    let hi = 10f64.powf(hi.log10().ceil());
+    if hi <= lo {
+        (lo, lo * 10.0)
+    } else {
+        (lo, hi)
+    }
+}
+
+fn log_label(v: &f64) -> String {
+    if *v >= 1.0 {
+        format!("{}", (*v * 1000.0).round() / 1000.0)
+    } else {
+        let s = format!("{v:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+fn draw_interval<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    points: &[(f64, f64)],
+    rtt: Option<f64>,
+    ack_delay: Option<f64>,
+    stride: u64,
+) -> anyhow::Result<String> {
+    let floor = 0.001; // 1 µs: zero gaps (same timestamp) are drawn here.
+    let vals = points
+        .iter()
+        .map(|p| p.1.max(floor))
+        .chain(rtt)
+        .chain(ack_delay.filter(|v| *v > 0.0));
+    let lo = vals.clone().fold(f64::INFINITY, f64::min);
+    let hi = vals.fold(floor, f64::max);
+    let (lo, hi) = nice_log_range(lo.max(floor), hi);
+    let max_t = points.iter().map(|p| p.0).fold(0.0f64, f64::max);
+    let min_t = points
+        .iter()
+        .map(|p| p.0)
+        .fold(f64::INFINITY, f64::min)
+        .min(max_t);
+    let (k, unit) = time_unit(max_t);
+    let pad_t = ((max_t - min_t) * k * 0.02).max(1e-3);
+    let (x0, x1) = (min_t * k - pad_t, max_t * k + pad_t);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, caption_style())
+        .margin(20)
+        .x_label_area_size(55)
+        .y_label_area_size(90)
+        .build_cartesian_2d(x0..x1, (lo..hi).log_scale())
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .light_line_style(RGBColor(238, 238, 238))
+        .max_light_lines(4)
+        .x_desc(format!("time since the flow's first frame ({unit})"))
+        .x_label_formatter(&num_label)
+        .y_desc("gap since previous data segment (ms, log)")
+        .y_label_formatter(&log_label)
+        .axis_desc_style((FONT, 18))
+        .label_style((FONT, 15))
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(
+            points
+                .iter()
+                .map(|&(t, v)| Circle::new((t * k, v.max(floor)), 3, BLACK.filled())),
+        )
+        .map_err(err)?
+        .label("send interval of one segment")
+        .legend(|(x, y)| Circle::new((x + 12, y), 3, BLACK.filled()));
+    if let Some(r) = rtt.filter(|r| *r > 0.0) {
+        chart
+            .draw_series(LineSeries::new(
+                vec![(x0, r), (x1, r)],
+                BLACK.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(format!("path RTT {r:.3} ms"))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 25, y)], BLACK.stroke_width(2)));
+    }
+    if let Some(a) = ack_delay.filter(|a| *a > 0.0) {
+        let style = RGBColor(80, 80, 80).stroke_width(2);
+        chart
+            .draw_series(DashedLineSeries::new(vec![(x0, a), (x1, a)], 10, 6, style))
+            .map_err(err)?
+            .label(format!("median ACK delay {a:.3} ms"))
+            .legend(move |(x, y)| DashedPathElement::new(vec![(x, y), (x + 25, y)], 6, 4, style));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FONT, 15))
+        .draw()
+        .map_err(err)?;
+    let mut n = format!(
+        "{} intervals; a gap near the RTT or the ACK delay means segments waited for an ACK",
+        points.len()
+    );
+    if !ack_delay.is_some_and(|a| a > 0.0) {
+        n.push_str("; no ACK delay measured (no line)");
+    }
+    if stride > 1 {
+        n.push_str(&format!(
+            "; every {stride}th segment kept: gaps are means over {stride} segments"
+        ));
+    }
+    Ok(n)
+}
+
+fn draw_cdf<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    points: &[(f64, f64)],
+    unseen: usize,
+    total: usize,
+) -> anyhow::Result<String> {
+    let max_x = points.iter().map(|p| p.0).fold(0.0f64, f64::max);
+    let min_x = points.iter().map(|p| p.0).fold(0.0f64, f64::min);
+    let span = (max_x - min_x).max(1e-3);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, caption_style())
+        .margin(20)
+        .x_label_area_size(55)
+        .y_label_area_size(90)
+        .build_cartesian_2d(min_x - span * 0.02..max_x + span * 0.05, 0f64..1.02)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .light_line_style(RGBColor(238, 238, 238))
+        .max_light_lines(4)
+        .x_desc("delay from the write call to the segment on the wire (ms)")
+        .y_desc("fraction of writes")
+        .x_label_formatter(&num_label)
+        .axis_desc_style((FONT, 18))
+        .label_style((FONT, 15))
+        .draw()
+        .map_err(err)?;
+    let mut steps = Vec::with_capacity(points.len() * 2 + 1);
+    let mut prev = 0.0;
+    for &(x, y) in points {
+        steps.push((x, prev));
+        steps.push((x, y));
+        prev = y;
+    }
+    chart
+        .draw_series(LineSeries::new(steps, BLACK.stroke_width(2)))
+        .map_err(err)?;
+    let seen = total - unseen;
+    Ok(format!(
+        "{seen} of {total} writes seen on the wire{}",
+        if unseen > 0 {
+            "; the rest are not in the CDF"
+        } else {
+            ""
+        }
+    ))
+}
+
+/// Marker shapes and dash patterns for the sweep lines, by index.
+fn sweep_style(i: usize) -> (RGBColor, u32) {
+    const GREYS: [RGBColor; 4] = [
+        RGBColor(0, 0, 0),
+        RGBColor(70, 70, 70),
+        RGBColor(120, 120, 120),
+        RGBColor(40, 40, 40),
+    ];
+    (GREYS[i % 4], [0, 8, 3, 14][i % 4])
+}
+
+fn marker<DB: DrawingBackend>(
+    i: usize,
+    (x, y): (i32, i32),
+    color: RGBColor,
+) -> DynElement<'static, DB, (i32, i32)> {
+    let st = color.stroke_width(2);
+    match i % 4 {
+        0 => Circle::new((x, y), 5, color.filled()).into_dyn(),
+        1 => TriangleMarker::new((x, y), 6, color.filled()).into_dyn(),
+        2 => Cross::new((x, y), 5, st).into_dyn(),
+        _ => Rectangle::new([(x - 4, y - 4), (x + 4, y + 4)], st).into_dyn(),
+    }
+}
+
+fn draw_sweep<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    points: &[SweepPoint],
+) -> anyhow::Result<String>
+where
+    DB::ErrorType: 'static,
+{
+    let root = root.titled(title, caption_style()).map_err(err)?;
+    let (left, right) = root.split_horizontally(WIDTH / 2);
+    // Lines: one per RTT, sorted by interval.
+    let mut rtts: Vec<f64> = points.iter().map(|p| p.rtt_ms).collect();
+    rtts.sort_by(f64::total_cmp);
+    rtts.dedup();
+    let lo = points
+        .iter()
+        .map(|p| p.interval_ms)
+        .fold(f64::INFINITY, f64::min);
+    let hi = points.iter().map(|p| p.interval_ms).fold(0.0, f64::max);
+    let (x0, x1) = if points.is_empty() {
+        (0.1, 100.0)
+    } else {
+        nice_log_range(lo.max(1e-3), hi.max(1e-3))
+    };
+    for (panel, area) in [(0, &left), (1, &right)] {
+        let val = |p: &SweepPoint| {
+            if panel == 0 {
+                p.aggregated as f64
+            } else {
+                p.mean_wps
+            }
+        };
+        let ymax = points.iter().map(val).fold(1.0, f64::max);
+        let mut chart = ChartBuilder::on(area)
+            .margin(15)
+            .x_label_area_size(55)
+            .y_label_area_size(70)
+            .build_cartesian_2d((x0..x1).log_scale(), 0f64..ymax * 1.1)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .light_line_style(RGBColor(238, 238, 238))
+            .max_light_lines(4)
+            .x_desc("write interval (ms, log)")
+            .y_desc(if panel == 0 {
+                "aggregated segments (count)"
+            } else {
+                "mean writes per segment"
+            })
+            .x_label_formatter(&log_label)
+            .y_label_formatter(&num_label)
+            .axis_desc_style((FONT, 17))
+            .label_style((FONT, 14))
+            .draw()
+            .map_err(err)?;
+        for (i, rtt) in rtts.iter().enumerate() {
+            let mut line: Vec<(f64, f64)> = points
+                .iter()
+                .filter(|p| p.rtt_ms == *rtt)
+                .map(|p| (p.interval_ms, val(p)))
+                .collect();
+            line.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let (color, dash) = sweep_style(i);
+            let style = color.stroke_width(2);
+            if dash == 0 {
+                chart
+                    .draw_series(LineSeries::new(line.clone(), style))
+                    .map_err(err)?;
+            } else {
+                chart
+                    .draw_series(DashedLineSeries::new(line.clone(), dash, 5, style))
+                    .map_err(err)?;
+            }
+            let pos = |c: (f64, f64)| c;
+            let ann = chart
+                .draw_series(
+                    line.iter()
+                        .map(|&p| EmptyElement::at(pos(p)) + marker::<DB>(i, (0, 0), color)),
+                )
+                .map_err(err)?;
+            ann.label(format!("RTT {} ms", log_label(rtt)))
+                .legend(move |(x, y)| {
+                    EmptyElement::at((x + 12, y))
+                        + marker::<DB>(i, (0, 0), color)
+                        + PathElement::new(vec![(-12, 0), (12, 0)], style)
+                });
+        }
+        // One legend (right panel) serves both panels.
+        if panel == 1 {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.9))
+                .border_style(BLACK)
+                .label_font((FONT, 14))
+                .draw()
+                .map_err(err)?;
+        }
+    }
+    Ok(String::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Series, SeriesAck, SeriesSegment};
+
+    fn series(n: usize) -> Series {
+        Series {
+            segments: (0..n)
+                .map(|i| SeriesSegment {
+                    t: i as f64 * 1e-4,
+                    offset: i as i64 * 100,
+                    len: 100,
+                    writes: Some(1),
+                    retransmission: i % 1000 == 999,
+                })
+                .collect(),
+            acks: (0..n / 2)
+                .map(|i| SeriesAck {
+                    t: i as f64 * 2e-4 + 5e-5,
+                    ack: i as i64 * 200,
+                })
+                .collect(),
+            segment_stride: 1,
+            ack_stride: 1,
+        }
+    }
+
+    #[test]
+    fn small_series_is_not_binned() {
+        let Plot::TimeSequence {
+            segments,
+            retrans,
+            acks,
+            binned,
+            ..
+        } = time_sequence(&series(100))
+        else {
+            panic!()
+        };
+        assert!(!binned);
+        assert_eq!(segments.len() + retrans.len(), 100);
+        assert_eq!(acks.len(), 50);
+        assert_eq!((segments[3].1, segments[3].2), (300.0, 400.0));
+    }
+
+    #[test]
+    fn million_segments_bin_by_pixel_column_and_render_fast() {
+        let s = series(1_000_000);
+        let start = std::time::Instant::now();
+        let plot = time_sequence(&s);
+        let Plot::TimeSequence {
+            segments,
+            retrans,
+            acks,
+            binned,
+            ..
+        } = &plot
+        else {
+            panic!()
+        };
+        assert!(binned);
+        assert!(segments.len() <= PLOT_COLUMNS && retrans.len() <= PLOT_COLUMNS);
+        assert!(acks.len() <= PLOT_COLUMNS);
+        // Binning keeps the extremes: the first offset and the last end.
+        assert_eq!(segments[0].1, 0.0);
+        let last = segments.iter().map(|b| b.2).fold(0.0, f64::max);
+        // Segment 999_999 is a retransmission: the last new-data end is 999_998's.
+        assert_eq!(last, 999_998.0 * 100.0 + 100.0);
+        let iv = send_intervals(&s);
+        assert!(iv.len() <= 2 * PLOT_COLUMNS);
+        let chart = Chart {
+            name: "t".into(),
+            title: "t".into(),
+            plot,
+        };
+        let svg = chart.svg().unwrap();
+        assert!(svg.len() < 2_000_000);
+        chart.rgb().unwrap();
+        assert!(
+            start.elapsed().as_secs() < 20,
+            "too slow: {:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn send_intervals_divide_by_stride() {
+        let mut s = series(10);
+        s.segment_stride = 4;
+        for p in &mut s.segments {
+            p.retransmission = false;
+        }
+        let iv = send_intervals(&s);
+        assert_eq!(iv.len(), 9);
+        assert!((iv[0].1 - 0.1 / 4.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(num_label(&100.0), "100");
+        assert_eq!(num_label(&2.5), "2.5");
+        assert_eq!(num_label(&-0.0), "0");
+        assert_eq!(log_label(&0.001), "0.001");
+        assert_eq!(log_label(&10.0), "10");
+    }
+
+    #[test]
+    fn fonts_are_embedded() {
+        init_fonts();
+        // Text layout works without any system font.
+        let style = (FONT, 20).into_font();
+        let (w, _) = style.box_size("writes per segment").unwrap();
+        assert!(w > 50);
+    }
+}

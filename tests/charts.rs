@@ -1,0 +1,483 @@
+//! Charts and reports from a capture the test writes itself: a sender at the
+//! capture point (client) doing 4-byte writes at a fixed interval with Nagle
+//! on (one small segment outstanding; held data leaves when the ACK
+//! arrives), and a peer ACKing every segment one RTT later.
+//!
+//! Checks: the SVG histogram bars equal the report's histogram, the number
+//! of segment bars in the time-sequence graph equals the series' segments,
+//! PNG files decode, the HTML report is self-contained with one `<svg` per
+//! chart, and (when Debian's chromium is installed) that it loads in a
+//! headless browser with the charts present.
+
+use nagle_analyze::capture::writer::{tcp_frame, Endian, PcapWriter, TcpSpec, TsPrecision};
+use nagle_analyze::decode::flags;
+use nagle_analyze::pipeline::{self, Config};
+use nagle_analyze::render::charts::{self, ChartFormat, Plot};
+use nagle_analyze::render::html;
+use nagle_analyze::report::Report;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const LT_ETHERNET: u32 = 1;
+
+fn out_dir(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Write a Nagle-on capture (client vantage): `n` writes of 4 bytes every
+/// `interval_ms`, RTT `rtt_ms`; segment number `retrans` (if any) is sent
+/// again 1 ms after its first transmission.
+pub fn nagle_capture(path: &Path, rtt_ms: f64, interval_ms: f64, n: usize, retrans: Option<usize>) {
+    let ms = |x: f64| (x * 1e6) as i64;
+    let t0: i64 = 1_700_000_000_000_000_000;
+    let c: std::net::SocketAddr = "192.0.2.1:40000".parse().unwrap();
+    let s: std::net::SocketAddr = "192.0.2.2:5001".parse().unwrap();
+    let (ci, si) = (1000u32, 5000u32);
+    let mut ev: Vec<(i64, TcpSpec)> = Vec::new();
+    let spec = |src, dst, seq, ack, fl, payload: Vec<u8>, mss| TcpSpec {
+        src,
+        dst,
+        seq,
+        ack,
+        flags: fl,
+        mss,
+        payload,
+        ..Default::default()
+    };
+    ev.push((t0, spec(c, s, ci, 0, flags::SYN, vec![], Some(1460))));
+    ev.push((
+        t0 + ms(rtt_ms),
+        spec(
+            s,
+            c,
+            si,
+            ci + 1,
+            flags::SYN | flags::ACK,
+            vec![],
+            Some(1460),
+        ),
+    ));
+    let start = t0 + ms(rtt_ms) + ms(0.05);
+    ev.push((start, spec(c, s, ci + 1, si + 1, flags::ACK, vec![], None)));
+    // Nagle simulation.
+    let writes: Vec<i64> = (0..n)
+        .map(|i| start + ms(1.0) + ms(interval_ms * i as f64))
+        .collect();
+    let mut next = 0usize; // next write not yet sent
+    let mut sent_bytes = 0u32;
+    let mut free_at = i64::MIN; // time the outstanding segment is ACKed
+    let mut seg_no = 0usize;
+    while next < n {
+        let t = writes[next].max(free_at);
+        let mut k = next;
+        while k < n && writes[k] <= t {
+            k += 1;
+        }
+        let len = 4 * (k - next) as u32;
+        let seq = ci + 1 + sent_bytes;
+        let payload = vec![b'x'; len as usize];
+        ev.push((
+            t,
+            spec(
+                c,
+                s,
+                seq,
+                si + 1,
+                flags::ACK | flags::PSH,
+                payload.clone(),
+                None,
+            ),
+        ));
+        if retrans == Some(seg_no) {
+            ev.push((
+                t + ms(1.0),
+                spec(c, s, seq, si + 1, flags::ACK | flags::PSH, payload, None),
+            ));
+        }
+        sent_bytes += len;
+        free_at = t + ms(rtt_ms);
+        ev.push((
+            free_at,
+            spec(s, c, si + 1, ci + 1 + sent_bytes, flags::ACK, vec![], None),
+        ));
+        next = k;
+        seg_no += 1;
+    }
+    ev.sort_by_key(|e| e.0);
+    let mut w = PcapWriter::new(
+        Vec::new(),
+        LT_ETHERNET,
+        65535,
+        Endian::Little,
+        TsPrecision::Nano,
+    )
+    .unwrap();
+    for (t, sp) in &ev {
+        let f = tcp_frame(LT_ETHERNET, sp);
+        w.write(*t, &f, f.len() as u32).unwrap();
+    }
+    std::fs::write(path, w.into_inner()).unwrap();
+}
+
+fn fixture(dir: &Path) -> (PathBuf, Report) {
+    let p = dir.join("nagle.pcap");
+    nagle_capture(&p, 25.0, 9.0, 60, Some(5));
+    let cfg = Config {
+        series: true,
+        write_size: Some(4),
+        ..Default::default()
+    };
+    let r = pipeline::analyze_files(&[p.display().to_string()], &cfg).unwrap();
+    (p, r)
+}
+
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let key = format!(" {name}=\"");
+    let i = tag.find(&key)? + key.len();
+    let j = tag[i..].find('"')? + i;
+    Some(tag[i..j].to_string())
+}
+
+fn elements<'a>(svg: &'a str, tag: &str) -> Vec<&'a str> {
+    let open = format!("<{tag} ");
+    svg.match_indices(&open)
+        .map(|(i, _)| {
+            let j = svg[i..].find('>').unwrap() + i;
+            &svg[i..=j]
+        })
+        .collect()
+}
+
+#[test]
+fn histogram_bars_equal_report_counts() {
+    let dir = out_dir("hist");
+    let (_, r) = fixture(&dir);
+    let f = &r.flows[0];
+    let d = f.directions.iter().find(|d| d.data_segments > 0).unwrap();
+    let hist = &d
+        .writes_per_segment
+        .as_ref()
+        .expect("writes known")
+        .histogram;
+    assert!(hist.len() >= 2, "fixture should coalesce: {hist:?}");
+    let chart = charts::direction_charts(f, d)
+        .into_iter()
+        .find(|c| matches!(c.plot, Plot::Histogram { .. }))
+        .unwrap();
+    let svg = chart.svg().unwrap();
+    roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    let color = format!(
+        "#{:02X}{:02X}{:02X}",
+        charts::BAR_COLOR.0,
+        charts::BAR_COLOR.1,
+        charts::BAR_COLOR.2
+    );
+    let mut bars: Vec<(f64, f64)> = elements(&svg, "rect")
+        .into_iter()
+        .filter(|r| attr(r, "fill").is_some_and(|f| f.eq_ignore_ascii_case(&color)))
+        .map(|r| {
+            (
+                attr(r, "x").unwrap().parse().unwrap(),
+                attr(r, "height").unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    bars.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert_eq!(bars.len(), hist.len(), "one bar per histogram bin");
+    // Heights are proportional to the counts (integer pixels: ±1.5 px).
+    let max_c = *hist.values().max().unwrap() as f64;
+    let max_h = bars.iter().map(|b| b.1).fold(0.0, f64::max);
+    for ((_, h), (_, c)) in bars.iter().zip(hist) {
+        let want = *c as f64 / max_c * max_h;
+        assert!((h - want).abs() <= 1.5, "bar {h} px for count {c}");
+    }
+    // The count labels over the bars are the report's counts.
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let texts: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text().map(|t| t.trim().to_string()))
+        .collect();
+    for c in hist.values() {
+        assert!(
+            texts.contains(&c.to_string()),
+            "label {c} missing in {texts:?}"
+        );
+    }
+}
+
+#[test]
+fn time_sequence_has_one_bar_per_segment() {
+    let dir = out_dir("timeseq");
+    let (_, r) = fixture(&dir);
+    let f = &r.flows[0];
+    let d = f.directions.iter().find(|d| d.data_segments > 0).unwrap();
+    let series = d.series.as_ref().expect("series asked for");
+    let chart = charts::direction_charts(f, d)
+        .into_iter()
+        .find(|c| matches!(c.plot, Plot::TimeSequence { .. }))
+        .unwrap();
+    let svg = chart.svg().unwrap();
+    roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    let stroke = |c: plotters::style::RGBColor| format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2);
+    let count = |col: String| {
+        elements(&svg, "polyline")
+            .into_iter()
+            .filter(|p| attr(p, "stroke").is_some_and(|s| s.eq_ignore_ascii_case(&col)))
+            .filter(|p| attr(p, "points").is_some_and(|pts| pts.split_whitespace().count() == 2))
+            .count()
+    };
+    let retrans = series.segments.iter().filter(|s| s.retransmission).count();
+    assert_eq!(retrans, 1, "fixture has one retransmission");
+    // The legend adds one sample line of each kind.
+    assert_eq!(
+        count(stroke(charts::SEGMENT_COLOR)),
+        series.segments.len() - retrans + 1
+    );
+    // Retransmission: a bar plus a cross marker (two lines) each; legend: a cross.
+    assert!(count(stroke(charts::RETRANS_COLOR)) >= retrans);
+    assert!(svg.contains("retransmission"));
+    assert!(svg.contains("flow 0") || svg.contains(&format!("flow {}", f.id)));
+}
+
+#[test]
+fn png_files_decode_and_svgs_parse() {
+    let dir = out_dir("png");
+    let (_, r) = fixture(&dir);
+    let flows = charts::select_flows(&r, &[], 8).unwrap();
+    let all: Vec<_> = charts::flow_charts(&flows)
+        .into_iter()
+        .flat_map(|(_, c)| c)
+        .collect();
+    assert_eq!(all.len(), 3, "histogram, time-sequence, send interval");
+    let files = charts::write_charts(&all, &dir, ChartFormat::Both).unwrap();
+    assert_eq!(files.len(), 6);
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap();
+        if f.extension().unwrap() == "png" {
+            assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}", f.display());
+            let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+            let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+            assert_eq!((w, h), (charts::WIDTH, charts::HEIGHT));
+            // Not blank: more than a few distinct byte values.
+            assert!(bytes.len() > 5000, "{} suspiciously small", f.display());
+        } else {
+            let s = String::from_utf8(bytes).unwrap();
+            roxmltree::Document::parse(&s).unwrap();
+        }
+    }
+}
+
+#[test]
+fn write_delay_cdf_with_a_log() {
+    let dir = out_dir("cdf");
+    let p = dir.join("nagle.pcap");
+    nagle_capture(&p, 25.0, 9.0, 40, None);
+    // The log: same write times as the fixture (start + 1 ms + i × 9 ms).
+    let t0 = 1_700_000_000.0 + 0.025 + 0.00005 + 0.001;
+    let log: String = (0..40)
+        .map(|i| format!("{{\"t\": {:.9}, \"bytes\": 4}}\n", t0 + 0.009 * i as f64))
+        .collect();
+    let lp = dir.join("writes.jsonl");
+    std::fs::write(&lp, log).unwrap();
+    let cfg = Config {
+        series: true,
+        writes_log: Some(lp),
+        ..Default::default()
+    };
+    let r = pipeline::analyze_files(&[p.display().to_string()], &cfg).unwrap();
+    let f = &r.flows[0];
+    let d = f.directions.iter().find(|d| d.data_segments > 0).unwrap();
+    let wd = d.write_delay_ms.as_ref().expect("write delay with a log");
+    let cs = charts::direction_charts(f, d);
+    let cdf = cs
+        .iter()
+        .find(|c| matches!(c.plot, Plot::WriteDelayCdf { .. }))
+        .expect("CDF chart");
+    if let Plot::WriteDelayCdf { points, total, .. } = &cdf.plot {
+        assert_eq!(*total, wd.per_write.len());
+        assert!((points.last().unwrap().1 - 1.0).abs() < 1e-9);
+    }
+    charts::write_charts(&cs, &dir, ChartFormat::Both).unwrap();
+}
+
+#[test]
+fn html_report_is_self_contained() {
+    let dir = out_dir("html");
+    let (_, r) = fixture(&dir);
+    let flows = charts::select_flows(&r, &[], 8).unwrap();
+    let n_charts: usize = charts::flow_charts(&flows)
+        .iter()
+        .map(|(_, c)| c.len())
+        .sum();
+    let path = dir.join("report.html");
+    html::write_report(&r, &flows, &path, ChartFormat::Svg).unwrap();
+    let s = std::fs::read_to_string(&path).unwrap();
+    for bad in ["src=\"http", "href=\"http", "<script", "@import", "url("] {
+        assert!(!s.contains(bad), "external reference {bad}");
+    }
+    assert_eq!(s.matches("<svg").count(), n_charts);
+    assert!(s.contains("Nagle on") || s.contains("Nagle off") || s.contains("inconclusive"));
+    chromium_check(&path, n_charts);
+}
+
+#[test]
+fn markdown_report_links_written_charts() {
+    let dir = out_dir("md");
+    let (_, r) = fixture(&dir);
+    let flows = charts::select_flows(&r, &[], 8).unwrap();
+    let path = dir.join("report.md");
+    html::write_report(&r, &flows, &path, ChartFormat::Png).unwrap();
+    let s = std::fs::read_to_string(&path).unwrap();
+    let links: Vec<&str> = s
+        .match_indices("](")
+        .map(|(i, _)| {
+            let rest = &s[i + 2..];
+            &rest[..rest.find(')').unwrap()]
+        })
+        .collect();
+    assert_eq!(links.len(), 3);
+    for l in links {
+        assert!(l.ends_with(".png"));
+        assert!(dir.join(l).is_file(), "{l} not written");
+    }
+}
+
+#[test]
+fn flow_selector() {
+    let dir = out_dir("select");
+    let (_, r) = fixture(&dir);
+    let id = r.flows[0].id;
+    assert_eq!(
+        charts::select_flows(&r, &[id.to_string()], 8)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        charts::select_flows(&r, &["192.0.2.2:5001".into()], 8)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        charts::select_flows(&r, &[":40000".into()], 8)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(charts::select_flows(&r, &["10.0.0.1:1".into()], 8).is_err());
+}
+
+#[test]
+fn cli_charts_report_and_sweep() {
+    let dir = out_dir("cli");
+    let cap = dir.join("nagle.pcap");
+    nagle_capture(&cap, 25.0, 9.0, 60, Some(5));
+    let bin = env!("CARGO_BIN_EXE_nagle-analyze");
+    let st = Command::new(bin)
+        .arg(&cap)
+        .args(["--write-size", "4", "--chart-format", "both", "--charts"])
+        .arg(dir.join("charts"))
+        .arg("--report")
+        .arg(dir.join("report.html"))
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let n = std::fs::read_dir(dir.join("charts")).unwrap().count();
+    assert_eq!(n, 6, "3 charts × svg+png");
+    assert!(dir.join("report.html").is_file());
+
+    // Sweep: 3 intervals × 2 RTTs, interval from lab metadata for some,
+    // inferred for others.
+    let mut args = Vec::new();
+    for (j, rtt) in [5.0, 40.0].iter().enumerate() {
+        for (k, iv) in [1.0, 4.0, 20.0, 60.0].iter().enumerate() {
+            let p = dir.join(format!("sweep-{j}-{k}.pcap"));
+            nagle_capture(&p, *rtt, *iv, 80, None);
+            if k % 2 == 0 {
+                std::fs::write(
+                    dir.join(format!("sweep-{j}-{k}.pcap.json")),
+                    format!("{{\"interval_ms\": {iv}, \"rtt_ms\": {rtt}}}"),
+                )
+                .unwrap();
+            }
+            args.push(p);
+        }
+    }
+    let out = Command::new(bin)
+        .args([
+            "sweep",
+            "--write-size",
+            "4",
+            "--chart-format",
+            "both",
+            "--out",
+        ])
+        .arg(dir.join("sweep"))
+        .args(&args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.lines().count(), 9, "{stdout}");
+    assert!(stdout.contains("metadata") && stdout.contains("inferred"));
+    // Inferred intervals are close to the truth.
+    for line in stdout.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let k: usize = cols[0].rsplit('-').next().unwrap()[..1].parse().unwrap();
+        let want = [1.0, 4.0, 20.0, 60.0][k];
+        let got: f64 = cols[2].parse().unwrap();
+        assert!((got - want).abs() / want < 0.2, "{line}");
+    }
+    assert!(dir.join("sweep/sweep.svg").is_file());
+    assert!(dir.join("sweep/sweep.png").is_file());
+}
+
+/// Load the report in Debian's headless chromium and check the DOM.
+fn chromium_check(path: &Path, n_charts: usize) {
+    let bin = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|b| Path::new(b).exists());
+    let Some(bin) = bin else {
+        eprintln!(
+            "html_report_is_self_contained: /usr/bin/chromium not installed; skipping the headless browser check (CI installs it)"
+        );
+        return;
+    };
+    let profile = out_dir("chromium-profile");
+    let out = Command::new(bin)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", path.display()))
+        .output()
+        .expect("chromium runs");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(dom.matches("<svg").count(), n_charts, "svgs in the DOM");
+    assert!(dom.contains("Summary"));
+}
