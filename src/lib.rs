@@ -21,6 +21,7 @@ pub mod lab;
 pub mod pipeline;
 pub mod render;
 pub mod report;
+pub mod synth;
 pub mod writes;
 
 /// Capture timestamps in nanoseconds since the Unix epoch. All timing in the
