@@ -31,6 +31,9 @@ struct Cli {
 enum Command {
     /// Run the Nagle experiment in two network namespaces (root).
     Lab(nagle_analyze::lab::LabArgs),
+    /// Write a synthetic capture with a known truth (tests, benchmark).
+    #[command(hide = true)]
+    Synth(nagle_analyze::synth::SynthArgs),
 }
 
 #[derive(Args)]
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Lab(args)) => nagle_analyze::lab::run(&args).map(|_| 0),
+        Some(Command::Synth(args)) => nagle_analyze::synth::run_cli(&args).map(|_| 0),
         None => analyze(cli.analyze),
     };
     match result {
