@@ -33,7 +33,7 @@ enum Command {
     Lab(nagle_analyze::lab::LabArgs),
     /// Write a synthetic capture with a known truth (tests, benchmark).
     #[command(hide = true)]
-    Synth(nagle_analyze::synth::SynthArgs),
+    Synth(Box<nagle_analyze::synth::SynthArgs>),
 }
 
 #[derive(Args)]
