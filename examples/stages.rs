@@ -35,7 +35,7 @@ fn main() -> anyhow::Result<()> {
     }
     if run("analyze") || run("render") {
         let t = Instant::now();
-        let r = pipeline::analyze_files(&[path.clone()], &pipeline::Config::default())?;
+        let r = pipeline::analyze_files(std::slice::from_ref(&path), &pipeline::Config::default())?;
         println!(
             "analyze       {:7.3} s  {} flows",
             t.elapsed().as_secs_f64(),
