@@ -23,6 +23,7 @@ pub mod pipeline;
 pub mod render;
 pub mod report;
 pub mod sweep;
+pub mod synth;
 pub mod writes;
 
 /// Capture timestamps in nanoseconds since the Unix epoch. All timing in the

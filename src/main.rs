@@ -34,6 +34,9 @@ enum Command {
     /// Chart a write-interval sweep: aggregated segments and writes per
     /// segment against the write interval, one line per RTT.
     Sweep(SweepArgs),
+    /// Write a synthetic capture with a known truth (tests, benchmark).
+    #[command(hide = true)]
+    Synth(Box<nagle_analyze::synth::SynthArgs>),
 }
 
 #[derive(Args)]
@@ -153,6 +156,7 @@ fn main() -> ExitCode {
             &mut std::io::stdout(),
         )
         .map(|_| 0),
+        Some(Command::Synth(args)) => nagle_analyze::synth::run_cli(&args).map(|_| 0),
         None => analyze(cli.analyze),
     };
     match result {

@@ -41,7 +41,7 @@
 
 use super::{CaptureInfo, Format, Frame};
 use anyhow::{bail, Context};
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 
 /// Largest single record (pcap record or pcapng block) we accept: 256 MiB.
 pub const MAX_RECORD: usize = 256 << 20;
@@ -235,8 +235,21 @@ impl State<'_> {
         link_type: u32,
         orig_len: u32,
     ) -> anyhow::Result<()> {
+        let buf = std::mem::take(&mut self.buf);
+        let r = self.deliver_slice(buf.get(range).unwrap_or(&[]), ts_ns, link_type, orig_len);
+        self.buf = buf;
+        r
+    }
+
+    /// Deliver `data` (borrowed from the reader's buffer) as the next frame.
+    fn deliver_slice(
+        &mut self,
+        data: &[u8],
+        ts_ns: i64,
+        link_type: u32,
+        orig_len: u32,
+    ) -> anyhow::Result<()> {
         self.frame_no += 1;
-        let data = self.buf.get(range).unwrap_or(&[]);
         let frame = Frame {
             number: self.frame_no,
             ts_ns,
@@ -304,7 +317,47 @@ fn read_pcap<R: Read>(
     let rec_len = if modified { 24 } else { 16 };
     let mut rh = [0u8; 24];
     let (mut warned_sub, unit) = (false, if nano { 1_000_000_000u32 } else { 1_000_000 });
+    let sub_warning = |st: &mut State, sub: u32| {
+        st.info.warn(format!(
+            "{}: frame {}: sub-second timestamp field {sub} is >= {unit} (invalid); used as is",
+            st.path,
+            st.frame_no + 1
+        ));
+    };
+    let to_ns = |sec: u32, sub: u32| {
+        sec as i128 * 1_000_000_000
+            + if nano {
+                sub as i128
+            } else {
+                sub as i128 * 1000
+            }
+    };
     loop {
+        // Fast path: the whole record is in the reader's buffer; deliver it
+        // from there without copying. Records that straddle a buffer
+        // refill (or are damaged) take the general path below.
+        let avail = rd.inner.buffer();
+        if avail.len() >= rec_len {
+            let incl = u32_at(avail, 8) as usize;
+            if incl <= limit && avail.len() >= rec_len + incl {
+                let (sec, sub, orig) = (u32_at(avail, 0), u32_at(avail, 4), u32_at(avail, 12));
+                if sub >= unit && !warned_sub {
+                    warned_sub = true;
+                    sub_warning(st, sub);
+                }
+                let n = rec_len + incl;
+                st.info.bytes_read = rd.offset + n as u64;
+                st.deliver_slice(
+                    &avail[rec_len..n],
+                    clamp_i64(to_ns(sec, sub)),
+                    link_type,
+                    orig,
+                )?;
+                rd.inner.consume(n);
+                rd.offset += n as u64;
+                continue;
+            }
+        }
         let start = rd.offset;
         let got = match rd.fill(&mut rh[..rec_len]) {
             Ok(n) => n,
@@ -339,18 +392,9 @@ fn read_pcap<R: Read>(
         }
         if sub >= unit && !warned_sub {
             warned_sub = true;
-            st.info.warn(format!(
-                "{}: frame {}: sub-second timestamp field {sub} is >= {unit} (invalid); used as is",
-                st.path,
-                st.frame_no + 1
-            ));
+            sub_warning(st, sub);
         }
-        let ns = sec as i128 * 1_000_000_000
-            + if nano {
-                sub as i128
-            } else {
-                sub as i128 * 1000
-            };
+        let ns = to_ns(sec, sub);
         let incl = incl as usize;
         if st.buf.len() < incl {
             st.buf.resize(incl, 0);
