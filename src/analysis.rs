@@ -93,6 +93,11 @@ struct Release {
     /// Writes carried, when known exactly (size or log).
     writes: Option<u64>,
     len: u32,
+    /// The ACK that released it carried no data.
+    pure_ack: bool,
+    /// With a write log: a write it carries was called before that ACK
+    /// arrived, i.e. the kernel held it.
+    held: Option<bool>,
 }
 
 #[derive(Debug, Default)]
@@ -174,6 +179,7 @@ impl FlowObserver for FlowAnalysis {
 
         // Exact writes per segment.
         let mut exact_writes = None;
+        let mut first_write_call: Option<TsNs> = None;
         if let Some(n) = cfg.write_size {
             let w = writes_ending_in(start, end, n);
             *da.wps_size.entry(w).or_default() += 1;
@@ -198,6 +204,9 @@ impl FlowObserver for FlowAnalysis {
                 let hi = log.ends.partition_point(|&e| e <= end as u64);
                 let w = (hi - lo) as u64;
                 *da.wps_log.entry(w).or_default() += 1;
+                if hi > lo {
+                    first_write_call = log.times.get(lo).copied();
+                }
                 for i in lo..hi.min(da.write_delays.len()) {
                     da.write_delays[i] = Some(ev.ts - log.times[i]);
                 }
@@ -236,6 +245,8 @@ impl FlowObserver for FlowAnalysis {
                     ack_wait: ev.prev_small_ack_wait,
                     writes: exact_writes,
                     len: ev.len,
+                    pure_ack: ev.prev_small_acked_by_pure_ack,
+                    held: first_write_call.map(|t| t < ev.ts - gap),
                 });
             }
         }
@@ -609,6 +620,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
             .iter()
             .filter(|r| r.writes.is_some_and(|w| w >= 2))
             .count() as u64;
+        let released_held = released.iter().filter(|r| r.held == Some(true)).count() as u64;
         let released_agg_inferred = write_unit.map_or(0, |u| {
             released.iter().filter(|r| r.len >= 2 * u).count() as u64
         });
@@ -619,17 +631,19 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
         let mut stall_events = Vec::new();
         let mut stall_count = 0u64;
         let mut stall_total = 0i64;
+        let mut stall_delays: Vec<i64> = Vec::new();
         if let Some(r) = rtt {
             let mut threshold = (r / 2).max(2_000_000);
             if let Some((t, _)) = cluster {
                 threshold = threshold.max((t * 1e6 / 2.0) as i64);
             }
-            for rel in &released {
+            for rel in released.iter().filter(|r| r.pure_ack) {
                 if let Some(w) = rel.ack_wait {
                     let delay = w + near - r;
                     if delay >= threshold {
                         stall_count += 1;
                         stall_total += delay;
+                        stall_delays.push(delay);
                         if stall_events.len() < MAX_STALL_EVENTS {
                             stall_events.push(report::StallEvent {
                                 ts: secs(rel.ts),
@@ -640,6 +654,9 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
                 }
             }
         }
+
+        stall_delays.sort_unstable();
+        let stall_median_ms = quantile(&stall_delays, 0.5).map(ms);
 
         // The verdict.
         let mut evidence = Vec::new();
@@ -656,6 +673,16 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
                 "{v} small segment(s) were sent while an earlier small segment was still unacknowledged (outside loss recovery); Nagle's algorithm forbids that"
             ));
             "off"
+        } else if released_held >= 1 {
+            evidence.push(format!(
+                "{released_held} segment(s) carried writes that were called before the ACK of the previous small segment and left within {:.2} ms of that ACK: the kernel held them",
+                ms(tol)
+            ));
+            evidence.push(
+                "no small segment was sent while another small segment was unacknowledged"
+                    .to_string(),
+            );
+            "on"
         } else if released_agg >= 1 || released_agg_inferred >= 1 {
             let n = released_agg.max(released_agg_inferred);
             evidence.push(format!(
@@ -677,6 +704,16 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
                 "{ack_clocked} small segments left right after the ACK of the previous one, and sends are paced at {:.2} × RTT",
                 send_interval.rtt_ratio.unwrap_or(0.0)
             ));
+            "on"
+        } else if stall_count >= 1 {
+            evidence.push(format!(
+                "{stall_count} small segment(s) waited for an ACK the peer delayed (pure ACK after {:.1} ms on median) and left right after it: the write-write-read stall of Nagle with delayed ACK",
+                stall_median_ms.unwrap_or(0.0)
+            ));
+            evidence.push(
+                "no small segment was sent while another small segment was unacknowledged"
+                    .to_string(),
+            );
             "on"
         } else if send_interval.rtt_ratio.is_some_and(|x| x > 1.5) {
             evidence.push(format!(

@@ -30,6 +30,7 @@
 use crate::decode::{flags, Segment};
 use crate::TsNs;
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 
 /// At most this many outstanding (unacknowledged) segments are remembered
@@ -39,6 +40,7 @@ pub const MAX_OUTSTANDING: usize = 1 << 16;
 /// beyond that every other sample is dropped (the min stays exact).
 pub const MAX_SAMPLES: usize = 1 << 16;
 const MAX_TS_PENDING: usize = 4096;
+const MAX_HOLES: usize = 256;
 const DEFAULT_OOO_THRESHOLD_NS: i64 = 3_000_000;
 /// RTT samples outside `0..=MAX_RTT_NS` come from timestamps that jumped
 /// (merged or damaged captures) and are dropped.
@@ -113,6 +115,9 @@ pub struct DataEvent {
     /// The previous small segment's ACK, when it was seen: how long after
     /// that segment it came (raw, at the capture point).
     pub prev_small_ack_wait: Option<i64>,
+    /// That ACK carried no data (a delayed-ACK timer or a window update,
+    /// not the peer's response).
+    pub prev_small_acked_by_pure_ack: bool,
     /// Time since the previous data segment of this direction.
     pub since_prev_send: Option<i64>,
     /// Inside loss recovery (a retransmission is outstanding).
@@ -259,11 +264,34 @@ struct DirState {
     last_small_acked_at: Option<TsNs>,
     /// Last advertised window of this side (scaled), applying to the peer's data.
     window: Option<u64>,
+    /// Whether the ACK of the last small segment carried no data.
+    last_small_acked_pure: bool,
+    /// Sequence ranges skipped over (data never seen): a later segment
+    /// filling one is out-of-order (or a retransmission of data lost before
+    /// the capture point), one overlapping seen data is a retransmission.
+    holes: VecDeque<(i64, i64)>,
     ts_pending: VecDeque<(u32, TsNs)>,
     last_tsval: Option<u32>,
 }
 
 impl DirState {
+    /// Remove `[start, end)` from the holes; true when it lay entirely in
+    /// one (the bytes were never seen before).
+    fn fill_hole(&mut self, start: i64, end: i64) -> bool {
+        let Some(i) = self.holes.iter().position(|&(a, b)| a <= start && end <= b) else {
+            return false;
+        };
+        let (a, b) = self.holes[i];
+        self.holes.remove(i);
+        if end < b {
+            self.holes.insert(i, (end, b));
+        }
+        if a < start {
+            self.holes.insert(i, (a, start));
+        }
+        true
+    }
+
     /// Unwrap a raw 32-bit sequence number into this direction's offsets.
     fn offset(&mut self, raw: u32) -> Option<i64> {
         let base = self.base?;
@@ -353,13 +381,48 @@ struct Flow<O> {
 
 /// The connection tracker. `O` is the per-flow observer (analysis).
 pub struct Tracker<O> {
-    flows: HashMap<(SocketAddr, SocketAddr), Flow<O>>,
+    flows: HashMap<(SocketAddr, SocketAddr), Flow<O>, BuildHasherDefault<FlowKeyHasher>>,
     next_id: u64,
     limits: Limits,
     new_observer: Box<dyn FnMut() -> O>,
     last_sweep: TsNs,
     /// Flows finished early because the table was full.
     pub evicted: u64,
+}
+
+/// A fast multiplicative hasher for connection keys (FxHash's mixing).
+/// SipHash's protection against chosen keys is not worth its cost here: a
+/// hostile capture can at worst slow one analysis down, and the flow table
+/// is capped.
+#[derive(Default)]
+pub struct FlowKeyHasher(u64);
+
+impl Hasher for FlowKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut v = [0u8; 8];
+            v[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(v));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(i as u64);
+    }
+    fn write_u16(&mut self, i: u16) {
+        self.write_u64(i as u64);
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(i as u64);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
 }
 
 fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
@@ -373,7 +436,7 @@ fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
 impl<O: FlowObserver> Tracker<O> {
     pub fn new(limits: Limits, new_observer: Box<dyn FnMut() -> O>) -> Self {
         Tracker {
-            flows: HashMap::new(),
+            flows: HashMap::default(),
             next_id: 0,
             limits,
             new_observer,
@@ -677,6 +740,7 @@ impl<O: FlowObserver> Flow<O> {
             if let Some(end) = ds.last_small_end {
                 if ack >= end && ds.last_small_acked_at.is_none() {
                     ds.last_small_acked_at = Some(ts);
+                    ds.last_small_acked_pure = seg.payload_len == 0;
                 }
             }
         }
@@ -738,12 +802,22 @@ impl<O: FlowObserver> Flow<O> {
         let kind = if len <= 1 && start == next - 1 && !syn && !fin {
             SegmentKind::KeepAlive
         } else if start < next {
-            if ts - own.next_ts < ooo_threshold && start + len != next {
+            // Below the highest sequence seen: out-of-order only if it fills
+            // a gap never seen and arrives within the threshold (Wireshark's
+            // timing rule); bytes seen before are always a retransmission.
+            let fills_hole = own.fill_hole(start, start + len);
+            if fills_hole && ts - own.next_ts < ooo_threshold {
                 SegmentKind::OutOfOrder
             } else {
                 SegmentKind::Retransmission
             }
         } else {
+            if start > next {
+                if own.holes.len() >= MAX_HOLES {
+                    own.holes.pop_front();
+                }
+                own.holes.push_back((next, start));
+            }
             SegmentKind::New
         };
 
@@ -807,6 +881,7 @@ impl<O: FlowObserver> Flow<O> {
             prev_small_unacked,
             since_prev_small_acked,
             prev_small_ack_wait,
+            prev_small_acked_by_pure_ack: own.last_small_acked_pure,
             since_prev_send,
             in_recovery: own.recovery_point.is_some(),
             in_flight,

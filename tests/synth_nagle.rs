@@ -238,7 +238,6 @@ fn write_write_read_stalls_on_delayed_ack() {
 /// Each request's second write waited for the (delayed) ACK of the first
 /// and left within microseconds of it: that is Nagle holding a segment.
 #[test]
-#[ignore = "analysis.rs: verdict is inconclusive ('writes were spaced wider than the RTT', median send interval 42 ms vs RTT 2 ms) although 20 stalls were found: the 'on' rules need multi-write releases or pacing at ~1x RTT"]
 fn write_write_read_verdict_is_on() {
     let (truths, pcap, log) = capture("wwr_on_v", vec![reqresp(2 * MS, true, 20)]);
     let t = &truths[0];
@@ -320,7 +319,6 @@ fn bulk_with_loss_rtt_mss_and_verdict() {
 /// At the sender, a segment whose bytes were already sent is a
 /// retransmission, however soon after the highest segment it leaves.
 #[test]
-#[ignore = "flow.rs classes fast retransmissions sent within the handshake RTT of the highest segment as out-of-order new data (18 of 21 here): payload_bytes 3026064, retransmissions 3"]
 fn bulk_with_loss_counts_segments_and_retransmissions() {
     let (truths, pcap, _) = capture("bulk_c", vec![bulk_spec()]);
     let t = &truths[0];

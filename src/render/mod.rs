@@ -10,6 +10,7 @@ pub mod html;
 
 use crate::report::{Direction, Flow, Report};
 use std::fmt::Write as _;
+use std::io::Write as _;
 
 /// Output formats of the analysis report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -20,14 +21,18 @@ pub enum Format {
 }
 
 pub fn render(report: &Report, format: Format, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+    // serde_json writes token by token: buffer, or a file output costs a
+    // system call per token.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     match format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, report)?;
+            serde_json::to_writer_pretty(&mut out, report)?;
             writeln!(out)?;
         }
         Format::Text => out.write_all(text(report).as_bytes())?,
         Format::Csv => out.write_all(csv(report).as_bytes())?,
     }
+    out.flush()?;
     Ok(())
 }
 
