@@ -421,6 +421,7 @@ pub fn run_one(
             "write_gap_ms": measure::summarize(&gaps),
             "request_latency_ms": measure::summarize(&d.sender.request_ms),
             "stopped_early": d.sender.stopped_early,
+            "sender_sched_fifo": d.sender.realtime,
         },
         "path": {
             "method": d.path.method,

@@ -77,6 +77,8 @@ pub struct SenderResult {
     /// Request latencies (reqresp only), ms.
     pub request_ms: Vec<f64>,
     pub stopped_early: bool,
+    /// Whether the sender thread ran under SCHED_FIFO.
+    pub realtime: bool,
 }
 
 fn setopt(fd: RawFd, level: i32, name: i32, v: i32) -> anyhow::Result<()> {
@@ -152,6 +154,7 @@ fn request_writes(writes: u64, r: u64) -> u64 {
 /// Connect and run the sender's side. Must run in the sender's namespace.
 pub fn run_sender(spec: &TrafficSpec, dst: &str) -> anyhow::Result<SenderResult> {
     super::delay::precise_timers();
+    let realtime = super::delay::realtime(40);
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
         return Err(std::io::Error::last_os_error()).context("socket");
@@ -203,6 +206,7 @@ pub fn run_sender(spec: &TrafficSpec, dst: &str) -> anyhow::Result<SenderResult>
         tcp_maxseg: getopt(fd, libc::IPPROTO_TCP, libc::TCP_MAXSEG),
     };
     let mut res = SenderResult {
+        realtime,
         handshake_ms,
         sockopts,
         log: Vec::with_capacity(spec.writes as usize),
