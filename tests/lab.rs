@@ -128,14 +128,14 @@ fn lab_nagle_on_and_nodelay() {
         .as_f64()
         .expect("writes_per_segment.mean");
     assert!(
-        wps >= 0.5 * expect && wps <= 2.0 * expect,
+        (0.5 * expect..=2.0 * expect).contains(&wps),
         "writes per segment {wps}, expected about {expect}"
     );
     let si = d["send_interval_ms"]["median"]
         .as_f64()
         .expect("send_interval_ms.median");
     assert!(
-        si >= 0.7 * RTT_MS && si <= 1.5 * RTT_MS,
+        (0.7 * RTT_MS..=1.5 * RTT_MS).contains(&si),
         "median send interval {si} ms, RTT {RTT_MS} ms"
     );
     let rtt_min = flow["rtt_ms"]["min"].as_f64().expect("rtt_ms.min");
