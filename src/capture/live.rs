@@ -345,4 +345,62 @@ mod tests {
             .to_string()
             .starts_with("capturing on lo needs root or CAP_NET_RAW"));
     }
+
+    fn is_root() -> bool {
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    #[test]
+    fn unknown_interface_and_bad_filter_are_named() {
+        if !is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let stop = AtomicBool::new(false);
+        let e = capture_live(&LiveOptions::new("nosuchif0"), &stop, &mut |_| {}).unwrap_err();
+        assert!(e.to_string().contains("nosuchif0"), "{e}");
+        let opts = LiveOptions {
+            filter: Some("tcp port banana".into()),
+            ..LiveOptions::new("lo")
+        };
+        let e = capture_live(&opts, &stop, &mut |_| {}).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("bad capture filter 'tcp port banana'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn idle_capture_stops_on_duration_and_saves_a_valid_file() {
+        if !is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        // Passive capture on loopback with a filter nothing matches: no
+        // traffic is generated; the capture must still end on time.
+        let save = std::env::temp_dir().join(format!("nagle-live-{}.pcap", std::process::id()));
+        let opts = LiveOptions {
+            filter: Some("tcp port 9".into()),
+            duration: Some(Duration::from_millis(300)),
+            save: Some(save.clone()),
+            ..LiveOptions::new("lo")
+        };
+        let stop = AtomicBool::new(false);
+        let t = Instant::now();
+        let (info, stats) = capture_live(&opts, &stop, &mut |_| {}).unwrap();
+        assert!(
+            t.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(info.format, Some(Format::Live));
+        assert_eq!(stats.dropped, 0);
+        let bytes = std::fs::read(&save).unwrap();
+        // A pcap global header (24 bytes), nanosecond magic when available.
+        assert_eq!(bytes.len(), 24);
+        let magic = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+        assert!(magic == 0xa1b2_3c4d || magic == 0xa1b2_c3d4, "{magic:x}");
+        let _ = std::fs::remove_file(save);
+    }
 }
