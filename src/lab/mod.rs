@@ -192,8 +192,8 @@ struct RunData {
     capture_stats: crate::capture::live::LiveStats,
     nano: bool,
     link_type: u32,
-    sender_data_segments: u64,
-    sender_payload_bytes: u64,
+    /// (timestamp ns, payload bytes) of the sender's data segments.
+    segs: Vec<(i64, usize)>,
     sysctls: serde_json::Value,
 }
 
@@ -249,10 +249,11 @@ fn live_part(
     // Live capture on the sender's interface, inside the sender's namespace.
     let abort = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<(u32, bool)>>();
-    let counts = Arc::new(Mutex::new((0u64, 0u64)));
+    // (timestamp ns, payload) of each sender data segment, for the lab's own check.
+    let segs = Arc::new(Mutex::new(Vec::<(i64, usize)>::new()));
     let cap_thread = {
         let abort = abort.clone();
-        let counts = counts.clone();
+        let segs = segs.clone();
         let opts = LiveOptions {
             filter: Some("tcp".into()),
             save: Some(pcap.to_path_buf()),
@@ -277,9 +278,7 @@ fn live_part(
                     .and_then(|ip| measure::tcp_payload_from(ip, src))
                 {
                     if p > 0 {
-                        let mut c = counts.lock().unwrap();
-                        c.0 += 1;
-                        c.1 += p as u64;
+                        segs.lock().unwrap().push((f.ts_ns, p));
                     }
                 }
             })
@@ -324,7 +323,7 @@ fn live_part(
     let delay_stats = path.finish();
     let sender = sender?;
     let receiver = receiver?;
-    let (sender_data_segments, sender_payload_bytes) = *counts.lock().unwrap();
+    let segs = std::mem::take(&mut *segs.lock().unwrap());
     Ok(RunData {
         ping_ms,
         path: path_info,
@@ -335,8 +334,7 @@ fn live_part(
         capture_stats,
         nano,
         link_type,
-        sender_data_segments,
-        sender_payload_bytes,
+        segs,
         sysctls: serde_json::Value::Object(sysctls),
     })
 }
@@ -449,8 +447,18 @@ pub fn run_one(
             "bytes_written": d.sender.bytes_written,
             "bytes_received": d.receiver.bytes_received,
             "replies": d.receiver.replies,
-            "sender_data_segments": d.sender_data_segments,
-            "sender_payload_bytes": d.sender_payload_bytes,
+            "sender_data_segments": d.segs.len(),
+            "sender_payload_bytes": d.segs.iter().map(|s| s.1 as u64).sum::<u64>(),
+        },
+        // The lab's own rough reading of the capture, a cross-check for the
+        // analyzer (not the analysis): data segments from the sender, those
+        // carrying more than one write's bytes, write calls per segment, and
+        // the time between data segments.
+        "capture_check": {
+            "data_segments": d.segs.len(),
+            "segments_larger_than_one_write": d.segs.iter().filter(|s| s.1 > args.size).count(),
+            "writes_per_segment": if d.segs.is_empty() { None } else { Some(d.sender.log.len() as f64 / d.segs.len() as f64) },
+            "send_interval_ms": measure::summarize(&d.segs.windows(2).map(|w| (w[1].0 - w[0].0) as f64 / 1e6).collect::<Vec<_>>()),
         },
     });
     if d.capture_stats.dropped > 0 || d.capture_stats.if_dropped > 0 {
@@ -478,7 +486,7 @@ pub fn run_one(
             .map_or("-".into(), |p| format!("{:.3}ms", p.median)),
         fmt_ms(interval),
         d.sender.log.len(),
-        d.sender_data_segments,
+        d.segs.len(),
         dir.display()
     );
     Ok(())

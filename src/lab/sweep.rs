@@ -8,7 +8,9 @@
 //! `data_segments`, `aggregated_segments`, `writes_per_segment.mean`,
 //! `send_interval_ms.median`, `nagle.verdict`; and the flow's `rtt_ms.min`.
 //! When the capture holds several flows, the one whose client direction has
-//! the most data segments is used.
+//! the most data segments is used. From `lab.json` it adds the lab's own
+//! cross-check columns (`lab_data_segments`, `lab_aggregated`,
+//! `lab_send_interval_median_ms`) and the ping RTT.
 //!
 //! What it does not do: no charts (the charts module draws them).
 
@@ -36,6 +38,10 @@ pub struct Row {
     /// The lab's own count of the sender's data segments in the capture.
     pub lab_data_segments: Option<u64>,
     pub ping_rtt_median_ms: Option<f64>,
+    /// The lab's own: segments carrying more than one write's bytes.
+    pub lab_aggregated: Option<u64>,
+    /// The lab's own: median time between the sender's data segments.
+    pub lab_send_interval_median_ms: Option<f64>,
 }
 
 fn read_json(p: &Path) -> Option<Value> {
@@ -109,7 +115,7 @@ fn optf(v: &Option<f64>, prec: usize) -> String {
     v.map_or("-".into(), |x| format!("{x:.prec$}"))
 }
 
-const HEADER: [&str; 12] = [
+const HEADER: [&str; 14] = [
     "rtt_ms",
     "interval_ms",
     "nodelay",
@@ -122,6 +128,8 @@ const HEADER: [&str; 12] = [
     "rtt_min_ms",
     "lab_data_segments",
     "ping_rtt_median_ms",
+    "lab_aggregated",
+    "lab_send_interval_median_ms",
 ];
 
 fn cells(r: &Row) -> Vec<String> {
@@ -138,6 +146,8 @@ fn cells(r: &Row) -> Vec<String> {
         optf(&r.rtt_min_ms, 3),
         opt(&r.lab_data_segments),
         optf(&r.ping_rtt_median_ms, 3),
+        opt(&r.lab_aggregated),
+        optf(&r.lab_send_interval_median_ms, 3),
     ]
 }
 
