@@ -160,7 +160,7 @@ pub fn run(args: &LabArgs) -> anyhow::Result<()> {
         run_one(args, rtt, iv, &args.out)?;
         let row = sweep::row_from_dir(&args.out, rtt, iv, args);
         sweep::print_table(&[row]);
-        return Ok(());
+        return interrupted(&args.out);
     }
     let mut rows = Vec::new();
     for (rtt, iv) in runs {
@@ -178,6 +178,17 @@ pub fn run(args: &LabArgs) -> anyhow::Result<()> {
     }
     sweep::write(&args.out, &rows)?;
     sweep::print_table(&rows);
+    interrupted(&args.out)
+}
+
+/// After Ctrl-C the partial results are written; still exit with an error.
+fn interrupted(out: &Path) -> anyhow::Result<()> {
+    if STOP.load(Ordering::Relaxed) {
+        bail!(
+            "interrupted: partial results are in {} (lab.json: achieved.stopped_early)",
+            out.display()
+        );
+    }
     Ok(())
 }
 
