@@ -168,7 +168,7 @@ pub fn write(out: &Path, rows: &[Row]) -> anyhow::Result<()> {
 
 /// Print the table to stdout.
 pub fn print_table(rows: &[Row]) {
-    let short = [
+    let short: [&str; HEADER.len()] = [
         "rtt ms",
         "int ms",
         "nodelay",
@@ -181,6 +181,8 @@ pub fn print_table(rows: &[Row]) {
         "rtt min",
         "lab seg",
         "ping ms",
+        "lab aggr",
+        "lab int ms",
     ];
     let body: Vec<Vec<String>> = rows.iter().map(cells).collect();
     let widths: Vec<usize> = (0..short.len())
