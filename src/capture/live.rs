@@ -48,14 +48,17 @@ pub struct LiveOptions {
 }
 
 impl LiveOptions {
-    /// Sensible defaults for `interface`: full packets, 4 MiB buffer,
-    /// immediate mode, no filter, no limit, no save file.
+    /// Sensible defaults for `interface`: 65535-byte snaplen, 32 MiB buffer,
+    /// immediate mode, no filter, no limit, no save file. In immediate mode
+    /// libpcap on Linux uses TPACKET_V2, whose ring frames are sized by the
+    /// snaplen: a 256 KiB snaplen in a 4 MiB buffer holds only ~16 packets
+    /// and drops under a burst, so keep snaplen × packets within the buffer.
     pub fn new(interface: impl Into<String>) -> Self {
         LiveOptions {
             interface: interface.into(),
             filter: None,
-            snaplen: 262_144,
-            buffer_size: 4 << 20,
+            snaplen: 65_535,
+            buffer_size: 32 << 20,
             immediate: true,
             duration: None,
             count: None,

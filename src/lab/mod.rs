@@ -265,12 +265,19 @@ fn live_part(
     let cap_thread = {
         let abort = abort.clone();
         let segs = segs.clone();
+        // Whole packets fit in 2048 bytes (MTU 1500); a small snaplen keeps
+        // the ring's frames small (libpcap sizes TPACKET_V2 frames, used in
+        // immediate mode, by the snaplen) so 16 MiB hold ~8000 packets.
         let opts = LiveOptions {
+            snaplen: 2048,
+            buffer_size: 16 << 20,
             filter: Some("tcp".into()),
             save: Some(pcap.to_path_buf()),
             ..LiveOptions::new(delay::IFNAME)
         };
         netns::spawn_in("lab-capture", &snd.name, move || {
+            // Keep up with the traffic even when other work loads the CPUs.
+            delay::realtime(30);
             let cap = match open_live(&opts) {
                 Ok(c) => c,
                 Err(e) => {
@@ -447,6 +454,7 @@ pub fn run_one(
             "interface": d.path.interface,
             "side": "sender",
             "filter": "tcp",
+            "snaplen": 2048,
             "link_type": d.link_type,
             "nanosecond_timestamps": d.nano,
             "frames": d.capture_info.frames,

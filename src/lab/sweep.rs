@@ -90,6 +90,12 @@ pub fn row_from_report(row: &mut Row, report: Option<&Value>, lab: Option<&Value
         row.ping_rtt_median_ms = l
             .pointer("/achieved/rtt_ping_ms/median")
             .and_then(Value::as_f64);
+        row.lab_aggregated = l
+            .pointer("/capture_check/segments_larger_than_one_write")
+            .and_then(Value::as_u64);
+        row.lab_send_interval_median_ms = l
+            .pointer("/capture_check/send_interval_ms/median")
+            .and_then(Value::as_f64);
     }
 }
 
@@ -222,8 +228,16 @@ mod tests {
                    "nagle":{"verdict":"on"}}]}]}"#,
         )
         .unwrap();
+        let lab: Value = serde_json::from_str(
+            r#"{"counts":{"write_calls":100,"sender_data_segments":6},
+                "capture_check":{"segments_larger_than_one_write":5,"send_interval_ms":{"median":20.2}}}"#,
+        )
+        .unwrap();
         let mut row = Row::default();
-        row_from_report(&mut row, Some(&report), None);
+        row_from_report(&mut row, Some(&report), Some(&lab));
+        assert_eq!(row.lab_aggregated, Some(5));
+        assert_eq!(row.lab_send_interval_median_ms, Some(20.2));
+        assert_eq!(row.lab_data_segments, Some(6));
         assert_eq!(row.data_segments, Some(50));
         assert_eq!(row.aggregated_segments, Some(49));
         assert_eq!(row.writes_per_segment_mean, Some(2.0));
