@@ -1,9 +1,565 @@
-//! The lab: reproduce the Nagle experiment with real kernel TCP.
-//! (Placeholder until the lab lands.)
+//! The lab: reproduce the Nagle experiment with real kernel TCP, so that
+//! every figure the analyzer prints can be checked against the sender's own
+//! record.
+//!
+//! One run ([`run_one`]): two fresh network namespaces ([`netns`]) joined by
+//! a path with the requested RTT ([`delay`]: netem when the kernel has it,
+//! else a user-space TUN delay line), the achieved RTT measured by ping and by
+//! the TCP handshake ([`measure`]), a live libpcap capture on the sender's
+//! interface saved to `capture.pcap` (`crate::capture::live`), a paced sender
+//! logging every write call to `writes.jsonl` and a discard or
+//! request/response receiver ([`traffic`]); then the analyzer runs on the
+//! capture with the write log (`report.json`) and the settings, requested and
+//! achieved, go to `lab.json`. Several RTTs and/or intervals make a sweep
+//! ([`sweep`]): one subdirectory per run plus `sweep.csv` and `sweep.json`.
+//!
+//! Everything runs as threads of this process: each thread that needs a
+//! namespace enters it with `setns` before opening its socket, TUN device or
+//! capture. Namespaces are deleted by drop guards on every exit path, and by
+//! the Ctrl-C handler on a forced exit.
+//!
+//! What it does not do: it does not draw charts (the charts module does) and
+//! it never sends traffic outside the namespaces it created.
 
-#[derive(Debug, clap::Args)]
-pub struct LabArgs {}
+pub mod delay;
+pub mod measure;
+pub mod netns;
+pub mod sweep;
+pub mod traffic;
 
-pub fn run(_args: &LabArgs) -> anyhow::Result<()> {
-    anyhow::bail!("the lab is not built yet")
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde_json::json;
+
+use crate::capture::linktype;
+use crate::capture::live::{open_live, LiveOptions};
+use delay::{RECEIVER_ADDR, SENDER_ADDR};
+use netns::{Netns, STOP};
+use traffic::TrafficSpec;
+
+/// Parse `40ms`, `0.5ms`, `200us`, `1s`, `1.5s`, `500ns` (a bare number is ms).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, mul) = if let Some(n) = s.strip_suffix("ns") {
+        (n, 1e-9)
+    } else if let Some(n) = s.strip_suffix("us").or_else(|| s.strip_suffix("µs")) {
+        (n, 1e-6)
+    } else if let Some(n) = s.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        (s, 1e-3)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a duration: {s:?} (e.g. 40ms, 0.5ms, 200us, 1s)"))?;
+    if !(v.is_finite() && v >= 0.0) {
+        return Err(format!("not a duration: {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(v * mul))
+}
+
+/// Parse a byte count: `65536`, `64k`, `4m`.
+pub fn parse_bytes(s: &str) -> Result<u32, String> {
+    let l = s.trim().to_lowercase();
+    let (n, m) = if let Some(n) = l.strip_suffix('k') {
+        (n, 1024)
+    } else if let Some(n) = l.strip_suffix('m') {
+        (n, 1024 * 1024)
+    } else {
+        (l.as_str(), 1)
+    };
+    n.parse::<u32>()
+        .ok()
+        .and_then(|v| v.checked_mul(m))
+        .ok_or_else(|| format!("not a byte count: {s:?}"))
+}
+
+/// Short human form of a duration for directory names and tables: `40ms`, `0.5ms`.
+pub fn fmt_ms(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    let s = format!("{ms:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("{s}ms")
+}
+
+/// `nagle-analyze lab`: run the Nagle experiment in network namespaces.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LabArgs {
+    /// Round-trip time of the emulated path; repeat or comma-separate for a sweep.
+    #[arg(long, value_delimiter = ',', value_parser = parse_duration, default_value = "40ms")]
+    pub rtt: Vec<Duration>,
+    /// Time between writes (between requests with --mode reqresp); comma list for a sweep.
+    #[arg(long = "interval", visible_alias = "intervals", value_delimiter = ',',
+          value_parser = parse_duration, default_value = "1ms")]
+    pub intervals: Vec<Duration>,
+    /// Number of write calls.
+    #[arg(long, default_value_t = 1000)]
+    pub writes: u64,
+    /// Bytes per write call.
+    #[arg(long, default_value_t = 4)]
+    pub size: usize,
+    /// Set TCP_NODELAY on the sender (Nagle off).
+    #[arg(long)]
+    pub nodelay: bool,
+    /// Set TCP_CORK on the sender for the whole run (released at the end).
+    #[arg(long)]
+    pub cork: bool,
+    /// Set TCP_QUICKACK on both ends, again after every read (it is not sticky).
+    #[arg(long)]
+    pub quickack: bool,
+    /// SO_SNDBUF of the sender, bytes (k/m suffix ok), set before connect.
+    #[arg(long, value_parser = parse_bytes)]
+    pub sndbuf: Option<u32>,
+    /// SO_RCVBUF of both ends, bytes (k/m suffix ok), set before connect/listen.
+    #[arg(long, value_parser = parse_bytes)]
+    pub rcvbuf: Option<u32>,
+    /// discard: the receiver reads and drops; reqresp: write-write-read requests.
+    #[arg(long, default_value = "discard", value_parser = ["discard", "reqresp"])]
+    pub mode: String,
+    /// Reply size of the receiver in reqresp mode, bytes.
+    #[arg(long, default_value_t = 64)]
+    pub reply_size: usize,
+    /// Receiver's think time before each reply in reqresp mode.
+    #[arg(long, value_parser = parse_duration, default_value = "0ms")]
+    pub think_time: Duration,
+    /// Output directory.
+    #[arg(long, default_value = "lab-out")]
+    pub out: PathBuf,
+    /// RTT emulation: auto (netem if the kernel has it, else tun), netem, tun.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "netem", "tun"], hide = true)]
+    pub delay_method: String,
+    /// TCP port of the receiver.
+    #[arg(long, default_value_t = 5001, hide = true)]
+    pub port: u16,
+}
+
+/// Run the experiment (one run, or a sweep over `--rtt` × `--interval`).
+pub fn run(args: &LabArgs) -> anyhow::Result<()> {
+    netns::require_root()?;
+    netns::install_ctrlc();
+    if args.writes == 0 {
+        bail!("--writes must be at least 1");
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let runs: Vec<(Duration, Duration)> = args
+        .rtt
+        .iter()
+        .flat_map(|r| args.intervals.iter().map(move |i| (*r, *i)))
+        .collect();
+    if runs.len() == 1 {
+        let (rtt, iv) = runs[0];
+        run_one(args, rtt, iv, &args.out)?;
+        let row = sweep::row_from_dir(&args.out, rtt, iv, args);
+        sweep::print_table(&[row]);
+        return interrupted(&args.out);
+    }
+    let mut rows = Vec::new();
+    for (rtt, iv) in runs {
+        if STOP.load(Ordering::Relaxed) {
+            break;
+        }
+        let dir = args
+            .out
+            .join(format!("rtt{}_int{}", fmt_ms(rtt), fmt_ms(iv)));
+        eprintln!("lab: run {}", dir.display());
+        if let Err(e) = run_one(args, rtt, iv, &dir) {
+            eprintln!("lab: run {} failed: {e:#}", dir.display());
+        }
+        rows.push(sweep::row_from_dir(&dir, rtt, iv, args));
+    }
+    sweep::write(&args.out, &rows)?;
+    sweep::print_table(&rows);
+    interrupted(&args.out)
+}
+
+/// After Ctrl-C the partial results are written; still exit with an error.
+fn interrupted(out: &Path) -> anyhow::Result<()> {
+    if STOP.load(Ordering::Relaxed) {
+        bail!(
+            "interrupted: partial results are in {} (lab.json: achieved.stopped_early)",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+/// What the live parts of a run produced (namespaces already gone).
+struct RunData {
+    ping_ms: Vec<f64>,
+    path: delay::PathInfo,
+    delay_stats: Vec<delay::DirectionStats>,
+    sender: traffic::SenderResult,
+    receiver: traffic::ReceiverResult,
+    capture_info: crate::capture::CaptureInfo,
+    capture_stats: crate::capture::live::LiveStats,
+    nano: bool,
+    link_type: u32,
+    /// (timestamp ns, payload bytes) of the sender's data segments.
+    segs: Vec<(i64, usize)>,
+    sysctls: serde_json::Value,
+}
+
+fn spec_of(args: &LabArgs, interval: Duration) -> TrafficSpec {
+    TrafficSpec {
+        writes: args.writes,
+        size: args.size,
+        interval_ns: interval.as_nanos() as u64,
+        nodelay: args.nodelay,
+        cork: args.cork,
+        quickack: args.quickack,
+        sndbuf: args.sndbuf,
+        rcvbuf: args.rcvbuf,
+        mode: args.mode.clone(),
+        reply_size: args.reply_size,
+        think_time_ns: args.think_time.as_nanos() as u64,
+        port: args.port,
+    }
+}
+
+/// The part of a run that needs the namespaces. They are deleted when this
+/// returns, whichever way.
+fn live_part(
+    args: &LabArgs,
+    rtt: Duration,
+    interval: Duration,
+    pcap: &Path,
+) -> anyhow::Result<RunData> {
+    let snd = Netns::create("snd")?;
+    let rcv = Netns::create("rcv")?;
+    let path = delay::build(&snd, &rcv, rtt, &args.delay_method)?;
+    let mut sysctls = serde_json::Map::new();
+    for k in [
+        "net.ipv4.tcp_autocorking",
+        "net.ipv4.tcp_congestion_control",
+        "net.ipv4.tcp_timestamps",
+        "net.ipv4.tcp_sack",
+        "net.ipv4.tcp_wmem",
+        "net.ipv4.tcp_rmem",
+    ] {
+        if let Ok(v) = snd.exec(&["sysctl", "-n", k]) {
+            sysctls.insert(k.into(), json!(v.trim()));
+        }
+    }
+
+    // Achieved RTT, before any TCP traffic: 20 pings 10 ms apart (the first
+    // one warms up; all are reported).
+    let ping_ms = measure::ping(&snd, RECEIVER_ADDR, 20, 10.0).unwrap_or_else(|e| {
+        eprintln!("lab: warning: ping failed: {e:#}");
+        Vec::new()
+    });
+
+    // Live capture on the sender's interface, inside the sender's namespace.
+    let abort = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<(u32, bool)>>();
+    // (timestamp ns, payload) of each sender data segment, for the lab's own check.
+    let segs = Arc::new(Mutex::new(Vec::<(i64, usize)>::new()));
+    let cap_thread = {
+        let abort = abort.clone();
+        let segs = segs.clone();
+        // Whole packets fit in 2048 bytes (MTU 1500); a small snaplen keeps
+        // the ring's frames small (libpcap sizes TPACKET_V2 frames, used in
+        // immediate mode, by the snaplen) so 16 MiB hold ~8000 packets.
+        let opts = LiveOptions {
+            snaplen: 2048,
+            buffer_size: 16 << 20,
+            filter: Some("tcp".into()),
+            save: Some(pcap.to_path_buf()),
+            ..LiveOptions::new(delay::IFNAME)
+        };
+        netns::spawn_in("lab-capture", &snd.name, move || {
+            // Keep up with the traffic even when other work loads the CPUs.
+            delay::realtime(30);
+            let cap = match open_live(&opts) {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(anyhow::anyhow!("{e:#}")));
+                    return Err(e);
+                }
+            };
+            let lt = cap.link_type();
+            let _ = ready_tx.send(Ok((lt, cap.nanosecond_timestamps())));
+            let src: [u8; 4] = [10, 77, 0, 1];
+            let skip = if lt == linktype::ETHERNET { 14 } else { 0 };
+            cap.run(&abort, &mut |f| {
+                if let Some(p) = f
+                    .data
+                    .get(skip..)
+                    .and_then(|ip| measure::tcp_payload_from(ip, src))
+                {
+                    if p > 0 {
+                        segs.lock().unwrap().push((f.ts_ns, p));
+                    }
+                }
+            })
+        })
+    };
+    let (link_type, nano) = match ready_rx.recv() {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => bail!("live capture: {e}"),
+        Err(_) => bail!("live capture thread ended before it was ready"),
+    };
+
+    let spec = spec_of(args, interval);
+    let (rtx, rrx) = mpsc::channel();
+    let rcv_thread = {
+        let spec = spec.clone();
+        let abort = abort.clone();
+        netns::spawn_in("lab-receiver", &rcv.name, move || {
+            traffic::run_receiver(&spec, RECEIVER_ADDR, rtx, &abort)
+        })
+    };
+    if rrx.recv_timeout(Duration::from_secs(5)).is_err() {
+        abort.store(true, Ordering::SeqCst);
+        let _ = netns::join(cap_thread, "capture");
+        return netns::join(rcv_thread, "receiver").and_then(|_| bail!("receiver did not start"));
+    }
+    let snd_thread = {
+        let spec = spec.clone();
+        netns::spawn_in("lab-sender", &snd.name, move || {
+            traffic::run_sender(&spec, RECEIVER_ADDR)
+        })
+    };
+    let sender = netns::join(snd_thread, "sender");
+    if sender.is_err() {
+        abort.store(true, Ordering::SeqCst);
+    }
+    let receiver = netns::join(rcv_thread, "receiver");
+    // Let the last ACKs and FINs cross the path and reach the capture.
+    std::thread::sleep(rtt + Duration::from_millis(150));
+    abort.store(true, Ordering::SeqCst);
+    let (capture_info, capture_stats) = netns::join(cap_thread, "live capture")?;
+    let path_info = path.info.clone();
+    let delay_stats = path.finish();
+    let sender = sender?;
+    let receiver = receiver?;
+    let segs = std::mem::take(&mut *segs.lock().unwrap());
+    Ok(RunData {
+        ping_ms,
+        path: path_info,
+        delay_stats,
+        sender,
+        receiver,
+        capture_info,
+        capture_stats,
+        nano,
+        link_type,
+        segs,
+        sysctls: serde_json::Value::Object(sysctls),
+    })
+}
+
+fn kernel() -> String {
+    netns::sh(&["uname", "-srvm"])
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn now_utc() -> String {
+    netns::sh(&["date", "-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// One experiment into `dir`: capture.pcap, writes.jsonl, lab.json, report.json.
+pub fn run_one(
+    args: &LabArgs,
+    rtt: Duration,
+    interval: Duration,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let pcap = dir.join("capture.pcap");
+    let writes_path = dir.join("writes.jsonl");
+    let lab_path = dir.join("lab.json");
+    let report_path = dir.join("report.json");
+    for p in [&pcap, &writes_path, &lab_path, &report_path] {
+        let _ = std::fs::remove_file(p);
+    }
+    let started = now_utc();
+    let d = live_part(args, rtt, interval, &pcap)?;
+
+    // The write log: one JSON line per write call.
+    {
+        let f = std::fs::File::create(&writes_path)
+            .with_context(|| format!("cannot create {}", writes_path.display()))?;
+        let mut w = std::io::BufWriter::new(f);
+        for r in &d.sender.log {
+            writeln!(
+                w,
+                "{{\"t\":{:.9},\"bytes\":{},\"ret\":{}}}",
+                r.t, r.bytes, r.ret
+            )?;
+        }
+        w.flush()?;
+    }
+
+    let rtt_ms = rtt.as_secs_f64() * 1000.0;
+    let ping = measure::summarize(&d.ping_ms);
+    let gaps: Vec<f64> = d
+        .sender
+        .log
+        .windows(2)
+        .map(|w| (w[1].t - w[0].t) * 1000.0)
+        .collect();
+    let mut lab = json!({
+        "tool": format!("nagle-analyze {}", env!("CARGO_PKG_VERSION")),
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "date": started,
+        "kernel": kernel(),
+        "requested": {
+            "rtt_ms": rtt_ms,
+            "interval_ms": interval.as_secs_f64() * 1000.0,
+            "writes": args.writes,
+            "size": args.size,
+            "nodelay": args.nodelay,
+            "cork": args.cork,
+            "quickack": args.quickack,
+            "sndbuf": args.sndbuf,
+            "rcvbuf": args.rcvbuf,
+            "mode": args.mode,
+            "reply_size": args.reply_size,
+            "think_time_ms": args.think_time.as_secs_f64() * 1000.0,
+        },
+        "achieved": {
+            "rtt_ping_ms": ping,
+            "rtt_ping_samples_ms": d.ping_ms,
+            "rtt_handshake_ms": d.sender.handshake_ms,
+            "rtt_error_ms": ping.as_ref().map(|p| p.median - rtt_ms),
+            "write_gap_ms": measure::summarize(&gaps),
+            "request_latency_ms": measure::summarize(&d.sender.request_ms),
+            "stopped_early": d.sender.stopped_early,
+            "sender_sched_fifo": d.sender.realtime,
+        },
+        "path": {
+            "method": d.path.method,
+            "one_way_delay_ms": d.path.one_way_delay_ms,
+            "interface": d.path.interface,
+            "addresses": { "sender": SENDER_ADDR, "receiver": RECEIVER_ADDR },
+            "offloads": d.path.offloads,
+            "delay_line": d.delay_stats.iter().take(2).collect::<Vec<_>>(),
+        },
+        "socket": d.sender.sockopts,
+        "sysctls": d.sysctls,
+        "capture": {
+            "file": "capture.pcap",
+            "interface": d.path.interface,
+            "side": "sender",
+            "filter": "tcp",
+            "snaplen": 2048,
+            "link_type": d.link_type,
+            "nanosecond_timestamps": d.nano,
+            "frames": d.capture_info.frames,
+            "stats": d.capture_stats,
+            "warnings": d.capture_info.warnings,
+        },
+        "counts": {
+            "write_calls": d.sender.log.len(),
+            "bytes_written": d.sender.bytes_written,
+            "bytes_received": d.receiver.bytes_received,
+            "replies": d.receiver.replies,
+            "sender_data_segments": d.segs.len(),
+            "sender_payload_bytes": d.segs.iter().map(|s| s.1 as u64).sum::<u64>(),
+        },
+        // The lab's own rough reading of the capture, a cross-check for the
+        // analyzer (not the analysis): data segments from the sender, those
+        // carrying more than one write's bytes, write calls per segment, and
+        // the time between data segments.
+        "capture_check": {
+            "data_segments": d.segs.len(),
+            "segments_larger_than_one_write": d.segs.iter().filter(|s| s.1 > args.size).count(),
+            "writes_per_segment": if d.segs.is_empty() { None } else { Some(d.sender.log.len() as f64 / d.segs.len() as f64) },
+            "send_interval_ms": measure::summarize(&d.segs.windows(2).map(|w| (w[1].0 - w[0].0) as f64 / 1e6).collect::<Vec<_>>()),
+        },
+    });
+    if d.capture_stats.dropped > 0 || d.capture_stats.if_dropped > 0 {
+        eprintln!(
+            "lab: WARNING: the kernel dropped {} packets during the capture",
+            d.capture_stats.dropped + d.capture_stats.if_dropped
+        );
+    }
+
+    // The analysis with the write log applied.
+    let analysis = analyze(&pcap, &writes_path, &report_path);
+    lab["analysis"] = match &analysis {
+        Ok(()) => json!("ok"),
+        Err(e) => json!(format!("failed: {e:#}")),
+    };
+    std::fs::write(&lab_path, serde_json::to_string_pretty(&lab)? + "\n")
+        .with_context(|| format!("cannot write {}", lab_path.display()))?;
+    if let Err(e) = analysis {
+        eprintln!("lab: warning: no report.json: {e:#}");
+    }
+    eprintln!(
+        "lab: rtt {} (ping median {}), interval {}, {} writes, {} data segments captured -> {}",
+        fmt_ms(rtt),
+        ping.as_ref()
+            .map_or("-".into(), |p| format!("{:.3}ms", p.median)),
+        fmt_ms(interval),
+        d.sender.log.len(),
+        d.segs.len(),
+        dir.display()
+    );
+    Ok(())
+}
+
+/// Run the analyzer on the capture with the write log; a panic in the
+/// analysis (e.g. a stage not implemented yet) becomes an error.
+fn analyze(pcap: &Path, writes: &Path, out: &Path) -> anyhow::Result<()> {
+    let cfg = crate::pipeline::Config {
+        writes_log: Some(writes.to_path_buf()),
+        ..Default::default()
+    };
+    let paths = [pcap.to_string_lossy().into_owned()];
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = std::panic::catch_unwind(|| crate::pipeline::analyze_files(&paths, &cfg));
+    std::panic::set_hook(prev);
+    let report = match r {
+        Ok(r) => r?,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            bail!("the analysis panicked: {msg}");
+        }
+    };
+    std::fs::write(out, serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("40ms"), Ok(Duration::from_millis(40)));
+        assert_eq!(parse_duration("0.5ms"), Ok(Duration::from_micros(500)));
+        assert_eq!(parse_duration("200us"), Ok(Duration::from_micros(200)));
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_millis(2)));
+        assert!(parse_duration("fast").is_err());
+        assert_eq!(fmt_ms(Duration::from_micros(500)), "0.5ms");
+        assert_eq!(fmt_ms(Duration::from_millis(40)), "40ms");
+        assert_eq!(fmt_ms(Duration::from_micros(100)), "0.1ms");
+    }
+
+    #[test]
+    fn byte_counts() {
+        assert_eq!(parse_bytes("65536"), Ok(65536));
+        assert_eq!(parse_bytes("64k"), Ok(65536));
+        assert!(parse_bytes("x").is_err());
+    }
 }

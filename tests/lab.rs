@@ -1,0 +1,188 @@
+//! Lab integration test (root only; CI is root): real kernel TCP in network
+//! namespaces at a known RTT, Nagle on and with TCP_NODELAY, through the
+//! built binary. The analyzer's figures are checked against the sender's own
+//! log of writes and the configured RTT.
+//!
+//! Timing asserts are relations with wide margins, no retries: the machine is
+//! a shared, noisy 2-core box.
+//!
+//! The analysis asserts (report.json) pass only once the analysis pipeline is
+//! implemented; they are the specification.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+const RTT_MS: f64 = 20.0;
+const INTERVAL_MS: f64 = 1.0;
+const WRITES: usize = 100;
+const SIZE: usize = 4;
+
+fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn out_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("nagle-lab-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn run_lab(dir: &Path, extra: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_nagle-analyze"))
+        .args([
+            "lab",
+            "--rtt",
+            "20ms",
+            "--interval",
+            "1ms",
+            "--writes",
+            &WRITES.to_string(),
+            "--size",
+            &SIZE.to_string(),
+            "--out",
+        ])
+        .arg(dir)
+        .args(extra)
+        .output()
+        .expect("run nagle-analyze lab");
+    assert!(
+        out.status.success(),
+        "lab failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn read_json(p: &Path) -> Value {
+    let s = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&s).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Checks that do not depend on the analysis: files, the write log, the RTT.
+fn check_run(dir: &Path) -> Value {
+    for f in ["capture.pcap", "writes.jsonl", "lab.json"] {
+        assert!(dir.join(f).exists(), "{f} missing in {}", dir.display());
+    }
+    let log = std::fs::read_to_string(dir.join("writes.jsonl")).unwrap();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), WRITES, "one line per write call");
+    let bytes: u64 = lines.iter().map(|v| v["bytes"].as_u64().unwrap()).sum();
+    assert_eq!(bytes, (WRITES * SIZE) as u64);
+    let t: Vec<f64> = lines.iter().map(|v| v["t"].as_f64().unwrap()).collect();
+    assert!(t.windows(2).all(|w| w[1] >= w[0]), "write times ascend");
+
+    let lab = read_json(&dir.join("lab.json"));
+    let ping = lab["achieved"]["rtt_ping_ms"]["median"]
+        .as_f64()
+        .expect("ping median in lab.json");
+    assert!(
+        (ping - RTT_MS).abs() <= 2.0,
+        "achieved RTT {ping} ms, requested {RTT_MS} ms"
+    );
+    assert_eq!(
+        lab["counts"]["bytes_received"].as_u64(),
+        Some((WRITES * SIZE) as u64)
+    );
+    assert!(lab["counts"]["sender_data_segments"].as_u64().unwrap() >= 1);
+    lab
+}
+
+/// The client→server direction and its flow from report.json.
+fn client_direction(dir: &Path) -> (Value, Value) {
+    let p = dir.join("report.json");
+    assert!(
+        p.exists(),
+        "report.json missing in {} (is the analysis implemented? lab.json says: {})",
+        dir.display(),
+        read_json(&dir.join("lab.json"))["analysis"]
+    );
+    let report = read_json(&p);
+    let (f, d) = nagle_analyze::lab::sweep::client_direction(&report)
+        .expect("a flow with a client→server direction");
+    (f.clone(), d.clone())
+}
+
+#[test]
+fn lab_nagle_on_and_nodelay() {
+    if !is_root() {
+        eprintln!("skipped: the lab test needs root (network namespaces, TUN, live capture)");
+        return;
+    }
+    let on = out_dir("on");
+    let off = out_dir("nodelay");
+    run_lab(&on, &[]);
+    run_lab(&off, &["--nodelay"]);
+    check_run(&on);
+    check_run(&off);
+
+    // Nagle on: about RTT/interval writes per segment, one segment per RTT.
+    let (flow, d) = client_direction(&on);
+    assert_eq!(d["nagle"]["verdict"], "on", "verdict, Nagle on: {d}");
+    let expect = RTT_MS / INTERVAL_MS;
+    let wps = d["writes_per_segment"]["mean"]
+        .as_f64()
+        .expect("writes_per_segment.mean");
+    assert!(
+        (0.5 * expect..=2.0 * expect).contains(&wps),
+        "writes per segment {wps}, expected about {expect}"
+    );
+    let si = d["send_interval_ms"]["median"]
+        .as_f64()
+        .expect("send_interval_ms.median");
+    assert!(
+        (0.7 * RTT_MS..=1.5 * RTT_MS).contains(&si),
+        "median send interval {si} ms, RTT {RTT_MS} ms"
+    );
+    let rtt_min = flow["rtt_ms"]["min"].as_f64().expect("rtt_ms.min");
+    assert!(
+        (rtt_min - RTT_MS).abs() <= 3.0,
+        "path RTT {rtt_min} ms, configured {RTT_MS} ms"
+    );
+
+    // TCP_NODELAY: no Nagle; only the congestion window may coalesce a little.
+    let (_, d) = client_direction(&off);
+    assert_eq!(d["nagle"]["verdict"], "off", "verdict, nodelay: {d}");
+    let wps = d["writes_per_segment"]["mean"]
+        .as_f64()
+        .expect("writes_per_segment.mean");
+    assert!(wps < 1.5, "writes per segment with nodelay {wps}");
+
+    let _ = std::fs::remove_dir_all(&on);
+    let _ = std::fs::remove_dir_all(&off);
+}
+
+#[test]
+fn lab_refuses_without_root() {
+    if is_root() {
+        // Only testable as root by dropping privileges; use `nobody` via setpriv if present.
+        let have_setpriv = Command::new("setpriv").arg("--version").output().is_ok();
+        if !have_setpriv {
+            eprintln!("skipped: setpriv not available");
+            return;
+        }
+        let dir = out_dir("nobody");
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_nagle-analyze"))
+            .args(["lab", "--writes", "1", "--out"])
+            .arg(&dir)
+            .output()
+            .expect("run as nobody");
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("needs root"), "stderr: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
+    } else {
+        let out = Command::new(env!("CARGO_BIN_EXE_nagle-analyze"))
+            .args(["lab", "--writes", "1", "--out", "/tmp/nagle-lab-nonroot"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("needs root"));
+    }
+}
