@@ -490,9 +490,22 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
     };
 
     // Which direction does the write log belong to? The one whose bytes
-    // match the log's total exactly; else the one that came closest.
+    // match the log's total exactly, else the one that came closest; on a
+    // tie, the one where writes reach the wire soonest (the sender's own
+    // log precedes its segments by microseconds to an RTT, the peer's
+    // stream follows a request/response turn later).
     let log_dir: Option<Dir> = cfg.log.as_ref().and_then(|log| {
         let fits = |d: Dir| dirs[d].log_active && f.dirs[d].payload_bytes > 0;
+        let median_delay = |d: Dir| {
+            let mut v: Vec<i64> = dirs[d]
+                .write_delays
+                .iter()
+                .flatten()
+                .map(|x| x.abs())
+                .collect();
+            v.sort_unstable();
+            quantile(&v, 0.5).unwrap_or(i64::MAX)
+        };
         [C2S, S2C]
             .into_iter()
             .filter(|&d| fits(d))
@@ -500,8 +513,15 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
                 (
                     f.dirs[d].payload_bytes == log.total(),
                     f.dirs[d].payload_bytes,
+                    std::cmp::Reverse(median_delay(d)),
                 )
             })
+    });
+    // The median gap between write calls, for the direction that owns the log.
+    let log_write_gap: Option<i64> = cfg.log.as_ref().and_then(|log| {
+        let mut gaps: Vec<i64> = log.times.windows(2).map(|w| w[1] - w[0]).collect();
+        gaps.sort_unstable();
+        quantile(&gaps, 0.5)
     });
 
     let mut directions = Vec::new();
@@ -658,6 +678,16 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
         stall_delays.sort_unstable();
         let stall_median_ms = quantile(&stall_delays, 0.5).map(ms);
 
+        // Writes spaced wider than the RTT: from the log when it is this
+        // direction's, else from the send intervals (20 % margin).
+        let wide_writes = match (log_dir == Some(d), log_write_gap, rtt) {
+            (true, Some(g), Some(r)) => (g > r).then(|| ms(g)),
+            _ => send_interval
+                .rtt_ratio
+                .is_some_and(|x| x > 1.2)
+                .then(|| send_interval.median.unwrap_or(0.0)),
+        };
+
         // The verdict.
         let mut evidence = Vec::new();
         let v = da.violations;
@@ -715,10 +745,9 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
                     .to_string(),
             );
             "on"
-        } else if send_interval.rtt_ratio.is_some_and(|x| x > 1.5) {
+        } else if let Some(gap) = wide_writes {
             evidence.push(format!(
-                "writes were spaced wider than the RTT (median send interval {:.2} ms, RTT {:.2} ms): Nagle never had to hold anything",
-                send_interval.median.unwrap_or(0.0),
+                "writes were spaced wider than the RTT (median {gap:.2} ms apart, RTT {:.2} ms): Nagle never had to hold anything",
                 rtt_ms_f.unwrap_or(0.0)
             ));
             "inconclusive"
@@ -728,7 +757,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
         };
         if da.violations_recovery > 0 {
             evidence.push(format!(
-                "{} small segment(s) overlapped inside loss recovery or as probes (not counted)",
+                "{} small segment(s) overlapped inside loss recovery, carried a FIN, or were probes (not counted)",
                 da.violations_recovery
             ));
         }
