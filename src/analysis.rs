@@ -39,7 +39,7 @@ pub struct AnalysisConfig {
 const MAX_SERIES: usize = 1 << 17;
 
 /// A bounded, evenly thinned list of points.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Thinned<T> {
     points: Vec<T>,
     seen: u64,
@@ -67,7 +67,7 @@ impl<T> Thinned<T> {
 }
 
 /// Per-flow analysis state; one per connection, fed by the tracker.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FlowAnalysis {
     cfg: Arc<AnalysisConfig>,
     dirs: [DirAnalysis; 2],
@@ -100,7 +100,7 @@ struct Release {
     held: Option<bool>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct DirAnalysis {
     /// New-data payload size -> count (for write-unit inference).
     sizes: HashMap<u32, u64>,
@@ -755,6 +755,14 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
             evidence.push("too little evidence either way".to_string());
             "inconclusive"
         };
+        if verdict == "on" {
+            if let Some(gap) = wide_writes {
+                evidence.push(format!(
+                    "writes were spaced wider than the RTT (median {gap:.2} ms apart, RTT {:.2} ms): Nagle held data only when an ACK came late",
+                    rtt_ms_f.unwrap_or(0.0)
+                ));
+            }
+        }
         if da.violations_recovery > 0 {
             evidence.push(format!(
                 "{} small segment(s) overlapped inside loss recovery, carried a FIN, or were probes (not counted)",

@@ -547,24 +547,39 @@ impl<O: FlowObserver> Tracker<O> {
     }
 
     fn finish(f: Flow<O>, evicted: bool, sink: &mut dyn FnMut(FlowSummary, O)) {
-        let mss = [
-            f.dirs[C2S].effective_mss(&f.dirs[S2C].stats),
-            f.dirs[S2C].effective_mss(&f.dirs[C2S].stats),
-        ];
-        let [d0, d1] = f.dirs;
-        let summary = FlowSummary {
-            id: f.summary_id,
-            client: f.client,
-            server: f.server,
-            handshake: f.handshake,
-            handshake_seen: f.syn_decided,
-            start_ts: f.start_ts,
-            end_ts: f.last_ts,
-            dirs: [d0.stats, d1.stats],
-            mss,
-            evicted,
-        };
+        let summary = f.summary(evicted);
         sink(summary, f.observer);
+    }
+
+    /// The `n` busiest live flows (by frames), as they stand now, for a
+    /// live view. The flows keep running.
+    pub fn snapshot(&self, n: usize) -> Vec<(FlowSummary, &O)> {
+        let mut v: Vec<&Flow<O>> = self.flows.values().collect();
+        v.sort_by_key(|f| std::cmp::Reverse(f.dirs[C2S].stats.frames + f.dirs[S2C].stats.frames));
+        v.truncate(n);
+        v.into_iter()
+            .map(|f| (f.summary(false), &f.observer))
+            .collect()
+    }
+}
+
+impl<O> Flow<O> {
+    fn summary(&self, evicted: bool) -> FlowSummary {
+        FlowSummary {
+            id: self.summary_id,
+            client: self.client,
+            server: self.server,
+            handshake: self.handshake,
+            handshake_seen: self.syn_decided,
+            start_ts: self.start_ts,
+            end_ts: self.last_ts,
+            dirs: [self.dirs[C2S].stats.clone(), self.dirs[S2C].stats.clone()],
+            mss: [
+                self.dirs[C2S].effective_mss(&self.dirs[S2C].stats),
+                self.dirs[S2C].effective_mss(&self.dirs[C2S].stats),
+            ],
+            evicted,
+        }
     }
 }
 

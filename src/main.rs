@@ -101,6 +101,57 @@ struct AnalyzeArgs {
 
     #[command(flatten)]
     charts: ChartArgs,
+
+    #[command(flatten)]
+    live: LiveArgs,
+}
+
+/// Live capture through libpcap (needs root or CAP_NET_RAW).
+#[derive(Args)]
+struct LiveArgs {
+    /// Capture live on this interface (`any` for all, Linux SLL2) instead of
+    /// reading files; stop with Ctrl-C, --duration or --count.
+    #[arg(short = 'i', long, value_name = "IFACE")]
+    interface: Option<String>,
+    /// Stop after this long (e.g. 30s, 2m, 500ms).
+    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// Stop after N packets (after the filter).
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    /// Bytes captured per packet.
+    #[arg(long, value_name = "N", default_value_t = 65535)]
+    snaplen: i32,
+    /// Also write every captured packet to this pcap file.
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
+    /// List the interfaces that can be captured and exit.
+    #[arg(long)]
+    list_interfaces: bool,
+}
+
+/// "30s", "2m", "500ms", "1.5s", "90" (seconds).
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a duration: {s} (try 30s, 2m, 500ms)"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" => v,
+        "m" | "min" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return Err(format!("unknown unit in {s}: use ms, s, m or h")),
+    };
+    if !(secs.is_finite() && secs >= 0.0) {
+        return Err(format!("not a duration: {s}"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// Charts and the HTML/Markdown report.
@@ -169,12 +220,23 @@ fn main() -> ExitCode {
 }
 
 fn analyze(a: AnalyzeArgs) -> anyhow::Result<u8> {
-    if a.inputs.is_empty() {
-        anyhow::bail!("no capture given: nagle-analyze CAPTURE... (see --help)");
+    if a.live.list_interfaces {
+        for (name, desc) in nagle_analyze::capture::live::list_interfaces()? {
+            println!("{name:<16} {desc}");
+        }
+        return Ok(0);
+    }
+    if a.inputs.is_empty() && a.live.interface.is_none() {
+        anyhow::bail!(
+            "no capture given: nagle-analyze CAPTURE... or --interface IFACE (see --help)"
+        );
+    }
+    if !a.inputs.is_empty() && a.live.interface.is_some() {
+        anyhow::bail!("give capture files or --interface, not both");
     }
     let cfg = pipeline::Config {
-        filter: a.filter,
-        writes_log: a.writes,
+        filter: a.filter.clone(),
+        writes_log: a.writes.clone(),
         writes_fd: a.writes_fd,
         write_size: a.write_size,
         limits: Some(nagle_analyze::flow::Limits {
@@ -183,7 +245,10 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<u8> {
         }),
         series: a.series || a.charts.wanted(),
     };
-    let report = pipeline::analyze_files(&a.inputs, &cfg)?;
+    let report = match &a.live.interface {
+        Some(iface) => live(iface, &a, &cfg)?,
+        None => pipeline::analyze_files(&a.inputs, &cfg)?,
+    };
 
     let mut partial = false;
     for c in &report.captures {
@@ -221,6 +286,60 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(if partial { 3 } else { 0 })
+}
+
+/// Live capture with a live view on the terminal, until Ctrl-C, the
+/// duration or the count; then the same report as for a file.
+fn live(
+    iface: &str,
+    a: &AnalyzeArgs,
+    cfg: &pipeline::Config,
+) -> anyhow::Result<nagle_analyze::report::Report> {
+    use std::io::IsTerminal;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let mut opts = nagle_analyze::capture::live::LiveOptions::new(iface);
+    opts.filter = cfg.filter.clone();
+    opts.snaplen = a.live.snaplen;
+    opts.duration = a.live.duration;
+    opts.count = a.live.count;
+    opts.save = a.live.save.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = stop.clone();
+    // A second Ctrl-C while the report is being written exits at once.
+    let _ = ctrlc::set_handler(move || {
+        if s2.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+    let view =
+        std::io::stdout().is_terminal() && a.format == render::Format::Text && a.output.is_none();
+    let started = std::time::Instant::now();
+    let mut drawn = false;
+    let report = pipeline::analyze_live(&opts, cfg, &stop, &mut |an| {
+        if view {
+            let text = render::live_view(
+                iface,
+                started.elapsed().as_secs_f64(),
+                an.tcp_segments(),
+                an.live_flows(),
+                &an.snapshot(8),
+            );
+            print!("{text}");
+            let _ = std::io::stdout().flush();
+            drawn = true;
+        }
+    })?;
+    if drawn {
+        print!("\x1b[H\x1b[J");
+    }
+    if let Some(l) = report.captures.first().and_then(|c| c.live) {
+        eprintln!(
+            "nagle-analyze: {} packets received by the capture, {} dropped by the kernel, {} by the interface",
+            l.received, l.dropped, l.if_dropped
+        );
+    }
+    Ok(report)
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

@@ -108,6 +108,20 @@ impl Analyzer {
         self.tracker.live_flows()
     }
 
+    /// Frames decoded to TCP so far.
+    pub fn tcp_segments(&self) -> u64 {
+        self.tcp_segments
+    }
+
+    /// The `n` busiest live flows analyzed as they stand (for a live view).
+    pub fn snapshot(&self, n: usize) -> Vec<report::Flow> {
+        self.tracker
+            .snapshot(n)
+            .into_iter()
+            .map(|(f, an)| analysis::finish(&f, an.clone()))
+            .collect()
+    }
+
     /// Finish every flow and build the capture summary.
     pub fn finish(mut self, info: CaptureInfo) -> (CaptureSummary, Vec<report::Flow>) {
         let flows = &mut self.flows;
@@ -148,6 +162,7 @@ impl Analyzer {
             warnings,
             damaged: info.damaged,
             error: None,
+            live: None,
         };
         (summary, self.flows)
     }
@@ -169,12 +184,7 @@ pub fn analyze_file(
 pub fn analyze_files(paths: &[String], cfg: &Config) -> anyhow::Result<Report> {
     // Validate the configuration once, before reading anything.
     cfg.analysis_config()?;
-    let mut report = Report {
-        schema_version: report::SCHEMA_VERSION,
-        tool: format!("nagle-analyze {}", env!("CARGO_PKG_VERSION")),
-        captures: Vec::new(),
-        flows: Vec::new(),
-    };
+    let mut report = Report::new(Vec::new(), Vec::new());
     for (i, path) in paths.iter().enumerate() {
         match analyze_file(path, cfg) {
             Ok((summary, flows)) => {
@@ -193,6 +203,35 @@ pub fn analyze_files(paths: &[String], cfg: &Config) -> anyhow::Result<Report> {
         }
     }
     Ok(report)
+}
+
+/// Capture live until `stop`, the duration or the count, analyzing as it
+/// goes; `on_tick` is called about once a second of wall time (while frames
+/// arrive) with the analyzer, for a live view.
+#[cfg(feature = "live")]
+pub fn analyze_live(
+    opts: &capture::live::LiveOptions,
+    cfg: &Config,
+    stop: &std::sync::atomic::AtomicBool,
+    on_tick: &mut dyn FnMut(&Analyzer),
+) -> anyhow::Result<Report> {
+    let mut an = Analyzer::new(cfg)?;
+    let live = capture::live::open_live(opts)?;
+    let mut last = std::time::Instant::now();
+    let (info, stats) = live.run(stop, &mut |f| {
+        an.frame(f);
+        if last.elapsed() >= std::time::Duration::from_secs(1) {
+            last = std::time::Instant::now();
+            on_tick(&an);
+        }
+    })?;
+    let (mut summary, flows) = an.finish(info);
+    summary.live = Some(report::LiveCounters {
+        received: stats.received,
+        dropped: stats.dropped,
+        if_dropped: stats.if_dropped,
+    });
+    Ok(Report::new(vec![summary], flows))
 }
 
 /// Errors that are the user's options, not the input (a bad BPF filter).

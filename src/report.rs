@@ -22,6 +22,17 @@ pub struct Report {
     pub flows: Vec<Flow>,
 }
 
+impl Report {
+    pub fn new(captures: Vec<CaptureSummary>, flows: Vec<Flow>) -> Self {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            tool: format!("nagle-analyze {}", env!("CARGO_PKG_VERSION")),
+            captures,
+            flows,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CaptureSummary {
     pub path: String,
@@ -41,6 +52,20 @@ pub struct CaptureSummary {
     pub damaged: bool,
     /// Why nothing could be read (missing file, not a capture).
     pub error: Option<String>,
+    /// Live capture only: libpcap's counters at the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveCounters>,
+}
+
+/// libpcap's packet counters for a live capture.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct LiveCounters {
+    /// Packets the kernel handed to the capture.
+    pub received: u64,
+    /// Dropped because the capture buffer was full.
+    pub dropped: u64,
+    /// Dropped by the interface or its driver.
+    pub if_dropped: u64,
 }
 
 impl CaptureSummary {
@@ -58,6 +83,7 @@ impl CaptureSummary {
             warnings: Vec::new(),
             damaged: false,
             error: Some(error),
+            live: None,
         }
     }
 }

@@ -308,3 +308,42 @@ pub fn csv(r: &Report) -> String {
     }
     s
 }
+
+/// The live view: the busiest flows as they stand, one screen, redrawn in
+/// place (cursor home + clear to end), never scrolling.
+pub fn live_view(
+    iface: &str,
+    elapsed_s: f64,
+    segments: u64,
+    live_flows: usize,
+    flows: &[Flow],
+) -> String {
+    let mut s = String::from("\x1b[H\x1b[J");
+    let _ = writeln!(
+        s,
+        "nagle-analyze live on {iface}: {elapsed_s:.0} s, {segments} TCP segments, {live_flows} flows (Ctrl-C for the report)\n"
+    );
+    let _ = writeln!(
+        s,
+        "{:<47} {:>8} {:>9} {:>10} {:>9}  nagle",
+        "flow direction", "segments", "writes/seg", "interval ms", "RTT ms"
+    );
+    for f in flows {
+        for d in &f.directions {
+            if d.data_segments == 0 {
+                continue;
+            }
+            let _ = writeln!(
+                s,
+                "{:<47} {:>8} {:>9} {:>10} {:>9}  {}",
+                format!("{} → {}", d.from, d.to),
+                d.data_segments,
+                opt(d.writes_per_segment.as_ref().and_then(|w| w.mean), 2),
+                opt(d.send_interval_ms.median, 3),
+                opt(f.rtt_ms.min, 3),
+                d.nagle.verdict
+            );
+        }
+    }
+    s
+}
