@@ -591,6 +591,12 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
                 .map(|(_, c)| c)
                 .sum::<u64>()
         });
+        let aggregated_writes = wps.as_ref().map(|h| {
+            h.iter()
+                .filter(|(w, _)| **w >= 2)
+                .map(|(w, c)| (w - 1) * c)
+                .sum::<u64>()
+        });
 
         // Send intervals.
         let mut iv = da.send_intervals.clone();
@@ -843,6 +849,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
             writes,
             writes_per_segment: wps_summary,
             aggregated_segments: aggregated,
+            aggregated_writes,
             send_interval_ms: send_interval,
             ack_clocked_segments: ack_clocked,
             nagle: report::Nagle {

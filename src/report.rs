@@ -245,6 +245,10 @@ pub struct Direction {
     pub writes_per_segment: Option<WritesPerSegment>,
     /// Data segments carrying the end of two or more writes.
     pub aggregated_segments: Option<u64>,
+    /// Writes that shared a segment with an earlier write (the seed
+    /// article's "aggregated packets"): writes minus segments that carry
+    /// the end of at least one write.
+    pub aggregated_writes: Option<u64>,
     pub send_interval_ms: SendInterval,
     /// Small segments that left right after the ACK of the previous small
     /// segment (the Nagle release).

@@ -1,11 +1,11 @@
 //! `nagle-analyze sweep`: one point per capture of a write-interval sweep,
-//! drawn as aggregated segments and mean writes per segment against the
+//! drawn as aggregated writes and mean writes per segment against the
 //! write interval, one line per RTT (the seed article's "1000 packets
 //! through LAN/WAN" figures).
 //!
 //! Each capture is analyzed on its own (the normal pipeline). Its point is
 //! taken from the direction that carried the most payload (the sender):
-//! `aggregated_segments` and `writes_per_segment.mean`. The write interval
+//! `aggregated_writes` and `writes_per_segment.mean`. The write interval
 //! comes from, in this order:
 //!
 //! 1. a write log given with the capture as `CAPTURE:LOG` (JSON lines or
@@ -56,6 +56,7 @@ fn split_arg(arg: &str) -> (String, Option<PathBuf>) {
 struct Meta {
     interval_ms: Option<f64>,
     rtt_ms: Option<f64>,
+    nodelay: bool,
 }
 
 fn metadata(capture: &Path) -> anyhow::Result<Meta> {
@@ -71,9 +72,21 @@ fn metadata(capture: &Path) -> anyhow::Result<Meta> {
                 .with_context(|| format!("cannot read {}", c.display()))?;
             let v: serde_json::Value = serde_json::from_str(&text)
                 .with_context(|| format!("{}: not JSON", c.display()))?;
+            // Top level, or the lab's `requested` settings.
+            let field = |k: &str| {
+                v.get(k)
+                    .or_else(|| v.get("requested").and_then(|r| r.get(k)))
+                    .and_then(|x| x.as_f64())
+            };
+            let nodelay = v
+                .get("nodelay")
+                .or_else(|| v.get("requested").and_then(|r| r.get("nodelay")))
+                .and_then(|x| x.as_bool())
+                .unwrap_or(false);
             return Ok(Meta {
-                interval_ms: v.get("interval_ms").and_then(|x| x.as_f64()),
-                rtt_ms: v.get("rtt_ms").and_then(|x| x.as_f64()),
+                interval_ms: field("interval_ms"),
+                rtt_ms: field("rtt_ms"),
+                nodelay,
             });
         }
     }
@@ -105,7 +118,12 @@ fn inferred_interval(d: &Direction) -> Option<f64> {
 pub fn points(args: &[String], write_size: Option<u32>) -> Vec<Result<Point, String>> {
     args.iter()
         .map(|arg| {
-            let (cap, log) = split_arg(arg);
+            let (cap, mut log) = split_arg(arg);
+            // The lab leaves the sender's log beside the capture.
+            if log.is_none() {
+                let beside = Path::new(&cap).with_file_name("writes.jsonl");
+                log = beside.is_file().then_some(beside);
+            }
             point(&cap, log, write_size).map_err(|e| format!("{cap}: {e:#}"))
         })
         .collect()
@@ -164,8 +182,9 @@ fn point(cap: &str, log: Option<PathBuf>, write_size: Option<u32>) -> anyhow::Re
         point: SweepPoint {
             rtt_ms: rtt,
             interval_ms: interval,
-            aggregated: dir.aggregated_segments.unwrap_or(0),
+            aggregated: dir.aggregated_writes.unwrap_or(0),
             mean_wps: wps,
+            nodelay: meta.nodelay,
         },
         interval_source: source,
     })
@@ -183,7 +202,7 @@ pub fn run(
     let mut pts = Vec::new();
     writeln!(
         out,
-        "capture\trtt_ms\tinterval_ms\tinterval_source\taggregated\tmean_writes_per_segment"
+        "capture\trtt_ms\tinterval_ms\tinterval_source\taggregated_writes\tmean_writes_per_segment"
     )?;
     for r in points(args, write_size) {
         match r {

@@ -99,8 +99,12 @@ pub fn init_fonts() {
 pub struct SweepPoint {
     pub rtt_ms: f64,
     pub interval_ms: f64,
+    /// Writes that shared a segment (the seed article's "aggregated packets").
     pub aggregated: u64,
     pub mean_wps: f64,
+    /// The sender set TCP_NODELAY (from the lab's metadata); such points
+    /// get their own line.
+    pub nodelay: bool,
 }
 
 /// What a chart shows, as plain numbers (already downsampled).
@@ -942,9 +946,9 @@ where
 {
     let root = root.titled(title, caption_style()).map_err(err)?;
     let (left, right) = root.split_horizontally(WIDTH / 2);
-    // Lines: one per RTT, sorted by interval.
-    let mut rtts: Vec<f64> = points.iter().map(|p| p.rtt_ms).collect();
-    rtts.sort_by(f64::total_cmp);
+    // Lines: one per RTT (and TCP_NODELAY setting), sorted by interval.
+    let mut rtts: Vec<(f64, bool)> = points.iter().map(|p| (p.rtt_ms, p.nodelay)).collect();
+    rtts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     rtts.dedup();
     let lo = points
         .iter()
@@ -977,7 +981,7 @@ where
             .max_light_lines(4)
             .x_desc("write interval (ms, log)")
             .y_desc(if panel == 0 {
-                "aggregated segments (count)"
+                "aggregated writes (count)"
             } else {
                 "mean writes per segment"
             })
@@ -990,7 +994,7 @@ where
         for (i, rtt) in rtts.iter().enumerate() {
             let mut line: Vec<(f64, f64)> = points
                 .iter()
-                .filter(|p| p.rtt_ms == *rtt)
+                .filter(|p| (p.rtt_ms, p.nodelay) == *rtt)
                 .map(|p| (p.interval_ms, val(p)))
                 .collect();
             line.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -1012,7 +1016,8 @@ where
                         .map(|&p| EmptyElement::at(pos(p)) + marker::<DB>(i, (0, 0), color)),
                 )
                 .map_err(err)?;
-            ann.label(format!("RTT {} ms", log_label(rtt)))
+            let nd = if rtt.1 { ", TCP_NODELAY" } else { "" };
+            ann.label(format!("RTT {} ms{nd}", log_label(&rtt.0)))
                 .legend(move |(x, y)| {
                     EmptyElement::at((x + 12, y))
                         + marker::<DB>(i, (0, 0), color)
