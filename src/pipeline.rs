@@ -60,8 +60,13 @@ pub struct Analyzer {
 
 impl Analyzer {
     pub fn new(cfg: &Config) -> anyhow::Result<Self> {
-        let acfg = Arc::new(cfg.analysis_config()?);
-        Ok(Analyzer {
+        Ok(Self::with(cfg, Arc::new(cfg.analysis_config()?)))
+    }
+
+    /// With an analysis configuration already loaded (a write log is read
+    /// once for all inputs).
+    pub fn with(cfg: &Config, acfg: Arc<AnalysisConfig>) -> Self {
+        Analyzer {
             tracker: Tracker::new(
                 cfg.limits.unwrap_or_default(),
                 Box::new(move || FlowAnalysis::new(acfg.clone())),
@@ -73,7 +78,18 @@ impl Analyzer {
             warnings: Vec::new(),
             last_ts: None,
             backwards: 0,
-        })
+        }
+    }
+
+    /// Flows finished so far (closed and idle, or evicted), taken out so
+    /// that they can be written and dropped: memory then follows the live
+    /// flows, not the capture.
+    pub fn take_finished(&mut self) -> Vec<report::Flow> {
+        std::mem::take(&mut self.flows)
+    }
+
+    fn has_finished(&self) -> bool {
+        !self.flows.is_empty()
     }
 
     /// One frame through decode and the flow tracker.
@@ -168,41 +184,104 @@ impl Analyzer {
     }
 }
 
-/// Analyze one capture file (`-` = standard input).
+/// Analyze one capture file (`-` = standard input), all flows in memory.
 pub fn analyze_file(
     path: &str,
     cfg: &Config,
 ) -> anyhow::Result<(CaptureSummary, Vec<report::Flow>)> {
-    let mut an = Analyzer::new(cfg)?;
-    let info = capture::file::read_path(path, cfg.filter.as_deref(), &mut |f| an.frame(f))?;
-    Ok(an.finish(info))
+    let mut flows = Vec::new();
+    let summary = stream_file(path, cfg, Arc::new(cfg.analysis_config()?), &mut |f| {
+        flows.push(f);
+        Ok(())
+    })?;
+    flows.sort_by_key(|f| f.id);
+    Ok((summary, flows))
 }
 
-/// Analyze one or more capture files into one report. A file that cannot be
-/// read at all is listed with its `error`; the others are still analyzed.
-/// Errors in the configuration (bad write log, bad filter) fail the call.
-pub fn analyze_files(paths: &[String], cfg: &Config) -> anyhow::Result<Report> {
-    // Validate the configuration once, before reading anything.
-    cfg.analysis_config()?;
-    let mut report = Report::new(Vec::new(), Vec::new());
-    for (i, path) in paths.iter().enumerate() {
-        match analyze_file(path, cfg) {
-            Ok((summary, flows)) => {
-                let base = report.flows.len() as u64;
-                report.captures.push(summary);
-                report.flows.extend(flows.into_iter().map(|mut f| {
-                    f.id += base;
-                    f.capture = i;
-                    f
-                }));
+/// Analyze one capture file, handing each flow to `sink` as soon as it is
+/// finished (in order of finishing; at the end of input, in order of id).
+fn stream_file(
+    path: &str,
+    cfg: &Config,
+    acfg: Arc<AnalysisConfig>,
+    sink: &mut dyn FnMut(report::Flow) -> anyhow::Result<()>,
+) -> anyhow::Result<CaptureSummary> {
+    let mut an = Analyzer::with(cfg, acfg);
+    let mut sink_error = None;
+    let info = capture::file::read_path(path, cfg.filter.as_deref(), &mut |f| {
+        an.frame(f);
+        if an.has_finished() && sink_error.is_none() {
+            for flow in an.take_finished() {
+                if let Err(e) = sink(flow) {
+                    sink_error = Some(e);
+                    break;
+                }
             }
-            Err(e) if is_config_error(&e) => return Err(e),
-            Err(e) => report
-                .captures
-                .push(CaptureSummary::unreadable(path, format!("{e:#}"))),
+        }
+    })?;
+    if let Some(e) = sink_error {
+        return Err(e);
+    }
+    let (summary, flows) = an.finish(info);
+    for flow in flows {
+        sink(flow)?;
+    }
+    Ok(summary)
+}
+
+/// Analyze one or more capture files, streaming: every finished flow goes
+/// to `sink` (ids are unique across inputs, `capture` indexes the returned
+/// summaries). A file that cannot be read at all gets a summary with its
+/// `error`; the others are still analyzed. A bad configuration (write log,
+/// BPF filter) fails the call.
+pub fn stream_files(
+    paths: &[String],
+    cfg: &Config,
+    sink: &mut dyn FnMut(report::Flow) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<CaptureSummary>> {
+    let acfg = Arc::new(cfg.analysis_config()?);
+    let mut captures = Vec::new();
+    let mut emitted = 0u64;
+    for (i, path) in paths.iter().enumerate() {
+        let base = emitted;
+        let result = stream_file(path, cfg, acfg.clone(), &mut |mut f| {
+            f.id += base;
+            f.capture = i;
+            emitted += 1;
+            sink(f)
+        });
+        match result {
+            Ok(summary) => captures.push(summary),
+            Err(e) if e.downcast_ref::<capture::FilterError>().is_some() => return Err(e),
+            Err(e) if e.downcast_ref::<SinkError>().is_some() => return Err(e),
+            Err(e) => captures.push(CaptureSummary::unreadable(path, format!("{e:#}"))),
         }
     }
-    Ok(report)
+    Ok(captures)
+}
+
+/// An error from the flow sink (the output), not from the input.
+#[derive(Debug)]
+pub struct SinkError(pub anyhow::Error);
+
+impl std::fmt::Display for SinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for SinkError {}
+
+/// Analyze one or more capture files into one report held in memory (for
+/// charts and report pages, which rank all flows).
+pub fn analyze_files(paths: &[String], cfg: &Config) -> anyhow::Result<Report> {
+    let mut flows = Vec::new();
+    let captures = stream_files(paths, cfg, &mut |f| {
+        flows.push(f);
+        Ok(())
+    })?;
+    flows.sort_by_key(|f| f.id);
+    Ok(Report::new(captures, flows))
 }
 
 /// Capture live until `stop`, the duration or the count, analyzing as it
@@ -232,9 +311,4 @@ pub fn analyze_live(
         if_dropped: stats.if_dropped,
     });
     Ok(Report::new(vec![summary], flows))
-}
-
-/// Errors that are the user's options, not the input (a bad BPF filter).
-fn is_config_error(e: &anyhow::Error) -> bool {
-    format!("{e:#}").contains("filter")
 }

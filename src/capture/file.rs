@@ -762,7 +762,10 @@ mod bpf {
                     Ok(())
                 }
                 Err(e) => {
-                    anyhow::bail!("bad capture filter \"{}\" (link type {lt}): {e}", self.expr)
+                    return Err(anyhow::Error::new(crate::capture::FilterError(format!(
+                        "bad capture filter \"{}\" (link type {lt}): {e}",
+                        self.expr
+                    ))))
                 }
             }
         }
@@ -810,7 +813,9 @@ mod bpf {
 
     impl Filter {
         pub fn new(expr: &str) -> anyhow::Result<Filter> {
-            anyhow::bail!("cannot apply filter \"{expr}\": built without libpcap (feature `live`)")
+            return Err(anyhow::Error::new(crate::capture::FilterError(format!(
+                "cannot apply filter \"{expr}\": built without libpcap (feature `live`)"
+            ))));
         }
         pub fn prepare(&mut self, _lt: u32) -> anyhow::Result<()> {
             Ok(())

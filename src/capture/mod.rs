@@ -49,6 +49,19 @@ pub struct Frame<'a> {
     pub orig_len: u32,
 }
 
+/// A BPF filter that does not compile: the user's option, not the input,
+/// so it fails the whole run rather than one input.
+#[derive(Debug)]
+pub struct FilterError(pub String);
+
+impl std::fmt::Display for FilterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for FilterError {}
+
 /// Container format of a capture input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
