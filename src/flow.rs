@@ -43,12 +43,12 @@ const DEFAULT_OOO_THRESHOLD_NS: i64 = 3_000_000;
 /// RTT samples outside `0..=MAX_RTT_NS` come from timestamps that jumped
 /// (merged or damaged captures) and are dropped.
 pub const MAX_RTT_NS: i64 = 300_000_000_000;
-/// Segment timestamps are clamped to `-MAX_TS_NS..=MAX_TS_NS` (about 146
+/// Segment timestamps are clamped to `-MAX_TS_NS..=MAX_TS_NS` (2^62 - 1 ns, about 146
 /// years either side of 1970; every pcap timestamp fits) on entry, so that
 /// the difference of any two timestamps fits in an `i64` here and in the
 /// analysis (hostile pcapng `if_tsoffset`/`if_tsresol` reach the ends of the
 /// i64 range).
-pub const MAX_TS_NS: i64 = 1 << 62;
+pub const MAX_TS_NS: i64 = (1 << 62) - 1;
 
 fn plausible(rtt: i64) -> bool {
     (0..=MAX_RTT_NS).contains(&rtt)
