@@ -208,7 +208,7 @@ impl FlowObserver for FlowAnalysis {
                     first_write_call = log.times.get(lo).copied();
                 }
                 for i in lo..hi.min(da.write_delays.len()) {
-                    da.write_delays[i] = Some(ev.ts - log.times[i]);
+                    da.write_delays[i] = Some(ev.ts.saturating_sub(log.times[i]));
                 }
                 exact_writes = Some(w);
             }
@@ -556,7 +556,9 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
             wps = Some(da.wps_log.clone());
             let mut v: Vec<i64> = da.write_delays.iter().flatten().copied().collect();
             v.sort_unstable();
-            let mean = (!v.is_empty()).then(|| ms(v.iter().sum::<i64>()) / v.len() as f64);
+            // Summed in i128: log times are the user's and may be anywhere in i64.
+            let mean = (!v.is_empty())
+                .then(|| ms((v.iter().map(|&x| x as i128).sum::<i128>() / v.len() as i128) as i64));
             write_delay = Some(report::WriteDelay {
                 median: quantile(&v, 0.5).map(ms),
                 p90: quantile(&v, 0.9).map(ms),

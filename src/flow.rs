@@ -45,6 +45,12 @@ const DEFAULT_OOO_THRESHOLD_NS: i64 = 3_000_000;
 /// RTT samples outside `0..=MAX_RTT_NS` come from timestamps that jumped
 /// (merged or damaged captures) and are dropped.
 pub const MAX_RTT_NS: i64 = 300_000_000_000;
+/// Segment timestamps are clamped to `-MAX_TS_NS..=MAX_TS_NS` (2^62 - 1 ns, about 146
+/// years either side of 1970; every pcap timestamp fits) on entry, so that
+/// the difference of any two timestamps fits in an `i64` here and in the
+/// analysis (hostile pcapng `if_tsoffset`/`if_tsresol` reach the ends of the
+/// i64 range).
+pub const MAX_TS_NS: i64 = (1 << 62) - 1;
 
 fn plausible(rtt: i64) -> bool {
     (0..=MAX_RTT_NS).contains(&rtt)
@@ -386,6 +392,14 @@ pub struct Tracker<O> {
     limits: Limits,
     new_observer: Box<dyn FnMut() -> O>,
     last_sweep: TsNs,
+    /// Segments pushed since the last sweep (a sweep costs O(flows): it is
+    /// done at most once per `flows / 64` segments, so that timestamps
+    /// stepping a second per segment cannot make the tracker quadratic).
+    pushed_since_sweep: usize,
+    /// Eviction candidates, oldest last: the `(rank, key)` of the oldest
+    /// 1/64 of the table when it was last scanned, so that a full table
+    /// costs O(64) per new flow rather than a scan of every flow.
+    evict_queue: Vec<(EvictRank, FlowKey)>,
     /// Flows finished early because the table was full.
     pub evicted: u64,
 }
@@ -424,6 +438,9 @@ impl Hasher for FlowKeyHasher {
         self.write_u64(i as u64);
     }
 }
+type FlowKey = (SocketAddr, SocketAddr);
+/// Eviction order: closed flows first, then the longest idle.
+type EvictRank = (bool, TsNs);
 
 fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
     if a <= b {
@@ -441,6 +458,8 @@ impl<O: FlowObserver> Tracker<O> {
             limits,
             new_observer,
             last_sweep: i64::MIN,
+            pushed_since_sweep: 0,
+            evict_queue: Vec::new(),
             evicted: 0,
         }
     }
@@ -451,6 +470,16 @@ impl<O: FlowObserver> Tracker<O> {
 
     /// Feed one segment; finished flows go to `sink`.
     pub fn push(&mut self, seg: &Segment, sink: &mut dyn FnMut(FlowSummary, O)) {
+        let clamped;
+        let seg = if (-MAX_TS_NS..=MAX_TS_NS).contains(&seg.ts_ns) {
+            seg
+        } else {
+            clamped = Segment {
+                ts_ns: seg.ts_ns.clamp(-MAX_TS_NS, MAX_TS_NS),
+                ..seg.clone()
+            };
+            &clamped
+        };
         let k = key(seg.src, seg.dst);
         let syn_only = seg.has(flags::SYN) && !seg.has(flags::ACK);
 
@@ -498,9 +527,14 @@ impl<O: FlowObserver> Tracker<O> {
         let flow = self.flows.get_mut(&k).expect("inserted");
         flow.update(seg);
 
-        // Time-driven sweep of idle flows, at most once per capture second.
-        if seg.ts_ns > self.last_sweep.saturating_add(1_000_000_000) {
+        // Time-driven sweep of idle flows, at most once per capture second
+        // and once per `flows / 64` segments.
+        self.pushed_since_sweep += 1;
+        if seg.ts_ns > self.last_sweep.saturating_add(1_000_000_000)
+            && self.pushed_since_sweep >= self.flows.len() / 64
+        {
             self.last_sweep = seg.ts_ns;
+            self.pushed_since_sweep = 0;
             self.sweep(seg.ts_ns, sink);
         }
     }
@@ -524,16 +558,35 @@ impl<O: FlowObserver> Tracker<O> {
     }
 
     fn evict_oldest(&mut self, sink: &mut dyn FnMut(FlowSummary, O)) {
-        // Prefer a closed flow, else the one idle the longest.
-        let victim = self
-            .flows
-            .iter()
-            .min_by_key(|(_, f)| (!f.closed, f.last_ts))
-            .map(|(k, _)| *k);
-        if let Some(k) = victim {
-            let f = self.flows.remove(&k).expect("present");
-            self.evicted += 1;
-            Self::finish(f, true, sink);
+        // Prefer a closed flow, else the one idle the longest: taken from the
+        // candidate queue, rebuilt from a scan when it runs out. A candidate
+        // that was touched since the scan (its rank changed) is passed over.
+        while !self.flows.is_empty() {
+            if self.evict_queue.is_empty() {
+                let mut all: Vec<(EvictRank, FlowKey)> = self
+                    .flows
+                    .iter()
+                    .map(|(k, f)| ((!f.closed, f.last_ts), *k))
+                    .collect();
+                let n = (all.len() / 64).max(1);
+                all.select_nth_unstable(n - 1);
+                all.truncate(n);
+                all.sort_unstable_by(|a, b| b.cmp(a));
+                self.evict_queue = all;
+            }
+            let Some((rank, k)) = self.evict_queue.pop() else {
+                return;
+            };
+            if self
+                .flows
+                .get(&k)
+                .is_some_and(|f| (!f.closed, f.last_ts) == rank)
+            {
+                let f = self.flows.remove(&k).expect("present");
+                self.evicted += 1;
+                Self::finish(f, true, sink);
+                return;
+            }
         }
     }
 

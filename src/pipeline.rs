@@ -56,6 +56,8 @@ pub struct Analyzer {
     warnings: Vec<String>,
     last_ts: Option<crate::TsNs>,
     backwards: u64,
+    /// Outstanding segments forgotten (flow::MAX_OUTSTANDING) in finished flows.
+    outstanding_overflow: u64,
 }
 
 impl Analyzer {
@@ -78,6 +80,7 @@ impl Analyzer {
             warnings: Vec::new(),
             last_ts: None,
             backwards: 0,
+            outstanding_overflow: 0,
         }
     }
 
@@ -101,17 +104,22 @@ impl Analyzer {
         match decode::decode(frame) {
             Ok(seg) => {
                 self.tcp_segments += 1;
-                let flows = &mut self.flows;
+                let (flows, ov) = (&mut self.flows, &mut self.outstanding_overflow);
                 self.tracker
-                    .push(&seg, &mut |f, an| flows.push(analysis::finish(&f, an)));
+                    .push(&seg, &mut |f, an| report_flow(flows, ov, f, an));
             }
             Err(skip) => {
                 if let decode::Skip::UnsupportedLinkType(lt) = skip {
-                    if !self.warned_link_types.contains(&lt) {
+                    // One warning per link type for the first 8; hostile
+                    // pcapng files can name thousands (the skipped counts
+                    // still list each one).
+                    if self.warned_link_types.len() <= 8 && !self.warned_link_types.contains(&lt) {
                         self.warned_link_types.push(lt);
-                        self.warnings.push(format!(
-                            "link type {lt} is not supported: its frames are skipped"
-                        ));
+                        self.warnings.push(if self.warned_link_types.len() <= 8 {
+                            format!("link type {lt} is not supported: its frames are skipped")
+                        } else {
+                            "more unsupported link types: their frames are skipped (see the skipped counts)".to_string()
+                        });
                     }
                 }
                 *self.skipped.entry(skip.reason()).or_default() += 1;
@@ -140,9 +148,9 @@ impl Analyzer {
 
     /// Finish every flow and build the capture summary.
     pub fn finish(mut self, info: CaptureInfo) -> (CaptureSummary, Vec<report::Flow>) {
-        let flows = &mut self.flows;
+        let (flows, ov) = (&mut self.flows, &mut self.outstanding_overflow);
         self.tracker
-            .finish_all(&mut |f, an| flows.push(analysis::finish(&f, an)));
+            .finish_all(&mut |f, an| report_flow(flows, ov, f, an));
         self.flows.sort_by_key(|f| f.id);
         let mut warnings = info.warnings;
         warnings.extend(self.warnings);
@@ -150,6 +158,13 @@ impl Analyzer {
             warnings.push(format!(
                 "timestamps went backwards {} time(s) (merged or damaged capture): timings across those points are unreliable, implausible RTT samples were dropped",
                 self.backwards
+            ));
+        }
+        if self.outstanding_overflow > 0 {
+            warnings.push(format!(
+                "outstanding-data limit ({} segments per direction) reached: {} unacknowledged segments were forgotten (no RTT sample from them)",
+                crate::flow::MAX_OUTSTANDING,
+                self.outstanding_overflow
             ));
         }
         if self.tracker.evicted > 0 {
@@ -182,6 +197,18 @@ impl Analyzer {
         };
         (summary, self.flows)
     }
+}
+
+/// A finished flow becomes its report entry; its forgotten outstanding
+/// segments are counted for the capture's warning.
+fn report_flow(
+    flows: &mut Vec<report::Flow>,
+    outstanding_overflow: &mut u64,
+    f: crate::flow::FlowSummary,
+    an: FlowAnalysis,
+) {
+    *outstanding_overflow += f.dirs.iter().map(|d| d.outstanding_overflow).sum::<u64>();
+    flows.push(analysis::finish(&f, an));
 }
 
 /// Analyze one capture file (`-` = standard input), all flows in memory.

@@ -201,6 +201,17 @@ impl<R: Read> Reader<R> {
         self.offset += n as u64;
         Ok(n)
     }
+
+    /// Replace `buf` with the next `n` bytes (fewer at end of input). The
+    /// buffer grows with the bytes actually read, not with `n`, so a record
+    /// header claiming [`MAX_RECORD`] bytes in a short file costs no more
+    /// memory than the file.
+    fn fill_vec(&mut self, buf: &mut Vec<u8>, n: usize) -> std::io::Result<usize> {
+        buf.clear();
+        let r = (&mut self.inner).take(n as u64).read_to_end(buf);
+        self.offset += buf.len() as u64;
+        r.map(|_| buf.len())
+    }
 }
 
 struct State<'a> {
@@ -396,10 +407,7 @@ fn read_pcap<R: Read>(
         }
         let ns = to_ns(sec, sub);
         let incl = incl as usize;
-        if st.buf.len() < incl {
-            st.buf.resize(incl, 0);
-        }
-        let got = match rd.fill(&mut st.buf[..incl]) {
+        let got = match rd.fill_vec(&mut st.buf, incl) {
             Ok(n) => n,
             Err(e) => {
                 st.io_error(rd.offset, e);
@@ -559,10 +567,7 @@ fn read_pcapng<R: Read>(rd: &mut Reader<R>, st: &mut State) -> anyhow::Result<()
         }
         // Body after what we consumed, including the trailing length.
         let rest = blen - consumed;
-        if st.buf.len() < rest {
-            st.buf.resize(rest, 0);
-        }
-        let n = match rd.fill(&mut st.buf[..rest]) {
+        let n = match rd.fill_vec(&mut st.buf, rest) {
             Ok(n) => n,
             Err(e) => {
                 st.io_error(rd.offset, e);

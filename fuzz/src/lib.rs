@@ -1,0 +1,2 @@
+//! Shared fuzz target bodies; see `targets`.
+pub mod targets;
