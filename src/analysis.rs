@@ -910,6 +910,15 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
         "middle" => notes.push("captured between the hosts: each side's timing is seen part-way".into()),
         _ => {}
     }
+    if let (Some(h), Some(r)) = (f.handshake.split().map(|(a, b)| a + b), rtt) {
+        if h > 1_000_000 && h > 10 * r {
+            notes.push(format!(
+                "the handshake took {:.1} ms but data is acknowledged within {:.3} ms: a middlebox (NAT, proxy) near the capture point is probably answering for the far end",
+                ms(h),
+                ms(r)
+            ));
+        }
+    }
     if f.dirs.iter().any(|d| d.oversize_segments > 0) {
         notes.push("segments larger than the MSS: TSO/GSO or GRO merged segments at the capture point, so segment counts are lower than on the wire".into());
     }

@@ -75,7 +75,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_flows: 1_000_000,
+            max_flows: 100_000,
             closed_linger_ns: 60_000_000_000,
             idle_timeout_ns: 3_600_000_000_000,
         }
@@ -646,7 +646,9 @@ impl<O: FlowObserver> Flow<O> {
         let fin = seg.has(flags::FIN);
 
         // Handshake timing.
-        if syn && !ack_flag && d == C2S && self.handshake.syn.is_none() {
+        // The handshake RTT runs from the last SYN before the SYN/ACK: a
+        // retransmitted SYN restarts it.
+        if syn && !ack_flag && d == C2S && self.handshake.syn_ack.is_none() {
             self.handshake.syn = Some(ts);
         } else if syn && ack_flag && d == S2C && self.handshake.syn_ack.is_none() {
             self.handshake.syn_ack = Some(ts);

@@ -88,7 +88,7 @@ struct AnalyzeArgs {
 
     /// Most connections tracked at once; beyond it the longest-idle one is
     /// finished early (and the report says so).
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    #[arg(long, value_name = "N", default_value_t = nagle_analyze::flow::Limits::default().max_flows)]
     max_flows: usize,
 
     /// Include per-segment and per-ACK time series in the JSON report.
@@ -245,46 +245,62 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<u8> {
         }),
         series: a.series || a.charts.wanted(),
     };
-    let report = match &a.live.interface {
-        Some(iface) => live(iface, &a, &cfg)?,
-        None => pipeline::analyze_files(&a.inputs, &cfg)?,
+    // Output: a file, or standard output (where a closed pipe, `| head`,
+    // is not an error worth a message).
+    let stdout = std::io::stdout();
+    let mut out: Box<dyn Write> = match &a.output {
+        Some(p) => Box::new(
+            std::fs::File::create(p)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", p.display()))?,
+        ),
+        None => Box::new(stdout.lock()),
+    };
+    let quiet_pipe = |r: anyhow::Result<()>| match r {
+        Err(e) if is_broken_pipe(&e) => Ok(()),
+        other => other,
     };
 
-    let mut partial = false;
-    for c in &report.captures {
-        if let Some(e) = &c.error {
-            eprintln!("nagle-analyze: error: {e}");
-            partial = true;
+    // Charts, report pages and live capture rank or redraw all flows: they
+    // hold the report in memory. Otherwise flows are written as they finish.
+    let captures = if a.charts.wanted() || a.live.interface.is_some() {
+        let report = match &a.live.interface {
+            Some(iface) => live(iface, &a, &cfg)?,
+            None => pipeline::analyze_files(&a.inputs, &cfg)?,
+        };
+        if report.captures.iter().all(|c| c.error.is_some()) {
+            report_problems(&report.captures);
+            return Ok(1);
         }
-        if c.damaged {
-            partial = true;
-        }
-        for w in &c.warnings {
-            eprintln!("nagle-analyze: warning: {w}");
-        }
-    }
-    if report.captures.iter().all(|c| c.error.is_some()) {
-        return Ok(1);
-    }
-    a.charts.write(&report)?;
-    match &a.output {
-        Some(p) => {
-            let mut f = std::fs::File::create(p)
-                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", p.display()))?;
-            render::render(&report, a.format, &mut f)?;
-        }
-        None => {
-            let stdout = std::io::stdout();
-            let mut lock = stdout.lock();
-            // A closed pipe (`| head`) is not an error worth a message.
-            if let Err(e) = render::render(&report, a.format, &mut lock) {
-                if !is_broken_pipe(&e) {
-                    return Err(e);
-                }
+        a.charts.write(&report)?;
+        quiet_pipe(render::render(&report, a.format, &mut out))?;
+        report.captures
+    } else {
+        let mut stream = render::FlowStream::begin(a.format, &mut out, &a.inputs)?;
+        let mut pipe_closed = false;
+        let captures = pipeline::stream_files(&a.inputs, &cfg, &mut |f| {
+            if pipe_closed {
+                return Ok(());
             }
-            let _ = lock.flush();
+            match stream.flow(&f) {
+                Err(e) if is_broken_pipe(&e) => {
+                    pipe_closed = true;
+                    Ok(())
+                }
+                Err(e) => Err(anyhow::Error::new(pipeline::SinkError(e))),
+                Ok(()) => Ok(()),
+            }
+        })?;
+        if captures.iter().all(|c| c.error.is_some()) {
+            report_problems(&captures);
+            return Ok(1);
         }
-    }
+        if !pipe_closed {
+            quiet_pipe(stream.end(&captures))?;
+        }
+        captures
+    };
+    let _ = out.flush();
+    let partial = report_problems(&captures);
     Ok(if partial { 3 } else { 0 })
 }
 
@@ -340,6 +356,23 @@ fn live(
         );
     }
     Ok(report)
+}
+
+/// Errors and warnings of the inputs on standard error; true when an input
+/// was damaged or unreadable (exit code 3).
+fn report_problems(captures: &[nagle_analyze::report::CaptureSummary]) -> bool {
+    let mut partial = false;
+    for c in captures {
+        if let Some(e) = &c.error {
+            eprintln!("nagle-analyze: error: {e}");
+            partial = true;
+        }
+        partial |= c.damaged;
+        for w in &c.warnings {
+            eprintln!("nagle-analyze: warning: {w}");
+        }
+    }
+    partial
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

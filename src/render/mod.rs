@@ -8,7 +8,7 @@
 pub mod charts;
 pub mod html;
 
-use crate::report::{Direction, Flow, Report};
+use crate::report::{CaptureSummary, Direction, Flow, Report};
 use std::fmt::Write as _;
 use std::io::Write as _;
 
@@ -20,20 +20,167 @@ pub enum Format {
     Csv,
 }
 
+/// Render a whole report held in memory.
 pub fn render(report: &Report, format: Format, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
-    // serde_json writes token by token: buffer, or a file output costs a
-    // system call per token.
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
-    match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut out, report)?;
-            writeln!(out)?;
-        }
-        Format::Text => out.write_all(text(report).as_bytes())?,
-        Format::Csv => out.write_all(csv(report).as_bytes())?,
+    let paths: Vec<String> = report.captures.iter().map(|c| c.path.clone()).collect();
+    let mut stream = FlowStream::begin(format, out, &paths)?;
+    for f in &report.flows {
+        stream.flow(f)?;
     }
-    out.flush()?;
-    Ok(())
+    stream.end(&report.captures)
+}
+
+/// Writes a report flow by flow as the analysis finishes them, so that a
+/// capture of millions of connections never holds them all in memory. The
+/// text report and CSV rows come per flow; JSON is the documented document
+/// with `flows` written as they come and `captures` after them.
+pub struct FlowStream<'a> {
+    format: Format,
+    out: std::io::BufWriter<&'a mut dyn std::io::Write>,
+    paths: Vec<String>,
+    flows_per_capture: Vec<u64>,
+    first: bool,
+    started: bool,
+}
+
+/// Pretty JSON of `v`, every line indented by `indent` spaces.
+fn indented_json<T: serde::Serialize>(v: &T, indent: usize) -> anyhow::Result<String> {
+    let pad = " ".repeat(indent);
+    let text = serde_json::to_string_pretty(v)?;
+    // Serialized strings hold no raw newlines, so this only moves lines.
+    Ok(format!("{pad}{}", text.replace('\n', &format!("\n{pad}"))))
+}
+
+impl<'a> FlowStream<'a> {
+    /// `paths` names the inputs in order (the CSV `capture` column).
+    pub fn begin(
+        format: Format,
+        out: &'a mut dyn std::io::Write,
+        paths: &[String],
+    ) -> anyhow::Result<Self> {
+        // serde_json and the text writer write small pieces: buffer.
+        let out = std::io::BufWriter::with_capacity(1 << 16, out);
+        Ok(FlowStream {
+            format,
+            out,
+            paths: paths.to_vec(),
+            flows_per_capture: vec![0; paths.len()],
+            first: true,
+            started: false,
+        })
+    }
+
+    /// The document's head, written with the first flow or at the end, so
+    /// that an error before any flow (a bad filter) leaves no half output.
+    fn start(&mut self) -> anyhow::Result<()> {
+        if std::mem::replace(&mut self.started, true) {
+            return Ok(());
+        }
+        match self.format {
+            Format::Json => write!(
+                self.out,
+                "{{\n  \"schema_version\": {},\n  \"tool\": {},\n  \"flows\": [",
+                crate::report::SCHEMA_VERSION,
+                serde_json::to_string(&format!("nagle-analyze {}", env!("CARGO_PKG_VERSION")))?
+            )?,
+            Format::Csv => writeln!(self.out, "{}", CSV_COLUMNS.join(","))?,
+            Format::Text => {}
+        }
+        Ok(())
+    }
+
+    pub fn flow(&mut self, f: &Flow) -> anyhow::Result<()> {
+        self.start()?;
+        if let Some(n) = self.flows_per_capture.get_mut(f.capture) {
+            *n += 1;
+        }
+        match self.format {
+            Format::Json => {
+                let sep = if self.first { "\n" } else { ",\n" };
+                write!(self.out, "{sep}{}", indented_json(f, 4)?)?;
+            }
+            Format::Text => {
+                let mut s = String::new();
+                if !self.first {
+                    s.push('\n');
+                }
+                flow_text(&mut s, f);
+                self.out.write_all(s.as_bytes())?;
+            }
+            Format::Csv => {
+                let path = self.paths.get(f.capture).map_or("", String::as_str);
+                self.out.write_all(csv_rows(path, f).as_bytes())?;
+            }
+        }
+        self.first = false;
+        Ok(())
+    }
+
+    /// The capture summaries (known only once the inputs are read).
+    pub fn end(mut self, captures: &[CaptureSummary]) -> anyhow::Result<()> {
+        self.start()?;
+        match self.format {
+            Format::Json => {
+                let close = if self.first { "]" } else { "\n  ]" };
+                write!(
+                    self.out,
+                    "{close},\n  \"captures\": {}\n}}\n",
+                    indented_json(&captures, 2)?.trim_start()
+                )?;
+            }
+            Format::Text => {
+                let mut s = String::new();
+                if !self.first {
+                    s.push('\n');
+                }
+                for (i, c) in captures.iter().enumerate() {
+                    let n = self.flows_per_capture.get(i).copied().unwrap_or(0);
+                    capture_text(&mut s, c, n);
+                }
+                self.out.write_all(s.as_bytes())?;
+            }
+            Format::Csv => {}
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+/// One capture's summary line and warnings.
+fn capture_text(s: &mut String, c: &CaptureSummary, flows: u64) {
+    if let Some(e) = &c.error {
+        let _ = writeln!(s, "{}: cannot read: {e}", c.path);
+        return;
+    }
+    let links: Vec<String> = c.link_types.iter().map(|l| link_name(*l)).collect();
+    let _ = write!(
+        s,
+        "{}: {} frames ({}, {}), {} TCP segments, {} TCP flows",
+        c.path,
+        c.frames,
+        c.format.as_deref().unwrap_or("?"),
+        links.join("+"),
+        c.tcp_segments,
+        flows
+    );
+    if c.frames_matched != c.frames {
+        let _ = write!(s, ", {} frames matched the filter", c.frames_matched);
+    }
+    if !c.skipped.is_empty() {
+        let sk: Vec<String> = c.skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = write!(s, "; skipped: {}", sk.join(", "));
+    }
+    s.push('\n');
+    if let Some(l) = &c.live {
+        let _ = writeln!(
+            s,
+            "  libpcap: {} packets received, {} dropped by the kernel, {} by the interface",
+            l.received, l.dropped, l.if_dropped
+        );
+    }
+    for w in &c.warnings {
+        let _ = writeln!(s, "  warning: {w}");
+    }
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {
@@ -53,46 +200,6 @@ fn link_name(lt: u32) -> String {
         276 => "LINUX_SLL2".into(),
         other => format!("linktype {other}"),
     }
-}
-
-/// The terminal report: a verdict per direction in words first, then the
-/// numbers behind it.
-pub fn text(r: &Report) -> String {
-    let mut s = String::new();
-    for (i, c) in r.captures.iter().enumerate() {
-        let flows = r.flows.iter().filter(|f| f.capture == i).count();
-        if let Some(e) = &c.error {
-            let _ = writeln!(s, "{}: cannot read: {e}", c.path);
-            continue;
-        }
-        let links: Vec<String> = c.link_types.iter().map(|l| link_name(*l)).collect();
-        let _ = write!(
-            s,
-            "{}: {} frames ({}, {}), {} TCP segments, {} TCP flows",
-            c.path,
-            c.frames,
-            c.format.as_deref().unwrap_or("?"),
-            links.join("+"),
-            c.tcp_segments,
-            flows
-        );
-        if c.frames_matched != c.frames {
-            let _ = write!(s, ", {} frames matched the filter", c.frames_matched);
-        }
-        if !c.skipped.is_empty() {
-            let sk: Vec<String> = c.skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            let _ = write!(s, "; skipped: {}", sk.join(", "));
-        }
-        s.push('\n');
-        for w in &c.warnings {
-            let _ = writeln!(s, "  warning: {w}");
-        }
-    }
-    for f in &r.flows {
-        s.push('\n');
-        flow_text(&mut s, f);
-    }
-    s
 }
 
 fn flow_text(s: &mut String, f: &Flow) {
@@ -266,45 +373,42 @@ fn csv_field(v: &str) -> String {
     }
 }
 
-pub fn csv(r: &Report) -> String {
-    let mut s = CSV_COLUMNS.join(",");
-    s.push('\n');
+/// One flow's CSV rows, one per direction.
+fn csv_rows(path: &str, f: &Flow) -> String {
+    let mut s = String::new();
     let o = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.6}"));
-    for f in &r.flows {
-        let path = r.captures.get(f.capture).map_or("", |c| c.path.as_str());
-        for d in &f.directions {
-            let row = [
-                path.to_string(),
-                f.id.to_string(),
-                d.from.clone(),
-                d.to.clone(),
-                f.vantage.clone(),
-                f.handshake_seen.to_string(),
-                o(f.rtt_ms.min),
-                o(f.rtt_ms.handshake),
-                d.frames.to_string(),
-                d.data_segments.to_string(),
-                d.payload_bytes.to_string(),
-                d.retransmissions.to_string(),
-                d.out_of_order.to_string(),
-                d.mss.map_or(String::new(), |m| m.to_string()),
-                d.small_segments.to_string(),
-                d.write_source.clone().unwrap_or_default(),
-                d.writes.map_or(String::new(), |w| w.to_string()),
-                o(d.writes_per_segment.as_ref().and_then(|w| w.mean)),
-                d.aggregated_segments
-                    .map_or(String::new(), |a| a.to_string()),
-                o(d.send_interval_ms.median),
-                o(d.send_interval_ms.rtt_ratio),
-                d.ack_clocked_segments.to_string(),
-                o(d.ack_delay_ms.median),
-                d.stalls.count.to_string(),
-                d.nagle.verdict.clone(),
-            ];
-            let row: Vec<String> = row.iter().map(|v| csv_field(v)).collect();
-            s.push_str(&row.join(","));
-            s.push('\n');
-        }
+    for d in &f.directions {
+        let row = [
+            path.to_string(),
+            f.id.to_string(),
+            d.from.clone(),
+            d.to.clone(),
+            f.vantage.clone(),
+            f.handshake_seen.to_string(),
+            o(f.rtt_ms.min),
+            o(f.rtt_ms.handshake),
+            d.frames.to_string(),
+            d.data_segments.to_string(),
+            d.payload_bytes.to_string(),
+            d.retransmissions.to_string(),
+            d.out_of_order.to_string(),
+            d.mss.map_or(String::new(), |m| m.to_string()),
+            d.small_segments.to_string(),
+            d.write_source.clone().unwrap_or_default(),
+            d.writes.map_or(String::new(), |w| w.to_string()),
+            o(d.writes_per_segment.as_ref().and_then(|w| w.mean)),
+            d.aggregated_segments
+                .map_or(String::new(), |a| a.to_string()),
+            o(d.send_interval_ms.median),
+            o(d.send_interval_ms.rtt_ratio),
+            d.ack_clocked_segments.to_string(),
+            o(d.ack_delay_ms.median),
+            d.stalls.count.to_string(),
+            d.nagle.verdict.clone(),
+        ];
+        let row: Vec<String> = row.iter().map(|v| csv_field(v)).collect();
+        s.push_str(&row.join(","));
+        s.push('\n');
     }
     s
 }
