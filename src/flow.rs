@@ -41,6 +41,9 @@ pub const MAX_OUTSTANDING: usize = 1 << 16;
 pub const MAX_SAMPLES: usize = 1 << 16;
 const MAX_TS_PENDING: usize = 4096;
 const MAX_HOLES: usize = 256;
+/// Closed connections kept around for late packets before they are finished
+/// regardless of `closed_linger_ns`.
+pub const MAX_CLOSED_LINGERING: usize = 1024;
 const DEFAULT_OOO_THRESHOLD_NS: i64 = 3_000_000;
 /// RTT samples outside `0..=MAX_RTT_NS` come from timestamps that jumped
 /// (merged or damaged captures) and are dropped.
@@ -402,6 +405,8 @@ pub struct Tracker<O> {
     evict_queue: Vec<(EvictRank, FlowKey)>,
     /// Flows finished early because the table was full.
     pub evicted: u64,
+    /// Closed connections in order of closing (key, flow id).
+    closed: VecDeque<((SocketAddr, SocketAddr), u64)>,
 }
 
 /// A fast multiplicative hasher for connection keys (FxHash's mixing).
@@ -461,6 +466,7 @@ impl<O: FlowObserver> Tracker<O> {
             pushed_since_sweep: 0,
             evict_queue: Vec::new(),
             evicted: 0,
+            closed: VecDeque::new(),
         }
     }
 
@@ -525,7 +531,26 @@ impl<O: FlowObserver> Tracker<O> {
             self.flows.insert(k, flow);
         }
         let flow = self.flows.get_mut(&k).expect("inserted");
+        let was_closed = flow.closed;
         flow.update(seg);
+        if flow.closed && !was_closed {
+            self.closed.push_back((k, flow.summary_id));
+        }
+        // Closed connections linger (late retransmissions of the FIN still
+        // belong to them), but at most MAX_CLOSED_LINGERING at a time: on a
+        // compressed or very busy capture the oldest closed ones are
+        // finished first, so memory follows the open connections.
+        while self.closed.len() > MAX_CLOSED_LINGERING {
+            let (ck, id) = self.closed.pop_front().expect("non-empty");
+            if self
+                .flows
+                .get(&ck)
+                .is_some_and(|f| f.summary_id == id && f.closed)
+            {
+                let f = self.flows.remove(&ck).expect("present");
+                Self::finish(f, false, sink);
+            }
+        }
 
         // Time-driven sweep of idle flows, at most once per capture second
         // and once per `flows / 64` segments.

@@ -234,7 +234,7 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<u8> {
     if !a.inputs.is_empty() && a.live.interface.is_some() {
         anyhow::bail!("give capture files or --interface, not both");
     }
-    let cfg = pipeline::Config {
+    let mut cfg = pipeline::Config {
         filter: a.filter.clone(),
         writes_log: a.writes.clone(),
         writes_fd: a.writes_fd,
@@ -244,7 +244,12 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<u8> {
             ..Default::default()
         }),
         series: a.series || a.charts.wanted(),
+        progress: None,
     };
+    let progress = (a.live.interface.is_none() && a.format != render::Format::Json)
+        .then(|| Progress::start(&a.inputs))
+        .flatten();
+    cfg.progress = progress.as_ref().map(|p| p.counter.clone());
     // Output: a file, or standard output (where a closed pipe, `| head`,
     // is not an error worth a message).
     let stdout = std::io::stdout();
@@ -299,6 +304,7 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<u8> {
         }
         captures
     };
+    drop(progress);
     let _ = out.flush();
     let partial = report_problems(&captures);
     Ok(if partial { 3 } else { 0 })
@@ -356,6 +362,77 @@ fn live(
         );
     }
     Ok(report)
+}
+
+/// A progress bar on standard error, driven by bytes read, for inputs that
+/// take more than a second; never drawn when stderr is not a terminal.
+struct Progress {
+    counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn start(inputs: &[String]) -> Option<Progress> {
+        use std::io::IsTerminal;
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::Arc;
+        if !std::io::stderr().is_terminal() {
+            return None;
+        }
+        // Unknown for standard input: a spinner with a byte count then.
+        let total: Option<u64> = inputs
+            .iter()
+            .map(|p| {
+                std::fs::metadata(p)
+                    .ok()
+                    .filter(|m| m.is_file())
+                    .map(|m| m.len())
+            })
+            .sum();
+        let counter = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let (c, d) = (counter.clone(), done.clone());
+        let thread = std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let mut bar: Option<indicatif::ProgressBar> = None;
+            while !d.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                if bar.is_none() && started.elapsed() >= std::time::Duration::from_secs(1) {
+                    let b = match total {
+                        Some(t) => indicatif::ProgressBar::new(t).with_style(
+                            indicatif::ProgressStyle::with_template(
+                                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                            )
+                            .expect("template"),
+                        ),
+                        None => indicatif::ProgressBar::new_spinner(),
+                    };
+                    bar = Some(b);
+                }
+                if let Some(b) = &bar {
+                    b.set_position(c.load(Ordering::Relaxed));
+                }
+            }
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+        });
+        Some(Progress {
+            counter,
+            done,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.done.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Errors and warnings of the inputs on standard error; true when an input

@@ -29,6 +29,8 @@ pub struct Config {
     pub limits: Option<Limits>,
     /// Keep per-segment time series in the report (for charts).
     pub series: bool,
+    /// Bytes of input read so far, for a progress bar drawn elsewhere.
+    pub progress: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Config {
@@ -235,7 +237,7 @@ fn stream_file(
 ) -> anyhow::Result<CaptureSummary> {
     let mut an = Analyzer::with(cfg, acfg);
     let mut sink_error = None;
-    let info = capture::file::read_path(path, cfg.filter.as_deref(), &mut |f| {
+    let mut on_frame = |f: &Frame| {
         an.frame(f);
         if an.has_finished() && sink_error.is_none() {
             for flow in an.take_finished() {
@@ -245,7 +247,18 @@ fn stream_file(
                 }
             }
         }
-    })?;
+    };
+    let filter = cfg.filter.as_deref();
+    let info = match &cfg.progress {
+        Some(counter) => {
+            let reader = capture::file::CountingReader {
+                inner: capture::file::open_input(path)?,
+                counter: counter.clone(),
+            };
+            capture::file::read_reader(path, reader, filter, &mut on_frame)?
+        }
+        None => capture::file::read_path(path, filter, &mut on_frame)?,
+    };
     if let Some(e) = sink_error {
         return Err(e);
     }

@@ -66,12 +66,32 @@ pub fn read_path(
         Some(expr) => Some(bpf::Filter::new(expr)?),
         None => None,
     };
-    let reader: Box<dyn Read> = if path == "-" {
+    read_from(path, open_input(path)?, filter, on_frame)
+}
+
+/// Open a capture input: a path, or `-` for standard input.
+pub fn open_input(path: &str) -> anyhow::Result<Box<dyn Read>> {
+    Ok(if path == "-" {
         Box::new(std::io::stdin().lock())
     } else {
         Box::new(std::fs::File::open(path).with_context(|| format!("cannot open {path}"))?)
-    };
-    read_from(path, reader, filter, on_frame)
+    })
+}
+
+/// A reader that adds every byte it reads to a shared counter (drives
+/// progress bars from another thread).
+pub struct CountingReader<R> {
+    pub inner: R,
+    pub counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counter
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// Read a capture from any byte stream (used by [`read_path`]; `name` only
