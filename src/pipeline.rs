@@ -237,28 +237,34 @@ fn stream_file(
 ) -> anyhow::Result<CaptureSummary> {
     let mut an = Analyzer::with(cfg, acfg);
     let mut sink_error = None;
-    let mut on_frame = |f: &Frame| {
-        an.frame(f);
-        if an.has_finished() && sink_error.is_none() {
-            for flow in an.take_finished() {
-                if let Err(e) = sink(flow) {
-                    sink_error = Some(e);
-                    break;
+    // Two threads: one reads (system calls, copying, the BPF filter) and
+    // hands frames over in batches; this one decodes and analyzes.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<FrameBatch>(4);
+    let (path_owned, filter, progress) =
+        (path.to_string(), cfg.filter.clone(), cfg.progress.clone());
+    let info = std::thread::scope(|scope| {
+        let reader =
+            scope.spawn(move || read_in_batches(&path_owned, filter.as_deref(), progress, tx));
+        for batch in rx {
+            if sink_error.is_some() {
+                continue; // drain: the output failed, nothing more is analyzed
+            }
+            for frame in batch.frames() {
+                an.frame(&frame);
+            }
+            if an.has_finished() {
+                for flow in an.take_finished() {
+                    if let Err(e) = sink(flow) {
+                        sink_error = Some(e);
+                        break;
+                    }
                 }
             }
         }
-    };
-    let filter = cfg.filter.as_deref();
-    let info = match &cfg.progress {
-        Some(counter) => {
-            let reader = capture::file::CountingReader {
-                inner: capture::file::open_input(path)?,
-                counter: counter.clone(),
-            };
-            capture::file::read_reader(path, reader, filter, &mut on_frame)?
-        }
-        None => capture::file::read_path(path, filter, &mut on_frame)?,
-    };
+        reader
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("{path}: the reading thread panicked")))
+    })?;
     if let Some(e) = sink_error {
         return Err(e);
     }
@@ -267,6 +273,80 @@ fn stream_file(
         sink(flow)?;
     }
     Ok(summary)
+}
+
+/// Frames copied out of the reader's buffer, passed from the reading thread
+/// to the analyzing one.
+#[derive(Default)]
+struct FrameBatch {
+    data: Vec<u8>,
+    /// (number, timestamp, link type, start in `data`, captured length, original length)
+    frames: Vec<(u64, crate::TsNs, u32, usize, usize, u32)>,
+}
+
+impl FrameBatch {
+    const MAX_FRAMES: usize = 2048;
+    const MAX_BYTES: usize = 1 << 20;
+
+    fn push(&mut self, f: &Frame) {
+        let start = self.data.len();
+        self.data.extend_from_slice(f.data);
+        self.frames.push((
+            f.number,
+            f.ts_ns,
+            f.link_type,
+            start,
+            f.data.len(),
+            f.orig_len,
+        ));
+    }
+
+    fn full(&self) -> bool {
+        self.frames.len() >= Self::MAX_FRAMES || self.data.len() >= Self::MAX_BYTES
+    }
+
+    fn frames(&self) -> impl Iterator<Item = Frame<'_>> {
+        self.frames
+            .iter()
+            .map(|&(number, ts_ns, link_type, start, len, orig_len)| Frame {
+                number,
+                ts_ns,
+                link_type,
+                data: &self.data[start..start + len],
+                orig_len,
+            })
+    }
+}
+
+/// The reading thread: read the whole input, sending frames in batches.
+/// A closed channel (the analysis stopped) only discards what follows.
+fn read_in_batches(
+    path: &str,
+    filter: Option<&str>,
+    progress: Option<Arc<std::sync::atomic::AtomicU64>>,
+    tx: std::sync::mpsc::SyncSender<FrameBatch>,
+) -> anyhow::Result<CaptureInfo> {
+    let mut batch = FrameBatch::default();
+    let mut on_frame = |f: &Frame| {
+        batch.push(f);
+        if batch.full() {
+            let _ = tx.send(std::mem::take(&mut batch));
+        }
+    };
+    let info = match progress {
+        Some(counter) => {
+            let reader = capture::file::CountingReader {
+                inner: capture::file::open_input(path)?,
+                counter,
+            };
+            capture::file::read_reader(path, reader, filter, &mut on_frame)?
+        }
+        None => capture::file::read_path(path, filter, &mut on_frame)?,
+    };
+    if !batch.frames.is_empty() {
+        let _ = tx.send(batch);
+    }
+    Ok(info)
 }
 
 /// Analyze one or more capture files, streaming: every finished flow goes
