@@ -19,5 +19,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 cargo build --release --quiet
-example=fixtures/lab/nagle-on-rtt20ms-int1ms
+example=fixtures/lab/nagle-on-rtt20-int1
 ./target/release/nagle-analyze "$example/capture.pcap" --writes "$example/writes.jsonl" "$@"
