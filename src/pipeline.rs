@@ -29,6 +29,8 @@ pub struct Config {
     pub limits: Option<Limits>,
     /// Keep per-segment time series in the report (for charts).
     pub series: bool,
+    /// Write boundaries from protocol framing (`--framing`; default `auto`).
+    pub framing: crate::framing::FramingRules,
 }
 
 impl Config {
@@ -41,6 +43,7 @@ impl Config {
             write_size: self.write_size,
             log,
             series: self.series,
+            framing: self.framing.clone(),
         })
     }
 }
