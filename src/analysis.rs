@@ -12,6 +12,7 @@
 //! applies it, and the README repeats them in a paragraph each.
 
 use crate::flow::{AckEvent, DataEvent, Dir, FlowObserver, FlowSummary, SegmentKind, C2S, S2C};
+use crate::framing::{DirFraming, FramingRules, Outcome};
 use crate::report::{self, ms, secs};
 use crate::writes::WriteLog;
 use crate::TsNs;
@@ -33,6 +34,8 @@ pub struct AnalysisConfig {
     pub log: Option<Arc<WriteLog>>,
     /// Keep per-segment time series for charts.
     pub series: bool,
+    /// Write boundaries from the protocol's framing (`--framing`).
+    pub framing: FramingRules,
 }
 
 /// Cap on the points kept per series; beyond it every other point is dropped.
@@ -108,6 +111,10 @@ struct DirAnalysis {
     /// Exact writes per segment (size or log) -> count.
     wps_size: BTreeMap<u64, u64>,
     wps_log: BTreeMap<u64, u64>,
+    /// Messages per segment from the protocol's framing.
+    wps_framing: BTreeMap<u64, u64>,
+    /// Boxed: most flows never use it, and the flow table holds many.
+    framing: Box<DirFraming>,
     /// The log is still consistent with this direction's bytes.
     log_active: bool,
     log_started: bool,
@@ -158,6 +165,19 @@ impl FlowObserver for FlowAnalysis {
     fn on_data(&mut self, ev: &DataEvent) {
         let cfg = &self.cfg;
         let da = &mut self.dirs[ev.dir];
+        // Framing sees every segment (a retransmission may carry new bytes);
+        // only new data counts below.
+        let (server, client) = if ev.dir == C2S {
+            (ev.dst_port, ev.src_port)
+        } else {
+            (ev.src_port, ev.dst_port)
+        };
+        let framed = da.framing.segment(
+            || cfg.framing.for_ports(server, client),
+            ev.start,
+            ev.len,
+            ev.payload,
+        );
         if !matches!(ev.kind, SegmentKind::New | SegmentKind::OutOfOrder) {
             if cfg.series && ev.kind == SegmentKind::Retransmission {
                 da.series_segments
@@ -212,6 +232,10 @@ impl FlowObserver for FlowAnalysis {
                 }
                 exact_writes = Some(w);
             }
+        }
+        if let Some(w) = framed {
+            *da.wps_framing.entry(w).or_default() += 1;
+            exact_writes = exact_writes.or(Some(w));
         }
 
         if cfg.series {
@@ -541,7 +565,25 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
             }
         });
 
-        // Write boundaries: log > size > inferred.
+        // Framing: used when it decoded at least one message over at least
+        // half of this direction's data segments; else the note says why
+        // not and inference takes over.
+        let fr = &da.framing;
+        let dir_name = if d == C2S {
+            "client→server"
+        } else {
+            "server→client"
+        };
+        let framing_used = fr.framing.is_some()
+            && fr.messages > 0
+            && fr.segments * 2 >= st.data_segments
+            && st.data_segments > 0;
+        let framing_status = framing_status(fr, framing_used, st.data_segments);
+        if let Some(why) = framing_note(fr, framing_used, st.data_segments) {
+            notes.push(format!("{dir_name}: {why}"));
+        }
+
+        // Write boundaries: log > size > framing > inferred.
         let mut write_source = None;
         let mut write_unit = None;
         let mut confidence = None;
@@ -572,6 +614,11 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
             confidence = Some("exact".to_string());
             wps = Some(da.wps_size.clone());
             writes = Some(st.payload_bytes / n.max(1) as u64);
+        } else if framing_used {
+            write_source = fr.source();
+            confidence = Some("protocol".to_string());
+            writes = Some(fr.messages);
+            wps = Some(da.wps_framing.clone());
         } else if st.data_segments > 0 {
             if let Some((unit, conf)) = infer_unit(&da.sizes, mss) {
                 write_source = Some("inferred".to_string());
@@ -869,6 +916,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
                 events: stall_events,
             },
             write_delay_ms: write_delay,
+            framing: framing_status,
             summary,
             series: cfg.series.then(|| {
                 let t0 = f.start_ts;
@@ -939,6 +987,52 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
         directions,
         notes,
         evicted: f.evicted,
+    }
+}
+
+/// The report's `framing` object of a direction (None when framing was off).
+fn framing_status(
+    fr: &DirFraming,
+    used: bool,
+    data_segments: u64,
+) -> Option<report::FramingStatus> {
+    let status = match (&fr.outcome, used) {
+        (Outcome::Off, _) => return None,
+        (Outcome::NotRecognised, _) => "not-recognised",
+        (Outcome::Active, true) => "used",
+        (Outcome::Stopped(_), true) => "partial",
+        (_, false) => "not-used",
+    };
+    Some(report::FramingStatus {
+        protocol: fr.framing.map(|f| f.to_string()),
+        status: status.to_string(),
+        messages: fr.messages,
+        segments: fr.segments,
+        data_segments,
+        gaps: fr.gaps,
+        stopped: match &fr.outcome {
+            Outcome::Stopped(why) => Some(why.clone()),
+            _ => None,
+        },
+    })
+}
+
+/// A flow note when framing stopped or could not be applied.
+fn framing_note(fr: &DirFraming, used: bool, data_segments: u64) -> Option<String> {
+    let name = fr.source().unwrap_or_else(|| "framing".to_string());
+    match (&fr.outcome, used) {
+        (Outcome::Stopped(why), true) => Some(format!(
+            "{name} stopped ({why}): writes per segment cover the first {} of {data_segments} data segments",
+            fr.segments
+        )),
+        (Outcome::Stopped(why), false) => Some(format!(
+            "{name} could not be applied ({why}); write boundaries come from the other sources"
+        )),
+        (Outcome::Active, false) if fr.framing.is_some() && data_segments > 0 => Some(format!(
+            "{name} found {} message end(s) in {} segment(s): not used",
+            fr.messages, fr.segments
+        )),
+        _ => None,
     }
 }
 

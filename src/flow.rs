@@ -101,8 +101,14 @@ pub enum SegmentKind {
 
 /// A segment with payload, as the analysis sees it.
 #[derive(Debug, Clone, Copy)]
-pub struct DataEvent {
+pub struct DataEvent<'a> {
     pub dir: Dir,
+    /// Source and destination ports of the segment.
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// The captured payload bytes: shorter than `len` when the snaplen cut
+    /// the frame (valid only during the observer call).
+    pub payload: &'a [u8],
     pub ts: TsNs,
     pub frame: u64,
     /// Offset of the first payload byte from the direction's first data byte.
@@ -157,13 +163,13 @@ pub struct AckEvent {
 
 /// Receives a flow's events. The analysis stage implements it.
 pub trait FlowObserver {
-    fn on_data(&mut self, ev: &DataEvent);
+    fn on_data(&mut self, ev: &DataEvent<'_>);
     fn on_ack(&mut self, ev: &AckEvent);
 }
 
 /// A no-op observer (flow statistics only).
 impl FlowObserver for () {
-    fn on_data(&mut self, _: &DataEvent) {}
+    fn on_data(&mut self, _: &DataEvent<'_>) {}
     fn on_ack(&mut self, _: &AckEvent) {}
 }
 
@@ -966,6 +972,9 @@ impl<O: FlowObserver> Flow<O> {
 
         let ev = DataEvent {
             dir: d,
+            src_port: seg.src.port(),
+            dst_port: seg.dst.port(),
+            payload: seg.payload.get(..payload as usize).unwrap_or(seg.payload),
             ts,
             frame: seg.frame,
             start,
@@ -1021,12 +1030,15 @@ mod tests {
 
     #[derive(Default)]
     struct Log {
-        data: Vec<DataEvent>,
+        data: Vec<DataEvent<'static>>,
         acks: Vec<AckEvent>,
     }
     impl FlowObserver for Log {
-        fn on_data(&mut self, ev: &DataEvent) {
-            self.data.push(*ev);
+        fn on_data(&mut self, ev: &DataEvent<'_>) {
+            self.data.push(DataEvent {
+                payload: &[],
+                ..*ev
+            });
         }
         fn on_ack(&mut self, ev: &AckEvent) {
             self.acks.push(*ev);

@@ -10,7 +10,8 @@
 //! ```
 //!
 //! A stage never reaches back into an earlier one: the renderer never sees
-//! packets, the analysis never parses bytes. [`pipeline`] wires the stages
+//! packets, the analysis never parses headers (application payload is read
+//! only by [`framing`], on the analysis' behalf, to find message ends). [`pipeline`] wires the stages
 //! together for one or more inputs; `main.rs` only turns the command line
 //! into a [`pipeline::Config`].
 
@@ -18,6 +19,7 @@ pub mod analysis;
 pub mod capture;
 pub mod decode;
 pub mod flow;
+pub mod framing;
 pub mod lab;
 pub mod pipeline;
 pub mod render;

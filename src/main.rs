@@ -86,6 +86,16 @@ struct AnalyzeArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     write_size: Option<u32>,
 
+    /// Write boundaries from the protocol's own framing, one message per
+    /// write: auto, none, lines, tls, http1, resp, or
+    /// length-prefixed:TYPE[@OFF][+ADJ] (TYPE u8, u16be, u16le, u24be,
+    /// u24le, u32be, u32le; message = OFF + width + value + ADJ bytes).
+    /// `PORT=NAME` applies to flows with that server (else client) port;
+    /// repeatable. A write log or --write-size takes precedence; `auto`
+    /// falls back to inference when it recognises nothing.
+    #[arg(long, value_name = "NAME|PORT=NAME", default_value = "auto", value_parser = parse_framing)]
+    framing: Vec<String>,
+
     /// Most connections tracked at once; beyond it the longest-idle one is
     /// finished early (and the report says so).
     #[arg(long, value_name = "N", default_value_t = nagle_analyze::flow::Limits::default().max_flows)]
@@ -128,6 +138,12 @@ struct LiveArgs {
     /// List the interfaces that can be captured and exit.
     #[arg(long)]
     list_interfaces: bool,
+}
+
+/// One `--framing` value, checked (the rules are built from all of them).
+fn parse_framing(s: &str) -> Result<String, String> {
+    nagle_analyze::framing::FramingRules::parse(&[s])?;
+    Ok(s.to_string())
 }
 
 /// "30s", "2m", "500ms", "1.5s", "90" (seconds).
@@ -245,6 +261,8 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<u8> {
         }),
         series: a.series || a.charts.wanted(),
         progress: None,
+        framing: nagle_analyze::framing::FramingRules::parse(&a.framing)
+            .map_err(|e| anyhow::anyhow!(e))?,
     };
     let progress = (a.live.interface.is_none() && a.format != render::Format::Json)
         .then(|| Progress::start(&a.inputs))

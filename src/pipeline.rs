@@ -31,6 +31,8 @@ pub struct Config {
     pub series: bool,
     /// Bytes of input read so far, for a progress bar drawn elsewhere.
     pub progress: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// Write boundaries from protocol framing (`--framing`; default `auto`).
+    pub framing: crate::framing::FramingRules,
 }
 
 impl Config {
@@ -43,6 +45,7 @@ impl Config {
             write_size: self.write_size,
             log,
             series: self.series,
+            framing: self.framing.clone(),
         })
     }
 }

@@ -259,6 +259,9 @@ pub struct Direction {
     pub ack_delay_ms: AckDelay,
     pub stalls: Stalls,
     pub write_delay_ms: Option<WriteDelay>,
+    /// Write boundaries from the protocol's framing (`--framing`): null when
+    /// framing was off for this direction.
+    pub framing: Option<FramingStatus>,
     /// One-line verdict in words.
     pub summary: String,
     /// Per-segment and per-ACK time series for charts (only when asked for:
@@ -305,4 +308,24 @@ pub fn ms(ns: i64) -> f64 {
 /// Nanoseconds since the epoch to seconds.
 pub fn secs(ns: i64) -> f64 {
     ns as f64 / 1e9
+}
+
+/// What the protocol framing (`--framing`) did in one direction.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FramingStatus {
+    /// The decoder (`tls`, `http1`, ...), null when `auto` recognised nothing.
+    pub protocol: Option<String>,
+    /// `used`, `partial` (stopped, used for the segments before),
+    /// `not-used` (stopped too early or found no message end),
+    /// `not-recognised` (`auto` only).
+    pub status: String,
+    /// Message ends found.
+    pub messages: u64,
+    /// Data segments whose bytes were decoded.
+    pub segments: u64,
+    pub data_segments: u64,
+    /// Gaps the decoder carried over (`lines` only).
+    pub gaps: u64,
+    /// Why decoding stopped (missing bytes, snaplen, not the protocol).
+    pub stopped: Option<String>,
 }

@@ -248,6 +248,7 @@ pub mod flow_analysis {
                 write_size,
                 log: Some(Arc::new(WriteLog::from_writes(writes))),
                 series,
+                ..Default::default()
             });
             let mut tracker =
                 Tracker::new(limits, Box::new(move || FlowAnalysis::new(acfg.clone())));
