@@ -691,13 +691,18 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
         let tol = near + (rtt.unwrap_or(0) / 10).max(250_000);
         let released: Vec<&Release> = da.releases.iter().filter(|r| r.gap <= tol).collect();
         let ack_clocked = released.len() as u64;
-        let released_agg = released
+        // As evidence only releases by a pure ACK count: a segment that
+        // follows an ACK carrying the peer's data is the application
+        // answering (request/response), not the kernel releasing held data.
+        let by_pure_ack: Vec<&&Release> = released.iter().filter(|r| r.pure_ack).collect();
+        let clocked_pure = by_pure_ack.len() as u64;
+        let released_agg = by_pure_ack
             .iter()
             .filter(|r| r.writes.is_some_and(|w| w >= 2))
             .count() as u64;
         let released_held = released.iter().filter(|r| r.held == Some(true)).count() as u64;
         let released_agg_inferred = write_unit.map_or(0, |u| {
-            released.iter().filter(|r| r.len >= 2 * u).count() as u64
+            by_pure_ack.iter().filter(|r| r.len >= 2 * u).count() as u64
         });
 
         // Stalls: a small segment released by an ACK that the peer had
@@ -779,18 +784,18 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
                     .to_string(),
             );
             "on"
-        } else if ack_clocked >= 3
+        } else if clocked_pure >= 3
             && send_interval
                 .rtt_ratio
                 .is_some_and(|x| (0.7..=1.5).contains(&x))
-            && released.len() * 2 >= da.releases.len()
+            && by_pure_ack.len() * 2 >= da.releases.len()
         {
             evidence.push(format!(
-                "{ack_clocked} small segments left right after the ACK of the previous one, and sends are paced at {:.2} × RTT",
+                "{clocked_pure} small segments left right after a pure ACK of the previous one, and sends are paced at {:.2} × RTT",
                 send_interval.rtt_ratio.unwrap_or(0.0)
             ));
             "on"
-        } else if stall_count >= 1 {
+        } else if stall_count >= 2 {
             evidence.push(format!(
                 "{stall_count} small segment(s) waited for an ACK the peer delayed (pure ACK after {:.1} ms on median) and left right after it: the write-write-read stall of Nagle with delayed ACK",
                 stall_median_ms.unwrap_or(0.0)

@@ -281,6 +281,9 @@ struct DirState {
     window: Option<u64>,
     /// Whether the ACK of the last small segment carried no data.
     last_small_acked_pure: bool,
+    /// The peer sent data after that ACK: what follows is an answer to it,
+    /// not a release of held data.
+    peer_data_after_small_ack: bool,
     /// Sequence ranges skipped over (data never seen): a later segment
     /// filling one is out-of-order (or a retransmission of data lost before
     /// the capture point), one overlapping seen data is a retransmission.
@@ -844,6 +847,7 @@ impl<O: FlowObserver> Flow<O> {
                 if ack >= end && ds.last_small_acked_at.is_none() {
                     ds.last_small_acked_at = Some(ts);
                     ds.last_small_acked_pure = seg.payload_len == 0;
+                    ds.peer_data_after_small_ack = false;
                 }
             }
         }
@@ -860,6 +864,9 @@ impl<O: FlowObserver> Flow<O> {
 
     fn process_data(&mut self, d: Dir, seg: &Segment) {
         let ts = seg.ts_ns;
+        if seg.payload_len > 0 && self.dirs[1 - d].last_small_acked_at.is_some() {
+            self.dirs[1 - d].peer_data_after_small_ack = true;
+        }
         let ooo_threshold = self
             .handshake
             .split()
@@ -987,7 +994,8 @@ impl<O: FlowObserver> Flow<O> {
             prev_small_unacked,
             since_prev_small_acked,
             prev_small_ack_wait,
-            prev_small_acked_by_pure_ack: own.last_small_acked_pure,
+            prev_small_acked_by_pure_ack: own.last_small_acked_pure
+                && !own.peer_data_after_small_ack,
             since_prev_send,
             in_recovery: own.recovery_point.is_some(),
             in_flight,
