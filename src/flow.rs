@@ -190,7 +190,23 @@ pub struct DirStats {
     /// Frames cut by the snaplen inside the TCP payload.
     pub truncated_frames: u64,
     pub zero_window: u64,
+    /// Zero-window episodes: from the first zero-window advertisement to
+    /// the next non-zero window of this side.
+    pub zero_window_episodes: u64,
+    /// Total time of the closed episodes (ns).
+    pub zero_window_ns: i64,
+    /// Start of an episode still open (closed by the advice stage at the
+    /// flow's end).
+    pub zero_window_since: Option<TsNs>,
+    /// Largest window this side advertised (scaled).
+    pub max_window: u64,
     pub syn: bool,
+    /// Frames with the SYN flag this way (SYNs for the client, SYN/ACKs for
+    /// the server): more than one means retransmitted SYNs.
+    pub syns: u32,
+    /// First and last of those frames.
+    pub first_syn_ts: Option<TsNs>,
+    pub last_syn_ts: Option<TsNs>,
     pub fin: bool,
     pub rst: bool,
     /// MSS option of this side's SYN.
@@ -681,6 +697,9 @@ impl<O: FlowObserver> Flow<O> {
             }
             if syn {
                 st.syn = true;
+                st.syns = st.syns.saturating_add(1);
+                st.first_syn_ts.get_or_insert(ts);
+                st.last_syn_ts = Some(ts);
                 st.mss_option = seg.options.mss.or(st.mss_option);
                 st.window_scale = seg.options.window_scale.or(st.window_scale);
                 st.sack_permitted |= seg.options.sack_permitted;
@@ -719,9 +738,20 @@ impl<O: FlowObserver> Flow<O> {
             } else {
                 0
             };
-            self.dirs[d].window = Some((seg.window as u64) << scale);
+            let w = (seg.window as u64) << scale;
+            self.dirs[d].window = Some(w);
+            let st = &mut self.dirs[d].stats;
+            st.max_window = st.max_window.max(w);
             if seg.window == 0 && !syn && !seg.has(flags::RST) {
-                self.dirs[d].stats.zero_window += 1;
+                st.zero_window += 1;
+                if st.zero_window_since.is_none() {
+                    st.zero_window_since = Some(ts);
+                    st.zero_window_episodes += 1;
+                }
+            } else if seg.window > 0 {
+                if let Some(t0) = st.zero_window_since.take() {
+                    st.zero_window_ns += (ts - t0).max(0);
+                }
             }
         }
 
