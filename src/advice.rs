@@ -22,6 +22,11 @@
 //!    sends data), a turn carried more segments than its bytes need
 //!    (⌈bytes / MSS⌉), on average at least half a segment more per turn.
 //!    Saving: packets per transaction and their header bytes.
+//!    **Tinygrams** (also `TCP_CORK`; TCP_NODELAY set where it need not be): the Nagle
+//!    verdict is "off", at least 20 small segments, sent faster than the
+//!    path RTT outside a request/response exchange; with Nagle at most one
+//!    small segment per RTT would leave. Saving: the segments beyond
+//!    max(⌈bytes / MSS⌉, duration / RTT) and their headers.
 //! 3. **TCP_DEFER_ACCEPT** (server) / client-side TCP_DEFER_ACCEPT or
 //!    TCP_QUICKACK=0: the handshake's third packet was a pure ACK and the
 //!    client's request followed it, and the client spoke first. Saving: the
@@ -385,6 +390,61 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
         out.push(a);
     }
 
+    // Rule 2b: Nagle off on a stream of tinygrams (not a request/response
+    // exchange, which rule 2 covers): many small segments sent faster than
+    // the RTT. With Nagle, at most one small segment per RTT would have left.
+    for (i, d) in f.directions.iter().enumerate() {
+        let dc = &c.dirs[i];
+        let (Some(r), Some(iv)) = (rtt_ms, d.send_interval_ms.median) else {
+            continue;
+        };
+        if d.nagle.verdict != "off" || d.small_segments < 20 || iv >= r || r <= 0.0 {
+            continue;
+        }
+        let dur = match (dc.first_data, dc.last_data) {
+            (Some(a), Some(b)) if b > a => ms(b - a),
+            _ => continue,
+        };
+        let mss = d.mss.unwrap_or(1448).max(1) as u64;
+        let needed = (d.payload_bytes.div_ceil(mss)).max((dur / r).ceil() as u64);
+        let extra = d.data_segments.saturating_sub(needed);
+        if extra < 10 {
+            continue;
+        }
+        let header = if d.frames > 0 {
+            d.wire_bytes.saturating_sub(d.all_payload_bytes) as f64 / d.frames as f64
+        } else {
+            0.0
+        };
+        let mut a = advice(
+            f,
+            "TCP_CORK",
+            &d.from,
+            format!(
+                "Nagle is off on the {} ({}) and it sends tinygrams: batch the writes (TCP_CORK, MSG_MORE, one write per message), or, if per-write latency does not matter here, leave Nagle on (do not set TCP_NODELAY)",
+                side_of(f, &d.from),
+                d.from
+            ),
+            vec![
+                format!(
+                    "{} of {} data segments below the MSS, sent {:.3} ms apart on median against a path RTT of {r:.3} ms",
+                    d.small_segments, d.data_segments, iv
+                ),
+                d.nagle.evidence.first().cloned().unwrap_or_default(),
+                format!(
+                    "coalescing to one small segment per RTT (or full segments) would need about {needed} segments"
+                ),
+            ],
+            format!(
+                "{extra} packets and about {} of headers, at the price of up to one RTT ({r:.3} ms) of delay per write",
+                bytes_text(extra as f64 * header)
+            ),
+        );
+        a.saving_packets = Some(extra);
+        a.saving_bytes = Some((extra as f64 * header).round() as u64);
+        out.push(a);
+    }
+
     // Rule 3: TCP_DEFER_ACCEPT.
     if let (Some(ack), Some((first_dir, first_ts))) = (s.handshake.ack, c.first_data) {
         if s.handshake.complete() && s.handshake_seen {
@@ -440,7 +500,11 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
         let rate = d.payload_bytes as f64 / (dur as f64 / 1e9); // bytes/s
         let bdp = rtt_ms.map(|r| rate * r / 1000.0);
         let frac = dc.window_limited as f64 / dc.window_known as f64;
-        if frac >= 0.3 {
+        // A receiver that closed its window reads too slowly (rule 6), and a
+        // rate far below window / RTT means something else held the sender.
+        let zero = s.dirs[1 - i].zero_window_episodes > 0;
+        let consistent = bdp.is_none_or(|b| b >= 0.25 * dc.max_window_seen as f64);
+        if frac >= 0.3 && !zero && consistent {
             let mut ev = vec![
                 format!(
                     "{} of {} new segments ({:.0} %) left no room in {}'s advertised window for another full segment",
@@ -675,7 +739,7 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
             && c_st.sack_permitted
             && s_st.window_scale.is_none()
             && !s_st.sack_permitted;
-        if cookies {
+        if cookies && !ev.is_empty() {
             ev.push("the SYN offered window scaling and SACK, the SYN/ACK dropped both: consistent with SYN cookies (a full SYN queue), or a server that disabled them".into());
         }
         if !ev.is_empty() {
