@@ -794,6 +794,8 @@ impl<O: FlowObserver> Flow<O> {
 
         if seg.payload_len > 0 || fin || syn {
             self.process_data(d, seg);
+        } else if !seg.has(flags::RST) {
+            self.zero_byte_keepalive(d, seg);
         }
     }
 
@@ -853,6 +855,40 @@ impl<O: FlowObserver> Flow<O> {
             carries_data: seg.payload_len > 0,
         };
         self.observer.on_ack(&ev);
+    }
+
+    /// A segment without payload at one below the next sequence number: a
+    /// keep-alive (Linux sends them with 0 bytes) or a zero-window probe.
+    fn zero_byte_keepalive(&mut self, d: Dir, seg: &Segment) {
+        let peer_window = self.dirs[1 - d].window;
+        let own = &mut self.dirs[d];
+        let Some(next) = own.next else { return };
+        if next <= 0 || own.offset(seg.seq) != Some(next - 1) {
+            return;
+        }
+        own.stats.keepalives += 1;
+        let ev = DataEvent {
+            dir: d,
+            ts: seg.ts_ns,
+            frame: seg.frame,
+            start: next - 1,
+            len: 0,
+            kind: SegmentKind::KeepAlive,
+            small: true,
+            mss: None,
+            fin: false,
+            psh: seg.has(flags::PSH),
+            prev_small_unacked: false,
+            since_prev_small_acked: None,
+            prev_small_ack_wait: None,
+            prev_small_acked_by_pure_ack: false,
+            since_prev_send: own.last_send_ts.map(|t| seg.ts_ns - t),
+            in_recovery: own.recovery_point.is_some(),
+            in_flight: own.una.map_or(0, |u| (next - u).max(0)),
+            segments_in_flight: own.outstanding.len() as u32,
+            peer_window,
+        };
+        self.observer.on_data(&ev);
     }
 
     fn process_data(&mut self, d: Dir, seg: &Segment) {
