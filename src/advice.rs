@@ -101,6 +101,8 @@ struct DirCollect {
     /// Smallest window advertised while this direction sent data.
     min_window: Option<u64>,
     max_window_seen: u64,
+    /// Largest window among the segments that filled it.
+    pinned_window: u64,
     /// Bytes in flight after each new segment (thinned).
     inflight: Vec<i64>,
     inflight_stride: u64,
@@ -208,6 +210,7 @@ impl Collector {
             dc.max_window_seen = dc.max_window_seen.max(w);
             if after as u64 + mss as u64 > w {
                 dc.window_limited += 1;
+                dc.pinned_window = dc.pinned_window.max(w);
             }
         }
     }
@@ -503,7 +506,7 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
         // A receiver that closed its window reads too slowly (rule 6), and a
         // rate far below window / RTT means something else held the sender.
         let zero = s.dirs[1 - i].zero_window_episodes > 0;
-        let consistent = bdp.is_none_or(|b| b >= 0.25 * dc.max_window_seen as f64);
+        let consistent = bdp.is_none_or(|b| b >= 0.25 * dc.pinned_window as f64);
         if frac >= 0.3 && !zero && consistent {
             let mut ev = vec![
                 format!(
@@ -511,8 +514,9 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
                     dc.window_limited, dc.window_known, frac * 100.0, receiver
                 ),
                 format!(
-                    "bytes in flight reached {}; the window advertised was at most {}",
+                    "bytes in flight reached {}; the window was pinned at up to {} (largest advertised {})",
                     bytes_text(dc.max_inflight as f64),
+                    bytes_text(dc.pinned_window as f64),
                     bytes_text(dc.max_window_seen as f64)
                 ),
             ];
@@ -525,7 +529,7 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
                     bytes_text(b)
                 ));
             }
-            let want = 2 * dc.max_window_seen.max(dc.max_inflight as u64);
+            let want = 2 * dc.pinned_window.max(dc.max_inflight as u64);
             let per_gbit = rtt_ms.map(|r| 125_000_000.0 * r / 1000.0);
             let mut a = advice(
                 f,
