@@ -74,6 +74,7 @@ impl<T> Thinned<T> {
 pub struct FlowAnalysis {
     cfg: Arc<AnalysisConfig>,
     dirs: [DirAnalysis; 2],
+    advice: crate::advice::Collector,
 }
 
 impl FlowAnalysis {
@@ -81,6 +82,7 @@ impl FlowAnalysis {
         FlowAnalysis {
             cfg,
             dirs: [DirAnalysis::default(), DirAnalysis::default()],
+            advice: Default::default(),
         }
     }
 }
@@ -163,6 +165,7 @@ fn writes_ending_in(start: i64, end: i64, unit: u32) -> u64 {
 
 impl FlowObserver for FlowAnalysis {
     fn on_data(&mut self, ev: &DataEvent) {
+        self.advice.on_data(ev);
         let cfg = &self.cfg;
         let da = &mut self.dirs[ev.dir];
         // Framing sees every segment (a retransmission may carry new bytes);
@@ -289,6 +292,7 @@ impl FlowObserver for FlowAnalysis {
     }
 
     fn on_ack(&mut self, ev: &AckEvent) {
+        self.advice.on_ack(ev);
         if self.cfg.series && ev.newly_acked > 0 {
             self.dirs[ev.dir].series_acks.push((ev.ts, ev.ack));
         }
@@ -492,7 +496,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
                 .to_string(),
         );
     }
-    let FlowAnalysis { cfg, dirs } = an;
+    let FlowAnalysis { cfg, dirs, advice } = an;
 
     // Full-path samples: raw data→ACK + the capture→sender part.
     let mut full: Vec<i64> = Vec::new();
@@ -979,7 +983,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
         notes.push("some frames were cut by the snaplen: lengths come from the IP header".into());
     }
 
-    report::Flow {
+    let mut flow = report::Flow {
         id: f.id,
         capture: 0,
         client: addr(&f.client),
@@ -992,7 +996,10 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
         directions,
         notes,
         evicted: f.evicted,
-    }
+        advice: Vec::new(),
+    };
+    flow.advice = crate::advice::advise(f, &advice, &flow);
+    flow
 }
 
 /// The report's `framing` object of a direction (None when framing was off).

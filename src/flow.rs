@@ -199,7 +199,23 @@ pub struct DirStats {
     /// Frames cut by the snaplen inside the TCP payload.
     pub truncated_frames: u64,
     pub zero_window: u64,
+    /// Zero-window episodes: from the first zero-window advertisement to
+    /// the next non-zero window of this side.
+    pub zero_window_episodes: u64,
+    /// Total time of the closed episodes (ns).
+    pub zero_window_ns: i64,
+    /// Start of an episode still open (closed by the advice stage at the
+    /// flow's end).
+    pub zero_window_since: Option<TsNs>,
+    /// Largest window this side advertised (scaled).
+    pub max_window: u64,
     pub syn: bool,
+    /// Frames with the SYN flag this way (SYNs for the client, SYN/ACKs for
+    /// the server): more than one means retransmitted SYNs.
+    pub syns: u32,
+    /// First and last of those frames.
+    pub first_syn_ts: Option<TsNs>,
+    pub last_syn_ts: Option<TsNs>,
     pub fin: bool,
     pub rst: bool,
     /// MSS option of this side's SYN.
@@ -717,6 +733,9 @@ impl<O: FlowObserver> Flow<O> {
             }
             if syn {
                 st.syn = true;
+                st.syns = st.syns.saturating_add(1);
+                st.first_syn_ts.get_or_insert(ts);
+                st.last_syn_ts = Some(ts);
                 st.mss_option = seg.options.mss.or(st.mss_option);
                 st.window_scale = seg.options.window_scale.or(st.window_scale);
                 st.sack_permitted |= seg.options.sack_permitted;
@@ -755,9 +774,20 @@ impl<O: FlowObserver> Flow<O> {
             } else {
                 0
             };
-            self.dirs[d].window = Some((seg.window as u64) << scale);
+            let w = (seg.window as u64) << scale;
+            self.dirs[d].window = Some(w);
+            let st = &mut self.dirs[d].stats;
+            st.max_window = st.max_window.max(w);
             if seg.window == 0 && !syn && !seg.has(flags::RST) {
-                self.dirs[d].stats.zero_window += 1;
+                st.zero_window += 1;
+                if st.zero_window_since.is_none() {
+                    st.zero_window_since = Some(ts);
+                    st.zero_window_episodes += 1;
+                }
+            } else if seg.window > 0 {
+                if let Some(t0) = st.zero_window_since.take() {
+                    st.zero_window_ns += (ts - t0).max(0);
+                }
             }
         }
 
@@ -800,6 +830,8 @@ impl<O: FlowObserver> Flow<O> {
 
         if seg.payload_len > 0 || fin || syn {
             self.process_data(d, seg);
+        } else if !seg.has(flags::RST) {
+            self.zero_byte_keepalive(d, seg);
         }
     }
 
@@ -860,6 +892,40 @@ impl<O: FlowObserver> Flow<O> {
             carries_data: seg.payload_len > 0,
         };
         self.observer.on_ack(&ev);
+    }
+
+    /// A segment without payload at one below the next sequence number: a
+    /// keep-alive (Linux sends them with 0 bytes) or a zero-window probe.
+    fn zero_byte_keepalive(&mut self, d: Dir, seg: &Segment) {
+        let peer_window = self.dirs[1 - d].window;
+        let own = &mut self.dirs[d];
+        let Some(next) = own.next else { return };
+        if next <= 0 || own.offset(seg.seq) != Some(next - 1) {
+            return;
+        }
+        own.stats.keepalives += 1;
+        let ev = DataEvent {
+            dir: d,
+            ts: seg.ts_ns,
+            frame: seg.frame,
+            start: next - 1,
+            len: 0,
+            kind: SegmentKind::KeepAlive,
+            small: true,
+            mss: None,
+            fin: false,
+            psh: seg.has(flags::PSH),
+            prev_small_unacked: false,
+            since_prev_small_acked: None,
+            prev_small_ack_wait: None,
+            prev_small_acked_by_pure_ack: false,
+            since_prev_send: own.last_send_ts.map(|t| seg.ts_ns - t),
+            in_recovery: own.recovery_point.is_some(),
+            in_flight: own.una.map_or(0, |u| (next - u).max(0)),
+            segments_in_flight: own.outstanding.len() as u32,
+            peer_window,
+        };
+        self.observer.on_data(&ev);
     }
 
     fn process_data(&mut self, d: Dir, seg: &Segment) {

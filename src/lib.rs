@@ -15,6 +15,7 @@
 //! together for one or more inputs; `main.rs` only turns the command line
 //! into a [`pipeline::Config`].
 
+pub mod advice;
 pub mod analysis;
 pub mod capture;
 pub mod decode;

@@ -131,6 +131,31 @@ pub struct Flow {
     pub notes: Vec<String>,
     /// The flow was finished early because the flow table was full.
     pub evicted: bool,
+    /// Socket options to turn, most costly first (see `advice`).
+    pub advice: Vec<Advice>,
+}
+
+/// One piece of advice: an option, the side it applies to, the evidence
+/// and what it would save.
+#[derive(Debug, Clone, Serialize)]
+pub struct Advice {
+    /// `TCP_NODELAY`, `TCP_QUICKACK`, `TCP_CORK`, `TCP_DEFER_ACCEPT`,
+    /// `SO_RCVBUF`, `SO_SNDBUF`, `SO_KEEPALIVE`, `listen backlog`.
+    pub option: String,
+    /// `client` or `server`.
+    pub side: String,
+    /// That side's `ip:port`.
+    pub address: String,
+    /// What to do, in words.
+    pub action: String,
+    /// Sentences with counts and times.
+    pub evidence: Vec<String>,
+    /// What it would save, in words.
+    pub estimated_saving: String,
+    /// The same in figures, when known: time (ms), packets, bytes.
+    pub saving_ms: Option<f64>,
+    pub saving_packets: Option<u64>,
+    pub saving_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -209,6 +209,24 @@ pub fn html(report: &Report, flows: &[&Flow]) -> anyhow::Result<String> {
                 figure(&mut s, c)?;
             }
         }
+        if !f.advice.is_empty() {
+            let _ = writeln!(s, "<h3>Advice (most costly first)</h3>\n<ol>");
+            for a in &f.advice {
+                let _ = write!(
+                    s,
+                    "<li><b>{}</b> on the {} <code>{}</code>: {}<ul>",
+                    esc(&a.option),
+                    esc(&a.side),
+                    esc(&a.address),
+                    esc(&a.action)
+                );
+                for e in &a.evidence {
+                    let _ = write!(s, "<li>{}</li>", esc(e));
+                }
+                let _ = writeln!(s, "<li>Saving: {}</li></ul></li>", esc(&a.estimated_saving));
+            }
+            s.push_str("</ol>\n");
+        }
         if !f.notes.is_empty() {
             s.push_str("<ul>\n");
             for n in &f.notes {
@@ -216,6 +234,13 @@ pub fn html(report: &Report, flows: &[&Flow]) -> anyhow::Result<String> {
             }
             s.push_str("</ul>\n");
         }
+    }
+    if flows.iter().any(|f| !f.advice.is_empty()) {
+        s.push_str("<h2>What a capture cannot show</h2>\n<ul>\n");
+        for c in crate::advice::CANNOT_SHOW {
+            let _ = writeln!(s, "<li>{}</li>", esc(c));
+        }
+        s.push_str("</ul>\n");
     }
     s.push_str("</body>\n</html>\n");
     Ok(s)

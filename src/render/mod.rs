@@ -41,6 +41,9 @@ pub struct FlowStream<'a> {
     flows_per_capture: Vec<u64>,
     first: bool,
     started: bool,
+    /// Some flow carried advice (the text report then lists what a capture
+    /// cannot show).
+    advised: bool,
 }
 
 /// Pretty JSON of `v`, every line indented by `indent` spaces.
@@ -67,6 +70,7 @@ impl<'a> FlowStream<'a> {
             flows_per_capture: vec![0; paths.len()],
             first: true,
             started: false,
+            advised: false,
         })
     }
 
@@ -94,6 +98,7 @@ impl<'a> FlowStream<'a> {
         if let Some(n) = self.flows_per_capture.get_mut(f.capture) {
             *n += 1;
         }
+        self.advised |= !f.advice.is_empty();
         match self.format {
             Format::Json => {
                 let sep = if self.first { "\n" } else { ",\n" };
@@ -124,8 +129,9 @@ impl<'a> FlowStream<'a> {
                 let close = if self.first { "]" } else { "\n  ]" };
                 write!(
                     self.out,
-                    "{close},\n  \"captures\": {}\n}}\n",
-                    indented_json(&captures, 2)?.trim_start()
+                    "{close},\n  \"captures\": {},\n  \"advice_cannot_show\": {}\n}}\n",
+                    indented_json(&captures, 2)?.trim_start(),
+                    indented_json(&crate::advice::CANNOT_SHOW, 2)?.trim_start()
                 )?;
             }
             Format::Text => {
@@ -136,6 +142,12 @@ impl<'a> FlowStream<'a> {
                 for (i, c) in captures.iter().enumerate() {
                     let n = self.flows_per_capture.get(i).copied().unwrap_or(0);
                     capture_text(&mut s, c, n);
+                }
+                if self.advised {
+                    s.push_str("what a capture cannot show (no advice is given on these):\n");
+                    for c in crate::advice::CANNOT_SHOW {
+                        let _ = writeln!(s, "  - {c}");
+                    }
                 }
                 self.out.write_all(s.as_bytes())?;
             }
@@ -236,6 +248,24 @@ fn flow_text(s: &mut String, f: &Flow) {
     }
     for n in &f.notes {
         let _ = writeln!(s, "  note: {n}");
+    }
+    if !f.advice.is_empty() {
+        let _ = writeln!(s, "  advice (most costly first):");
+        for (i, a) in f.advice.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "    {}. {} on the {} {}: {}",
+                i + 1,
+                a.option,
+                a.side,
+                a.address,
+                a.action
+            );
+            for e in &a.evidence {
+                let _ = writeln!(s, "       evidence: {e}");
+            }
+            let _ = writeln!(s, "       saving: {}", a.estimated_saving);
+        }
     }
 }
 
