@@ -74,7 +74,7 @@ impl<T> Thinned<T> {
 pub struct FlowAnalysis {
     cfg: Arc<AnalysisConfig>,
     dirs: [DirAnalysis; 2],
-    advice: crate::advice::Collector,
+    advice: Box<crate::advice::Collector>,
 }
 
 impl FlowAnalysis {

@@ -924,6 +924,9 @@ impl<O: FlowObserver> Flow<O> {
             in_flight: own.una.map_or(0, |u| (next - u).max(0)),
             segments_in_flight: own.outstanding.len() as u32,
             peer_window,
+            src_port: seg.src.port(),
+            dst_port: seg.dst.port(),
+            payload: &[],
         };
         self.observer.on_data(&ev);
     }
