@@ -55,7 +55,7 @@ impl<T> Thinned<T> {
             self.stride = 1;
         }
         self.seen += 1;
-        if (self.seen - 1) % self.stride == 0 {
+        if (self.seen - 1).is_multiple_of(self.stride) {
             self.points.push(p);
             if self.points.len() >= MAX_SERIES {
                 let mut i = 0;
@@ -143,7 +143,10 @@ impl DirAnalysis {
         if self.send_interval_stride == 0 {
             self.send_interval_stride = 1;
         }
-        if self.send_interval_count % self.send_interval_stride == 0 {
+        if self
+            .send_interval_count
+            .is_multiple_of(self.send_interval_stride)
+        {
             self.send_intervals.push(v);
             if self.send_intervals.len() >= 1 << 16 {
                 let mut i = 0;
@@ -353,7 +356,7 @@ fn hist_summary(h: &BTreeMap<u64, u64>) -> report::WritesPerSegment {
 fn infer_unit(sizes: &HashMap<u32, u64>, mss: Option<u32>) -> Option<(u32, &'static str)> {
     let small: Vec<(u32, u64)> = sizes
         .iter()
-        .filter(|(s, _)| mss.map_or(true, |m| **s < m))
+        .filter(|(s, _)| mss.is_none_or(|m| **s < m))
         .map(|(s, c)| (*s, *c))
         .collect();
     let n: u64 = small.iter().map(|x| x.1).sum();
@@ -432,7 +435,7 @@ fn path_timing(f: &FlowSummary) -> PathTiming {
     for d in [C2S, S2C] {
         if let (Some((fv, src)), Some(n)) = (far(d), near[d]) {
             let cand = fv + n;
-            if best.map_or(true, |b| cand < b.0) {
+            if best.is_none_or(|b| cand < b.0) {
                 best = Some((cand, src));
             }
         }
@@ -441,7 +444,7 @@ fn path_timing(f: &FlowSummary) -> PathTiming {
         // One side only, capture point unknown: the far part is all we have.
         for d in [C2S, S2C] {
             if let Some((fv, src)) = far(d) {
-                if best.map_or(true, |b| fv < b.0) {
+                if best.is_none_or(|b| fv < b.0) {
                     best = Some((fv, src));
                 }
             }

@@ -8,10 +8,11 @@
 //! 14, 101: version nibble decides; 228 = IPv4, 229 = IPv6). Anything else is
 //! [`Skip::UnsupportedLinkType`].
 //!
-//! The parsing is done by hand on byte slices with checked indexing (no
-//! etherparse): the link layers above are not all in etherparse, and the
-//! length rules below (TSO zero lengths, jumbograms, snaplen cuts, lying IP
-//! lengths) are easier to state and test when written out.
+//! Link, IP and TCP headers are parsed by hand on byte slices with checked
+//! indexing: the link layers above are not all in etherparse (SLL2, PPPoE,
+//! MPLS over PPP), and the length rules below (TSO zero lengths, jumbograms,
+//! snaplen cuts, lying IP lengths) are easier to state and test when written
+//! out. TCP options are read with etherparse's option iterator.
 //!
 //! Rules:
 //! - Lengths come from the IP header, never from the captured length, so a
@@ -489,35 +490,35 @@ fn tcp<'a>(frame: &Frame<'a>, ip: IpPart<'a>) -> Result<Segment<'a>, Skip> {
     })
 }
 
-/// Parse the TCP options present; stops quietly at the first malformed one.
+/// Parse the TCP options present with etherparse's option iterator; stops
+/// quietly at the first malformed one. etherparse stops at option kinds it
+/// does not know (TCP Fast Open, MPTCP, ...): those are skipped by their
+/// length byte and parsing goes on after them.
 fn parse_options(o: &[u8]) -> TcpOptions {
+    use etherparse::{TcpOptionElement as E, TcpOptionReadError, TcpOptionsIterator};
     let mut r = TcpOptions::default();
-    let mut i = 0;
-    while i < o.len() {
-        let kind = o[i];
-        match kind {
-            0 => break,
-            1 => {
-                i += 1;
-                continue;
+    let mut it = TcpOptionsIterator::from_slice(o);
+    loop {
+        let before = it.rest();
+        match it.next() {
+            None => break,
+            Some(Ok(E::MaximumSegmentSize(m))) => r.mss = Some(m),
+            Some(Ok(E::WindowScale(w))) => r.window_scale = Some(w),
+            Some(Ok(E::SelectiveAcknowledgementPermitted)) => r.sack_permitted = true,
+            Some(Ok(E::SelectiveAcknowledgement(_, more))) => {
+                r.sack_blocks = 1 + more.iter().flatten().count() as u8
             }
-            _ => {}
+            Some(Ok(E::Timestamp(val, ecr))) => r.timestamps = Some((val, ecr)),
+            Some(Ok(E::Noop)) => {}
+            Some(Err(TcpOptionReadError::UnknownId(_))) => {
+                let len = before.get(1).copied().unwrap_or(0) as usize;
+                match before.get(len..) {
+                    Some(rest) if len >= 2 => it = TcpOptionsIterator::from_slice(rest),
+                    _ => break,
+                }
+            }
+            Some(Err(_)) => break,
         }
-        let Some(&len) = o.get(i + 1) else { break };
-        let len = len as usize;
-        if len < 2 || i + len > o.len() {
-            break;
-        }
-        let v = &o[i + 2..i + len];
-        match (kind, len) {
-            (2, 4) => r.mss = be16(v, 0),
-            (3, 3) => r.window_scale = Some(v[0]),
-            (4, 2) => r.sack_permitted = true,
-            (5, _) if (len - 2).is_multiple_of(8) => r.sack_blocks = ((len - 2) / 8) as u8,
-            (8, 10) => r.timestamps = Some((be32(v, 0).unwrap_or(0), be32(v, 4).unwrap_or(0))),
-            _ => {}
-        }
-        i += len;
     }
     r
 }
@@ -878,5 +879,23 @@ mod tests {
                 let _ = dec(l, &b);
             }
         }
+    }
+
+    #[test]
+    fn options_after_an_unknown_kind_are_still_read() {
+        let opts = [
+            2, 4, 0x05, 0xb4, // MSS 1460
+            34, 4, 0xaa, 0xbb, // TCP Fast Open cookie (unknown to etherparse)
+            1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9, // NOP NOP TS 7/9
+            3, 3, 7, // window scale 7
+        ];
+        let o = parse_options(&opts);
+        assert_eq!(o.mss, Some(1460));
+        assert_eq!(o.timestamps, Some((7, 9)));
+        assert_eq!(o.window_scale, Some(7));
+        // A bad length stops parsing without losing what came before.
+        let bad = [2, 4, 0x05, 0xb4, 34, 1, 8, 10];
+        let o = parse_options(&bad);
+        assert_eq!((o.mss, o.timestamps), (Some(1460), None));
     }
 }

@@ -251,7 +251,7 @@ impl Samples {
         if self.stride == 0 {
             self.stride = 1;
         }
-        if self.count % self.stride == 0 {
+        if self.count.is_multiple_of(self.stride) {
             self.values.push(v);
             if self.values.len() >= MAX_SAMPLES {
                 // Keep every other sample and halve the rate from now on.
@@ -528,7 +528,7 @@ impl<O: FlowObserver> Tracker<O> {
                 let reused = f.client == seg.src && f.dirs[C2S].stats.syn;
                 if !same_isn && (f.closed || reused) {
                     let f = self.flows.remove(&k).expect("present");
-                    Self::finish(f, false, sink);
+                    Self::finish(*f, false, sink);
                 }
             }
         }
@@ -575,7 +575,7 @@ impl<O: FlowObserver> Tracker<O> {
                 .is_some_and(|f| f.summary_id == id && f.closed)
             {
                 let f = self.flows.remove(&ck).expect("present");
-                Self::finish(f, false, sink);
+                Self::finish(*f, false, sink);
             }
         }
 
@@ -604,7 +604,7 @@ impl<O: FlowObserver> Tracker<O> {
             .collect();
         for k in done {
             if let Some(f) = self.flows.remove(&k) {
-                Self::finish(f, false, sink);
+                Self::finish(*f, false, sink);
             }
         }
     }
@@ -636,7 +636,7 @@ impl<O: FlowObserver> Tracker<O> {
             {
                 let f = self.flows.remove(&k).expect("present");
                 self.evicted += 1;
-                Self::finish(f, true, sink);
+                Self::finish(*f, true, sink);
                 return;
             }
         }
@@ -647,11 +647,11 @@ impl<O: FlowObserver> Tracker<O> {
         let mut flows: Vec<_> = self.flows.drain().map(|(_, f)| f).collect();
         flows.sort_by_key(|f| f.summary_id);
         for f in flows {
-            Self::finish(f, false, sink);
+            Self::finish(*f, false, sink);
         }
     }
 
-    fn finish(f: Box<Flow<O>>, evicted: bool, sink: &mut dyn FnMut(FlowSummary, O)) {
+    fn finish(f: Flow<O>, evicted: bool, sink: &mut dyn FnMut(FlowSummary, O)) {
         let summary = f.summary(evicted);
         sink(summary, f.observer);
     }
@@ -797,7 +797,7 @@ impl<O: FlowObserver> Flow<O> {
             let ds = &mut self.dirs[d];
             let newer = ds
                 .last_tsval
-                .map_or(true, |l| tsval.wrapping_sub(l) as i32 > 0);
+                .is_none_or(|l| tsval.wrapping_sub(l) as i32 > 0);
             if newer {
                 ds.last_tsval = Some(tsval);
                 if ds.ts_pending.len() >= MAX_TS_PENDING {

@@ -163,7 +163,7 @@ pub fn parse_strace(text: &str, fd: Option<i32>) -> anyhow::Result<WriteLog> {
         }
         let args = &call[name_end + 1..];
         let Some(fdv) = args
-            .split(|c: char| c == ',' || c == ')')
+            .split([',', ')'])
             .next()
             .and_then(|s| s.trim().parse::<i32>().ok())
         else {

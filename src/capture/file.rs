@@ -786,12 +786,10 @@ mod bpf {
                     self.progs.push((lt, Some(p)));
                     Ok(())
                 }
-                Err(e) => {
-                    return Err(anyhow::Error::new(crate::capture::FilterError(format!(
-                        "bad capture filter \"{}\" (link type {lt}): {e}",
-                        self.expr
-                    ))))
-                }
+                Err(e) => Err(anyhow::Error::new(crate::capture::FilterError(format!(
+                    "bad capture filter \"{}\" (link type {lt}): {e}",
+                    self.expr
+                )))),
             }
         }
 
