@@ -75,6 +75,16 @@ fn run(args: &[&str]) -> Output {
     bin().args(args).output().unwrap()
 }
 
+/// Exit code 0, or the test fails showing what the tool said.
+fn assert_ok(out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
@@ -85,12 +95,7 @@ fn json_report_has_the_documented_fields_and_numbers() {
     let p = tmp("nagle.pcap");
     nagle_capture(&p);
     let out = run(&[p.to_str().unwrap(), "--format", "json", "--write-size", "4"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let v = json(&out);
     assert_eq!(v["schema_version"], 1);
     let cap = &v["captures"][0];
@@ -170,12 +175,7 @@ fn bpf_filter_applies_to_files() {
         "--filter",
         "tcp port 9999",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let v = json(&out);
     assert_eq!(v["captures"][0]["frames"], 15);
     assert_eq!(v["captures"][0]["frames_matched"], 0);
@@ -284,12 +284,7 @@ fn write_log_gives_exact_writes_and_delays() {
         "--writes",
         lp.to_str().unwrap(),
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let v = json(&out);
     let d = &v["flows"][0]["directions"][0];
     assert_eq!(d["write_source"], "log");

@@ -5,6 +5,8 @@
 //! `damaged`. Skipped (with a message) when `NAGLE_CORPUS` is unset; fails
 //! when it is set but the folder is missing.
 
+mod common;
+
 use nagle_analyze::capture::file::read_path;
 use nagle_analyze::decode::decode;
 use std::collections::BTreeMap;
@@ -77,16 +79,10 @@ fn reference(dir: &Path) -> BTreeMap<String, Ref> {
 
 #[test]
 fn corpus_frame_counts() {
-    let Some(dir) = std::env::var_os("NAGLE_CORPUS") else {
-        eprintln!("corpus_read: NAGLE_CORPUS is not set; skipping the public-corpus test");
+    let Some(dir) = common::corpus_dir("corpus_read") else {
         return;
     };
-    let dir = Path::new(&dir);
-    assert!(
-        dir.is_dir(),
-        "NAGLE_CORPUS={} is set but is not a directory: the corpus is missing",
-        dir.display()
-    );
+    let dir = dir.as_path();
     let want = reference(dir);
     assert!(!want.is_empty(), "reference.tsv has no kind=file rows");
     let mut failures = Vec::new();

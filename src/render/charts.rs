@@ -721,14 +721,7 @@ fn draw_timeseq<DB: DrawingBackend>(
             .legend(|(x, y)| Cross::new((x + 12, y), 6, RETRANS_COLOR.stroke_width(2)));
     }
     // Sequence rises from lower left to upper right: lower right is free.
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .label_font((FONT, 15))
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight, 15)?;
     let mut n = Vec::new();
     if binned {
         n.push(format!(
@@ -839,14 +832,7 @@ fn draw_interval<DB: DrawingBackend>(
             .label(format!("median ACK delay {a:.3} ms"))
             .legend(move |(x, y)| DashedPathElement::new(vec![(x, y), (x + 25, y)], 6, 4, style));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .label_font((FONT, 15))
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight, 15)?;
     let mut n = format!(
         "{} intervals; a gap near the RTT or the ACK delay means segments waited for an ACK",
         points.len()
@@ -934,6 +920,23 @@ fn marker<DB: DrawingBackend>(
         2 => Cross::new((x, y), 5, st).into_dyn(),
         _ => Rectangle::new([(x - 4, y - 4), (x + 4, y + 4)], st).into_dyn(),
     }
+}
+
+/// The legend box every chart uses: white, framed, at `pos`.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    pos: SeriesLabelPosition,
+    font_size: u32,
+) -> anyhow::Result<()> {
+    chart
+        .configure_series_labels()
+        .position(pos)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FONT, font_size))
+        .draw()
+        .map_err(err)?;
+    Ok(())
 }
 
 fn draw_sweep<DB: DrawingBackend>(
@@ -1026,14 +1029,7 @@ where
         }
         // One legend (right panel) serves both panels.
         if panel == 1 {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.9))
-                .border_style(BLACK)
-                .label_font((FONT, 14))
-                .draw()
-                .map_err(err)?;
+            legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
         }
     }
     Ok(String::new())
