@@ -243,11 +243,13 @@ fn stream_file(
     // Two threads: one reads (system calls, copying, the BPF filter) and
     // hands frames over in batches; this one decodes and analyzes.
     let (tx, rx) = std::sync::mpsc::sync_channel::<FrameBatch>(4);
+    // Emptied batches go back to the reader: no reallocation, no page faults.
+    let (back_tx, back_rx) = std::sync::mpsc::channel::<FrameBatch>();
     let (path_owned, filter, progress) =
         (path.to_string(), cfg.filter.clone(), cfg.progress.clone());
     let info = std::thread::scope(|scope| {
-        let reader =
-            scope.spawn(move || read_in_batches(&path_owned, filter.as_deref(), progress, tx));
+        let reader = scope
+            .spawn(move || read_in_batches(&path_owned, filter.as_deref(), progress, tx, back_rx));
         for batch in rx {
             if sink_error.is_some() {
                 continue; // drain: the output failed, nothing more is analyzed
@@ -255,6 +257,10 @@ fn stream_file(
             for frame in batch.frames() {
                 an.frame(&frame);
             }
+            let mut batch = batch;
+            batch.data.clear();
+            batch.frames.clear();
+            let _ = back_tx.send(batch);
             if an.has_finished() {
                 for flow in an.take_finished() {
                     if let Err(e) = sink(flow) {
@@ -328,12 +334,18 @@ fn read_in_batches(
     filter: Option<&str>,
     progress: Option<Arc<std::sync::atomic::AtomicU64>>,
     tx: std::sync::mpsc::SyncSender<FrameBatch>,
+    recycled: std::sync::mpsc::Receiver<FrameBatch>,
 ) -> anyhow::Result<CaptureInfo> {
-    let mut batch = FrameBatch::default();
+    let fresh = || FrameBatch {
+        data: Vec::with_capacity(FrameBatch::MAX_BYTES + 65536),
+        frames: Vec::with_capacity(FrameBatch::MAX_FRAMES),
+    };
+    let mut batch = fresh();
     let mut on_frame = |f: &Frame| {
         batch.push(f);
         if batch.full() {
-            let _ = tx.send(std::mem::take(&mut batch));
+            let next = recycled.try_recv().unwrap_or_else(|_| fresh());
+            let _ = tx.send(std::mem::replace(&mut batch, next));
         }
     };
     let info = match progress {
