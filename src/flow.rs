@@ -533,6 +533,17 @@ impl<O: FlowObserver> Tracker<O> {
             }
         }
 
+        // A connection silent longer than the idle timeout is over: a late
+        // packet starts a new flow (the sweep below only sees other flows).
+        if self
+            .flows
+            .get(&k)
+            .is_some_and(|f| seg.ts_ns.saturating_sub(f.last_ts) > self.limits.idle_timeout_ns)
+        {
+            let f = self.flows.remove(&k).expect("present");
+            Self::finish(*f, false, sink);
+        }
+
         if !self.flows.contains_key(&k) {
             if self.flows.len() >= self.limits.max_flows {
                 self.evict_oldest(sink);

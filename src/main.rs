@@ -101,6 +101,11 @@ struct AnalyzeArgs {
     #[arg(long, value_name = "N", default_value_t = nagle_analyze::flow::Limits::default().max_flows)]
     max_flows: usize,
 
+    /// A connection silent this long (capture time) is finished and
+    /// reported; a later packet starts a new flow.
+    #[arg(long, value_name = "TIME", value_parser = parse_duration, default_value = "1h")]
+    idle_timeout: std::time::Duration,
+
     /// Include per-segment and per-ACK time series in the JSON report.
     #[arg(long)]
     series: bool,
@@ -257,6 +262,7 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<u8> {
         write_size: a.write_size,
         limits: Some(nagle_analyze::flow::Limits {
             max_flows: a.max_flows.max(1),
+            idle_timeout_ns: a.idle_timeout.as_nanos().min(i64::MAX as u128) as i64,
             ..Default::default()
         }),
         series: a.series || a.charts.wanted(),

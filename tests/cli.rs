@@ -301,3 +301,47 @@ fn write_log_gives_exact_writes_and_delays() {
     // The other direction carries no data and gets no log figures.
     assert!(v["flows"][0]["directions"][1]["write_source"].is_null());
 }
+
+#[test]
+fn idle_timeout_splits_a_silent_connection() {
+    // Two segments of one connection 10 s apart: one flow by default (no
+    // SYN in between), two with --idle-timeout 5s.
+    let c = "10.1.0.1:40000".parse().unwrap();
+    let s = "10.1.0.2:8080".parse().unwrap();
+    let mut w = PcapWriter::new(
+        Vec::new(),
+        linktype::ETHERNET,
+        65535,
+        Endian::Little,
+        TsPrecision::Nano,
+    )
+    .unwrap();
+    let base = 1_700_000_000_000_000_000i64;
+    for (i, t) in [(0u32, 0i64), (1, 10_000_000_000)] {
+        let spec = TcpSpec {
+            src: c,
+            dst: s,
+            seq: 5000 + i * 4,
+            ack: 1,
+            flags: PSH | ACK,
+            window: 1000,
+            payload: b"abcd".to_vec(),
+            ..Default::default()
+        };
+        let bytes = tcp_frame(linktype::ETHERNET, &spec);
+        w.write(base + t, &bytes, bytes.len() as u32).unwrap();
+    }
+    let p2 = tmp("nagle-idle2.pcap");
+    std::fs::write(&p2, w.into_inner()).unwrap();
+    let flows = |extra: &[&str]| {
+        let mut args = vec![p2.to_str().unwrap(), "--format", "json"];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert_ok(&out);
+        json(&out)["flows"].as_array().unwrap().len()
+    };
+    assert_eq!(flows(&[]), 1);
+    assert_eq!(flows(&["--idle-timeout", "5s"]), 2);
+    let bad = run(&[p2.to_str().unwrap(), "--idle-timeout", "5 parsecs"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
