@@ -80,7 +80,9 @@ impl Default for Limits {
         Limits {
             max_flows: 100_000,
             closed_linger_ns: 60_000_000_000,
-            idle_timeout_ns: 3_600_000_000_000,
+            // Above the 2 h default keep-alive idle time, so that keep-alive
+            // probes stay in their connection.
+            idle_timeout_ns: 4 * 3_600_000_000_000,
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod capture;
 pub mod decode;
 pub mod flow;
 pub mod framing;
+#[cfg(feature = "live")]
 pub mod lab;
 pub mod pipeline;
 pub mod render;

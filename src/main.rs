@@ -30,6 +30,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the Nagle experiment in two network namespaces (root).
+    #[cfg(feature = "live")]
     Lab(nagle_analyze::lab::LabArgs),
     /// Chart a write-interval sweep: aggregated segments and writes per
     /// segment against the write interval, one line per RTT.
@@ -103,7 +104,7 @@ struct AnalyzeArgs {
 
     /// A connection silent this long (capture time) is finished and
     /// reported; a later packet starts a new flow.
-    #[arg(long, value_name = "TIME", value_parser = parse_duration, default_value = "1h")]
+    #[arg(long, value_name = "TIME", value_parser = parse_duration, default_value = "4h")]
     idle_timeout: std::time::Duration,
 
     /// Include per-segment and per-ACK time series in the JSON report.
@@ -219,6 +220,7 @@ impl ChartArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        #[cfg(feature = "live")]
         Some(Command::Lab(args)) => nagle_analyze::lab::run(&args).map(|_| 0),
         Some(Command::Sweep(a)) => nagle_analyze::sweep::run(
             &a.captures,
@@ -242,9 +244,7 @@ fn main() -> ExitCode {
 
 fn analyze(a: AnalyzeArgs) -> anyhow::Result<u8> {
     if a.live.list_interfaces {
-        for (name, desc) in nagle_analyze::capture::live::list_interfaces()? {
-            println!("{name:<16} {desc}");
-        }
+        list_interfaces()?;
         return Ok(0);
     }
     if a.inputs.is_empty() && a.live.interface.is_none() {
@@ -334,8 +334,33 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<u8> {
     Ok(if partial { 3 } else { 0 })
 }
 
+#[cfg(feature = "live")]
+fn list_interfaces() -> anyhow::Result<()> {
+    for (name, desc) in nagle_analyze::capture::live::list_interfaces()? {
+        println!("{name:<16} {desc}");
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "live"))]
+fn list_interfaces() -> anyhow::Result<()> {
+    anyhow::bail!("{NO_LIBPCAP}")
+}
+
+const NO_LIBPCAP: &str = "live capture needs libpcap: this binary was built without the `live` feature (install libpcap-dev and build with default features)";
+
+#[cfg(not(feature = "live"))]
+fn live(
+    _iface: &str,
+    _a: &AnalyzeArgs,
+    _cfg: &pipeline::Config,
+) -> anyhow::Result<nagle_analyze::report::Report> {
+    anyhow::bail!("{NO_LIBPCAP}")
+}
+
 /// Live capture with a live view on the terminal, until Ctrl-C, the
 /// duration or the count; then the same report as for a file.
+#[cfg(feature = "live")]
 fn live(
     iface: &str,
     a: &AnalyzeArgs,

@@ -165,6 +165,7 @@ fn standard_input_reads_the_same() {
 }
 
 #[test]
+#[cfg(feature = "live")]
 fn bpf_filter_applies_to_files() {
     let p = tmp("nagle-filter.pcap");
     nagle_capture(&p);
@@ -344,4 +345,14 @@ fn idle_timeout_splits_a_silent_connection() {
     assert_eq!(flows(&["--idle-timeout", "5s"]), 2);
     let bad = run(&[p2.to_str().unwrap(), "--idle-timeout", "5 parsecs"]);
     assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+#[cfg(not(feature = "live"))]
+fn filter_without_libpcap_is_a_clear_error() {
+    let p = tmp("nagle-nolive.pcap");
+    nagle_capture(&p);
+    let out = run(&[p.to_str().unwrap(), "--filter", "tcp"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("built without libpcap"));
 }
