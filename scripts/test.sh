@@ -8,3 +8,5 @@ if [ -z "${NAGLE_CORPUS:-}" ] && [ -d ../shared/captures ]; then
   export NAGLE_CORPUS="$PWD/../shared/captures"
 fi
 cargo test --release --all-targets -- --test-threads=2
+# The build without libpcap (feature `live` off) keeps working.
+cargo test --release --no-default-features --lib --test cli -- --test-threads=2
