@@ -10,3 +10,5 @@ fi
 cargo test --release --all-targets -- --test-threads=2
 # The build without libpcap (feature `live` off) keeps working.
 cargo test --release --no-default-features --lib --test cli -- --test-threads=2
+# Fuzzer-found inputs replayed with overflow checks on (a debug build).
+cargo test --test regressions

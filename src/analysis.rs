@@ -549,11 +549,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
             })
     });
     // The median gap between write calls, for the direction that owns the log.
-    let log_write_gap: Option<i64> = cfg.log.as_ref().and_then(|log| {
-        let mut gaps: Vec<i64> = log.times.windows(2).map(|w| w[1] - w[0]).collect();
-        gaps.sort_unstable();
-        quantile(&gaps, 0.5)
-    });
+    let log_write_gap: Option<i64> = cfg.log.as_ref().and_then(|log| log.median_gap());
 
     let mut directions = Vec::new();
     for (d, da) in dirs.into_iter().enumerate() {

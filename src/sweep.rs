@@ -133,11 +133,8 @@ fn point(cap: &str, log: Option<PathBuf>, write_size: Option<u32>) -> anyhow::Re
     let mut interval = None;
     let mut source = "inferred";
     if let Some(l) = &log {
-        let wl = crate::writes::load(l, None)?;
-        let mut gaps: Vec<i64> = wl.times.windows(2).map(|w| w[1] - w[0]).collect();
-        gaps.sort_unstable();
-        if !gaps.is_empty() {
-            interval = Some(crate::report::ms(gaps[gaps.len() / 2]));
+        if let Some(gap) = crate::writes::load(l, None)?.median_gap() {
+            interval = Some(crate::report::ms(gap));
             source = "log";
         }
     }

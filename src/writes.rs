@@ -39,6 +39,18 @@ impl WriteLog {
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
+    /// The median time between consecutive write calls (ns), saturating on
+    /// absurd timestamps.
+    pub fn median_gap(&self) -> Option<TsNs> {
+        let mut gaps: Vec<TsNs> = self
+            .times
+            .windows(2)
+            .map(|w| w[1].saturating_sub(w[0]))
+            .collect();
+        gaps.sort_unstable();
+        gaps.get(gaps.len() / 2).copied()
+    }
+
     fn push(&mut self, t: TsNs, bytes: u64) {
         if bytes == 0 {
             return;
