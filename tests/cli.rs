@@ -53,6 +53,11 @@ fn nagle_capture(path: &Path) -> Vec<u8> {
         seq += len as u32;
         frames.push((t + 10 * ms, spec(s, c, 5000, seq, ACK, 0)));
     }
+    write_pcap(path, &frames)
+}
+
+/// Write Ethernet frames at `base + t` ns into a pcap file; returns its bytes.
+fn write_pcap(path: &Path, frames: &[(i64, TcpSpec)]) -> Vec<u8> {
     let mut w = PcapWriter::new(
         Vec::new(),
         linktype::ETHERNET,
@@ -62,7 +67,7 @@ fn nagle_capture(path: &Path) -> Vec<u8> {
     )
     .unwrap();
     let base = 1_700_000_000_000_000_000i64;
-    for (t, f) in &frames {
+    for (t, f) in frames {
         let bytes = tcp_frame(linktype::ETHERNET, f);
         w.write(base + t, &bytes, bytes.len() as u32).unwrap();
     }
@@ -309,31 +314,24 @@ fn idle_timeout_splits_a_silent_connection() {
     // SYN in between), two with --idle-timeout 5s.
     let c = "10.1.0.1:40000".parse().unwrap();
     let s = "10.1.0.2:8080".parse().unwrap();
-    let mut w = PcapWriter::new(
-        Vec::new(),
-        linktype::ETHERNET,
-        65535,
-        Endian::Little,
-        TsPrecision::Nano,
-    )
-    .unwrap();
-    let base = 1_700_000_000_000_000_000i64;
-    for (i, t) in [(0u32, 0i64), (1, 10_000_000_000)] {
-        let spec = TcpSpec {
-            src: c,
-            dst: s,
-            seq: 5000 + i * 4,
-            ack: 1,
-            flags: PSH | ACK,
-            window: 1000,
-            payload: b"abcd".to_vec(),
-            ..Default::default()
-        };
-        let bytes = tcp_frame(linktype::ETHERNET, &spec);
-        w.write(base + t, &bytes, bytes.len() as u32).unwrap();
-    }
+    let frames: Vec<(i64, TcpSpec)> = [(0u32, 0i64), (1, 10_000_000_000)]
+        .into_iter()
+        .map(|(i, t)| {
+            let spec = TcpSpec {
+                src: c,
+                dst: s,
+                seq: 5000 + i * 4,
+                ack: 1,
+                flags: PSH | ACK,
+                window: 1000,
+                payload: b"abcd".to_vec(),
+                ..Default::default()
+            };
+            (t, spec)
+        })
+        .collect();
     let p2 = tmp("nagle-idle2.pcap");
-    std::fs::write(&p2, w.into_inner()).unwrap();
+    write_pcap(&p2, &frames);
     let flows = |extra: &[&str]| {
         let mut args = vec![p2.to_str().unwrap(), "--format", "json"];
         args.extend_from_slice(extra);

@@ -62,11 +62,7 @@ pub fn read_path(
     filter: Option<&str>,
     on_frame: &mut dyn FnMut(&Frame),
 ) -> anyhow::Result<CaptureInfo> {
-    let filter = match filter {
-        Some(expr) => Some(bpf::Filter::new(expr)?),
-        None => None,
-    };
-    read_from(path, open_input(path)?, filter, on_frame)
+    read_reader(path, open_input(path)?, filter, on_frame)
 }
 
 /// Open a capture input: a path, or `-` for standard input.
