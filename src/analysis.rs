@@ -532,7 +532,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
                 .write_delays
                 .iter()
                 .flatten()
-                .map(|x| x.abs())
+                .map(|x| x.saturating_abs())
                 .collect();
             v.sort_unstable();
             quantile(&v, 0.5).unwrap_or(i64::MAX)

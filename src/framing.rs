@@ -168,7 +168,7 @@ fn parse_length_spec(spec: &str) -> Result<LengthSpec, String> {
         0
     } else {
         let v: i64 = rest.parse().map_err(|_| bad())?;
-        if v.abs() > 1 << 32 {
+        if v.unsigned_abs() > 1 << 32 {
             return Err(bad());
         }
         v
