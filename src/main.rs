@@ -347,6 +347,7 @@ fn list_interfaces() -> anyhow::Result<()> {
     anyhow::bail!("{NO_LIBPCAP}")
 }
 
+#[cfg(not(feature = "live"))]
 const NO_LIBPCAP: &str = "live capture needs libpcap: this binary was built without the `live` feature (install libpcap-dev and build with default features)";
 
 #[cfg(not(feature = "live"))]
