@@ -752,80 +752,22 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
         };
 
         // The verdict.
-        let mut evidence = Vec::new();
-        let v = da.violations;
         let rtt_ms_f = rtt.map(ms);
-        let verdict = if st.data_segments == 0 {
-            evidence.push("no data sent in this direction".to_string());
-            "inconclusive"
-        } else if st.small_segments == 0 {
-            evidence.push("no segment below the MSS: Nagle only holds small segments".to_string());
-            "inconclusive"
-        } else if v >= 2 || (v == 1 && released_agg == 0) {
-            evidence.push(format!(
-                "{v} small segment(s) were sent while an earlier small segment was still unacknowledged (outside loss recovery); Nagle's algorithm forbids that"
-            ));
-            "off"
-        } else if released_held >= 1 {
-            evidence.push(format!(
-                "{released_held} segment(s) carried writes that were called before the ACK of the previous small segment and left within {:.2} ms of that ACK: the kernel held them",
-                ms(tol)
-            ));
-            evidence.push(
-                "no small segment was sent while another small segment was unacknowledged"
-                    .to_string(),
-            );
-            "on"
-        } else if released_agg >= 1 || released_agg_inferred >= 1 {
-            let n = released_agg.max(released_agg_inferred);
-            evidence.push(format!(
-                "{n} segment(s) carrying 2 or more writes left within {:.2} ms of the ACK of the previous small segment",
-                ms(tol)
-            ));
-            evidence.push(
-                "no small segment was sent while another small segment was unacknowledged"
-                    .to_string(),
-            );
-            "on"
-        } else if clocked_pure >= 3
-            && send_interval
-                .rtt_ratio
-                .is_some_and(|x| (0.7..=1.5).contains(&x))
-            && by_pure_ack.len() * 2 >= da.releases.len()
-        {
-            evidence.push(format!(
-                "{clocked_pure} small segments left right after a pure ACK of the previous one, and sends are paced at {:.2} × RTT",
-                send_interval.rtt_ratio.unwrap_or(0.0)
-            ));
-            "on"
-        } else if stall_count >= 2 {
-            evidence.push(format!(
-                "{stall_count} small segment(s) waited for an ACK the peer delayed (pure ACK after {:.1} ms on median) and left right after it: the write-write-read stall of Nagle with delayed ACK",
-                stall_median_ms.unwrap_or(0.0)
-            ));
-            evidence.push(
-                "no small segment was sent while another small segment was unacknowledged"
-                    .to_string(),
-            );
-            "on"
-        } else if let Some(gap) = wide_writes {
-            evidence.push(format!(
-                "writes were spaced wider than the RTT (median {gap:.2} ms apart, RTT {:.2} ms): Nagle never had to hold anything",
-                rtt_ms_f.unwrap_or(0.0)
-            ));
-            "inconclusive"
-        } else {
-            evidence.push("too little evidence either way".to_string());
-            "inconclusive"
-        };
-        if verdict == "on" {
-            if let Some(gap) = wide_writes {
-                evidence.push(format!(
-                    "writes were spaced wider than the RTT (median {gap:.2} ms apart, RTT {:.2} ms): Nagle held data only when an ACK came late",
-                    rtt_ms_f.unwrap_or(0.0)
-                ));
-            }
-        }
+        let (verdict, mut evidence) = nagle_verdict(&VerdictInput {
+            data_segments: st.data_segments,
+            small_segments: st.small_segments,
+            violations: da.violations,
+            released_held,
+            released_aggregated: released_agg.max(released_agg_inferred),
+            clocked_pure,
+            pure_share_ok: by_pure_ack.len() * 2 >= da.releases.len(),
+            rtt_ratio: send_interval.rtt_ratio,
+            stalls: stall_count,
+            stall_median_ms,
+            wide_writes_ms: wide_writes,
+            rtt_ms: rtt_ms_f,
+            tolerance_ms: ms(tol),
+        });
         if da.violations_recovery > 0 {
             evidence.push(format!(
                 "{} small segment(s) overlapped inside loss recovery, carried a FIN, or were probes (not counted)",
@@ -912,7 +854,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
             nagle: report::Nagle {
                 verdict: verdict.to_string(),
                 evidence,
-                small_while_unacked: v,
+                small_while_unacked: da.violations,
                 small_while_unacked_in_recovery: da.violations_recovery,
                 release_tolerance_ms: Some(ms(tol)),
             },
@@ -999,6 +941,104 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
     };
     flow.advice = crate::advice::advise(f, &advice, &flow);
     flow
+}
+
+/// What the Nagle verdict is decided from (see [`nagle_verdict`]).
+#[derive(Debug, Clone, Default)]
+struct VerdictInput {
+    data_segments: u64,
+    small_segments: u64,
+    /// Small segments sent while an earlier one was unacknowledged, outside
+    /// loss recovery, FINs and probes.
+    violations: u64,
+    /// Releases whose writes were called before the releasing ACK (log).
+    released_held: u64,
+    /// Releases by a pure ACK carrying two or more writes.
+    released_aggregated: u64,
+    /// Small segments released by a pure ACK.
+    clocked_pure: u64,
+    /// At least half of the releases came after a pure ACK.
+    pure_share_ok: bool,
+    rtt_ratio: Option<f64>,
+    stalls: u64,
+    stall_median_ms: Option<f64>,
+    /// The median gap between writes when it exceeds the RTT.
+    wide_writes_ms: Option<f64>,
+    rtt_ms: Option<f64>,
+    tolerance_ms: f64,
+}
+
+/// The Nagle verdict and its evidence, rule by rule (README "The Nagle
+/// verdict"): `off` as soon as two small segments were unacknowledged at
+/// once; `on` on held writes, aggregated releases, ACK-clocked pacing or
+/// repeated stalls; otherwise `inconclusive` with the reason.
+fn nagle_verdict(e: &VerdictInput) -> (&'static str, Vec<String>) {
+    let mut evidence = Vec::new();
+    let none_overlapped =
+        || "no small segment was sent while another small segment was unacknowledged".to_string();
+    let v = e.violations;
+    let verdict = if e.data_segments == 0 {
+        evidence.push("no data sent in this direction".to_string());
+        "inconclusive"
+    } else if e.small_segments == 0 {
+        evidence.push("no segment below the MSS: Nagle only holds small segments".to_string());
+        "inconclusive"
+    } else if v >= 2 || (v == 1 && e.released_aggregated == 0) {
+        evidence.push(format!(
+            "{v} small segment(s) were sent while an earlier small segment was still unacknowledged (outside loss recovery); Nagle's algorithm forbids that"
+        ));
+        "off"
+    } else if e.released_held >= 1 {
+        evidence.push(format!(
+            "{} segment(s) carried writes that were called before the ACK of the previous small segment and left within {:.2} ms of that ACK: the kernel held them",
+            e.released_held, e.tolerance_ms
+        ));
+        evidence.push(none_overlapped());
+        "on"
+    } else if e.released_aggregated >= 1 {
+        evidence.push(format!(
+            "{} segment(s) carrying 2 or more writes left within {:.2} ms of the ACK of the previous small segment",
+            e.released_aggregated, e.tolerance_ms
+        ));
+        evidence.push(none_overlapped());
+        "on"
+    } else if e.clocked_pure >= 3
+        && e.rtt_ratio.is_some_and(|x| (0.7..=1.5).contains(&x))
+        && e.pure_share_ok
+    {
+        evidence.push(format!(
+            "{} small segments left right after a pure ACK of the previous one, and sends are paced at {:.2} × RTT",
+            e.clocked_pure,
+            e.rtt_ratio.unwrap_or(0.0)
+        ));
+        "on"
+    } else if e.stalls >= 2 {
+        evidence.push(format!(
+            "{} small segment(s) waited for an ACK the peer delayed (pure ACK after {:.1} ms on median) and left right after it: the write-write-read stall of Nagle with delayed ACK",
+            e.stalls,
+            e.stall_median_ms.unwrap_or(0.0)
+        ));
+        evidence.push(none_overlapped());
+        "on"
+    } else if let Some(gap) = e.wide_writes_ms {
+        evidence.push(format!(
+            "writes were spaced wider than the RTT (median {gap:.2} ms apart, RTT {:.2} ms): Nagle never had to hold anything",
+            e.rtt_ms.unwrap_or(0.0)
+        ));
+        "inconclusive"
+    } else {
+        evidence.push("too little evidence either way".to_string());
+        "inconclusive"
+    };
+    if verdict == "on" {
+        if let Some(gap) = e.wide_writes_ms {
+            evidence.push(format!(
+                "writes were spaced wider than the RTT (median {gap:.2} ms apart, RTT {:.2} ms): Nagle held data only when an ACK came late",
+                e.rtt_ms.unwrap_or(0.0)
+            ));
+        }
+    }
+    (verdict, evidence)
 }
 
 /// The report's `framing` object of a direction (None when framing was off).
@@ -1143,5 +1183,93 @@ mod tests {
         assert_eq!(s.mean, Some(2.0));
         assert_eq!(s.max, Some(3));
         assert_eq!(s.median, Some(1.0));
+    }
+
+    fn input() -> VerdictInput {
+        VerdictInput {
+            data_segments: 100,
+            small_segments: 100,
+            tolerance_ms: 0.25,
+            rtt_ms: Some(40.0),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn verdict_rules() {
+        // Two small segments unacknowledged at once: off, whatever else.
+        let off = VerdictInput {
+            violations: 2,
+            released_held: 5,
+            ..input()
+        };
+        assert_eq!(nagle_verdict(&off).0, "off");
+        // One overlap but an aggregated release: not enough for off.
+        let one = VerdictInput {
+            violations: 1,
+            released_aggregated: 1,
+            ..input()
+        };
+        assert_eq!(nagle_verdict(&one).0, "on");
+        // A single held write is enough for on.
+        assert_eq!(
+            nagle_verdict(&VerdictInput {
+                released_held: 1,
+                ..input()
+            })
+            .0,
+            "on"
+        );
+        // Pacing needs three pure-ACK releases at about one RTT.
+        let paced = VerdictInput {
+            clocked_pure: 3,
+            pure_share_ok: true,
+            rtt_ratio: Some(1.0),
+            ..input()
+        };
+        assert_eq!(nagle_verdict(&paced).0, "on");
+        let slow = VerdictInput {
+            rtt_ratio: Some(2.0),
+            ..paced.clone()
+        };
+        assert_eq!(nagle_verdict(&slow).0, "inconclusive");
+        // One stall could be chance; two are a pattern.
+        assert_eq!(
+            nagle_verdict(&VerdictInput {
+                stalls: 1,
+                ..input()
+            })
+            .0,
+            "inconclusive"
+        );
+        assert_eq!(
+            nagle_verdict(&VerdictInput {
+                stalls: 2,
+                ..input()
+            })
+            .0,
+            "on"
+        );
+        // Wide writes: inconclusive with that reason, or a note on an on.
+        let wide = VerdictInput {
+            wide_writes_ms: Some(50.0),
+            ..input()
+        };
+        let (v, ev) = nagle_verdict(&wide);
+        assert_eq!(v, "inconclusive");
+        assert!(ev[0].contains("Nagle never had to hold anything"));
+        let (v, ev) = nagle_verdict(&VerdictInput {
+            released_held: 3,
+            ..wide
+        });
+        assert_eq!(v, "on");
+        assert!(ev.last().unwrap().contains("only when an ACK came late"));
+        // Bulk: no small segments.
+        let bulk = VerdictInput {
+            small_segments: 0,
+            violations: 9,
+            ..input()
+        };
+        assert_eq!(nagle_verdict(&bulk).0, "inconclusive");
     }
 }
