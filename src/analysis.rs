@@ -722,10 +722,10 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
             }
             for rel in released.iter().filter(|r| r.pure_ack) {
                 if let Some(w) = rel.ack_wait {
-                    let delay = w + near - r;
+                    let delay = w.saturating_add(near).saturating_sub(r);
                     if delay >= threshold {
                         stall_count += 1;
-                        stall_total += delay;
+                        stall_total = stall_total.saturating_add(delay);
                         stall_delays.push(delay);
                         if stall_events.len() < MAX_STALL_EVENTS {
                             stall_events.push(report::StallEvent {

@@ -799,7 +799,7 @@ impl<O: FlowObserver> Flow<O> {
                 }
             } else if seg.window > 0 {
                 if let Some(t0) = st.zero_window_since.take() {
-                    st.zero_window_ns += (ts - t0).max(0);
+                    st.zero_window_ns = st.zero_window_ns.saturating_add((ts - t0).max(0));
                 }
             }
         }
