@@ -610,7 +610,7 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
             continue;
         }
         let open = st.zero_window_since.map_or(0, |t| (s.end_ts - t).max(0));
-        let total = st.zero_window_ns + open;
+        let total = st.zero_window_ns.saturating_add(open);
         let probes = c.dirs[1 - i].window_probes;
         let mut ev = vec![format!(
             "{} advertised a zero window {} time(s) in {} episode(s), {:.1} ms in all{}",
