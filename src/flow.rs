@@ -41,6 +41,10 @@ pub const MAX_OUTSTANDING: usize = 1 << 16;
 pub const MAX_SAMPLES: usize = 1 << 16;
 const MAX_TS_PENDING: usize = 4096;
 const MAX_HOLES: usize = 256;
+/// A gap between two packets longer than this (30 days) is a broken
+/// timestamp, not idleness: it neither ends a connection nor triggers the
+/// idle sweep.
+pub const MAX_PLAUSIBLE_GAP_NS: i64 = 30 * 24 * 3_600_000_000_000;
 /// Closed connections kept around for late packets before they are finished
 /// regardless of `closed_linger_ns`.
 pub const MAX_CLOSED_LINGERING: usize = 1024;
@@ -537,11 +541,10 @@ impl<O: FlowObserver> Tracker<O> {
 
         // A connection silent longer than the idle timeout is over: a late
         // packet starts a new flow (the sweep below only sees other flows).
-        if self
-            .flows
-            .get(&k)
-            .is_some_and(|f| seg.ts_ns.saturating_sub(f.last_ts) > self.limits.idle_timeout_ns)
-        {
+        if self.flows.get(&k).is_some_and(|f| {
+            let gap = seg.ts_ns.saturating_sub(f.last_ts);
+            gap > self.limits.idle_timeout_ns && gap <= MAX_PLAUSIBLE_GAP_NS
+        }) {
             let f = self.flows.remove(&k).expect("present");
             Self::finish(*f, false, sink);
         }
@@ -595,7 +598,13 @@ impl<O: FlowObserver> Tracker<O> {
         // Time-driven sweep of idle flows, at most once per capture second
         // and once per `flows / 64` segments.
         self.pushed_since_sweep += 1;
-        if seg.ts_ns > self.last_sweep.saturating_add(1_000_000_000)
+        // A timestamp that leaps more than MAX_PLAUSIBLE_GAP_NS ahead is
+        // broken (merged or damaged captures), not time passing: it must not
+        // finish every flow as idle.
+        let leap = self.last_sweep != i64::MIN
+            && seg.ts_ns.saturating_sub(self.last_sweep) > MAX_PLAUSIBLE_GAP_NS;
+        if !leap
+            && seg.ts_ns > self.last_sweep.saturating_add(1_000_000_000)
             && self.pushed_since_sweep >= self.flows.len() / 64
         {
             self.last_sweep = seg.ts_ns;
@@ -1307,6 +1316,30 @@ mod tests {
         assert_eq!(f.dirs[C2S].keepalives, 1);
         assert_eq!(f.dirs[C2S].data_segments, 1);
         assert_eq!(f.dirs[C2S].retransmissions, 0);
+    }
+
+    #[test]
+    fn broken_timestamp_leap_does_not_end_a_connection() {
+        // 1 h idle timeout; the second segment claims to come 100 years
+        // later (a damaged timestamp), the third a normal 1 ms after the first.
+        let mut t: Tracker<Log> = Tracker::new(
+            Limits {
+                idle_timeout_ns: 3_600_000_000_000,
+                ..Limits::default()
+            },
+            Box::new(Log::default),
+        );
+        let mut out = vec![];
+        for s in [
+            seg(true, 0, 0, 0, PA, 10),
+            seg(true, 3_155_760_000_000_000, 10, 0, PA, 10),
+            seg(true, 1_000, 20, 0, PA, 10),
+        ] {
+            t.push(&s, &mut |f, o| out.push((f, o)));
+        }
+        t.finish_all(&mut |f, o| out.push((f, o)));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].0.dirs[C2S].data_segments, 3);
     }
 
     #[test]
