@@ -312,6 +312,21 @@ struct IpPart<'a> {
     len_from_capture: bool,
 }
 
+impl<'a> IpPart<'a> {
+    /// The TCP bytes after the IP header(s): `avail` captured, `declared`
+    /// by the IP length (None when it is 0: TSO/GRO captures).
+    fn new(src: IpAddr, dst: IpAddr, avail: &'a [u8], declared: Option<u64>, cut: bool) -> Self {
+        let (l4, l4_len, len_from_capture) = l4_bounds(avail, declared, cut);
+        IpPart {
+            src,
+            dst,
+            l4,
+            l4_len,
+            len_from_capture: len_from_capture || declared.is_none(),
+        }
+    }
+}
+
 /// Resolve the L4 length from an IP-declared length (`None` = unknown/0).
 fn l4_bounds(avail: &[u8], declared: Option<u64>, cut: bool) -> (&[u8], u32, bool) {
     match declared {
@@ -355,14 +370,7 @@ fn ipv4(d: &[u8], cut: bool) -> Result<IpPart<'_>, Skip> {
     } else {
         Some((total - ihl) as u64)
     };
-    let (l4, l4_len, len_from_capture) = l4_bounds(avail, declared, cut);
-    Ok(IpPart {
-        src,
-        dst,
-        l4,
-        l4_len,
-        len_from_capture: len_from_capture || declared.is_none(),
-    })
+    Ok(IpPart::new(src, dst, avail, declared, cut))
 }
 
 fn ipv6(d: &[u8], cut: bool) -> Result<IpPart<'_>, Skip> {
@@ -438,14 +446,7 @@ fn ipv6(d: &[u8], cut: bool) -> Result<IpPart<'_>, Skip> {
         None => None,
     };
     let avail = d.get(off..).ok_or(Skip::Truncated)?;
-    let (l4, l4_len, len_from_capture) = l4_bounds(avail, declared, cut);
-    Ok(IpPart {
-        src,
-        dst,
-        l4,
-        l4_len,
-        len_from_capture: len_from_capture || declared.is_none(),
-    })
+    Ok(IpPart::new(src, dst, avail, declared, cut))
 }
 
 fn tcp<'a>(frame: &Frame<'a>, ip: IpPart<'a>) -> Result<Segment<'a>, Skip> {

@@ -11,19 +11,7 @@ use nagle_analyze::capture::writer::{
 use nagle_analyze::decode::flags::{ACK, FIN, PSH, SYN};
 use std::path::{Path, PathBuf};
 
-const LINKS: [u32; 11] = [
-    linktype::NULL,
-    linktype::ETHERNET,
-    linktype::PPP,
-    linktype::RAW_12,
-    linktype::RAW_14,
-    linktype::RAW,
-    linktype::LOOP,
-    linktype::LINUX_SLL,
-    linktype::IPV4,
-    linktype::IPV6,
-    linktype::LINUX_SLL2,
-];
+const LINKS: [u32; 11] = linktype::SUPPORTED;
 
 /// A short connection: handshake, three small writes, ACKs, FIN.
 fn conversation(v6: bool) -> Vec<(i64, TcpSpec)> {

@@ -35,20 +35,16 @@ pub mod decode_frame {
     use nagle_analyze::capture::{linktype, Frame};
     use nagle_analyze::decode::decode;
 
-    const LINK_TYPES: [u32; 12] = [
-        linktype::NULL,
-        linktype::ETHERNET,
-        linktype::PPP,
-        linktype::RAW_12,
-        linktype::RAW_14,
-        linktype::RAW,
-        linktype::LOOP,
-        linktype::LINUX_SLL,
-        linktype::IPV4,
-        linktype::IPV6,
-        linktype::LINUX_SLL2,
-        147, // unsupported (USER0)
-    ];
+    /// The supported link types, then one unsupported (USER0).
+    const LINK_TYPES: [u32; 12] = {
+        let mut all = [147; 12];
+        let mut i = 0;
+        while i < 11 {
+            all[i] = linktype::SUPPORTED[i];
+            i += 1;
+        }
+        all
+    };
 
     pub fn decode_frame(data: &[u8]) {
         let Some((&sel, bytes)) = data.split_first() else {

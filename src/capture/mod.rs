@@ -33,6 +33,11 @@ pub mod linktype {
     pub const IPV4: u32 = 228;
     pub const IPV6: u32 = 229;
     pub const LINUX_SLL2: u32 = 276;
+
+    /// Every link type the decoder understands.
+    pub const SUPPORTED: [u32; 11] = [
+        NULL, ETHERNET, PPP, RAW_12, RAW_14, RAW, LOOP, LINUX_SLL, IPV4, IPV6, LINUX_SLL2,
+    ];
 }
 
 /// One captured frame, borrowed from the reader's buffer.
