@@ -277,12 +277,12 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<u8> {
     // Output: a file, or standard output (where a closed pipe, `| head`,
     // is not an error worth a message).
     let stdout = std::io::stdout();
-    let mut out: Box<dyn Write> = match &a.output {
+    let mut out: Box<dyn Write + Send> = match &a.output {
         Some(p) => Box::new(
             std::fs::File::create(p)
                 .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", p.display()))?,
         ),
-        None => Box::new(stdout.lock()),
+        None => Box::new(stdout),
     };
     let quiet_pipe = |r: anyhow::Result<()>| match r {
         Err(e) if is_broken_pipe(&e) => Ok(()),

@@ -54,7 +54,8 @@ impl Config {
 /// file and live input.
 pub struct Analyzer {
     tracker: Tracker<FlowAnalysis>,
-    flows: Vec<report::Flow>,
+    /// Connections finished and not yet taken.
+    flows: Vec<Finished>,
     tcp_segments: u64,
     skipped: BTreeMap<String, u64>,
     warned_link_types: Vec<u32>,
@@ -91,8 +92,8 @@ impl Analyzer {
 
     /// Flows finished so far (closed and idle, or evicted), taken out so
     /// that they can be written and dropped: memory then follows the live
-    /// flows, not the capture.
-    pub fn take_finished(&mut self) -> Vec<report::Flow> {
+    /// flows, not the capture. [`analysis::finish`] makes their report entries.
+    pub fn take_finished(&mut self) -> Vec<Finished> {
         std::mem::take(&mut self.flows)
     }
 
@@ -102,34 +103,45 @@ impl Analyzer {
 
     /// One frame through decode and the flow tracker.
     pub fn frame(&mut self, frame: &Frame) {
-        if self.last_ts.is_some_and(|t| frame.ts_ns < t) {
+        self.note_time(frame.ts_ns);
+        match decode::decode(frame) {
+            Ok(seg) => self.segment(&seg),
+            Err(skip) => self.skipped(skip),
+        }
+    }
+
+    /// Every frame's timestamp, in capture order (counts steps backwards).
+    fn note_time(&mut self, ts_ns: crate::TsNs) {
+        if self.last_ts.is_some_and(|t| ts_ns < t) {
             self.backwards += 1;
         }
-        self.last_ts = Some(frame.ts_ns);
-        match decode::decode(frame) {
-            Ok(seg) => {
-                self.tcp_segments += 1;
-                let (flows, ov) = (&mut self.flows, &mut self.outstanding_overflow);
-                self.tracker
-                    .push(&seg, &mut |f, an| report_flow(flows, ov, f, an));
-            }
-            Err(skip) => {
-                if let decode::Skip::UnsupportedLinkType(lt) = skip {
-                    // One warning per link type for the first 8; hostile
-                    // pcapng files can name thousands (the skipped counts
-                    // still list each one).
-                    if self.warned_link_types.len() <= 8 && !self.warned_link_types.contains(&lt) {
-                        self.warned_link_types.push(lt);
-                        self.warnings.push(if self.warned_link_types.len() <= 8 {
-                            format!("link type {lt} is not supported: its frames are skipped")
-                        } else {
-                            "more unsupported link types: their frames are skipped (see the skipped counts)".to_string()
-                        });
-                    }
-                }
-                *self.skipped.entry(skip.reason()).or_default() += 1;
+        self.last_ts = Some(ts_ns);
+    }
+
+    /// A decoded TCP segment into the flow tracker.
+    fn segment(&mut self, seg: &decode::Segment) {
+        self.tcp_segments += 1;
+        let (flows, ov) = (&mut self.flows, &mut self.outstanding_overflow);
+        self.tracker
+            .push(seg, &mut |f, an| report_flow(flows, ov, f, an));
+    }
+
+    /// A frame that is not a TCP segment: counted under its reason.
+    fn skipped(&mut self, skip: decode::Skip) {
+        if let decode::Skip::UnsupportedLinkType(lt) = skip {
+            // One warning per link type for the first 8; hostile pcapng
+            // files can name thousands (the skipped counts still list each
+            // one).
+            if self.warned_link_types.len() <= 8 && !self.warned_link_types.contains(&lt) {
+                self.warned_link_types.push(lt);
+                self.warnings.push(if self.warned_link_types.len() <= 8 {
+                    format!("link type {lt} is not supported: its frames are skipped")
+                } else {
+                    "more unsupported link types: their frames are skipped (see the skipped counts)".to_string()
+                });
             }
         }
+        *self.skipped.entry(skip.reason()).or_default() += 1;
     }
 
     /// Flows currently tracked.
@@ -152,11 +164,22 @@ impl Analyzer {
     }
 
     /// Finish every flow and build the capture summary.
-    pub fn finish(mut self, info: CaptureInfo) -> (CaptureSummary, Vec<report::Flow>) {
+    pub fn finish(self, info: CaptureInfo) -> (CaptureSummary, Vec<report::Flow>) {
+        let (summary, flows) = self.finish_raw(info);
+        let flows = flows
+            .into_iter()
+            .map(|(f, an)| analysis::finish(&f, an))
+            .collect();
+        (summary, flows)
+    }
+
+    /// [`Analyzer::finish`], leaving the flows' report entries to be made
+    /// by the caller (on another thread).
+    pub fn finish_raw(mut self, info: CaptureInfo) -> (CaptureSummary, Vec<Finished>) {
         let (flows, ov) = (&mut self.flows, &mut self.outstanding_overflow);
         self.tracker
             .finish_all(&mut |f, an| report_flow(flows, ov, f, an));
-        self.flows.sort_by_key(|f| f.id);
+        self.flows.sort_by_key(|(f, _)| f.id);
         let mut warnings = info.warnings;
         warnings.extend(self.warnings);
         if self.backwards > 0 {
@@ -204,17 +227,24 @@ impl Analyzer {
     }
 }
 
-/// A finished flow becomes its report entry; its forgotten outstanding
+/// A connection the tracker has finished, with its analysis state; its
+/// report entry is `analysis::finish(&summary, analysis)`.
+pub type Finished = (crate::flow::FlowSummary, FlowAnalysis);
+
+/// A finished flow is kept for its report entry; its forgotten outstanding
 /// segments are counted for the capture's warning.
 fn report_flow(
-    flows: &mut Vec<report::Flow>,
+    flows: &mut Vec<Finished>,
     outstanding_overflow: &mut u64,
     f: crate::flow::FlowSummary,
     an: FlowAnalysis,
 ) {
     *outstanding_overflow += f.dirs.iter().map(|d| d.outstanding_overflow).sum::<u64>();
-    flows.push(analysis::finish(&f, an));
+    flows.push((f, an));
 }
+
+/// Where finished flows go: called in order, on the writing thread.
+pub type Sink<'s> = dyn FnMut(report::Flow) -> anyhow::Result<()> + Send + 's;
 
 /// Analyze one capture file (`-` = standard input), all flows in memory.
 pub fn analyze_file(
@@ -232,136 +262,301 @@ pub fn analyze_file(
 
 /// Analyze one capture file, handing each flow to `sink` as soon as it is
 /// finished (in order of finishing; at the end of input, in order of id).
+///
+/// Two threads: one reads and decodes (system calls or page faults, the BPF
+/// filter, link and IP headers) and hands decoded segments over in batches;
+/// this one tracks flows, analyzes them and writes them out. A regular,
+/// uncompressed file is memory-mapped: frames are then never copied, and a
+/// segment's payload is read in place by the analysis (framing) only if it
+/// looks at it.
 fn stream_file(
     path: &str,
     cfg: &Config,
     acfg: Arc<AnalysisConfig>,
-    sink: &mut dyn FnMut(report::Flow) -> anyhow::Result<()>,
+    sink: &mut Sink,
 ) -> anyhow::Result<CaptureSummary> {
+    let map = map_capture(path);
+    let mapped: &[u8] = map.as_deref().unwrap_or(&[]);
     let mut an = Analyzer::with(cfg, acfg);
-    let mut sink_error = None;
-    // Two threads: one reads (system calls, copying, the BPF filter) and
-    // hands frames over in batches; this one decodes and analyzes.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<FrameBatch>(4);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<SegmentBatch>(4);
     // Emptied batches go back to the reader: no reallocation, no page faults.
-    let (back_tx, back_rx) = std::sync::mpsc::channel::<FrameBatch>();
-    let (path_owned, filter, progress) =
-        (path.to_string(), cfg.filter.clone(), cfg.progress.clone());
-    let info = std::thread::scope(|scope| {
-        let reader = scope
-            .spawn(move || read_in_batches(&path_owned, filter.as_deref(), progress, tx, back_rx));
-        for batch in rx {
-            if sink_error.is_some() {
+    let (back_tx, back_rx) = std::sync::mpsc::channel::<SegmentBatch>();
+    // Finished flows go to the writing thread.
+    let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<Vec<Finished>>(16);
+    let (filter, progress) = (cfg.filter.as_deref(), cfg.progress.clone());
+    let input = match &map {
+        Some(m) => Input::Mapped(m),
+        None => Input::Stream,
+    };
+    let (info, written) = std::thread::scope(|scope| {
+        let spawn_err = |e| anyhow::anyhow!("cannot start a thread: {e}");
+        let reader = std::thread::Builder::new()
+            .name("reader".into())
+            .spawn_scoped(scope, move || {
+                read_in_batches(path, input, filter, progress, tx, back_rx)
+            })
+            .map_err(spawn_err)?;
+        let writer = std::thread::Builder::new()
+            .name("writer".into())
+            .spawn_scoped(scope, move || -> anyhow::Result<()> {
+                for flows in done_rx {
+                    for (f, fa) in flows {
+                        sink(analysis::finish(&f, fa))?;
+                    }
+                }
+                Ok(())
+            })
+            .map_err(spawn_err)?;
+        let mut writing = true;
+        for mut batch in rx {
+            if !writing {
                 continue; // drain: the output failed, nothing more is analyzed
             }
-            for frame in batch.frames() {
-                an.frame(&frame);
-            }
-            let mut batch = batch;
-            batch.data.clear();
-            batch.frames.clear();
-            let _ = back_tx.send(batch);
-            if an.has_finished() {
-                for flow in an.take_finished() {
-                    if let Err(e) = sink(flow) {
-                        sink_error = Some(e);
-                        break;
+            for item in &batch.items {
+                match item {
+                    Item::Segment(seg, at) => {
+                        an.note_time(seg.ts_ns);
+                        let payload = match *at {
+                            Payload::Mapped(s, n) => mapped.get(s..s + n as usize),
+                            Payload::Copied(s, n) => batch.data.get(s..s + n as usize),
+                        };
+                        let seg = decode::Segment {
+                            payload: payload.unwrap_or(&[]),
+                            ..seg.clone()
+                        };
+                        an.segment(&seg);
+                    }
+                    Item::Skipped(skip, ts_ns) => {
+                        an.note_time(*ts_ns);
+                        an.skipped(skip.clone());
                     }
                 }
             }
+            batch.items.clear();
+            batch.data.clear();
+            let _ = back_tx.send(batch);
+            if an.has_finished() {
+                // A closed channel: the writer stopped on an output error.
+                writing = done_tx.send(an.take_finished()).is_ok();
+            }
         }
-        reader
+        let info = reader
             .join()
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("{path}: the reading thread panicked")))
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("{path}: the reading thread panicked")));
+        let summary = match info {
+            Ok(info) => {
+                let (summary, flows) = an.finish_raw(info);
+                let _ = done_tx.send(flows);
+                Ok(summary)
+            }
+            Err(e) => Err(e),
+        };
+        drop(done_tx);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the writing thread panicked")));
+        anyhow::Ok((summary, written))
     })?;
-    if let Some(e) = sink_error {
-        return Err(e);
-    }
-    let (summary, flows) = an.finish(info);
-    for flow in flows {
-        sink(flow)?;
-    }
-    Ok(summary)
+    written?;
+    info
 }
 
-/// Frames copied out of the reader's buffer, passed from the reading thread
-/// to the analyzing one.
+/// Memory-map `path` when it is a regular, uncompressed capture file (not
+/// standard input, a pipe or a compressed file); `None` means: read it as a
+/// stream.
+///
+/// Mapping saves the copy from the page cache into a buffer (a fifth of the
+/// time on a cached file). A file truncated by another process while it is
+/// being read would fault; captures being appended to are fine.
+fn map_capture(path: &str) -> Option<memmap2::Mmap> {
+    if path == "-" {
+        return None;
+    }
+    let file = std::fs::File::open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() < 4 || usize::try_from(meta.len()).is_err() {
+        return None;
+    }
+    let mut head = [0u8; 4];
+    std::io::Read::read_exact(&mut &file, &mut head).ok()?;
+    if !capture::file::is_capture_magic(&head) {
+        return None;
+    }
+    // pcapng blocks are copied out one by one: mapping them gains little.
+    if u32::from_le_bytes(head) == 0x0A0D0D0A {
+        return None;
+    }
+    // SAFETY: the map is only read, through slices that live no longer than
+    // the map; the file is opened read-only. Another process truncating the
+    // file while it is read would raise SIGBUS (see the doc above).
+    let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    #[cfg(unix)]
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Some(map)
+}
+
+/// Where the reading thread takes frames from.
+enum Input<'m> {
+    /// The file's bytes, memory-mapped.
+    Mapped(&'m memmap2::Mmap),
+    /// `path` opened as a stream (standard input, pipes, compressed files).
+    Stream,
+}
+
+/// A frame as the reading thread hands it to the analyzing one.
+enum Item {
+    /// A TCP segment (its `payload` left empty: see the [`Payload`]).
+    Segment(decode::Segment<'static>, Payload),
+    /// A frame that is not one, and its timestamp.
+    Skipped(decode::Skip, crate::TsNs),
+}
+
+/// Where a segment's captured payload is: (start, length).
+#[derive(Clone, Copy)]
+enum Payload {
+    /// In the memory-mapped file.
+    Mapped(usize, u32),
+    /// In the batch's `data`.
+    Copied(usize, u32),
+}
+
+/// Decoded frames passed from the reading thread to the analyzing one.
 #[derive(Default)]
-struct FrameBatch {
+struct SegmentBatch {
+    items: Vec<Item>,
+    /// Payloads of segments that are not in a mapped file.
     data: Vec<u8>,
-    /// (number, timestamp, link type, start in `data`, captured length, original length)
-    frames: Vec<(u64, crate::TsNs, u32, usize, usize, u32)>,
+    /// End of the last frame taken from the mapped file (0 if none): once
+    /// the batch is analyzed, no one looks at the map before this offset.
+    mapped_end: usize,
 }
 
-impl FrameBatch {
-    const MAX_FRAMES: usize = 2048;
+impl SegmentBatch {
+    const MAX_ITEMS: usize = 2048;
     const MAX_BYTES: usize = 1 << 20;
 
-    fn push(&mut self, f: &Frame) {
-        let start = self.data.len();
-        self.data.extend_from_slice(f.data);
-        self.frames.push((
-            f.number,
-            f.ts_ns,
-            f.link_type,
-            start,
-            f.data.len(),
-            f.orig_len,
-        ));
+    fn fresh() -> Self {
+        SegmentBatch {
+            items: Vec::with_capacity(Self::MAX_ITEMS),
+            data: Vec::with_capacity(Self::MAX_BYTES + 65536),
+            mapped_end: 0,
+        }
+    }
+
+    /// Decode `f` and add it; `mapped` is the mapped file (empty if none).
+    fn push(&mut self, f: &Frame, mapped: &[u8]) {
+        if let Some(at) = offset_in(mapped, f.data) {
+            self.mapped_end = at + f.data.len();
+        }
+        match decode::decode(f) {
+            Ok(seg) => {
+                let len = seg.payload.len() as u32;
+                let at = match offset_in(mapped, seg.payload) {
+                    Some(start) => Payload::Mapped(start, len),
+                    None => {
+                        let start = self.data.len();
+                        self.data.extend_from_slice(seg.payload);
+                        Payload::Copied(start, len)
+                    }
+                };
+                self.items
+                    .push(Item::Segment(decode::Segment { payload: &[], ..seg }, at));
+            }
+            Err(skip) => self.items.push(Item::Skipped(skip, f.ts_ns)),
+        }
     }
 
     fn full(&self) -> bool {
-        self.frames.len() >= Self::MAX_FRAMES || self.data.len() >= Self::MAX_BYTES
-    }
-
-    fn frames(&self) -> impl Iterator<Item = Frame<'_>> {
-        self.frames
-            .iter()
-            .map(|&(number, ts_ns, link_type, start, len, orig_len)| Frame {
-                number,
-                ts_ns,
-                link_type,
-                data: &self.data[start..start + len],
-                orig_len,
-            })
+        self.items.len() >= Self::MAX_ITEMS || self.data.len() >= Self::MAX_BYTES
     }
 }
 
-/// The reading thread: read the whole input, sending frames in batches.
-/// A closed channel (the analysis stopped) only discards what follows.
+/// Where `part` starts within `whole`, if it lies inside it.
+fn offset_in(whole: &[u8], part: &[u8]) -> Option<usize> {
+    let (w, p) = (whole.as_ptr() as usize, part.as_ptr() as usize);
+    (p >= w && p + part.len() <= w + whole.len() && !whole.is_empty()).then(|| p - w)
+}
+
+/// The reading thread: read and decode the whole input, sending segments in
+/// batches. A closed channel (the analysis stopped) only discards what
+/// follows.
 fn read_in_batches(
     path: &str,
+    input: Input,
     filter: Option<&str>,
     progress: Option<Arc<std::sync::atomic::AtomicU64>>,
-    tx: std::sync::mpsc::SyncSender<FrameBatch>,
-    recycled: std::sync::mpsc::Receiver<FrameBatch>,
+    tx: std::sync::mpsc::SyncSender<SegmentBatch>,
+    recycled: std::sync::mpsc::Receiver<SegmentBatch>,
 ) -> anyhow::Result<CaptureInfo> {
-    let fresh = || FrameBatch {
-        data: Vec::with_capacity(FrameBatch::MAX_BYTES + 65536),
-        frames: Vec::with_capacity(FrameBatch::MAX_FRAMES),
+    let map = match input {
+        Input::Mapped(m) => Some(m),
+        Input::Stream => None,
     };
-    let mut batch = fresh();
+    let mapped: &[u8] = map.map_or(&[], |m| &m[..]);
+    let mut released = Released::default();
+    let mut batch = SegmentBatch::fresh();
+    let mut spare: Vec<SegmentBatch> = Vec::new();
     let mut on_frame = |f: &Frame| {
-        batch.push(f);
+        batch.push(f, mapped);
         if batch.full() {
-            let next = recycled.try_recv().unwrap_or_else(|_| fresh());
+            if let Some(counter) = &progress {
+                if batch.mapped_end > 0 {
+                    counter.store(batch.mapped_end as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            // Batches come back in the order they were sent, analyzed.
+            while let Ok(done) = recycled.try_recv() {
+                if let Some(m) = map {
+                    released.up_to(m, done.mapped_end);
+                }
+                spare.push(done);
+            }
+            let next = spare.pop().unwrap_or_else(SegmentBatch::fresh);
             let _ = tx.send(std::mem::replace(&mut batch, next));
         }
     };
-    let info = match progress {
-        Some(counter) => {
+    let info = match (input, progress.clone()) {
+        (Input::Mapped(m), _) => capture::file::read_bytes(path, m, filter, &mut on_frame)?,
+        (Input::Stream, Some(counter)) => {
             let reader = capture::file::CountingReader {
                 inner: capture::file::open_input(path)?,
                 counter,
             };
             capture::file::read_reader(path, reader, filter, &mut on_frame)?
         }
-        None => capture::file::read_path(path, filter, &mut on_frame)?,
+        (Input::Stream, None) => capture::file::read_path(path, filter, &mut on_frame)?,
     };
-    if !batch.frames.is_empty() {
+    if !batch.items.is_empty() {
         let _ = tx.send(batch);
     }
     Ok(info)
+}
+
+/// The part of a mapped file already analyzed, handed back to the kernel as
+/// reading goes on, so that resident memory does not grow with the file
+/// (the pages stay in the page cache; only this process's mapping of them
+/// is dropped).
+#[derive(Default)]
+struct Released(usize);
+
+impl Released {
+    const STEP: usize = 2 << 20;
+
+    /// Release the map below `end` (rounded down to whole steps) when a
+    /// step or more has been analyzed since the last release.
+    fn up_to(&mut self, map: &memmap2::Mmap, end: usize) {
+        let end = end / Self::STEP * Self::STEP;
+        if end > self.0 {
+            // SAFETY: the map is read-only and shared: dropping its pages
+            // loses nothing (they are read again from the file if touched);
+            // and nothing before `end` is read again (every batch up to
+            // `end` was analyzed and returned).
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, self.0, end - self.0)
+            };
+            self.0 = end;
+        }
+    }
 }
 
 /// Analyze one or more capture files, streaming: every finished flow goes
@@ -372,7 +567,7 @@ fn read_in_batches(
 pub fn stream_files(
     paths: &[String],
     cfg: &Config,
-    sink: &mut dyn FnMut(report::Flow) -> anyhow::Result<()>,
+    sink: &mut Sink,
 ) -> anyhow::Result<Vec<CaptureSummary>> {
     let acfg = Arc::new(cfg.analysis_config()?);
     let mut captures = Vec::new();

@@ -102,17 +102,52 @@ pub fn read_reader(
         Some(expr) => Some(bpf::Filter::new(expr)?),
         None => None,
     };
-    read_from(name, reader, filter, on_frame)
+    read_from(
+        name,
+        BufReader::with_capacity(256 << 10, reader),
+        filter,
+        on_frame,
+    )
+}
+
+/// Read a capture held in memory (a memory-mapped file): frames are
+/// delivered as slices of `bytes` wherever the format allows (every pcap
+/// record; pcapng blocks are copied into one reused buffer first), so the
+/// caller can tell where a frame lies by its address. Same contract as
+/// [`read_reader`].
+pub fn read_bytes(
+    name: &str,
+    bytes: &[u8],
+    filter: Option<&str>,
+    on_frame: &mut dyn FnMut(&Frame),
+) -> anyhow::Result<CaptureInfo> {
+    let filter = match filter {
+        Some(expr) => Some(bpf::Filter::new(expr)?),
+        None => None,
+    };
+    read_from(name, bytes, filter, on_frame)
+}
+
+/// The four bytes a pcap or pcapng file starts with (any byte order or
+/// resolution), for callers choosing how to open a file.
+pub fn is_capture_magic(head: &[u8]) -> bool {
+    let Some(m) = head.get(..4) else {
+        return false;
+    };
+    let m = [m[0], m[1], m[2], m[3]];
+    [u32::from_le_bytes(m), u32::from_be_bytes(m)]
+        .iter()
+        .any(|v| matches!(v, 0xa1b2c3d4 | 0xa1b23c4d | 0xa1b2cd34 | 0x0A0D0D0A))
 }
 
 fn read_from(
     path: &str,
-    reader: impl Read,
+    source: impl Source,
     filter: Option<bpf::Filter>,
     on_frame: &mut dyn FnMut(&Frame),
 ) -> anyhow::Result<CaptureInfo> {
     let mut rd = Reader {
-        inner: BufReader::with_capacity(256 << 10, reader),
+        inner: source,
         offset: 0,
     };
     let mut info = CaptureInfo {
@@ -193,13 +228,32 @@ fn describe_bytes(b: &[u8]) -> String {
     format!("{} (\"{text}\"{looks})", hex.join(" "))
 }
 
-struct Reader<R: Read> {
-    inner: BufReader<R>,
+/// Where records come from: a buffered stream, or bytes already in memory.
+/// `buffered` shows what can be read without a system call, so that whole
+/// records found there are delivered in place, without copying.
+trait Source: BufRead {
+    fn buffered(&self) -> &[u8];
+}
+
+impl<R: Read> Source for BufReader<R> {
+    fn buffered(&self) -> &[u8] {
+        self.buffer()
+    }
+}
+
+impl Source for &[u8] {
+    fn buffered(&self) -> &[u8] {
+        self
+    }
+}
+
+struct Reader<S: Source> {
+    inner: S,
     /// Bytes consumed so far.
     offset: u64,
 }
 
-impl<R: Read> Reader<R> {
+impl<S: Source> Reader<S> {
     /// Read until `buf` is full or end of input; returns the bytes read.
     fn fill(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let mut n = 0;
@@ -309,8 +363,8 @@ fn clamp_i64(v: i128) -> i64 {
     v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
-fn read_pcap<R: Read>(
-    rd: &mut Reader<R>,
+fn read_pcap<S: Source>(
+    rd: &mut Reader<S>,
     st: &mut State,
     big: bool,
     nano: bool,
@@ -363,7 +417,7 @@ fn read_pcap<R: Read>(
         // Fast path: the whole record is in the reader's buffer; deliver it
         // from there without copying. Records that straddle a buffer
         // refill (or are damaged) take the general path below.
-        let avail = rd.inner.buffer();
+        let avail = rd.inner.buffered();
         if avail.len() >= rec_len {
             let incl = u32_at(avail, 8) as usize;
             if incl <= limit && avail.len() >= rec_len + incl {
@@ -481,7 +535,7 @@ impl Iface {
     }
 }
 
-fn read_pcapng<R: Read>(rd: &mut Reader<R>, st: &mut State) -> anyhow::Result<()> {
+fn read_pcapng<S: Source>(rd: &mut Reader<S>, st: &mut State) -> anyhow::Result<()> {
     let mut big = false;
     let mut ifaces: Vec<Iface> = Vec::new();
     let mut first_lt_seen = false;

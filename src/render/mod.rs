@@ -21,7 +21,11 @@ pub enum Format {
 }
 
 /// Render a whole report held in memory.
-pub fn render(report: &Report, format: Format, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+pub fn render(
+    report: &Report,
+    format: Format,
+    out: &mut (dyn std::io::Write + Send),
+) -> anyhow::Result<()> {
     let paths: Vec<String> = report.captures.iter().map(|c| c.path.clone()).collect();
     let mut stream = FlowStream::begin(format, out, &paths)?;
     for f in &report.flows {
@@ -36,7 +40,7 @@ pub fn render(report: &Report, format: Format, out: &mut dyn std::io::Write) -> 
 /// with `flows` written as they come and `captures` after them.
 pub struct FlowStream<'a> {
     format: Format,
-    out: std::io::BufWriter<&'a mut dyn std::io::Write>,
+    out: std::io::BufWriter<&'a mut (dyn std::io::Write + Send)>,
     paths: Vec<String>,
     flows_per_capture: Vec<u64>,
     first: bool,
@@ -48,17 +52,123 @@ pub struct FlowStream<'a> {
 
 /// Pretty JSON of `v`, every line indented by `indent` spaces.
 fn indented_json<T: serde::Serialize>(v: &T, indent: usize) -> anyhow::Result<String> {
-    let pad = " ".repeat(indent);
-    let text = serde_json::to_string_pretty(v)?;
-    // Serialized strings hold no raw newlines, so this only moves lines.
-    Ok(format!("{pad}{}", text.replace('\n', &format!("\n{pad}"))))
+    let mut out = Vec::with_capacity(4096);
+    write_indented_json(&mut out, v, indent)?;
+    Ok(String::from_utf8(out)?)
+}
+
+/// Write `v` as pretty JSON (two-space steps, as `serde_json::to_string_pretty`)
+/// with every line indented by `indent` more spaces, in one pass.
+fn write_indented_json<T: serde::Serialize>(
+    out: &mut impl std::io::Write,
+    v: &T,
+    indent: usize,
+) -> anyhow::Result<()> {
+    out.write_all(&SPACES[..indent.min(SPACES.len())])?;
+    let fmt = IndentedFormatter {
+        base: indent,
+        level: 0,
+        has_value: false,
+    };
+    v.serialize(&mut serde_json::Serializer::with_formatter(out, fmt))?;
+    Ok(())
+}
+
+const SPACES: &[u8] = &[b' '; 128];
+
+/// serde_json's `PrettyFormatter` (two spaces per level) starting `base`
+/// spaces in, so that a flow streamed inside the document's `flows` array is
+/// laid out as it is in a whole report.
+struct IndentedFormatter {
+    base: usize,
+    level: usize,
+    has_value: bool,
+}
+
+impl IndentedFormatter {
+    fn newline<W: ?Sized + std::io::Write>(&self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b"\n")?;
+        let mut n = self.base + 2 * self.level;
+        while n > 0 {
+            let k = n.min(SPACES.len());
+            w.write_all(&SPACES[..k])?;
+            n -= k;
+        }
+        Ok(())
+    }
+}
+
+impl serde_json::ser::Formatter for IndentedFormatter {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(b"[")
+    }
+
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.level -= 1;
+        if self.has_value {
+            self.newline(w)?;
+        }
+        w.write_all(b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if !first {
+            w.write_all(b",")?;
+        }
+        self.newline(w)
+    }
+
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(b"{")
+    }
+
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.level -= 1;
+        if self.has_value {
+            self.newline(w)?;
+        }
+        w.write_all(b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if !first {
+            w.write_all(b",")?;
+        }
+        self.newline(w)
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }
 
 impl<'a> FlowStream<'a> {
     /// `paths` names the inputs in order (the CSV `capture` column).
     pub fn begin(
         format: Format,
-        out: &'a mut dyn std::io::Write,
+        out: &'a mut (dyn std::io::Write + Send),
         paths: &[String],
     ) -> anyhow::Result<Self> {
         // serde_json and the text writer write small pieces: buffer.
@@ -102,7 +212,8 @@ impl<'a> FlowStream<'a> {
         match self.format {
             Format::Json => {
                 let sep = if self.first { "\n" } else { ",\n" };
-                write!(self.out, "{sep}{}", indented_json(f, 4)?)?;
+                self.out.write_all(sep.as_bytes())?;
+                write_indented_json(&mut self.out, f, 4)?;
             }
             Format::Text => {
                 let mut s = String::new();
