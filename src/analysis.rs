@@ -923,6 +923,12 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
     if f.dirs.iter().any(|d| d.truncated_frames > 0) {
         notes.push("some frames were cut by the snaplen: lengths come from the IP header".into());
     }
+    let forgotten: u64 = f.dirs.iter().map(|d| d.outstanding_overflow).sum();
+    if forgotten > 0 {
+        notes.push(format!(
+            "{forgotten} unacknowledged segments were forgotten (outstanding-data limit, --max-outstanding): no RTT samples from them"
+        ));
+    }
 
     let mut flow = report::Flow {
         id: f.id,

@@ -33,8 +33,9 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 
-/// At most this many outstanding (unacknowledged) segments are remembered
-/// per direction; older ones are forgotten (and counted).
+/// Default of [`Limits::max_outstanding`] (`--max-outstanding`): at most this
+/// many outstanding (unacknowledged) segments are remembered per direction;
+/// older ones are forgotten (and counted).
 pub const MAX_OUTSTANDING: usize = 1 << 16;
 /// At most this many RTT samples are kept per direction for percentiles;
 /// beyond that every other sample is dropped (the min stays exact).
@@ -77,6 +78,9 @@ pub struct Limits {
     pub closed_linger_ns: i64,
     /// Any connection idle this long is finished (nanoseconds).
     pub idle_timeout_ns: i64,
+    /// Unacknowledged segments remembered per direction (for RTT samples
+    /// and in-flight counts); beyond it the oldest are forgotten.
+    pub max_outstanding: usize,
 }
 
 impl Default for Limits {
@@ -87,6 +91,7 @@ impl Default for Limits {
             // Above the 2 h default keep-alive idle time, so that keep-alive
             // probes stay in their connection.
             idle_timeout_ns: 4 * 3_600_000_000_000,
+            max_outstanding: MAX_OUTSTANDING,
         }
     }
 }
@@ -233,7 +238,7 @@ pub struct DirStats {
     pub timestamps: bool,
     /// Smallest TCP options length over this direction's data segments.
     pub min_data_options_len: Option<u8>,
-    /// Outstanding segments forgotten because of [`MAX_OUTSTANDING`].
+    /// Outstanding segments forgotten because of [`Limits::max_outstanding`].
     pub outstanding_overflow: u64,
     /// Data→ACK samples (raw, ns) for this direction's data.
     pub ack_rtt: Samples,
@@ -575,7 +580,7 @@ impl<O: FlowObserver> Tracker<O> {
         }
         let flow = self.flows.get_mut(&k).expect("inserted");
         let was_closed = flow.closed;
-        flow.update(seg);
+        flow.update(seg, self.limits.max_outstanding.max(1));
         if flow.closed && !was_closed {
             self.closed.push_back((k, flow.summary_id));
         }
@@ -711,7 +716,7 @@ impl<O> Flow<O> {
 }
 
 impl<O: FlowObserver> Flow<O> {
-    fn update(&mut self, seg: &Segment) {
+    fn update(&mut self, seg: &Segment, max_outstanding: usize) {
         let d: Dir = if seg.src == self.client { C2S } else { S2C };
         let ts = seg.ts_ns;
         self.last_ts = self.last_ts.max(ts);
@@ -851,7 +856,7 @@ impl<O: FlowObserver> Flow<O> {
         }
 
         if seg.payload_len > 0 || fin || syn {
-            self.process_data(d, seg);
+            self.process_data(d, seg, max_outstanding);
         } else if !seg.has(flags::RST) {
             self.zero_byte_keepalive(d, seg);
         }
@@ -953,7 +958,7 @@ impl<O: FlowObserver> Flow<O> {
         self.observer.on_data(&ev);
     }
 
-    fn process_data(&mut self, d: Dir, seg: &Segment) {
+    fn process_data(&mut self, d: Dir, seg: &Segment, max_outstanding: usize) {
         let ts = seg.ts_ns;
         if seg.payload_len > 0 && self.dirs[1 - d].last_small_acked_at.is_some() {
             self.dirs[1 - d].peer_data_after_small_ack = true;
@@ -1095,7 +1100,7 @@ impl<O: FlowObserver> Flow<O> {
         };
 
         if matches!(kind, SegmentKind::New | SegmentKind::OutOfOrder) {
-            if own.outstanding.len() >= MAX_OUTSTANDING {
+            if own.outstanding.len() >= max_outstanding {
                 own.outstanding.pop_front();
                 own.stats.outstanding_overflow += 1;
             }

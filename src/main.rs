@@ -102,6 +102,11 @@ struct AnalyzeArgs {
     #[arg(long, value_name = "N", default_value_t = nagle_analyze::flow::Limits::default().max_flows)]
     max_flows: usize,
 
+    /// Unacknowledged segments remembered per direction of a connection
+    /// (for RTT samples); beyond it the oldest are forgotten and counted.
+    #[arg(long, value_name = "N", default_value_t = nagle_analyze::flow::Limits::default().max_outstanding)]
+    max_outstanding: usize,
+
     /// A connection silent this long (capture time) is finished and
     /// reported; a later packet starts a new flow.
     #[arg(long, value_name = "TIME", value_parser = parse_duration, default_value = "4h")]
@@ -263,6 +268,7 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<u8> {
         limits: Some(nagle_analyze::flow::Limits {
             max_flows: a.max_flows.max(1),
             idle_timeout_ns: a.idle_timeout.as_nanos().min(i64::MAX as u128) as i64,
+            max_outstanding: a.max_outstanding.max(1),
             ..Default::default()
         }),
         series: a.series || a.charts.wanted(),

@@ -62,8 +62,9 @@ pub struct Analyzer {
     warnings: Vec<String>,
     last_ts: Option<crate::TsNs>,
     backwards: u64,
-    /// Outstanding segments forgotten (flow::MAX_OUTSTANDING) in finished flows.
+    /// Outstanding segments forgotten (`Limits::max_outstanding`) in finished flows.
     outstanding_overflow: u64,
+    max_outstanding: usize,
 }
 
 impl Analyzer {
@@ -87,6 +88,7 @@ impl Analyzer {
             last_ts: None,
             backwards: 0,
             outstanding_overflow: 0,
+            max_outstanding: cfg.limits.unwrap_or_default().max_outstanding,
         }
     }
 
@@ -190,8 +192,8 @@ impl Analyzer {
         }
         if self.outstanding_overflow > 0 {
             warnings.push(format!(
-                "outstanding-data limit ({} segments per direction) reached: {} unacknowledged segments were forgotten (no RTT sample from them)",
-                crate::flow::MAX_OUTSTANDING,
+                "outstanding-data limit ({} segments per direction) reached: {} unacknowledged segments were forgotten, no RTT sample from them (raise --max-outstanding)",
+                self.max_outstanding,
                 self.outstanding_overflow
             ));
         }

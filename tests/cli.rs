@@ -309,6 +309,54 @@ fn write_log_gives_exact_writes_and_delays() {
 }
 
 #[test]
+fn max_outstanding_limits_and_reports_forgotten_segments() {
+    // 300 data segments that are never acknowledged: with
+    // --max-outstanding 100, 200 are forgotten; the capture warns, the flow
+    // notes it, and the byte counts are unchanged.
+    let c = "10.1.0.1:40001".parse().unwrap();
+    let s = "10.1.0.2:8080".parse().unwrap();
+    let frames: Vec<(i64, TcpSpec)> = (0..300u32)
+        .map(|i| {
+            let spec = TcpSpec {
+                src: c,
+                dst: s,
+                seq: 7000 + i * 10,
+                ack: 1,
+                flags: PSH | ACK,
+                window: 1000,
+                payload: vec![b'x'; 10],
+                ..Default::default()
+            };
+            (i as i64 * 1_000_000, spec)
+        })
+        .collect();
+    let p = tmp("nagle-outstanding.pcap");
+    write_pcap(&p, &frames);
+    let report = |extra: &[&str]| {
+        let mut args = vec![p.to_str().unwrap(), "--format", "json"];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert_ok(&out);
+        json(&out)
+    };
+    let limited = report(&["--max-outstanding", "100"]);
+    let warnings = limited["captures"][0]["warnings"].to_string();
+    assert!(
+        warnings.contains("200 unacknowledged segments were forgotten"),
+        "{warnings}"
+    );
+    let notes = limited["flows"][0]["notes"].to_string();
+    assert!(notes.contains("200 unacknowledged segments"), "{notes}");
+    let full = report(&[]);
+    assert!(!full["captures"][0]["warnings"]
+        .to_string()
+        .contains("forgotten"));
+    for r in [&limited, &full] {
+        assert_eq!(r["flows"][0]["directions"][0]["payload_bytes"], 3000);
+    }
+}
+
+#[test]
 fn idle_timeout_splits_a_silent_connection() {
     // Two segments of one connection 10 s apart: one flow by default (no
     // SYN in between), two with --idle-timeout 5s.
