@@ -443,6 +443,8 @@ pub struct Tracker<O> {
     evict_queue: Vec<(EvictRank, FlowKey)>,
     /// Flows finished early because the table was full.
     pub evicted: u64,
+    /// Most connections tracked at once so far.
+    pub peak_flows: usize,
     /// Closed connections in order of closing (key, flow id).
     closed: VecDeque<((SocketAddr, SocketAddr), u64)>,
 }
@@ -504,6 +506,7 @@ impl<O: FlowObserver> Tracker<O> {
             pushed_since_sweep: 0,
             evict_queue: Vec::new(),
             evicted: 0,
+            peak_flows: 0,
             closed: VecDeque::new(),
         }
     }
@@ -577,6 +580,7 @@ impl<O: FlowObserver> Tracker<O> {
             };
             self.next_id += 1;
             self.flows.insert(k, Box::new(flow));
+            self.peak_flows = self.peak_flows.max(self.flows.len());
         }
         let flow = self.flows.get_mut(&k).expect("inserted");
         let was_closed = flow.closed;

@@ -217,6 +217,7 @@ impl Analyzer {
             frames: info.frames,
             frames_matched: info.frames_matched,
             tcp_segments: self.tcp_segments,
+            peak_live_flows: self.tracker.peak_flows as u64,
             skipped: self.skipped,
             first_ts: info.first_ts_ns.map(report::secs),
             last_ts: info.last_ts_ns.map(report::secs),

@@ -43,6 +43,8 @@ pub struct CaptureSummary {
     /// Frames that passed the BPF filter.
     pub frames_matched: u64,
     pub tcp_segments: u64,
+    /// Most connections tracked at once (what memory follows).
+    pub peak_live_flows: u64,
     /// Why frames gave no TCP segment (reason -> count).
     pub skipped: BTreeMap<String, u64>,
     pub first_ts: Option<f64>,
@@ -77,6 +79,7 @@ impl CaptureSummary {
             frames: 0,
             frames_matched: 0,
             tcp_segments: 0,
+            peak_live_flows: 0,
             skipped: BTreeMap::new(),
             first_ts: None,
             last_ts: None,
