@@ -60,12 +60,15 @@ run() {
     shift
     local best="" best_rss=""
     for _ in $(seq "$RUNS"); do
+        local t0 t1 w rss
+        t0=$EPOCHREALTIME
         /usr/bin/time -v -o "$OUT/time.txt" "$@" >"$OUT/$name.out" 2>"$OUT/$name.err" || {
             echo "bench: $name failed (exit $?), see $OUT/$name.err" >&2
             return 0
         }
-        local w rss
-        w=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$OUT/time.txt")
+        t1=$EPOCHREALTIME
+        # Wall time to the millisecond (/usr/bin/time rounds to 10 ms).
+        w=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b - a}')
         rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$OUT/time.txt")
         if [[ -z "$best" ]] || awk "BEGIN{exit !($w < $best)}"; then
             best=$w
@@ -95,7 +98,7 @@ for n in "${ORDER[@]}"; do
     awk -v n="$n" -v w="$w" -v p="$PACKETS" -v f="$FLOOR" -v r="${RSS[$n]}" 'BEGIN{
         pps = (w > 0) ? sprintf("%.2fM", p / w / 1e6) : "-";
         x = (f > 0) ? sprintf("%.2f", w / f) : "-";
-        printf "%-15s %9.2f %12s %10s %10.1f\n", n, w, pps, x, r / 1024 }'
+        printf "%-15s %9.3f %12s %10s %10.1f\n", n, w, pps, x, r / 1024 }'
 done
 if [[ -n "${WALL[tshark]:-}" && -n "${WALL[nagle-analyze]:-}" ]]; then
     awk -v a="${WALL[tshark]}" -v b="${WALL[nagle-analyze]}" 'BEGIN{printf "nagle-analyze is %.1fx faster than tshark -z conv,tcp\n", a / b}'

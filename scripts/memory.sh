@@ -9,8 +9,12 @@
 # Parameters (environment):
 #   PACKETS_LIST="250000 1000000 4000000"   packets, at FLOWS_FIXED connections
 #   FLOWS_FIXED=2000
-#   FLOWS_LIST="1000 10000 100000"          connections, at PACKETS_FIXED packets
-#   PACKETS_FIXED=1000000
+#   FLOWS_LIST="1000 10000 30000 100000"    connections, at PACKETS_FIXED packets
+#   PACKETS_FIXED=3000000
+# The generator opens `--flows` connections over its first 100 ms; short
+# runs end before all of them have started, so the table also gives the
+# connections actually tracked at once (`peak_live_flows` of the report),
+# which is what memory follows. The last line fits RSS = base + k * peak_live.
 #   OUT=out/memory        captures are written here (and deleted after use
 #                         unless KEEP=1: the largest is ~3 GB)
 #   SKIP_BUILD=1          use the existing target/release binary
@@ -19,8 +23,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PACKETS_LIST=${PACKETS_LIST:-250000 1000000 4000000}
 FLOWS_FIXED=${FLOWS_FIXED:-2000}
-FLOWS_LIST=${FLOWS_LIST:-1000 10000 100000}
-PACKETS_FIXED=${PACKETS_FIXED:-1000000}
+FLOWS_LIST=${FLOWS_LIST:-1000 10000 30000 100000}
+PACKETS_FIXED=${PACKETS_FIXED:-3000000}
 OUT=${OUT:-out/memory}
 BIN=target/release/nagle-analyze
 
@@ -53,11 +57,17 @@ measure() {
     conns=$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(len(r['flows']), r['captures'][0]['peak_live_flows'])" "$OUT/report.json")
     read -r conns peak <<<"$conns"
     awk -v p="$packets" -v f="$flows" -v s="$size" -v c="$conns" -v l="$peak" -v w="$wall" -v r="$rss" 'BEGIN{
-        printf "%-9d %-7d %8.0f %11d %10d %7.2f %12.1f %12.2f\n", p, f, s / 1e6, c, l, w, r / 1024, r / l }'
+        printf "%-9d %-7d %8.0f %11d %10d %7.2f %12.1f %12.2f\n", p, f, s / 1e6, c, l, w, r / 1024, r / l }' | tee -a "$OUT/rows.txt"
     [[ "${KEEP:-0}" == 1 ]] || rm -f "$cap"
 }
 
+rm -f "$OUT/rows.txt"
 echo "-- packets grow, $FLOWS_FIXED connections open at once"
 for p in $PACKETS_LIST; do measure "$p" "$FLOWS_FIXED"; done
 echo "-- connections open at once grow, $PACKETS_FIXED packets"
 for f in $FLOWS_LIST; do measure "$PACKETS_FIXED" "$f"; done
+# Least-squares fit of peak RSS (MB) on connections tracked at once.
+awk '{ x = $5; y = $7; n++; sx += x; sy += y; sxx += x * x; sxy += x * y }
+    END { if (n < 2 || n * sxx == sx * sx) exit;
+          k = (n * sxy - sx * sy) / (n * sxx - sx * sx); b = (sy - k * sx) / n;
+          printf "fit over %d runs: peak RSS = %.1f MB + %.2f KB x connections tracked at once\n", n, b, k * 1024 }' "$OUT/rows.txt"
