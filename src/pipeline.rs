@@ -399,6 +399,7 @@ fn map_capture(path: &str) -> Option<memmap2::Mmap> {
 }
 
 /// Where the reading thread takes frames from.
+#[derive(Clone, Copy)]
 enum Input<'m> {
     /// The file's bytes, memory-mapped.
     Mapped(&'m memmap2::Mmap),
@@ -497,14 +498,18 @@ fn read_in_batches(
     };
     let mapped: &[u8] = map.map_or(&[], |m| &m[..]);
     let mut window = MapWindow::default();
+    let mut counted = 0usize;
     let mut batch = SegmentBatch::fresh();
     let mut spare: Vec<SegmentBatch> = Vec::new();
     let mut on_frame = |f: &Frame| {
         batch.push(f, mapped);
         if batch.full() {
             if let Some(counter) = &progress {
-                if batch.mapped_end > 0 {
-                    counter.store(batch.mapped_end as u64, std::sync::atomic::Ordering::Relaxed);
+                // The counter adds up every input: add what was read since.
+                if batch.mapped_end > counted {
+                    let new = (batch.mapped_end - counted) as u64;
+                    counter.fetch_add(new, std::sync::atomic::Ordering::Relaxed);
+                    counted = batch.mapped_end;
                 }
             }
             // Batches come back in the order they were sent, analyzed.
@@ -531,6 +536,10 @@ fn read_in_batches(
     };
     if !batch.items.is_empty() {
         let _ = tx.send(batch);
+    }
+    if let (Some(counter), Input::Mapped(m)) = (&progress, input) {
+        let rest = m.len().saturating_sub(counted) as u64;
+        counter.fetch_add(rest, std::sync::atomic::Ordering::Relaxed);
     }
     Ok(info)
 }
