@@ -213,6 +213,7 @@ impl Analyzer {
                 }
                 .to_string()
             }),
+            compression: info.compression.map(|c| c.name().to_string()),
             link_types: info.link_types,
             frames: info.frames,
             frames_matched: info.frames_matched,

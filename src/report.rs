@@ -38,6 +38,8 @@ pub struct CaptureSummary {
     pub path: String,
     /// `pcap`, `pcapng` or `live`; null when the file could not be read.
     pub format: Option<String>,
+    /// `gzip` or `zstd` when the input was compressed; null when plain.
+    pub compression: Option<String>,
     pub link_types: Vec<u32>,
     pub frames: u64,
     /// Frames that passed the BPF filter.
@@ -75,6 +77,7 @@ impl CaptureSummary {
         CaptureSummary {
             path: path.to_string(),
             format: None,
+            compression: None,
             link_types: Vec::new(),
             frames: 0,
             frames_matched: 0,

@@ -1,7 +1,9 @@
 //! Capture files: pcap (both byte orders, µs/ns, and the Kuznetzov "modified
 //! pcap" variant) and pcapng (several sections and interfaces, per-interface
 //! link type, `if_tsresol` and `if_tsoffset`; EPB, SPB and the obsolete PB),
-//! from a path or from standard input (`-`), streamed in constant memory.
+//! from a path or from standard input (`-`), streamed in constant memory;
+//! gzip- or zstd-compressed inputs are recognised by their first bytes and
+//! decompressed on the way ([`super::compressed`]).
 //!
 //! Implementation: a small hand-written block reader over a `BufReader`
 //! rather than pcap-parser's streaming readers. Both formats are a sequence
@@ -39,6 +41,7 @@
 //! What it does not do: it never looks inside frames (the BPF filter, when
 //! given, is libpcap's compiled program run on the bytes).
 
+use super::compressed::{self, Compression};
 use super::{CaptureInfo, Format, Frame};
 use anyhow::{bail, Context};
 use std::io::{BufRead, BufReader, Read};
@@ -140,9 +143,27 @@ pub fn is_capture_magic(head: &[u8]) -> bool {
         .any(|v| matches!(v, 0xa1b2c3d4 | 0xa1b23c4d | 0xa1b2cd34 | 0x0A0D0D0A))
 }
 
-fn read_from(
+fn read_from<'a>(
+    path: &str,
+    source: impl Source + 'a,
+    filter: Option<bpf::Filter>,
+    on_frame: &mut dyn FnMut(&Frame),
+) -> anyhow::Result<CaptureInfo> {
+    // gzip or zstd is recognised by its first bytes and decoded on the way
+    // (`compressed.rs`); the record reader below sees the capture itself.
+    match compressed::open(source).with_context(|| format!("cannot read {path}"))? {
+        compressed::Opened::Plain(s) => read_records(path, s, None, filter, on_frame),
+        compressed::Opened::Stream(r, c) => {
+            let s = BufReader::with_capacity(256 << 10, r);
+            read_records(path, s, c, filter, on_frame)
+        }
+    }
+}
+
+fn read_records(
     path: &str,
     source: impl Source,
+    compression: Option<Compression>,
     filter: Option<bpf::Filter>,
     on_frame: &mut dyn FnMut(&Frame),
 ) -> anyhow::Result<CaptureInfo> {
@@ -152,12 +173,22 @@ fn read_from(
     };
     let mut info = CaptureInfo {
         path: path.to_string(),
+        compression,
         ..Default::default()
     };
     let mut magic = [0u8; 4];
     let got = rd
         .fill(&mut magic)
         .with_context(|| format!("cannot read {path}"))?;
+    if let (Some(c), true) = (compression, got < 4) {
+        if got == 0 {
+            bail!("{path}: {c}-compressed, but empty once decompressed (0 bytes), not a pcap or pcapng capture");
+        }
+        bail!(
+            "{path}: {c}-compressed, but only {got} byte(s) once decompressed, too short to be a capture (starts with {})",
+            describe_bytes(&magic[..got])
+        );
+    }
     if got == 0 {
         bail!("{path}: empty file (0 bytes), not a pcap or pcapng capture");
     }
@@ -196,6 +227,12 @@ fn read_from(
         let mut head = [0u8; 16];
         head[..4].copy_from_slice(&magic);
         let more = rd.fill(&mut head[4..]).unwrap_or(0);
+        if let Some(c) = compression {
+            bail!(
+                "{path}: {c}-compressed, but not a pcap or pcapng file once decompressed (unknown magic number; the decompressed data starts with {})",
+                describe_bytes(&head[..4 + more])
+            );
+        }
         bail!(
             "{path}: not a pcap or pcapng file (unknown magic number; it starts with {})",
             describe_bytes(&head[..4 + more])
@@ -298,8 +335,14 @@ impl State<'_> {
     fn damaged(&mut self, offset: u64, what: &str) {
         self.info.damaged = true;
         let msg = format!(
-            "{}: damaged after frame {} at byte offset {offset}: {what}; stopped reading",
-            self.path, self.frame_no
+            "{}: damaged after frame {} at {}byte offset {offset}: {what}; stopped reading",
+            self.path,
+            self.frame_no,
+            if self.info.compression.is_some() {
+                "decompressed "
+            } else {
+                ""
+            }
         );
         self.info.warn(msg);
     }

@@ -13,6 +13,7 @@
 //! Contract: never panics on any input; a damaged or cut file yields every
 //! frame before the damage, then stops with a warning in [`CaptureInfo`].
 
+pub mod compressed;
 pub mod file;
 #[cfg(feature = "live")]
 pub mod live;
@@ -81,6 +82,9 @@ pub enum Format {
 pub struct CaptureInfo {
     pub path: String,
     pub format: Option<Format>,
+    /// How the input was compressed (`None`: plain). Byte offsets in
+    /// warnings are then offsets in the decompressed capture.
+    pub compression: Option<compressed::Compression>,
     /// Distinct link types in order of first appearance.
     pub link_types: Vec<u32>,
     /// Frames read (before any BPF filter).

@@ -276,9 +276,13 @@ fn capture_text(s: &mut String, c: &CaptureSummary, flows: u64) {
         return;
     }
     let links: Vec<String> = c.link_types.iter().map(|l| link_name(*l)).collect();
+    let compressed = c
+        .compression
+        .as_ref()
+        .map_or(String::new(), |z| format!(" {z}-compressed"));
     let _ = write!(
         s,
-        "{}: {} frames ({}, {}), {} TCP segments, {} TCP flows",
+        "{}: {} frames ({}{compressed}, {}), {} TCP segments, {} TCP flows",
         c.path,
         c.frames,
         c.format.as_deref().unwrap_or("?"),
