@@ -250,7 +250,7 @@ pub fn detect(b: &[u8]) -> Option<Framing> {
     }
     let line_end = b.iter().position(|&c| c == b'\n');
     if let (Some(&t), Some(e)) = (b.first(), line_end) {
-        let line = &b[1..e];
+        let line = b.get(1..e).unwrap_or_default(); // e = 0: a first byte of \n
         let line = line.strip_suffix(b"\r");
         if let Some(line) = line {
             let numeric = !line.is_empty()
@@ -1164,6 +1164,9 @@ mod tests {
         assert_eq!(detect(&[0xff, 0xfd, 0x18]), None); // Telnet IAC DO
         assert_eq!(detect(b"a"), None);
         assert_eq!(detect(&[0, 0, 0, 0]), None);
+        // A first byte of \n (0x0a in binary data) is no RESP line.
+        assert_eq!(detect(&[b'\n', 0x9c, 0x01]), None);
+        assert_eq!(detect(b"\nhello\n"), Some(Framing::Lines));
         // A banner before binary data: auto's strict text check stops.
         let mut d = DirFraming::default();
         assert_eq!(d.segment(|| Framing::Auto, 0, 4, b"hi\r\n"), Some(1));
