@@ -356,16 +356,19 @@ impl<S: BufRead> Read for ZstdStream<'_, S> {
                             "zstd stream cut short: the compressed input ends at byte {at}, inside a zstd frame ({e})"
                         ),
                     }
-                } else {
-                    let limit = if e.to_string().contains("memory") {
-                        " (the frame's window is larger than the 128 MiB accepted)"
-                    } else {
-                        ""
-                    };
+                } else if e.to_string().contains("memory") {
+                    // What `zstd -d` also refuses without `--memory`.
                     Failure {
                         kind: io::ErrorKind::InvalidData,
                         message: format!(
-                            "zstd stream corrupt: {e}{limit}, detected at compressed byte {at}"
+                            "zstd frame at compressed byte {at} needs a window larger than the 128 MiB accepted (written with zstd --long=28 or more?): {e}"
+                        ),
+                    }
+                } else {
+                    Failure {
+                        kind: io::ErrorKind::InvalidData,
+                        message: format!(
+                            "zstd stream corrupt: {e}, detected at compressed byte {at}"
                         ),
                     }
                 };
@@ -526,5 +529,22 @@ mod tests {
             .expect("garbage")
             .to_string()
             .starts_with("zstd stream corrupt"));
+    }
+
+    #[test]
+    fn zstd_window_beyond_the_limit_is_refused() {
+        // One frame whose header asks for a 1 GiB window (no content size).
+        let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        e.window_log(30).unwrap();
+        e.long_distance_matching(true).unwrap();
+        e.write_all(&[7u8; 1000]).unwrap();
+        let big = e.finish().unwrap();
+        let (out, c, e) = read_all(&big);
+        assert_eq!((out.len(), c), (0, Some(Compression::Zstd)));
+        let e = e.expect("refused").to_string();
+        assert!(
+            e.contains("needs a window larger than the 128 MiB accepted"),
+            "{e}"
+        );
     }
 }
