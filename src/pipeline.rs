@@ -139,7 +139,8 @@ impl Analyzer {
                 self.warnings.push(if self.warned_link_types.len() <= 8 {
                     format!("link type {lt} is not supported: its frames are skipped")
                 } else {
-                    "more unsupported link types: their frames are skipped (see the skipped counts)".to_string()
+                    "more unsupported link types: their frames are skipped (see the skipped counts)"
+                        .to_string()
                 });
             }
         }
@@ -464,8 +465,13 @@ impl SegmentBatch {
                         Payload::Copied(start, len)
                     }
                 };
-                self.items
-                    .push(Item::Segment(decode::Segment { payload: &[], ..seg }, at));
+                self.items.push(Item::Segment(
+                    decode::Segment {
+                        payload: &[],
+                        ..seg
+                    },
+                    at,
+                ));
             }
             Err(skip) => self.items.push(Item::Skipped(skip, f.ts_ns)),
         }

@@ -111,7 +111,10 @@ fn syn_flood_is_capped_by_max_flows() {
     let (s, flows, peak) = analyze(&bytes, Some(limits));
     assert_eq!(s.tcp_segments, N as u64);
     assert!(peak <= MAX, "peak live flows {peak}");
-    assert_eq!(s.peak_live_flows, MAX as u64, "the table filled up to the limit");
+    assert_eq!(
+        s.peak_live_flows, MAX as u64,
+        "the table filled up to the limit"
+    );
     assert_eq!(flows.len(), N as usize);
     let evicted = flows.iter().filter(|f| f.evicted).count();
     assert_eq!(evicted, N as usize - MAX);

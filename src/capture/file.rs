@@ -929,9 +929,9 @@ mod bpf {
 
     impl Filter {
         pub fn new(expr: &str) -> anyhow::Result<Filter> {
-            return Err(anyhow::Error::new(crate::capture::FilterError(format!(
+            Err(anyhow::Error::new(crate::capture::FilterError(format!(
                 "cannot apply filter \"{expr}\": built without libpcap (feature `live`)"
-            ))));
+            ))))
         }
         pub fn prepare(&mut self, _lt: u32) -> anyhow::Result<()> {
             Ok(())
