@@ -276,7 +276,11 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<u8> {
         framing: nagle_analyze::framing::FramingRules::parse(&a.framing)
             .map_err(|e| anyhow::anyhow!(e))?,
     };
-    let progress = (a.live.interface.is_none() && a.format != render::Format::Json)
+    // The bar shares the terminal with nothing: not drawn when the report
+    // itself streams to that terminal.
+    let report_on_terminal =
+        a.output.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let progress = (a.live.interface.is_none() && !report_on_terminal)
         .then(|| Progress::start(&a.inputs))
         .flatten();
     cfg.progress = progress.as_ref().map(|p| p.counter.clone());
