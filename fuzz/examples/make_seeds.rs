@@ -9,6 +9,7 @@ use nagle_analyze::capture::writer::{
     tcp_frame, Endian, PcapWriter, PcapngWriter, TcpSpec, TsPrecision,
 };
 use nagle_analyze::decode::flags::{ACK, FIN, PSH, SYN};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const LINKS: [u32; 11] = linktype::SUPPORTED;
@@ -102,6 +103,29 @@ fn main() {
         w.write(0, 1_700_000_001_000_000_000, &f, f.len() as u32)
             .unwrap();
         write(&cap, &format!("gen-pcapng-{e:?}"), &w.into_inner());
+    }
+
+    // Compressed captures: gzip (one member, and two members back to back)
+    // and zstd (two frames) of the first pcap and pcapng seeds.
+    for name in [
+        format!("gen-pcap-{}-Little-Micro", LINKS[0]),
+        "gen-pcapng-Little".to_string(),
+    ] {
+        let plain = std::fs::read(cap.join(&name)).unwrap();
+        let gz = |b: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(b).unwrap();
+            e.finish().unwrap()
+        };
+        let (a, b) = plain.split_at(plain.len() / 2);
+        write(&cap, &format!("{name}.gz"), &gz(&plain));
+        write(&cap, &format!("{name}.2.gz"), &[gz(a), gz(b)].concat());
+        let zst = [
+            zstd::encode_all(a, 3).unwrap(),
+            zstd::encode_all(b, 3).unwrap(),
+        ]
+        .concat();
+        write(&cap, &format!("{name}.zst"), &zst);
     }
 
     // decode_frame: selector byte + one frame, every link type, v4/v6, VLAN.
