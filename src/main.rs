@@ -224,6 +224,8 @@ impl ChartArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    #[cfg(unix)]
+    pipeline::exit_cleanly_on_sigbus();
     let result = match cli.command {
         #[cfg(feature = "live")]
         Some(Command::Lab(args)) => nagle_analyze::lab::run(&args).map(|_| 0),

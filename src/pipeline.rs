@@ -372,7 +372,8 @@ fn stream_file(
 ///
 /// Mapping saves the copy from the page cache into a buffer (a fifth of the
 /// time on a cached file). A file truncated by another process while it is
-/// being read would fault; captures being appended to are fine.
+/// being read faults (see [`exit_cleanly_on_sigbus`]); a capture still being
+/// appended to is read up to its size when it was opened.
 fn map_capture(path: &str) -> Option<memmap2::Mmap> {
     if path == "-" {
         return None;
@@ -398,6 +399,30 @@ fn map_capture(path: &str) -> Option<memmap2::Mmap> {
     #[cfg(unix)]
     let _ = map.advise(memmap2::Advice::Sequential);
     Some(map)
+}
+
+/// A mapped file that another process truncates while it is read raises
+/// SIGBUS on the first access past the new end. Make that a clear one-line
+/// error and exit code 1 instead of a crash (called once by `main`; only
+/// async-signal-safe calls in the handler).
+#[cfg(unix)]
+pub fn exit_cleanly_on_sigbus() {
+    extern "C" fn on_sigbus(_: libc::c_int) {
+        const MSG: &[u8] = b"nagle-analyze: error: an input file shrank while it was being read (another process truncated or rewrote it); the report is incomplete: run again on a copy that is not being written\n";
+        // SAFETY: write(2) and _exit(2) are async-signal-safe.
+        unsafe {
+            libc::write(2, MSG.as_ptr().cast(), MSG.len());
+            libc::_exit(1);
+        }
+    }
+    // SAFETY: a plain handler installed with an empty mask; `sa` is fully
+    // initialised by zeroing and sigemptyset.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_sigbus as *const () as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut());
+    }
 }
 
 /// Where the reading thread takes frames from.

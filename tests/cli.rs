@@ -402,3 +402,82 @@ fn filter_without_libpcap_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("built without libpcap"));
 }
+
+#[test]
+fn file_truncated_while_mapped_is_an_error_not_a_crash() {
+    // A plain pcap is memory-mapped; another process truncating it while it
+    // is read makes the next access fault (SIGBUS). The tool must end with
+    // a clear message and exit code 1, not die from the signal.
+    let c = "10.1.0.1:40002".parse().unwrap();
+    let s = "10.1.0.2:8080".parse().unwrap();
+    let frame = tcp_frame(
+        linktype::ETHERNET,
+        &TcpSpec {
+            src: c,
+            dst: s,
+            seq: 1,
+            ack: 1,
+            flags: PSH | ACK,
+            window: 1000,
+            payload: vec![b'x'; 10],
+            ..Default::default()
+        },
+    );
+    // 1.5 M frames (~100 MB): long enough to be caught while reading.
+    let p = tmp("nagle-truncated.pcap");
+    let mut w = PcapWriter::new(
+        std::io::BufWriter::new(std::fs::File::create(&p).unwrap()),
+        linktype::ETHERNET,
+        65535,
+        Endian::Little,
+        TsPrecision::Nano,
+    )
+    .unwrap();
+    for i in 0..1_500_000i64 {
+        w.write(
+            1_700_000_000_000_000_000 + i * 1000,
+            &frame,
+            frame.len() as u32,
+        )
+        .unwrap();
+    }
+    w.into_inner().flush().unwrap();
+    let child = bin()
+        .args([p.to_str().unwrap(), "--format", "json", "-o", "/dev/null"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Truncate once the file shows in the process's memory map.
+    let maps = format!("/proc/{}/maps", child.id());
+    let name = p.file_name().unwrap().to_str().unwrap().to_string();
+    let mut truncated = false;
+    for _ in 0..5000 {
+        if std::fs::read_to_string(&maps).is_ok_and(|m| m.contains(&name)) {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_len(100)
+                .unwrap();
+            truncated = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !truncated {
+        // Finished before the map was seen: nothing was tested.
+        panic!(
+            "the analysis ended before the file could be truncated: {:?} {err}",
+            out.status
+        );
+    }
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "status {:?}, stderr {err}",
+        out.status
+    );
+    assert!(err.contains("shrank while it was being read"), "{err}");
+}
