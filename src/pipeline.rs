@@ -4,6 +4,11 @@
 //! finished early (closed and idle, or evicted by the table limit) are turned
 //! into report entries at once, so memory follows the number of live flows,
 //! not the size of the capture.
+//!
+//! A file goes through three threads (read + decode, track + analyze,
+//! finish + write; see `stream_file`); live capture runs on one. What this
+//! module does not do: parse anything itself (that is `capture`, `decode`,
+//! `flow`, `analysis`) or format output (`render`, through the sink).
 
 use crate::analysis::{self, AnalysisConfig, FlowAnalysis};
 use crate::capture::{self, CaptureInfo, Frame};
@@ -268,12 +273,15 @@ pub fn analyze_file(
 /// Analyze one capture file, handing each flow to `sink` as soon as it is
 /// finished (in order of finishing; at the end of input, in order of id).
 ///
-/// Two threads: one reads and decodes (system calls or page faults, the BPF
-/// filter, link and IP headers) and hands decoded segments over in batches;
-/// this one tracks flows, analyzes them and writes them out. A regular,
-/// uncompressed file is memory-mapped: frames are then never copied, and a
-/// segment's payload is read in place by the analysis (framing) only if it
-/// looks at it.
+/// Three threads: `reader` reads and decodes (page faults or system calls,
+/// decompression, the BPF filter, link/IP/TCP headers) and hands decoded
+/// segments over in batches of 2,048; this one tracks connections and
+/// analyzes them; `writer` turns finished connections into report entries
+/// and gives them to `sink`, in order. A regular, uncompressed pcap file is
+/// memory-mapped: frames are then never copied, and a segment's payload is
+/// read in place by the analysis (framing) only if it looks at it. Memory
+/// is bounded by the channels (4 batches in flight, 16 batches of finished
+/// connections) and the flow table.
 fn stream_file(
     path: &str,
     cfg: &Config,
