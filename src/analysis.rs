@@ -759,6 +759,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
             violations: da.violations,
             released_held,
             released_aggregated: released_agg.max(released_agg_inferred),
+            writes_exact: matches!(write_source.as_deref(), Some("log" | "size")),
             clocked_pure,
             pure_share_ok: by_pure_ack.len() * 2 >= da.releases.len(),
             rtt_ratio: send_interval.rtt_ratio,
@@ -961,6 +962,11 @@ struct VerdictInput {
     released_held: u64,
     /// Releases by a pure ACK carrying two or more writes.
     released_aggregated: u64,
+    /// Write boundaries are exact (a write log or `--write-size`), not
+    /// protocol messages or inferred: one message is not always one write
+    /// (a TLS library may emit several records per write), so without exact
+    /// boundaries one aggregated release is not enough.
+    writes_exact: bool,
     /// Small segments released by a pure ACK.
     clocked_pure: u64,
     /// At least half of the releases came after a pure ACK.
@@ -1001,7 +1007,7 @@ fn nagle_verdict(e: &VerdictInput) -> (&'static str, Vec<String>) {
         ));
         evidence.push(none_overlapped());
         "on"
-    } else if e.released_aggregated >= 1 {
+    } else if e.released_aggregated >= if e.writes_exact { 1 } else { 2 } {
         evidence.push(format!(
             "{} segment(s) carrying 2 or more writes left within {:.2} ms of the ACK of the previous small segment",
             e.released_aggregated, e.tolerance_ms
@@ -1214,9 +1220,19 @@ mod tests {
         let one = VerdictInput {
             violations: 1,
             released_aggregated: 1,
+            writes_exact: true,
             ..input()
         };
         assert_eq!(nagle_verdict(&one).0, "on");
+        // Without exact write boundaries (protocol messages, inference), one
+        // aggregated release may be one write of several messages: two are
+        // needed.
+        let messages = |n| VerdictInput {
+            released_aggregated: n,
+            ..input()
+        };
+        assert_eq!(nagle_verdict(&messages(1)).0, "inconclusive");
+        assert_eq!(nagle_verdict(&messages(2)).0, "on");
         // A single held write is enough for on.
         assert_eq!(
             nagle_verdict(&VerdictInput {
