@@ -29,7 +29,8 @@
 //!    max(⌈bytes / MSS⌉, duration / RTT) and their headers.
 //! 3. **TCP_DEFER_ACCEPT** (server) / client-side TCP_DEFER_ACCEPT or
 //!    TCP_QUICKACK=0: the handshake's third packet was a pure ACK and the
-//!    client's request followed it, and the client spoke first. Saving: the
+//!    client's request followed it at least 1 ms later (the client spoke
+//!    first; a request right behind the ACK leaves nothing to defer). Saving: the
 //!    pure ACK (one packet per connection) and an accept() that returns
 //!    before the request is there. When the server speaks first (a banner
 //!    protocol), the advice is the opposite: do not set it.
@@ -80,6 +81,9 @@ pub const CANNOT_SHOW: &[&str] = &[
     "TCP_USER_TIMEOUT, SO_LINGER (beyond an RST at close), the congestion control algorithm, and options of hosts behind a proxy that answers for them",
 ];
 
+/// TCP_DEFER_ACCEPT is advised when the client's first data came at least
+/// this long after its handshake ACK (1 ms).
+const DEFER_ACCEPT_MIN_GAP_NS: i64 = 1_000_000;
 const MAX_KEEPALIVES: usize = 1000;
 const MAX_INFLIGHT: usize = 1 << 16;
 
@@ -451,7 +455,11 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
     // Rule 3: TCP_DEFER_ACCEPT.
     if let (Some(ack), Some((first_dir, first_ts))) = (s.handshake.ack, c.first_data) {
         if s.handshake.complete() && s.handshake_seen {
-            if first_dir == C2S && first_ts > ack {
+            // A request right behind the ACK (most clients send it within
+            // microseconds) leaves nothing worth deferring: only a gap of
+            // at least DEFER_ACCEPT_MIN_GAP_NS, an accepted connection
+            // sitting idle, is advice.
+            if first_dir == C2S && first_ts.saturating_sub(ack) >= DEFER_ACCEPT_MIN_GAP_NS {
                 let gap = first_ts - ack;
                 let mut a = advice(
                     f,

@@ -98,8 +98,9 @@ fn nagle_delayed_ack_stalls_give_nodelay_and_quickack() {
     assert_eq!(cork.len(), 1, "{:?}", options(f));
     assert_eq!(cork[0].side, "client");
     assert!(cork[0].saving_packets.unwrap() >= 9);
-    // The client speaks first after a pure ACK: TCP_DEFER_ACCEPT.
-    assert_eq!(find(f, "TCP_DEFER_ACCEPT").len(), 1);
+    // The client speaks first, but right behind its handshake ACK:
+    // nothing to defer, no TCP_DEFER_ACCEPT.
+    assert!(find(f, "TCP_DEFER_ACCEPT").is_empty(), "{:?}", options(f));
     assert_eq!(f.advice[0].option, "TCP_NODELAY");
     assert_ordered(f);
 }
@@ -421,4 +422,32 @@ fn corpus_advice() {
     assert_eq!(b.len(), 1, "{:?}", options(f));
     assert!((b[0].saving_ms.unwrap() - 999.996).abs() < 0.1);
     assert!(b[0].evidence[0].contains("SYN 2 times"));
+}
+
+#[test]
+fn defer_accept_only_when_the_request_comes_late() {
+    // Periodic writes: the first leaves one interval (5 ms) after the
+    // handshake, so an accept() would have returned 5 ms before the data.
+    let spec = FlowSpec::new(
+        10 * MS,
+        Workload::Periodic {
+            size: 4,
+            interval_ns: 5 * MS,
+            count: 20,
+        },
+    );
+    let p = synth_capture("periodic-defer", spec);
+    let r = analyze(&p, &Config::default());
+    let f = &r.flows[0];
+    let da = find(f, "TCP_DEFER_ACCEPT");
+    assert_eq!(da.len(), 1, "{:?}", options(f));
+    assert_eq!(da[0].address, f.server);
+    assert!(da[0].action.starts_with("set TCP_DEFER_ACCEPT"));
+    let gap: f64 = da[0].evidence[1]
+        .split("followed that ACK ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|t| t.parse().ok())
+        .expect("gap in the evidence");
+    assert!(gap >= 1.0, "{gap}");
 }
