@@ -294,8 +294,8 @@ fn stream_file(
     let (tx, rx) = std::sync::mpsc::sync_channel::<SegmentBatch>(4);
     // Emptied batches go back to the reader: no reallocation, no page faults.
     let (back_tx, back_rx) = std::sync::mpsc::channel::<SegmentBatch>();
-    // Finished flows go to the writing thread.
-    let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<Vec<Finished>>(16);
+    // Finished flows go to the writing thread (see `send_finished`).
+    let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<Vec<Finished>>(8);
     let (filter, progress) = (cfg.filter.as_deref(), cfg.progress.clone());
     let input = match &map {
         Some(m) => Input::Mapped(m),
@@ -350,7 +350,7 @@ fn stream_file(
             let _ = back_tx.send(batch);
             if an.has_finished() {
                 // A closed channel: the writer stopped on an output error.
-                writing = done_tx.send(an.take_finished()).is_ok();
+                writing = send_finished(&done_tx, an.take_finished());
             }
         }
         let info = reader
@@ -359,7 +359,7 @@ fn stream_file(
         let summary = match info {
             Ok(info) => {
                 let (summary, flows) = an.finish_raw(info);
-                let _ = done_tx.send(flows);
+                send_finished(&done_tx, flows);
                 Ok(summary)
             }
             Err(e) => Err(e),
@@ -372,6 +372,23 @@ fn stream_file(
     })?;
     written?;
     info
+}
+
+/// Hand finished flows to the writing thread in chunks of at most 64 (the
+/// channel holds 8): a SYN flood that ends a flow with nearly every segment
+/// must not queue thousands of flow states. False when the writer stopped.
+fn send_finished(tx: &std::sync::mpsc::SyncSender<Vec<Finished>>, flows: Vec<Finished>) -> bool {
+    const FLOWS_PER_SEND: usize = 64;
+    let mut flows = flows.into_iter().peekable();
+    while flows.peek().is_some() {
+        if tx
+            .send(flows.by_ref().take(FLOWS_PER_SEND).collect())
+            .is_err()
+        {
+            return false;
+        }
+    }
+    true
 }
 
 /// Memory-map `path` when it is a regular, uncompressed capture file (not
