@@ -325,27 +325,25 @@ fn stream_file(
             if !writing {
                 continue; // drain: the output failed, nothing more is analyzed
             }
-            for item in &batch.items {
+            for item in batch.items.drain(..) {
                 match item {
                     Item::Segment(seg, at) => {
                         an.note_time(seg.ts_ns);
-                        let payload = match *at {
+                        let payload = match at {
                             Payload::Mapped(s, n) => mapped.get(s..s + n as usize),
                             Payload::Copied(s, n) => batch.data.get(s..s + n as usize),
                         };
-                        let seg = decode::Segment {
+                        an.segment(&decode::Segment {
                             payload: payload.unwrap_or(&[]),
-                            ..seg.clone()
-                        };
-                        an.segment(&seg);
+                            ..seg
+                        });
                     }
                     Item::Skipped(skip, ts_ns) => {
-                        an.note_time(*ts_ns);
-                        an.skipped(skip.clone());
+                        an.note_time(ts_ns);
+                        an.skipped(skip);
                     }
                 }
             }
-            batch.items.clear();
             batch.data.clear();
             let _ = back_tx.send(batch);
             if an.has_finished() {

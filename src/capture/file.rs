@@ -101,10 +101,7 @@ pub fn read_reader(
     filter: Option<&str>,
     on_frame: &mut dyn FnMut(&Frame),
 ) -> anyhow::Result<CaptureInfo> {
-    let filter = match filter {
-        Some(expr) => Some(bpf::Filter::new(expr)?),
-        None => None,
-    };
+    let filter = filter.map(bpf::Filter::new).transpose()?;
     read_from(
         name,
         BufReader::with_capacity(256 << 10, reader),
@@ -124,10 +121,7 @@ pub fn read_bytes(
     filter: Option<&str>,
     on_frame: &mut dyn FnMut(&Frame),
 ) -> anyhow::Result<CaptureInfo> {
-    let filter = match filter {
-        Some(expr) => Some(bpf::Filter::new(expr)?),
-        None => None,
-    };
+    let filter = filter.map(bpf::Filter::new).transpose()?;
     read_from(name, bytes, filter, on_frame)
 }
 
