@@ -277,11 +277,12 @@ pub fn analyze_file(
 /// decompression, the BPF filter, link/IP/TCP headers) and hands decoded
 /// segments over in batches of 2,048; this one tracks connections and
 /// analyzes them; `writer` turns finished connections into report entries
-/// and gives them to `sink`, in order. A regular, uncompressed pcap file is
-/// memory-mapped: frames are then never copied, and a segment's payload is
-/// read in place by the analysis (framing) only if it looks at it. Memory
-/// is bounded by the channels (4 batches in flight, 16 batches of finished
-/// connections) and the flow table.
+/// and gives them to `sink`, in order. A regular, uncompressed pcap or
+/// pcapng file is memory-mapped: frames are then never copied, and a
+/// segment's payload is read in place by the analysis (framing) only if it
+/// looks at it. Memory is bounded by the channels (4 batches of segments and
+/// 8 chunks of at most 64 finished connections in flight) and the flow
+/// table.
 fn stream_file(
     path: &str,
     cfg: &Config,
@@ -409,10 +410,6 @@ fn map_capture(path: &str) -> Option<memmap2::Mmap> {
     let mut head = [0u8; 4];
     std::io::Read::read_exact(&mut &file, &mut head).ok()?;
     if !capture::file::is_capture_magic(&head) {
-        return None;
-    }
-    // pcapng blocks are copied out one by one: mapping them gains little.
-    if u32::from_le_bytes(head) == 0x0A0D0D0A {
         return None;
     }
     // SAFETY: the map is only read, through slices that live no longer than

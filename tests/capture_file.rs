@@ -19,9 +19,11 @@ struct Got {
     orig_len: u32,
 }
 
+/// Read `bytes` with the streaming reader (as files and standard input are)
+/// and with the in-memory one (as memory-mapped files are); both must give
+/// the same frames, warnings and damage, or the same error.
 fn read_bytes(bytes: &[u8], filter: Option<&str>) -> anyhow::Result<(CaptureInfo, Vec<Got>)> {
-    let mut got = Vec::new();
-    let info = read_reader("mem", bytes, filter, &mut |f| {
+    let collect = |got: &mut Vec<Got>, f: &nagle_analyze::capture::Frame| {
         got.push(Got {
             number: f.number,
             ts_ns: f.ts_ns,
@@ -29,8 +31,38 @@ fn read_bytes(bytes: &[u8], filter: Option<&str>) -> anyhow::Result<(CaptureInfo
             data: f.data.to_vec(),
             orig_len: f.orig_len,
         })
-    })?;
-    Ok((info, got))
+    };
+    let (mut streamed, mut in_memory) = (Vec::new(), Vec::new());
+    let info = read_reader("mem", bytes, filter, &mut |f| collect(&mut streamed, f));
+    let info_mem = nagle_analyze::capture::file::read_bytes("mem", bytes, filter, &mut |f| {
+        collect(&mut in_memory, f)
+    });
+    let key = |i: &CaptureInfo| {
+        (
+            i.frames,
+            i.frames_matched,
+            i.damaged,
+            i.bytes_read,
+            i.link_types.clone(),
+            i.warnings.clone(),
+            i.first_ts_ns,
+            i.last_ts_ns,
+        )
+    };
+    match (&info, &info_mem) {
+        (Ok(a), Ok(b)) => assert_eq!(key(a), key(b), "streamed vs in memory"),
+        (Err(a), Err(b)) => assert_eq!(format!("{a:#}"), format!("{b:#}")),
+        _ => panic!(
+            "streamed {:?} vs in memory {:?}",
+            info.is_ok(),
+            info_mem.is_ok()
+        ),
+    }
+    assert!(
+        streamed == in_memory,
+        "frames differ between the two readers"
+    );
+    Ok((info?, streamed))
 }
 
 fn spec(i: u32) -> TcpSpec {

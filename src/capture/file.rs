@@ -112,7 +112,8 @@ pub fn read_reader(
 
 /// Read a capture held in memory (a memory-mapped file): frames are
 /// delivered as slices of `bytes` wherever the format allows (every pcap
-/// record; pcapng blocks are copied into one reused buffer first), so the
+/// record and pcapng enhanced packet block; other pcapng packet blocks are
+/// copied into one reused buffer first), so the
 /// caller can tell where a frame lies by its address. Same contract as
 /// [`read_reader`].
 pub fn read_bytes(
@@ -579,6 +580,55 @@ fn read_pcapng<S: Source>(rd: &mut Reader<S>, st: &mut State) -> anyhow::Result<
     // The 4 magic bytes of the first SHB have already been consumed.
     let mut pending_type: Option<[u8; 4]> = Some(0x0A0D0D0Au32.to_le_bytes());
     loop {
+        // Fast path: an enhanced packet block wholly in the reader's buffer,
+        // well-formed, for a known interface, is delivered from there
+        // without copying; anything else (other blocks, damage, undefined
+        // interfaces, blocks straddling a refill) takes the general path.
+        if pending_type.is_none() {
+            let avail = rd.inner.buffered();
+            let at = |i: usize| {
+                let a = [avail[i], avail[i + 1], avail[i + 2], avail[i + 3]];
+                if big {
+                    u32::from_be_bytes(a)
+                } else {
+                    u32::from_le_bytes(a)
+                }
+            };
+            if avail.len() >= 32 && at(0) == 6 {
+                let blen = at(4) as usize;
+                let fits = blen >= 32
+                    && blen.is_multiple_of(4)
+                    && blen <= MAX_RECORD
+                    && avail.len() >= blen
+                    && at(blen - 4) as usize == blen;
+                let (if_id, caplen) = if fits {
+                    (at(8) as usize, at(20) as usize)
+                } else {
+                    (usize::MAX, 0)
+                };
+                if fits && caplen <= blen - 32 && if_id < ifaces.len() {
+                    let iface = &mut ifaces[if_id];
+                    let ts = ((at(12) as u64) << 32) | at(16) as u64;
+                    let orig = at(24);
+                    let ns = iface.to_ns(ts);
+                    let ts_ns = clamp_i64(ns);
+                    if ts_ns as i128 != ns && !iface.warned_ts {
+                        iface.warned_ts = true;
+                        let msg = format!(
+                            "{}: interface {if_id}: timestamp {ts} overflows the nanosecond range; clamped",
+                            st.path
+                        );
+                        st.info.warn(msg);
+                    }
+                    let lt = iface.link_type;
+                    st.info.bytes_read = rd.offset + blen as u64;
+                    st.deliver_slice(&avail[28..28 + caplen], ts_ns, lt, orig)?;
+                    rd.inner.consume(blen);
+                    rd.offset += blen as u64;
+                    continue;
+                }
+            }
+        }
         let start = rd.offset - if pending_type.is_some() { 4 } else { 0 };
         let mut head = [0u8; 8];
         let (ty_bytes, got) = match pending_type.take() {
