@@ -546,6 +546,22 @@ struct Iface {
 }
 
 impl Iface {
+    /// A packet block's timestamp in ns since the epoch, clamped to i64
+    /// (with one warning per interface when it had to be).
+    fn timestamp(&mut self, units: u64, if_id: usize, st: &mut State) -> i64 {
+        let ns = self.to_ns(units);
+        let ts_ns = clamp_i64(ns);
+        if ts_ns as i128 != ns && !self.warned_ts {
+            self.warned_ts = true;
+            let msg = format!(
+                "{}: interface {if_id}: timestamp {units} overflows the nanosecond range; clamped",
+                st.path
+            );
+            st.info.warn(msg);
+        }
+        ts_ns
+    }
+
     /// Convert a timestamp in interface units to ns since the epoch (i128,
     /// clamped by the caller).
     fn to_ns(&self, units: u64) -> i128 {
@@ -610,16 +626,7 @@ fn read_pcapng<S: Source>(rd: &mut Reader<S>, st: &mut State) -> anyhow::Result<
                     let iface = &mut ifaces[if_id];
                     let ts = ((at(12) as u64) << 32) | at(16) as u64;
                     let orig = at(24);
-                    let ns = iface.to_ns(ts);
-                    let ts_ns = clamp_i64(ns);
-                    if ts_ns as i128 != ns && !iface.warned_ts {
-                        iface.warned_ts = true;
-                        let msg = format!(
-                            "{}: interface {if_id}: timestamp {ts} overflows the nanosecond range; clamped",
-                            st.path
-                        );
-                        st.info.warn(msg);
-                    }
+                    let ts_ns = iface.timestamp(ts, if_id, st);
                     let lt = iface.link_type;
                     st.info.bytes_read = rd.offset + blen as u64;
                     st.deliver_slice(&avail[28..28 + caplen], ts_ns, lt, orig)?;
@@ -839,16 +846,7 @@ fn read_pcapng<S: Source>(rd: &mut Reader<S>, st: &mut State) -> anyhow::Result<
                     ));
                     continue;
                 };
-                let ns = iface.to_ns(ts);
-                let ts_ns = clamp_i64(ns);
-                if ts_ns as i128 != ns && !iface.warned_ts {
-                    iface.warned_ts = true;
-                    let msg = format!(
-                        "{}: interface {if_id}: timestamp {ts} overflows the nanosecond range; clamped",
-                        st.path
-                    );
-                    st.info.warn(msg);
-                }
+                let ts_ns = iface.timestamp(ts, if_id, st);
                 let lt = iface.link_type;
                 st.deliver(20..20 + caplen, ts_ns, lt, orig)?;
             }

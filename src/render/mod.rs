@@ -86,6 +86,31 @@ struct IndentedFormatter {
 }
 
 impl IndentedFormatter {
+    /// `[` or `{`: one level deeper.
+    fn open<W: ?Sized + std::io::Write>(&mut self, w: &mut W, c: &[u8]) -> std::io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(c)
+    }
+
+    /// `]` or `}`: back one level, on a line of its own unless empty.
+    fn close<W: ?Sized + std::io::Write>(&mut self, w: &mut W, c: &[u8]) -> std::io::Result<()> {
+        self.level -= 1;
+        if self.has_value {
+            self.newline(w)?;
+        }
+        w.write_all(c)
+    }
+
+    /// Before an array element or an object key: a comma unless first,
+    /// then a new line.
+    fn item<W: ?Sized + std::io::Write>(&self, w: &mut W, first: bool) -> std::io::Result<()> {
+        if !first {
+            w.write_all(b",")?;
+        }
+        self.newline(w)
+    }
+
     fn newline<W: ?Sized + std::io::Write>(&self, w: &mut W) -> std::io::Result<()> {
         w.write_all(b"\n")?;
         let mut n = self.base + 2 * self.level;
@@ -100,17 +125,11 @@ impl IndentedFormatter {
 
 impl serde_json::ser::Formatter for IndentedFormatter {
     fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.level += 1;
-        self.has_value = false;
-        w.write_all(b"[")
+        self.open(w, b"[")
     }
 
     fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.level -= 1;
-        if self.has_value {
-            self.newline(w)?;
-        }
-        w.write_all(b"]")
+        self.close(w, b"]")
     }
 
     fn begin_array_value<W: ?Sized + std::io::Write>(
@@ -118,10 +137,7 @@ impl serde_json::ser::Formatter for IndentedFormatter {
         w: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
-        if !first {
-            w.write_all(b",")?;
-        }
-        self.newline(w)
+        self.item(w, first)
     }
 
     fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
@@ -130,17 +146,11 @@ impl serde_json::ser::Formatter for IndentedFormatter {
     }
 
     fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.level += 1;
-        self.has_value = false;
-        w.write_all(b"{")
+        self.open(w, b"{")
     }
 
     fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.level -= 1;
-        if self.has_value {
-            self.newline(w)?;
-        }
-        w.write_all(b"}")
+        self.close(w, b"}")
     }
 
     fn begin_object_key<W: ?Sized + std::io::Write>(
@@ -148,10 +158,7 @@ impl serde_json::ser::Formatter for IndentedFormatter {
         w: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
-        if !first {
-            w.write_all(b",")?;
-        }
-        self.newline(w)
+        self.item(w, first)
     }
 
     fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
@@ -595,4 +602,29 @@ pub fn live_view(
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indented_json_is_serde_pretty_shifted() {
+        let v = serde_json::json!({
+            "a": [1, 2, {"b": [], "c": {}, "d": "x\ny"}],
+            "e": {"f": [[], [3]], "g": null},
+            "h": [],
+        });
+        let pretty = serde_json::to_string_pretty(&v).unwrap();
+        assert_eq!(indented_json(&v, 0).unwrap(), pretty);
+        let shifted: Vec<String> = pretty.lines().map(|l| format!("    {l}")).collect();
+        assert_eq!(indented_json(&v, 4).unwrap(), shifted.join("\n"));
+        // Deeper than the 128 spaces written at a time.
+        let mut deep = serde_json::json!(1);
+        for _ in 0..80 {
+            deep = serde_json::json!([deep]);
+        }
+        let pretty = serde_json::to_string_pretty(&deep).unwrap();
+        assert_eq!(indented_json(&deep, 0).unwrap(), pretty);
+    }
 }
