@@ -58,20 +58,13 @@ fn nagle_capture(path: &Path) -> Vec<u8> {
 
 /// Write Ethernet frames at `base + t` ns into a pcap file; returns its bytes.
 fn write_pcap(path: &Path, frames: &[(i64, TcpSpec)]) -> Vec<u8> {
-    let mut w = PcapWriter::new(
-        Vec::new(),
-        linktype::ETHERNET,
-        65535,
-        Endian::Little,
-        TsPrecision::Nano,
-    )
-    .unwrap();
     let base = 1_700_000_000_000_000_000i64;
-    for (t, f) in frames {
-        let bytes = tcp_frame(linktype::ETHERNET, f);
-        w.write(base + t, &bytes, bytes.len() as u32).unwrap();
-    }
-    let data = w.into_inner();
+    let data = common::pcap_nano(
+        linktype::ETHERNET,
+        frames
+            .iter()
+            .map(|(t, f)| (base + t, tcp_frame(linktype::ETHERNET, f))),
+    );
     std::fs::write(path, &data).unwrap();
     data
 }

@@ -4,10 +4,10 @@
 //! after the frames before the damage; compressed non-captures refused.
 //! Captures are written by the project's own writer and compressed here.
 
+mod common;
+
 use nagle_analyze::capture::linktype;
-use nagle_analyze::capture::writer::{
-    tcp_frame, Endian, PcapWriter, PcapngWriter, TcpSpec, TsPrecision,
-};
+use nagle_analyze::capture::writer::{tcp_frame, PcapngWriter, TcpSpec};
 use nagle_analyze::decode::flags::{ACK, FIN, PSH, SYN};
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -99,18 +99,7 @@ fn frames() -> Vec<(i64, Vec<u8>)> {
 }
 
 fn pcap_bytes() -> Vec<u8> {
-    let mut w = PcapWriter::new(
-        Vec::new(),
-        linktype::ETHERNET,
-        65535,
-        Endian::Little,
-        TsPrecision::Nano,
-    )
-    .unwrap();
-    for (t, f) in frames() {
-        w.write(t, &f, f.len() as u32).unwrap();
-    }
-    w.into_inner()
+    common::pcap_nano(linktype::ETHERNET, frames())
 }
 
 fn pcapng_bytes() -> Vec<u8> {

@@ -4,11 +4,11 @@
 //! warnings) and that every limit that bites is reported. Sizes are fixed,
 //! so run time is bounded by input size; nothing is timed.
 
+mod common;
+
 use nagle_analyze::capture::file::read_reader;
 use nagle_analyze::capture::linktype;
-use nagle_analyze::capture::writer::{
-    tcp_frame, Endian, PcapWriter, PcapngWriter, TcpSpec, TsPrecision,
-};
+use nagle_analyze::capture::writer::{tcp_frame, PcapngWriter, TcpSpec};
 use nagle_analyze::decode::flags::{ACK, PSH, SYN};
 use nagle_analyze::flow::{Limits, MAX_OUTSTANDING};
 use nagle_analyze::pipeline::{Analyzer, Config};
@@ -19,19 +19,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 const T0: i64 = 1_700_000_000_000_000_000;
 
 fn pcap(frames: impl IntoIterator<Item = (i64, TcpSpec)>) -> Vec<u8> {
-    let mut w = PcapWriter::new(
-        Vec::new(),
+    common::pcap_nano(
         linktype::RAW,
-        65535,
-        Endian::Little,
-        TsPrecision::Nano,
+        frames
+            .into_iter()
+            .map(|(ts, s)| (ts, tcp_frame(linktype::RAW, &s))),
     )
-    .unwrap();
-    for (ts, s) in frames {
-        let f = tcp_frame(linktype::RAW, &s);
-        w.write(ts, &f, f.len() as u32).unwrap();
-    }
-    w.into_inner()
 }
 
 /// Runs `bytes` through the Analyzer; returns the summary, the flows and

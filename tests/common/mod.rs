@@ -55,3 +55,15 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// A little-endian, nanosecond pcap of `link` frames (snaplen 65535) written
+/// by the project's writer, in memory.
+pub fn pcap_nano(link: u32, frames: impl IntoIterator<Item = (i64, Vec<u8>)>) -> Vec<u8> {
+    use nagle_analyze::capture::writer::{Endian, PcapWriter, TsPrecision};
+    let mut w = PcapWriter::new(Vec::new(), link, 65535, Endian::Little, TsPrecision::Nano)
+        .expect("pcap header");
+    for (ts, f) in frames {
+        w.write(ts, &f, f.len() as u32).expect("pcap record");
+    }
+    w.into_inner()
+}
