@@ -29,16 +29,8 @@ fn nagle_capture(path: &Path) -> Vec<u8> {
     let s = "10.1.0.2:8080".parse().unwrap();
     let mut frames: Vec<(i64, TcpSpec)> = Vec::new();
     let ms = 1_000_000i64;
-    let spec = |src, dst, seq, ack, flags, payload: usize| TcpSpec {
-        src,
-        dst,
-        seq,
-        ack,
-        flags,
-        window: 65535,
-        mss: if flags & SYN != 0 { Some(1460) } else { None },
-        payload: vec![b'x'; payload],
-        ..Default::default()
+    let spec = |src, dst, seq, ack, flags, payload: usize| {
+        common::segment(src, dst, seq, ack, flags, vec![b'x'; payload])
     };
     frames.push((0, spec(c, s, 999, 0, SYN, 0)));
     frames.push((10 * ms, spec(s, c, 4999, 1000, SYN | ACK, 0)));

@@ -63,17 +63,7 @@ fn frames() -> Vec<(i64, Vec<u8>)> {
             .parse()
             .unwrap();
         let s = "10.9.0.1:8443".parse().unwrap();
-        let spec = |src, dst, seq, ack, flags, payload: Vec<u8>| TcpSpec {
-            src,
-            dst,
-            seq,
-            ack,
-            flags,
-            window: 65535,
-            mss: (flags & SYN != 0).then_some(1460),
-            payload,
-            ..Default::default()
-        };
+        let spec = common::segment;
         let t0 = base + k as i64 * 1_000_000;
         let mut t = t0;
         let mut push = |t: i64, sp: TcpSpec| out.push((t, tcp_frame(linktype::ETHERNET, &sp)));

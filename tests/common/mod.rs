@@ -67,3 +67,26 @@ pub fn pcap_nano(link: u32, frames: impl IntoIterator<Item = (i64, Vec<u8>)>) ->
     }
     w.into_inner()
 }
+
+/// A TCP segment as the integration tests build them: window 65535, MSS
+/// 1460 on SYNs, everything else the writer's default.
+pub fn segment(
+    src: std::net::SocketAddr,
+    dst: std::net::SocketAddr,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload: Vec<u8>,
+) -> nagle_analyze::capture::writer::TcpSpec {
+    nagle_analyze::capture::writer::TcpSpec {
+        src,
+        dst,
+        seq,
+        ack,
+        flags,
+        window: 65535,
+        mss: (flags & nagle_analyze::decode::flags::SYN != 0).then_some(1460),
+        payload,
+        ..Default::default()
+    }
+}
