@@ -67,7 +67,7 @@
 //! lists them, and the renderers print it once per report.
 
 use crate::flow::{AckEvent, DataEvent, FlowSummary, SegmentKind, C2S, S2C};
-use crate::report::{self, ms, Advice};
+use crate::report::{self, ms, Advice, AdviceOption, Side, Vantage, Verdict};
 use crate::TsNs;
 
 /// Socket options and settings a capture cannot reveal.
@@ -226,24 +226,24 @@ impl Collector {
     }
 }
 
-fn side_of(f: &report::Flow, addr: &str) -> String {
+fn side_of(f: &report::Flow, addr: &str) -> Side {
     if addr == f.client {
-        "client".into()
+        Side::Client
     } else {
-        "server".into()
+        Side::Server
     }
 }
 
 fn advice(
     f: &report::Flow,
-    option: &str,
+    option: AdviceOption,
     addr: &str,
     action: String,
     evidence: Vec<String>,
     estimated_saving: String,
 ) -> Advice {
     Advice {
-        option: option.to_string(),
+        option,
         side: side_of(f, addr),
         address: addr.to_string(),
         action,
@@ -278,11 +278,11 @@ fn bytes_text(b: f64) -> String {
 pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
     let mut out = Vec::new();
     let rtt_ms = f.rtt_ms.min;
-    let seen = match f.vantage.as_str() {
-        "client" => "captured at the client",
-        "server" => "captured at the server",
-        "middle" => "captured between the hosts",
-        _ => "capture point unknown",
+    let seen = match f.vantage {
+        Vantage::Client => "captured at the client",
+        Vantage::Server => "captured at the server",
+        Vantage::Middle => "captured between the hosts",
+        Vantage::Unknown => "capture point unknown",
     };
 
     // Rule 1: Nagle × delayed-ACK stalls.
@@ -319,7 +319,7 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
         ev.push(format!("{seen} ({})", f.vantage));
         let mut a = advice(
             f,
-            "TCP_NODELAY",
+            AdviceOption::TcpNodelay,
             &d.from,
             format!(
                 "set TCP_NODELAY on the {} socket ({}), or send each request with one write (writev, or TCP_CORK around the writes)",
@@ -338,7 +338,7 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
         out.push(a);
         let mut q = advice(
             f,
-            "TCP_QUICKACK",
+            AdviceOption::TcpQuickack,
             &d.to,
             format!(
                 "alternative to TCP_NODELAY on the writer: set TCP_QUICKACK on the {} socket ({}) after every recv (Linux clears it), so it ACKs at once",
@@ -379,7 +379,7 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
         ));
         let mut a = advice(
             f,
-            "TCP_CORK",
+            AdviceOption::TcpCork,
             &d.from,
             format!(
                 "on the {} ({}), build each message before sending: TCP_CORK around the writes (uncork to send), MSG_MORE on all but the last, or one writev",
@@ -405,7 +405,7 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
         let (Some(r), Some(iv)) = (rtt_ms, d.send_interval_ms.median) else {
             continue;
         };
-        if d.nagle.verdict != "off" || d.small_segments < 20 || iv >= r || r <= 0.0 {
+        if d.nagle.verdict != Verdict::Off || d.small_segments < 20 || iv >= r || r <= 0.0 {
             continue;
         }
         let dur = match (dc.first_data, dc.last_data) {
@@ -425,7 +425,7 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
         };
         let mut a = advice(
             f,
-            "TCP_CORK",
+            AdviceOption::TcpCork,
             &d.from,
             format!(
                 "Nagle is off on the {} ({}) and it sends tinygrams: batch the writes (TCP_CORK, MSG_MORE, one write per message), or, if per-write latency does not matter here, leave Nagle on (do not set TCP_NODELAY)",
@@ -463,7 +463,7 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
                 let gap = first_ts - ack;
                 let mut a = advice(
                     f,
-                    "TCP_DEFER_ACCEPT",
+                    AdviceOption::TcpDeferAccept,
                     &f.server,
                     format!(
                         "set TCP_DEFER_ACCEPT on the listening socket ({}) so accept() returns when the request is there; on the client, TCP_DEFER_ACCEPT (or TCP_QUICKACK=0 before connect) lets the request ride on the third handshake packet",
@@ -487,7 +487,7 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
             } else if first_dir == S2C {
                 out.push(advice(
                     f,
-                    "TCP_DEFER_ACCEPT",
+                    AdviceOption::TcpDeferAccept,
                     &f.server,
                     "do not set TCP_DEFER_ACCEPT on this server: it speaks first (a banner protocol), so deferring accept would stall every connection until the timeout".into(),
                     vec!["the server sent the first data of the connection".into()],
@@ -541,7 +541,7 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
             let per_gbit = rtt_ms.map(|r| 125_000_000.0 * r / 1000.0);
             let mut a = advice(
                 f,
-                "SO_RCVBUF",
+                AdviceOption::SoRcvbuf,
                 receiver,
                 format!(
                     "raise the receive buffer of the {} ({}) to at least {} (twice the window it was pinned at{}); or let autotuning grow it (net.ipv4.tcp_rmem max)",
@@ -589,7 +589,7 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
                 let want = (2 * dc.max_inflight as u64).min(minw);
                 let mut a = advice(
                     f,
-                    "SO_SNDBUF",
+                    AdviceOption::SoSndbuf,
                     &d.from,
                     format!(
                         "raise the send buffer of the {} ({}) towards {} (or check that the application writes fast enough: an application-limited sender looks the same)",
@@ -637,7 +637,7 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
         }
         let mut a = advice(
             f,
-            "SO_RCVBUF",
+            AdviceOption::SoRcvbuf,
             &d.from,
             format!(
                 "the application on the {} ({}) reads too slowly: read sooner or in a separate thread; a larger SO_RCVBUF only postpones the stall",
@@ -689,7 +689,7 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
         let per_hour = interval.map(|g| 3600.0 / (g as f64 / 1e9).max(1e-3));
         out.push(advice(
             f,
-            "SO_KEEPALIVE",
+            AdviceOption::SoKeepalive,
             &d.from,
             format!(
                 "{verdict}; keep TCP_KEEPIDLE below the idle timeout of any NAT or load balancer on the path, and set TCP_KEEPINTVL/TCP_KEEPCNT for how soon a dead peer must be noticed"
@@ -758,7 +758,7 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
             ev.push("packet loss on the path gives the same packets; several flows to one server showing it at once point to the backlog".into());
             let mut a = advice(
                 f,
-                "listen backlog",
+                AdviceOption::ListenBacklog,
                 &f.server,
                 format!(
                     "on the server ({}): raise the listen() backlog and net.core.somaxconn / net.ipv4.tcp_max_syn_backlog, and accept() faster",

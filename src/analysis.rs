@@ -13,7 +13,10 @@
 
 use crate::flow::{AckEvent, DataEvent, Dir, FlowObserver, FlowSummary, SegmentKind, C2S, S2C};
 use crate::framing::{DirFraming, FramingRules, Outcome};
-use crate::report::{self, ms, secs};
+use crate::report::{
+    self, ms, secs, CoalescingCause, FramingState, MssSource, RttSource, Vantage, Verdict,
+    WriteConfidence, WriteSource,
+};
 use crate::writes::WriteLog;
 use crate::TsNs;
 use std::collections::{BTreeMap, HashMap};
@@ -353,7 +356,7 @@ fn hist_summary(h: &BTreeMap<u64, u64>) -> report::WritesPerSegment {
 /// of the small segments' sizes, trusted as far as the share of small
 /// segments that are exactly one unit long (the first segment after an
 /// idle period is usually one write).
-fn infer_unit(sizes: &HashMap<u32, u64>, mss: Option<u32>) -> Option<(u32, &'static str)> {
+fn infer_unit(sizes: &HashMap<u32, u64>, mss: Option<u32>) -> Option<(u32, WriteConfidence)> {
     let small: Vec<(u32, u64)> = sizes
         .iter()
         .filter(|(s, _)| mss.is_none_or(|m| **s < m))
@@ -370,11 +373,11 @@ fn infer_unit(sizes: &HashMap<u32, u64>, mss: Option<u32>) -> Option<(u32, &'sta
         return None;
     }
     let conf = if share >= 0.5 {
-        "high"
+        WriteConfidence::High
     } else if share >= 0.2 {
-        "medium"
+        WriteConfidence::Medium
     } else {
-        "low"
+        WriteConfidence::Low
     };
     if share < 0.05 {
         return None;
@@ -385,17 +388,17 @@ fn infer_unit(sizes: &HashMap<u32, u64>, mss: Option<u32>) -> Option<(u32, &'sta
 /// Path RTT, vantage and the capture→sender part of the path per direction.
 struct PathTiming {
     rtt: Option<i64>,
-    rtt_source: Option<&'static str>,
-    vantage: &'static str,
+    rtt_source: Option<RttSource>,
+    vantage: Vantage,
     /// near[d]: capture → sender of `d` → capture (ns).
     near: [Option<i64>; 2],
 }
 
 fn path_timing(f: &FlowSummary) -> PathTiming {
     let split = f.handshake.split().filter(|(a, b)| *a >= 0 && *b >= 0);
-    let far = |d: Dir| -> Option<(i64, &'static str)> {
-        let a = f.dirs[d].ack_rtt.min.map(|v| (v, "data-ack"));
-        let t = f.dirs[d].ts_rtt.min.map(|v| (v, "timestamps"));
+    let far = |d: Dir| -> Option<(i64, RttSource)> {
+        let a = f.dirs[d].ack_rtt.min.map(|v| (v, RttSource::DataAck));
+        let t = f.dirs[d].ts_rtt.min.map(|v| (v, RttSource::Timestamps));
         match (a, t) {
             (Some(a), Some(t)) => Some(if t.0 < a.0 { t } else { a }),
             (a, t) => a.or(t),
@@ -405,14 +408,14 @@ fn path_timing(f: &FlowSummary) -> PathTiming {
         Some((a, b)) if a + b > 0 => {
             let total = (a + b) as f64;
             if (b as f64) <= 0.1 * total {
-                "client"
+                Vantage::Client
             } else if (a as f64) <= 0.1 * total {
-                "server"
+                Vantage::Server
             } else {
-                "middle"
+                Vantage::Middle
             }
         }
-        _ => "unknown",
+        _ => Vantage::Unknown,
     };
     // near(sender of C2S = client) = capture→client→capture.
     let mut near = [None, None];
@@ -425,13 +428,13 @@ fn path_timing(f: &FlowSummary) -> PathTiming {
         };
         if near[d].is_none() {
             // The capture was taken at the sender: nothing between.
-            let at_sender = (d == C2S && vantage == "client") || (d == S2C && vantage == "server");
+            let at_sender = (d == C2S && vantage == Vantage::Client) || (d == S2C && vantage == Vantage::Server);
             if at_sender {
                 near[d] = Some(0);
             }
         }
     }
-    let mut best: Option<(i64, &'static str)> = split.map(|(a, b)| (a + b, "handshake"));
+    let mut best: Option<(i64, RttSource)> = split.map(|(a, b)| (a + b, RttSource::Handshake));
     for d in [C2S, S2C] {
         if let (Some((fv, src)), Some(n)) = (far(d), near[d]) {
             let cand = fv + n;
@@ -517,7 +520,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
         median: quantile(&full, 0.5).map(ms),
         p90: quantile(&full, 0.9).map(ms),
         samples: full_count,
-        source: timing.rtt_source.map(str::to_string),
+        source: timing.rtt_source,
     };
 
     // Which direction does the write log belong to? The one whose bytes
@@ -562,9 +565,9 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
         let mss = f.mss[d];
         let mss_source = mss.map(|_| {
             if st.mss_option.is_some() || f.dirs[1 - d].mss_option.is_some() {
-                "syn".to_string()
+                MssSource::Syn
             } else {
-                "largest-payload".to_string()
+                MssSource::LargestPayload
             }
         });
 
@@ -595,8 +598,8 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
         let mut writes = None;
         if log_dir == Some(d) {
             let log = cfg.log.as_ref().expect("log");
-            write_source = Some("log".to_string());
-            confidence = Some("exact".to_string());
+            write_source = Some(WriteSource::Log);
+            confidence = Some(WriteConfidence::Exact);
             writes = Some(log.len() as u64);
             wps = Some(da.wps_log.clone());
             let mut v: Vec<i64> = da.write_delays.iter().flatten().copied().collect();
@@ -612,21 +615,21 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
                 per_write: da.write_delays.iter().map(|x| x.map(ms)).collect(),
             });
         } else if let Some(n) = cfg.write_size {
-            write_source = Some("size".to_string());
+            write_source = Some(WriteSource::Size);
             write_unit = Some(n);
-            confidence = Some("exact".to_string());
+            confidence = Some(WriteConfidence::Exact);
             wps = Some(da.wps_size.clone());
             writes = Some(st.payload_bytes / n.max(1) as u64);
         } else if framing_used {
-            write_source = fr.source();
-            confidence = Some("protocol".to_string());
+            write_source = fr.framing.map(|f| WriteSource::Framing(f.to_string()));
+            confidence = Some(WriteConfidence::Protocol);
             writes = Some(fr.messages);
             wps = Some(da.wps_framing.clone());
         } else if st.data_segments > 0 {
             if let Some((unit, conf)) = infer_unit(&da.sizes, mss) {
-                write_source = Some("inferred".to_string());
+                write_source = Some(WriteSource::Inferred);
                 write_unit = Some(unit);
-                confidence = Some(conf.to_string());
+                confidence = Some(conf);
                 let mut h = BTreeMap::new();
                 for (size, c) in &da.sizes {
                     let w = ((*size as f64 / unit as f64).round() as u64).max(1);
@@ -759,7 +762,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
             violations: da.violations,
             released_held,
             released_aggregated: released_agg.max(released_agg_inferred),
-            writes_exact: matches!(write_source.as_deref(), Some("log" | "size")),
+            writes_exact: write_source.as_ref().is_some_and(WriteSource::is_exact),
             clocked_pure,
             pure_share_ok: by_pure_ack.len() * 2 >= da.releases.len(),
             rtt_ratio: send_interval.rtt_ratio,
@@ -778,7 +781,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
 
         // A stall is Nagle holding data: with Nagle off there is none, only
         // a slow ACK.
-        if verdict == "off" {
+        if verdict == Verdict::Off {
             stall_count = 0;
             stall_total = 0;
             stall_events.clear();
@@ -786,27 +789,27 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
 
         // Other causes of coalescing.
         let mut causes = Vec::new();
-        if verdict == "on" && aggregated.unwrap_or(0) > 0 {
-            causes.push("nagle".to_string());
+        if verdict == Verdict::On && aggregated.unwrap_or(0) > 0 {
+            causes.push(CoalescingCause::Nagle);
         }
-        if da.agg_in_flight > 0 && verdict != "on" {
-            causes.push("cwnd".to_string());
+        if da.agg_in_flight > 0 && verdict != Verdict::On {
+            causes.push(CoalescingCause::Cwnd);
         }
         if da.agg_window_limited > 0
             || st.zero_window > 0 && d == C2S && f.dirs[S2C].zero_window > 0
         {
-            causes.push("rwnd".to_string());
+            causes.push(CoalescingCause::Rwnd);
         }
         if st.oversize_segments > 0 {
-            causes.push("tso".to_string());
+            causes.push(CoalescingCause::Tso);
         }
 
         let seen_at = match (timing.vantage, d) {
-            ("client", C2S) | ("server", S2C) => Some("seen at the sender"),
-            ("client", _) | ("server", _) => {
+            (Vantage::Client, C2S) | (Vantage::Server, S2C) => Some("seen at the sender"),
+            (Vantage::Client, _) | (Vantage::Server, _) => {
                 Some("seen at the receiver: send timings include the path")
             }
-            ("middle", _) => Some("seen between the hosts"),
+            (Vantage::Middle, _) => Some("seen between the hosts"),
             _ => None,
         };
         let summary = direction_summary(
@@ -853,7 +856,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
             send_interval_ms: send_interval,
             ack_clocked_segments: ack_clocked,
             nagle: report::Nagle {
-                verdict: verdict.to_string(),
+                verdict,
                 evidence,
                 small_while_unacked: da.violations,
                 small_while_unacked_in_recovery: da.violations_recovery,
@@ -903,10 +906,10 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
     }
 
     match timing.vantage {
-        "server" => notes.push(
+        Vantage::Server => notes.push(
             "captured at the server: client→server timings are seen after the path, at the receiver".into(),
         ),
-        "middle" => notes.push("captured between the hosts: each side's timing is seen part-way".into()),
+        Vantage::Middle => notes.push("captured between the hosts: each side's timing is seen part-way".into()),
         _ => {}
     }
     if let (Some(h), Some(r)) = (f.handshake.split().map(|(a, b)| a + b), rtt) {
@@ -939,7 +942,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
         handshake_seen: f.handshake_seen,
         start_ts: secs(f.start_ts),
         end_ts: secs(f.end_ts),
-        vantage: timing.vantage.to_string(),
+        vantage: timing.vantage,
         rtt_ms,
         directions,
         notes,
@@ -984,36 +987,36 @@ struct VerdictInput {
 /// verdict"): `off` as soon as two small segments were unacknowledged at
 /// once; `on` on held writes, aggregated releases, ACK-clocked pacing or
 /// repeated stalls; otherwise `inconclusive` with the reason.
-fn nagle_verdict(e: &VerdictInput) -> (&'static str, Vec<String>) {
+fn nagle_verdict(e: &VerdictInput) -> (Verdict, Vec<String>) {
     let mut evidence = Vec::new();
     let none_overlapped =
         || "no small segment was sent while another small segment was unacknowledged".to_string();
     let v = e.violations;
     let verdict = if e.data_segments == 0 {
         evidence.push("no data sent in this direction".to_string());
-        "inconclusive"
+        Verdict::Inconclusive
     } else if e.small_segments == 0 {
         evidence.push("no segment below the MSS: Nagle only holds small segments".to_string());
-        "inconclusive"
+        Verdict::Inconclusive
     } else if v >= 2 || (v == 1 && e.released_aggregated == 0) {
         evidence.push(format!(
             "{v} small segment(s) were sent while an earlier small segment was still unacknowledged (outside loss recovery); Nagle's algorithm forbids that"
         ));
-        "off"
+        Verdict::Off
     } else if e.released_held >= 1 {
         evidence.push(format!(
             "{} segment(s) carried writes that were called before the ACK of the previous small segment and left within {:.2} ms of that ACK: the kernel held them",
             e.released_held, e.tolerance_ms
         ));
         evidence.push(none_overlapped());
-        "on"
+        Verdict::On
     } else if e.released_aggregated >= if e.writes_exact { 1 } else { 2 } {
         evidence.push(format!(
             "{} segment(s) carrying 2 or more writes left within {:.2} ms of the ACK of the previous small segment",
             e.released_aggregated, e.tolerance_ms
         ));
         evidence.push(none_overlapped());
-        "on"
+        Verdict::On
     } else if e.clocked_pure >= 3
         && e.rtt_ratio.is_some_and(|x| (0.7..=1.5).contains(&x))
         && e.pure_share_ok
@@ -1023,7 +1026,7 @@ fn nagle_verdict(e: &VerdictInput) -> (&'static str, Vec<String>) {
             e.clocked_pure,
             e.rtt_ratio.unwrap_or(0.0)
         ));
-        "on"
+        Verdict::On
     } else if e.stalls >= 2 {
         evidence.push(format!(
             "{} small segment(s) waited for an ACK the peer delayed (pure ACK after {:.1} ms on median) and left right after it: the write-write-read stall of Nagle with delayed ACK",
@@ -1031,18 +1034,18 @@ fn nagle_verdict(e: &VerdictInput) -> (&'static str, Vec<String>) {
             e.stall_median_ms.unwrap_or(0.0)
         ));
         evidence.push(none_overlapped());
-        "on"
+        Verdict::On
     } else if let Some(gap) = e.wide_writes_ms {
         evidence.push(format!(
             "writes were spaced wider than the RTT (median {gap:.2} ms apart, RTT {:.2} ms): Nagle never had to hold anything",
             e.rtt_ms.unwrap_or(0.0)
         ));
-        "inconclusive"
+        Verdict::Inconclusive
     } else {
         evidence.push("too little evidence either way".to_string());
-        "inconclusive"
+        Verdict::Inconclusive
     };
-    if verdict == "on" {
+    if verdict == Verdict::On {
         if let Some(gap) = e.wide_writes_ms {
             evidence.push(format!(
                 "writes were spaced wider than the RTT (median {gap:.2} ms apart, RTT {:.2} ms): Nagle held data only when an ACK came late",
@@ -1061,14 +1064,14 @@ fn framing_status(
 ) -> Option<report::FramingStatus> {
     let status = match (&fr.outcome, used) {
         (Outcome::Off, _) => return None,
-        (Outcome::NotRecognised, _) => "not-recognised",
-        (Outcome::Active, true) => "used",
-        (Outcome::Stopped(_), true) => "partial",
-        (_, false) => "not-used",
+        (Outcome::NotRecognised, _) => FramingState::NotRecognised,
+        (Outcome::Active, true) => FramingState::Used,
+        (Outcome::Stopped(_), true) => FramingState::Partial,
+        (_, false) => FramingState::NotUsed,
     };
     Some(report::FramingStatus {
         protocol: fr.framing.map(|f| f.to_string()),
-        status: status.to_string(),
+        status,
         messages: fr.messages,
         segments: fr.segments,
         data_segments,
@@ -1104,7 +1107,7 @@ fn direction_summary(
     seen_at: Option<&str>,
     from: &str,
     to: &str,
-    verdict: &str,
+    verdict: Verdict,
     wps: Option<&report::WritesPerSegment>,
     ratio: Option<f64>,
     rtt: Option<f64>,
@@ -1119,9 +1122,9 @@ fn direction_summary(
         return s;
     }
     s.push_str(match verdict {
-        "on" => "Nagle ON",
-        "off" => "Nagle OFF",
-        _ => "Nagle inconclusive",
+        Verdict::On => "Nagle ON",
+        Verdict::Off => "Nagle OFF",
+        Verdict::Inconclusive => "Nagle inconclusive",
     });
     if let Some(m) = wps.and_then(|w| w.mean) {
         s.push_str(&format!(", {m:.1} writes per segment on average"));
@@ -1141,7 +1144,7 @@ fn direction_summary(
             ms(stall_ms)
         ));
     }
-    if verdict == "on" {
+    if verdict == Verdict::On {
         s.push_str("; setting TCP_NODELAY would remove that wait");
     }
     if let Some(v) = seen_at {
@@ -1168,7 +1171,7 @@ mod tests {
         s.insert(4, 10);
         s.insert(8, 5);
         s.insert(12, 2);
-        assert_eq!(infer_unit(&s, Some(1448)), Some((4, "high")));
+        assert_eq!(infer_unit(&s, Some(1448)), Some((4, WriteConfidence::High)));
         let mut t = HashMap::new();
         t.insert(37, 3);
         t.insert(52, 3);
@@ -1215,7 +1218,7 @@ mod tests {
             released_held: 5,
             ..input()
         };
-        assert_eq!(nagle_verdict(&off).0, "off");
+        assert_eq!(nagle_verdict(&off).0, Verdict::Off);
         // One overlap but an aggregated release: not enough for off.
         let one = VerdictInput {
             violations: 1,
@@ -1223,7 +1226,7 @@ mod tests {
             writes_exact: true,
             ..input()
         };
-        assert_eq!(nagle_verdict(&one).0, "on");
+        assert_eq!(nagle_verdict(&one).0, Verdict::On);
         // Without exact write boundaries (protocol messages, inference), one
         // aggregated release may be one write of several messages: two are
         // needed.
@@ -1231,8 +1234,8 @@ mod tests {
             released_aggregated: n,
             ..input()
         };
-        assert_eq!(nagle_verdict(&messages(1)).0, "inconclusive");
-        assert_eq!(nagle_verdict(&messages(2)).0, "on");
+        assert_eq!(nagle_verdict(&messages(1)).0, Verdict::Inconclusive);
+        assert_eq!(nagle_verdict(&messages(2)).0, Verdict::On);
         // A single held write is enough for on.
         assert_eq!(
             nagle_verdict(&VerdictInput {
@@ -1240,7 +1243,7 @@ mod tests {
                 ..input()
             })
             .0,
-            "on"
+            Verdict::On
         );
         // Pacing needs three pure-ACK releases at about one RTT.
         let paced = VerdictInput {
@@ -1249,12 +1252,12 @@ mod tests {
             rtt_ratio: Some(1.0),
             ..input()
         };
-        assert_eq!(nagle_verdict(&paced).0, "on");
+        assert_eq!(nagle_verdict(&paced).0, Verdict::On);
         let slow = VerdictInput {
             rtt_ratio: Some(2.0),
             ..paced.clone()
         };
-        assert_eq!(nagle_verdict(&slow).0, "inconclusive");
+        assert_eq!(nagle_verdict(&slow).0, Verdict::Inconclusive);
         // One stall could be chance; two are a pattern.
         assert_eq!(
             nagle_verdict(&VerdictInput {
@@ -1262,7 +1265,7 @@ mod tests {
                 ..input()
             })
             .0,
-            "inconclusive"
+            Verdict::Inconclusive
         );
         assert_eq!(
             nagle_verdict(&VerdictInput {
@@ -1270,7 +1273,7 @@ mod tests {
                 ..input()
             })
             .0,
-            "on"
+            Verdict::On
         );
         // Wide writes: inconclusive with that reason, or a note on an on.
         let wide = VerdictInput {
@@ -1278,13 +1281,13 @@ mod tests {
             ..input()
         };
         let (v, ev) = nagle_verdict(&wide);
-        assert_eq!(v, "inconclusive");
+        assert_eq!(v, Verdict::Inconclusive);
         assert!(ev[0].contains("Nagle never had to hold anything"));
         let (v, ev) = nagle_verdict(&VerdictInput {
             released_held: 3,
             ..wide
         });
-        assert_eq!(v, "on");
+        assert_eq!(v, Verdict::On);
         assert!(ev.last().unwrap().contains("only when an ACK came late"));
         // Bulk: no small segments.
         let bulk = VerdictInput {
@@ -1292,6 +1295,6 @@ mod tests {
             violations: 9,
             ..input()
         };
-        assert_eq!(nagle_verdict(&bulk).0, "inconclusive");
+        assert_eq!(nagle_verdict(&bulk).0, Verdict::Inconclusive);
     }
 }

@@ -14,6 +14,143 @@ use std::collections::BTreeMap;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
+// --- Values with a fixed set of meanings ------------------------------------
+//
+// Each serialises to exactly the JSON string documented in
+// docs/json-schema.md; `as_str` gives the same spelling for the text and CSV
+// renderers.
+
+/// Declares a fieldless enum whose JSON form and `as_str` are the given
+/// strings.
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        pub enum $name {
+            $($(#[$vm])* #[serde(rename = $s)] $variant),+
+        }
+        impl $name {
+            /// The spelling used in JSON, CSV and text.
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        /// Compares with the JSON spelling (handy in tests and scripts).
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// The Nagle verdict of one direction.
+    Verdict { On = "on", Off = "off", Inconclusive = "inconclusive" }
+}
+
+string_enum! {
+    /// Where the capture was taken, from the handshake split.
+    Vantage { Client = "client", Server = "server", Middle = "middle", Unknown = "unknown" }
+}
+
+string_enum! {
+    /// One end of a connection.
+    Side { Client = "client", Server = "server" }
+}
+
+string_enum! {
+    /// How sure the write boundaries are.
+    WriteConfidence {
+        /// A write log or `--write-size`.
+        Exact = "exact",
+        /// Protocol messages (`--framing`).
+        Protocol = "protocol",
+        High = "high",
+        Medium = "medium",
+        Low = "low",
+    }
+}
+
+string_enum! {
+    /// Where a direction's MSS came from.
+    MssSource { Syn = "syn", LargestPayload = "largest-payload" }
+}
+
+string_enum! {
+    /// Where the path RTT came from.
+    RttSource { Handshake = "handshake", DataAck = "data-ack", Timestamps = "timestamps" }
+}
+
+string_enum! {
+    /// What the protocol framing did in one direction.
+    FramingState {
+        Used = "used",
+        Partial = "partial",
+        NotUsed = "not-used",
+        NotRecognised = "not-recognised",
+    }
+}
+
+string_enum! {
+    /// Why writes were coalesced into fewer segments.
+    CoalescingCause { Nagle = "nagle", Cwnd = "cwnd", Rwnd = "rwnd", Tso = "tso" }
+}
+
+string_enum! {
+    /// The socket option (or setting) a piece of advice is about.
+    AdviceOption {
+        TcpNodelay = "TCP_NODELAY",
+        TcpQuickack = "TCP_QUICKACK",
+        TcpCork = "TCP_CORK",
+        TcpDeferAccept = "TCP_DEFER_ACCEPT",
+        SoRcvbuf = "SO_RCVBUF",
+        SoSndbuf = "SO_SNDBUF",
+        SoKeepalive = "SO_KEEPALIVE",
+        ListenBacklog = "listen backlog",
+    }
+}
+
+/// Where a direction's write boundaries came from. JSON: `log`, `size`,
+/// `inferred`, or `framing:<name>` (for example `framing:tls`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteSource {
+    Log,
+    Size,
+    Inferred,
+    /// Protocol messages, with the framing's name (`tls`, `resp`, ...).
+    Framing(String),
+}
+
+impl WriteSource {
+    /// Exact write boundaries: a log or a known write size.
+    pub fn is_exact(&self) -> bool {
+        matches!(self, WriteSource::Log | WriteSource::Size)
+    }
+}
+
+impl std::fmt::Display for WriteSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteSource::Log => f.write_str("log"),
+            WriteSource::Size => f.write_str("size"),
+            WriteSource::Inferred => f.write_str("inferred"),
+            WriteSource::Framing(name) => write!(f, "framing:{name}"),
+        }
+    }
+}
+
+impl Serialize for WriteSource {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub schema_version: u32,
@@ -116,7 +253,7 @@ pub struct Rtt {
     pub p90: Option<f64>,
     pub samples: u64,
     /// Where `min` came from: `handshake`, `data-ack`, `timestamps`.
-    pub source: Option<String>,
+    pub source: Option<RttSource>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -130,7 +267,7 @@ pub struct Flow {
     pub start_ts: f64,
     pub end_ts: f64,
     /// `client`, `server`, `middle` or `unknown`.
-    pub vantage: String,
+    pub vantage: Vantage,
     pub rtt_ms: Rtt,
     pub directions: Vec<Direction>,
     /// Plain-language notes on how far the figures can be trusted.
@@ -147,9 +284,9 @@ pub struct Flow {
 pub struct Advice {
     /// `TCP_NODELAY`, `TCP_QUICKACK`, `TCP_CORK`, `TCP_DEFER_ACCEPT`,
     /// `SO_RCVBUF`, `SO_SNDBUF`, `SO_KEEPALIVE`, `listen backlog`.
-    pub option: String,
+    pub option: AdviceOption,
     /// `client` or `server`.
-    pub side: String,
+    pub side: Side,
     /// That side's `ip:port`.
     pub address: String,
     /// What to do, in words.
@@ -187,7 +324,7 @@ pub struct WriteDelay {
 #[derive(Debug, Clone, Serialize)]
 pub struct Nagle {
     /// `on`, `off` or `inconclusive`.
-    pub verdict: String,
+    pub verdict: Verdict,
     /// One sentence per piece of evidence, with counts.
     pub evidence: Vec<String>,
     /// Small segments sent while an earlier small one was unacknowledged,
@@ -254,7 +391,7 @@ pub struct Direction {
     /// payload seen; null when unknown.
     pub mss: Option<u32>,
     /// `syn` or `largest-payload`.
-    pub mss_source: Option<String>,
+    pub mss_source: Option<MssSource>,
     pub small_segments: u64,
     /// Segments larger than the MSS (TSO/GSO/GRO at the capture point).
     pub oversize_segments: u64,
@@ -267,11 +404,11 @@ pub struct Direction {
 
     // --- Nagle analysis ---
     /// `log`, `size`, `inferred`, or null when no write boundaries are known.
-    pub write_source: Option<String>,
+    pub write_source: Option<WriteSource>,
     /// The write size used (`size`) or inferred (`inferred`).
     pub write_unit: Option<u32>,
     /// `exact`, `high`, `medium`, `low`.
-    pub write_confidence: Option<String>,
+    pub write_confidence: Option<WriteConfidence>,
     pub writes: Option<u64>,
     pub writes_per_segment: Option<WritesPerSegment>,
     /// Data segments carrying the end of two or more writes.
@@ -285,7 +422,7 @@ pub struct Direction {
     /// segment (the Nagle release).
     pub ack_clocked_segments: u64,
     pub nagle: Nagle,
-    pub coalescing_causes: Vec<String>,
+    pub coalescing_causes: Vec<CoalescingCause>,
     /// ACK delay of the receiver of this direction's data.
     pub ack_delay_ms: AckDelay,
     pub stalls: Stalls,
@@ -349,7 +486,7 @@ pub struct FramingStatus {
     /// `used`, `partial` (stopped, used for the segments before),
     /// `not-used` (stopped too early or found no message end),
     /// `not-recognised` (`auto` only).
-    pub status: String,
+    pub status: FramingState,
     /// Message ends found.
     pub messages: u64,
     /// Data segments whose bytes were decoded.
@@ -359,4 +496,13 @@ pub struct FramingStatus {
     pub gaps: u64,
     /// Why decoding stopped (missing bytes, snaplen, not the protocol).
     pub stopped: Option<String>,
+}
+
+/// Values joined with ", " in their JSON spelling (text and HTML lists).
+pub fn join<T: std::fmt::Display>(values: &[T]) -> String {
+    values
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

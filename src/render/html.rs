@@ -15,7 +15,7 @@
 //! ([`super::charts::select_flows`]).
 
 use super::charts::{self, Chart, ChartFormat};
-use crate::report::{Direction, Flow, Report};
+use crate::report::{Direction, Flow, Report, Verdict};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -42,10 +42,10 @@ fn ms(v: Option<f64>) -> String {
 
 /// The Nagle verdict in words.
 pub fn verdict_words(d: &Direction) -> &'static str {
-    match d.nagle.verdict.as_str() {
-        "on" => "Nagle on: small segments waited for the ACK of the previous one",
-        "off" => "Nagle off: small segments left without waiting for ACKs",
-        _ => "inconclusive: the capture does not show whether Nagle held data",
+    match d.nagle.verdict {
+        Verdict::On => "Nagle on: small segments waited for the ACK of the previous one",
+        Verdict::Off => "Nagle off: small segments left without waiting for ACKs",
+        Verdict::Inconclusive => "inconclusive: the capture does not show whether Nagle held data",
     }
 }
 
@@ -81,7 +81,7 @@ fn row_cells(f: &Flow, d: &Direction) -> Vec<String> {
     vec![
         f.id.to_string(),
         format!("{} → {}", d.from, d.to),
-        f.vantage.clone(),
+        f.vantage.to_string(),
         ms(f.rtt_ms.min),
         d.data_segments.to_string(),
         d.small_segments.to_string(),
@@ -173,9 +173,9 @@ pub fn html(report: &Report, flows: &[&Flow]) -> anyhow::Result<String> {
         let _ = writeln!(
             s,
             "<p>Vantage {}; path RTT {} ms ({}); handshake {}; {:.3} s.</p>",
-            esc(&f.vantage),
+            esc(f.vantage.as_str()),
             ms(f.rtt_ms.min),
-            esc(f.rtt_ms.source.as_deref().unwrap_or("no samples")),
+            esc(f.rtt_ms.source.map_or("no samples", |s| s.as_str())),
             if f.handshake_seen { "seen" } else { "not seen" },
             f.end_ts - f.start_ts
         );
@@ -196,7 +196,7 @@ pub fn html(report: &Report, flows: &[&Flow]) -> anyhow::Result<String> {
                     let _ = writeln!(
                         s,
                         "<li>Coalescing causes: {}</li>",
-                        esc(&d.coalescing_causes.join(", "))
+                        esc(&crate::report::join(&d.coalescing_causes))
                     );
                 }
                 s.push_str("</ul>\n");
@@ -215,8 +215,8 @@ pub fn html(report: &Report, flows: &[&Flow]) -> anyhow::Result<String> {
                 let _ = write!(
                     s,
                     "<li><b>{}</b> on the {} <code>{}</code>: {}<ul>",
-                    esc(&a.option),
-                    esc(&a.side),
+                    esc(a.option.as_str()),
+                    esc(a.side.as_str()),
                     esc(&a.address),
                     esc(&a.action)
                 );

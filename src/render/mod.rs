@@ -356,7 +356,7 @@ fn flow_text(s: &mut String, f: &Flow) {
         s,
         "  path RTT {} ms ({}), handshake {} ms, data→ACK median {} ms, p90 {} ms, {} samples",
         opt(rtt.min, 3),
-        rtt.source.as_deref().unwrap_or("no samples"),
+        rtt.source.map_or("no samples", |s| s.as_str()),
         opt(rtt.handshake, 3),
         opt(rtt.median, 3),
         opt(rtt.p90, 3),
@@ -408,7 +408,7 @@ fn direction_text(s: &mut String, d: &Direction) {
         s,
         "    MSS {} ({}), timestamps {}, window scale {}",
         d.mss.map_or("-".into(), |m| m.to_string()),
-        d.mss_source.as_deref().unwrap_or("unknown"),
+        d.mss_source.map_or("unknown", |s| s.as_str()),
         if d.timestamps { "on" } else { "off" },
         d.window_scale.map_or("-".into(), |w| w.to_string())
     );
@@ -430,7 +430,7 @@ fn direction_text(s: &mut String, d: &Direction) {
                 s,
                 "    writes: {} ({src}{unit}, {}), per segment mean {} median {} max {}; aggregated segments {}",
                 d.writes.map_or("-".into(), |w| w.to_string()),
-                d.write_confidence.as_deref().unwrap_or("-"),
+                d.write_confidence.map_or("-", |s| s.as_str()),
                 opt(w.mean, 2),
                 opt(w.median, 0),
                 w.max.map_or("-".into(), |m| m.to_string()),
@@ -480,7 +480,7 @@ fn direction_text(s: &mut String, d: &Direction) {
         let _ = writeln!(
             s,
             "    coalescing causes: {}",
-            d.coalescing_causes.join(", ")
+            crate::report::join(&d.coalescing_causes)
         );
     }
     for e in &d.nagle.evidence {
@@ -535,7 +535,7 @@ fn csv_rows(path: &str, f: &Flow) -> String {
             f.id.to_string(),
             d.from.clone(),
             d.to.clone(),
-            f.vantage.clone(),
+            f.vantage.to_string(),
             f.handshake_seen.to_string(),
             o(f.rtt_ms.min),
             o(f.rtt_ms.handshake),
@@ -546,7 +546,7 @@ fn csv_rows(path: &str, f: &Flow) -> String {
             d.out_of_order.to_string(),
             d.mss.map_or(String::new(), |m| m.to_string()),
             d.small_segments.to_string(),
-            d.write_source.clone().unwrap_or_default(),
+            d.write_source.as_ref().map(|w| w.to_string()).unwrap_or_default(),
             d.writes.map_or(String::new(), |w| w.to_string()),
             o(d.writes_per_segment.as_ref().and_then(|w| w.mean)),
             d.aggregated_segments
@@ -556,7 +556,7 @@ fn csv_rows(path: &str, f: &Flow) -> String {
             d.ack_clocked_segments.to_string(),
             o(d.ack_delay_ms.median),
             d.stalls.count.to_string(),
-            d.nagle.verdict.clone(),
+            d.nagle.verdict.to_string(),
         ];
         let row: Vec<String> = row.iter().map(|v| csv_field(v)).collect();
         s.push_str(&row.join(","));
