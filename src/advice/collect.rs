@@ -1,0 +1,209 @@
+//! The advice's own evidence, gathered while a flow runs.
+//!
+//! [`Collector`] is fed the same [`DataEvent`]s and [`AckEvent`]s as the
+//! analysis and keeps, per direction, what the report does not:
+//! request/response turns and the segments they carried against the
+//! segments their bytes needed, bytes in flight against the peer's
+//! advertised window, keep-alive and zero-window probes with the idle time
+//! before them, and the first data segment of the connection.
+//!
+//! What it does not do: judge anything. It only counts; the rules
+//! (`super::RULES`) decide. Its memory is bounded: at most
+//! [`MAX_KEEPALIVES`] probe times and [`MAX_INFLIGHT`] in-flight samples
+//! (every `stride`-th value, the stride doubling at the cap) per direction.
+
+use crate::flow::{AckEvent, DataEvent, Dir, SegmentKind};
+use crate::TsNs;
+
+/// Keep-alive probe times kept per direction.
+pub const MAX_KEEPALIVES: usize = 1000;
+/// In-flight samples kept per direction before thinning.
+pub const MAX_INFLIGHT: usize = 1 << 16;
+
+/// What one direction's sender did, as the advice rules need it.
+#[derive(Debug, Clone, Default)]
+pub(super) struct DirCollect {
+    /// Completed turns, segments in them, the minimum segments their bytes
+    /// needed (⌈bytes / MSS⌉, at most the segments sent), and the turns
+    /// that carried more segments than that.
+    pub turns: u64,
+    pub turn_segments: u64,
+    pub turn_min_segments: u64,
+    pub turns_over: u64,
+    /// New data segments sent with a known peer window, and those with no
+    /// room for another full segment.
+    pub window_known: u64,
+    pub window_limited: u64,
+    /// Smallest window advertised while this direction sent data.
+    pub min_window: Option<u64>,
+    pub max_window_seen: u64,
+    /// Largest window among the segments that filled it.
+    pub pinned_window: u64,
+    /// Bytes in flight after each new segment (thinned: every
+    /// `inflight_stride`-th of `inflight_count`).
+    pub inflight: Vec<i64>,
+    pub inflight_stride: u64,
+    pub inflight_count: u64,
+    pub max_inflight: i64,
+    pub first_data: Option<TsNs>,
+    pub last_data: Option<TsNs>,
+    /// Keep-alive probes: (ts, idle before it in ns).
+    pub keepalives: Vec<(TsNs, i64)>,
+    pub keepalive_count: u64,
+    /// Keep-alive-shaped segments sent into a zero window (window probes).
+    pub window_probes: u64,
+}
+
+impl DirCollect {
+    /// Nanoseconds from the first to the last data segment, when positive.
+    pub fn duration(&self) -> Option<i64> {
+        match (self.first_data, self.last_data) {
+            (Some(a), Some(b)) if b > a => Some(b - a),
+            _ => None,
+        }
+    }
+
+    /// Count a completed turn of `segs` segments carrying `bytes`.
+    fn close_turn(&mut self, segs: u64, bytes: u64, mss: u32) {
+        let min = bytes.div_ceil(mss.max(1) as u64).max(1);
+        self.turns += 1;
+        self.turn_segments += segs;
+        self.turn_min_segments += min.min(segs);
+        if segs > min {
+            self.turns_over += 1;
+        }
+    }
+
+    /// A keep-alive-shaped segment: a window probe into a zero window, else
+    /// a keep-alive probe after `idle` ns without activity.
+    fn probe(&mut self, ts: TsNs, peer_window: Option<u64>, idle: i64) {
+        if peer_window == Some(0) {
+            self.window_probes += 1;
+            return;
+        }
+        self.keepalive_count += 1;
+        if self.keepalives.len() < MAX_KEEPALIVES {
+            self.keepalives.push((ts, idle));
+        }
+    }
+
+    /// Keep `after` (bytes in flight after a new segment) when its position
+    /// falls on the stride; halve the list at the cap.
+    fn push_inflight(&mut self, after: i64) {
+        self.max_inflight = self.max_inflight.max(after);
+        self.inflight_count += 1;
+        if self.inflight_stride == 0 {
+            self.inflight_stride = 1;
+        }
+        if self.inflight_count.is_multiple_of(self.inflight_stride) {
+            self.inflight.push(after);
+            if self.inflight.len() >= MAX_INFLIGHT {
+                let mut i = 0;
+                self.inflight.retain(|_| {
+                    i += 1;
+                    i % 2 == 0
+                });
+                self.inflight_stride *= 2;
+            }
+        }
+    }
+
+    /// A new segment leaving `after` bytes in flight against the peer's
+    /// window `w`: count whether a full segment (`mss`) still fitted.
+    fn window(&mut self, after: i64, mss: u32, w: u64) {
+        self.window_known += 1;
+        self.min_window = Some(self.min_window.map_or(w, |m| m.min(w)));
+        self.max_window_seen = self.max_window_seen.max(w);
+        if after as u64 + mss as u64 > w {
+            self.window_limited += 1;
+            self.pinned_window = self.pinned_window.max(w);
+        }
+    }
+}
+
+/// The turn in progress: a run of data segments one way.
+#[derive(Debug, Clone, Copy)]
+struct Turn {
+    dir: Dir,
+    segments: u64,
+    bytes: u64,
+    /// Largest MSS known during the turn.
+    mss: u32,
+}
+
+/// Evidence gathered while the flow runs (one per flow).
+#[derive(Debug, Clone, Default)]
+pub struct Collector {
+    pub(super) dirs: [DirCollect; 2],
+    /// Current turn.
+    turn: Option<Turn>,
+    /// Last data or newly acknowledging ACK (not keep-alives).
+    last_activity: Option<TsNs>,
+    /// First data segment of the connection: direction and time.
+    pub(super) first_data: Option<(Dir, TsNs)>,
+}
+
+impl Collector {
+    fn close_turn(&mut self) {
+        if let Some(t) = self.turn.take() {
+            self.dirs[t.dir].close_turn(t.segments, t.bytes, t.mss);
+        }
+    }
+
+    /// Extend the turn of `d`, or close the other one and start it.
+    fn extend_turn(&mut self, d: Dir, len: u32, mss: u32) {
+        match &mut self.turn {
+            Some(t) if t.dir == d => {
+                t.segments += 1;
+                t.bytes += len as u64;
+                t.mss = t.mss.max(mss);
+            }
+            _ => {
+                self.close_turn();
+                self.turn = Some(Turn {
+                    dir: d,
+                    segments: 1,
+                    bytes: len as u64,
+                    mss,
+                });
+            }
+        }
+    }
+
+    pub fn on_data(&mut self, ev: &DataEvent) {
+        let d = ev.dir;
+        match ev.kind {
+            SegmentKind::KeepAlive => {
+                let idle = self.last_activity.map_or(0, |t| ev.ts - t);
+                self.dirs[d].probe(ev.ts, ev.peer_window, idle);
+                return;
+            }
+            SegmentKind::Retransmission => {
+                self.last_activity = Some(ev.ts);
+                return;
+            }
+            SegmentKind::New | SegmentKind::OutOfOrder => {}
+        }
+        self.last_activity = Some(ev.ts);
+        self.first_data.get_or_insert((d, ev.ts));
+        let mss = ev.mss.unwrap_or(ev.len).max(1);
+        self.extend_turn(d, ev.len, mss);
+        let dc = &mut self.dirs[d];
+        dc.first_data.get_or_insert(ev.ts);
+        dc.last_data = Some(ev.ts);
+        if ev.kind != SegmentKind::New {
+            return;
+        }
+        let after = ev.in_flight + ev.len as i64;
+        dc.push_inflight(after);
+        if let Some(w) = ev.peer_window {
+            dc.window(after, mss, w);
+        }
+    }
+
+    pub fn on_ack(&mut self, ev: &AckEvent) {
+        if ev.newly_acked > 0 {
+            self.last_activity = Some(ev.ts);
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Builders for the rules' unit tests.
