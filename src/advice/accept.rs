@@ -68,3 +68,42 @@ fn set_it(ev: &Evidence, gap: i64) -> Draft {
     );
     draft.packets(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advice::testkit::{Flow, MS};
+
+    fn handshake(first: crate::flow::Dir, gap: i64) -> Flow {
+        let mut f = Flow::new();
+        let h = &mut f.summary.handshake;
+        (h.syn, h.syn_ack, h.ack) = (Some(0), Some(10 * MS), Some(10 * MS));
+        f.summary.handshake_seen = true;
+        f.collected.first_data = Some((first, 10 * MS + gap));
+        f
+    }
+
+    #[test]
+    fn fires_when_the_client_speaks_late() {
+        let f = handshake(C2S, 5 * MS);
+        let a = defer_accept(&f.evidence()).unwrap();
+        assert_eq!(a.side, Side::Server);
+        assert_eq!(a.saving_packets, Some(1));
+        assert!(a.evidence[1].contains("5.000 ms later"));
+    }
+
+    #[test]
+    fn silent_when_the_request_follows_the_ack_at_once() {
+        assert!(defer_accept(&handshake(C2S, MS / 10).evidence()).is_none());
+        let mut f = handshake(C2S, 5 * MS);
+        f.summary.handshake_seen = false;
+        assert!(defer_accept(&f.evidence()).is_none());
+    }
+
+    #[test]
+    fn advises_against_it_when_the_server_speaks_first() {
+        let a = defer_accept(&handshake(S2C, 0).evidence()).unwrap();
+        assert!(a.action.starts_with("do not set TCP_DEFER_ACCEPT"));
+        assert_eq!((a.saving_ms, a.saving_packets), (None, None));
+    }
+}

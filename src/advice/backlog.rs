@@ -114,3 +114,62 @@ pub(super) fn listen_backlog(ev: &Evidence) -> Option<Draft> {
     );
     Some(draft.ms((t.cost > 0).then(|| ms(t.cost))))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advice::testkit::{Flow, MS};
+
+    fn syns(client: u32, server: u32) -> Flow {
+        let mut f = Flow::new();
+        f.summary.handshake_seen = true;
+        let c = &mut f.summary.dirs[C2S];
+        c.syns = client;
+        (c.first_syn_ts, c.last_syn_ts) = (Some(0), Some(3000 * MS));
+        let s = &mut f.summary.dirs[S2C];
+        s.syns = server;
+        if server > 0 {
+            (s.first_syn_ts, s.last_syn_ts) = (Some(3000 * MS), Some(4000 * MS));
+        }
+        f
+    }
+
+    #[test]
+    fn silent_on_a_clean_handshake() {
+        assert!(listen_backlog(&syns(1, 1).evidence()).is_none());
+        let mut f = syns(3, 1);
+        f.summary.handshake_seen = false;
+        assert!(listen_backlog(&f.evidence()).is_none());
+    }
+
+    #[test]
+    fn retransmitted_syn_costs_the_wait_for_the_syn_ack() {
+        let a = listen_backlog(&syns(3, 1).evidence()).unwrap();
+        assert_eq!(a.side, Side::Server);
+        assert_eq!(a.saving_ms, Some(3000.0));
+        assert!(a.evidence[0].contains("SYN 3 times over 3.0 s"));
+    }
+
+    #[test]
+    fn unanswered_syns_and_resent_syn_acks() {
+        let a = listen_backlog(&syns(2, 0).evidence()).unwrap();
+        assert!(a.evidence[1].contains("never opened"));
+        assert_eq!(a.saving_ms, Some(3000.0));
+        let mut f = syns(1, 2);
+        f.summary.handshake.ack = Some(3001 * MS);
+        let a = listen_backlog(&f.evidence()).unwrap();
+        assert!(a.evidence[0].contains("accept queue is full"));
+        assert_eq!(a.saving_ms, Some(1000.0));
+    }
+
+    #[test]
+    fn syn_cookies_only_add_to_other_evidence() {
+        let mut f = syns(1, 1);
+        f.summary.dirs[C2S].window_scale = Some(7);
+        f.summary.dirs[C2S].sack_permitted = true;
+        assert!(listen_backlog(&f.evidence()).is_none());
+        f.summary.dirs[C2S].syns = 2;
+        let a = listen_backlog(&f.evidence()).unwrap();
+        assert!(a.evidence.iter().any(|e| e.contains("SYN cookies")));
+    }
+}

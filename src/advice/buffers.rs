@@ -181,3 +181,71 @@ pub(super) fn sndbuf(ev: &Evidence, d: Dir) -> Option<Draft> {
     );
     Some(draft.ms(Some(saving)).bytes(want))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advice::testkit::{Flow, MS};
+    use crate::flow::{C2S, S2C};
+    use crate::report::Side;
+
+    /// 1 MiB client→server in 100 ms (RTT 10 ms), 100 segments with a
+    /// known window, `limited` of them window-limited.
+    fn transfer(limited: u64) -> Flow {
+        let mut f = Flow::new();
+        f.dir(C2S).payload_bytes = 1 << 20;
+        let dc = &mut f.collected.dirs[C2S];
+        (dc.first_data, dc.last_data) = (Some(0), Some(100 * MS));
+        (dc.window_known, dc.window_limited) = (100, limited);
+        dc.pinned_window = if limited > 0 { 65536 } else { 0 };
+        dc.max_window_seen = 65536;
+        dc.min_window = Some(1 << 20);
+        dc.max_inflight = 65536;
+        dc.inflight = vec![65536; 60];
+        f
+    }
+
+    #[test]
+    fn rcvbuf_on_the_receiver_of_a_window_limited_transfer() {
+        let f = transfer(50);
+        let a = rcvbuf(&f.evidence(), C2S).unwrap();
+        assert_eq!(a.side, Side::Server);
+        assert_eq!(a.saving_ms, Some(50.0));
+        assert_eq!(a.saving_bytes, Some(131072));
+        assert!(sndbuf(&f.evidence(), C2S).is_none(), "one or the other");
+    }
+
+    #[test]
+    fn rcvbuf_silent_below_the_thresholds_or_with_a_zero_window() {
+        assert!(rcvbuf(&transfer(20).evidence(), C2S).is_none());
+        let mut f = transfer(50);
+        f.summary.dirs[S2C].zero_window_episodes = 1;
+        assert!(rcvbuf(&f.evidence(), C2S).is_none());
+        let mut f = transfer(50);
+        f.dir(C2S).payload_bytes = 60_000;
+        assert!(rcvbuf(&f.evidence(), C2S).is_none());
+        assert!(rcvbuf(&transfer(50).evidence(), S2C).is_none());
+    }
+
+    #[test]
+    fn sndbuf_on_the_sender_of_a_plateau_below_the_window() {
+        let f = transfer(0);
+        let a = sndbuf(&f.evidence(), C2S).unwrap();
+        assert_eq!(a.side, Side::Client);
+        assert_eq!(a.saving_bytes, Some(131072));
+        assert_eq!(a.saving_ms, Some(50.0));
+    }
+
+    #[test]
+    fn sndbuf_silent_with_loss_or_few_samples() {
+        let mut f = transfer(0);
+        f.dir(C2S).retransmissions = 1;
+        assert!(sndbuf(&f.evidence(), C2S).is_none());
+        let mut f = transfer(0);
+        f.collected.dirs[C2S].inflight.truncate(10);
+        assert!(sndbuf(&f.evidence(), C2S).is_none());
+        let mut f = transfer(0);
+        f.collected.dirs[C2S].min_window = Some(100_000);
+        assert!(sndbuf(&f.evidence(), C2S).is_none());
+    }
+}

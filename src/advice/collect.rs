@@ -207,3 +207,80 @@ impl Collector {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advice::testkit::{ack, data, MS};
+    use crate::flow::{C2S, S2C};
+
+    #[test]
+    fn turns_close_when_the_other_side_sends() {
+        let mut c = Collector::default();
+        // Client: 3 segments for 300 bytes (1 needed); server answers.
+        for t in 0..3 {
+            c.on_data(&data(C2S, t * MS, 100));
+        }
+        c.on_data(&data(S2C, 10 * MS, 2000));
+        c.on_data(&data(C2S, 20 * MS, 100));
+        let dc = &c.dirs[C2S];
+        assert_eq!(
+            (
+                dc.turns,
+                dc.turn_segments,
+                dc.turn_min_segments,
+                dc.turns_over
+            ),
+            (1, 3, 1, 1)
+        );
+        // The server's turn closed too; the client's second is still open.
+        assert_eq!((c.dirs[S2C].turns, c.dirs[S2C].turn_min_segments), (1, 1));
+        assert_eq!(c.first_data, Some((C2S, 0)));
+    }
+
+    #[test]
+    fn keepalives_count_idle_time_and_window_probes_apart() {
+        let mut c = Collector::default();
+        c.on_data(&data(C2S, 0, 100));
+        c.on_ack(&ack(C2S, 5 * MS, 100));
+        let mut probe = data(C2S, 65 * MS, 1);
+        probe.kind = SegmentKind::KeepAlive;
+        probe.peer_window = Some(65535);
+        c.on_data(&probe);
+        probe.peer_window = Some(0);
+        c.on_data(&probe);
+        let dc = &c.dirs[C2S];
+        assert_eq!((dc.keepalive_count, dc.window_probes), (1, 1));
+        assert_eq!(dc.keepalives, vec![(65 * MS, 60 * MS)]);
+    }
+
+    #[test]
+    fn window_limited_segments_and_in_flight() {
+        let mut c = Collector::default();
+        for (in_flight, w) in [(0, 100_000), (60_000, 62_000), (10_000, 80_000)] {
+            let mut e = data(C2S, 0, 1448);
+            (e.in_flight, e.peer_window) = (in_flight, Some(w));
+            c.on_data(&e);
+        }
+        let dc = &c.dirs[C2S];
+        assert_eq!((dc.window_known, dc.window_limited), (3, 1));
+        assert_eq!(
+            (dc.pinned_window, dc.min_window, dc.max_window_seen),
+            (62_000, Some(62_000), 100_000)
+        );
+        assert_eq!(dc.inflight, vec![1448, 61_448, 11_448]);
+        assert_eq!(dc.max_inflight, 61_448);
+    }
+
+    #[test]
+    fn in_flight_list_is_thinned_at_the_cap() {
+        let mut dc = DirCollect::default();
+        for v in 1..=MAX_INFLIGHT as i64 + 3 {
+            dc.push_inflight(v);
+        }
+        assert_eq!(dc.inflight_stride, 2);
+        assert_eq!(dc.inflight.len(), MAX_INFLIGHT / 2 + 1);
+        assert_eq!(&dc.inflight[..3], &[2, 4, 6]);
+        assert_eq!(dc.inflight.last(), Some(&(MAX_INFLIGHT as i64 + 2)));
+    }
+}

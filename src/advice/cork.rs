@@ -141,3 +141,73 @@ pub(super) fn tinygrams(ev: &Evidence, d: Dir) -> Option<Draft> {
             .bytes((extra as f64 * header).round() as u64),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advice::testkit::{Flow, MS};
+    use crate::report::Side;
+
+    /// Client turns: `turns` turns of `segs` segments that needed `min`.
+    fn exchange(turns: u64, segs: u64, min: u64, answers: u64) -> Flow {
+        let mut f = Flow::new();
+        let dc = &mut f.collected.dirs[C2S];
+        dc.turns = turns;
+        dc.turn_segments = segs;
+        dc.turn_min_segments = min;
+        f.collected.dirs[S2C].turns = answers;
+        f
+    }
+
+    #[test]
+    fn cork_fires_on_extra_segments_per_turn() {
+        let mut f = exchange(5, 15, 5, 5);
+        let d = f.dir(C2S);
+        (d.frames, d.wire_bytes, d.all_payload_bytes) = (10, 1660, 1000);
+        let a = cork(&f.evidence(), C2S).unwrap();
+        assert_eq!(a.side, Side::Client);
+        assert_eq!(a.saving_packets, Some(10));
+        assert_eq!(a.saving_bytes, Some(660));
+        assert!(cork(&f.evidence(), S2C).is_none());
+    }
+
+    #[test]
+    fn cork_needs_an_exchange_and_enough_extra() {
+        assert!(cork(&exchange(5, 15, 5, 0).evidence(), C2S).is_none());
+        assert!(cork(&exchange(1, 4, 1, 1).evidence(), C2S).is_none());
+        assert!(cork(&exchange(10, 14, 10, 1).evidence(), C2S).is_none());
+    }
+
+    /// 100 small segments 1 ms apart over 100 ms, RTT 10 ms.
+    fn stream(verdict: Verdict) -> Flow {
+        let mut f = Flow::new();
+        let d = f.dir(C2S);
+        d.nagle.verdict = verdict;
+        (d.small_segments, d.data_segments, d.payload_bytes) = (100, 100, 10_000);
+        d.send_interval_ms.median = Some(1.0);
+        let dc = &mut f.collected.dirs[C2S];
+        (dc.first_data, dc.last_data) = (Some(0), Some(100 * MS));
+        f
+    }
+
+    #[test]
+    fn tinygrams_fire_with_nagle_off_faster_than_the_rtt() {
+        let f = stream(Verdict::Off);
+        let a = tinygrams(&f.evidence(), C2S).unwrap();
+        assert_eq!(a.side, Side::Client);
+        // needed = max(⌈10000 / 1448⌉, 100 ms / 10 ms) = 10
+        assert_eq!(a.saving_packets, Some(90));
+        assert!(a.evidence[2].contains("about 10 segments"));
+    }
+
+    #[test]
+    fn tinygrams_silent_with_nagle_on_or_slow_sends() {
+        assert!(tinygrams(&stream(Verdict::On).evidence(), C2S).is_none());
+        let mut f = stream(Verdict::Off);
+        f.dir(C2S).send_interval_ms.median = Some(10.0);
+        assert!(tinygrams(&f.evidence(), C2S).is_none());
+        let mut f = stream(Verdict::Off);
+        f.report.rtt_ms.min = None;
+        assert!(tinygrams(&f.evidence(), C2S).is_none());
+    }
+}

@@ -68,3 +68,48 @@ pub(super) fn keepalive(ev: &Evidence, d: Dir) -> Option<Draft> {
         saving,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advice::testkit::Flow;
+    use crate::flow::{C2S, S2C};
+    use crate::report::Side;
+
+    const S: i64 = 1_000_000_000;
+
+    #[test]
+    fn fires_on_the_prober_with_idle_and_interval() {
+        let mut f = Flow::new();
+        let dc = &mut f.collected.dirs[C2S];
+        dc.keepalive_count = 3;
+        dc.keepalives = vec![(60 * S, 60 * S), (75 * S, 15 * S), (90 * S, 15 * S)];
+        let a = keepalive(&f.evidence(), C2S).unwrap();
+        assert_eq!(a.side, Side::Client);
+        assert_eq!(a.saving_ms, None);
+        assert!(a.evidence[0].contains("the first after 60.0 s idle"));
+        assert!(a.evidence[1].contains("15.0 s apart"));
+        assert!(a.action.contains("shorter than the 7200 s default"));
+        assert!(a.saving.contains("about 240 probe(s)"));
+    }
+
+    #[test]
+    fn default_idle_is_named_as_such() {
+        let mut f = Flow::new();
+        let dc = &mut f.collected.dirs[S2C];
+        dc.keepalive_count = 1;
+        dc.keepalives = vec![(7200 * S, 7200 * S)];
+        let a = keepalive(&f.evidence(), S2C).unwrap();
+        assert_eq!(a.side, Side::Server);
+        assert!(a
+            .action
+            .starts_with("keep-alive is on with about the default idle time"));
+    }
+
+    #[test]
+    fn silent_without_probes() {
+        let mut f = Flow::new();
+        f.collected.dirs[C2S].window_probes = 4;
+        assert!(keepalive(&f.evidence(), C2S).is_none());
+    }
+}

@@ -168,3 +168,74 @@ fn sort_by_cost(out: &mut [Advice]) {
             .then(b.saving_bytes.cmp(&a.saving_bytes))
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::testkit::Flow;
+    use super::*;
+    use crate::flow::{C2S, S2C};
+    use crate::report::{Side, StallEvent};
+
+    #[test]
+    fn rule_names_are_unique_and_passes_start_with_a_direction_or_flow_rule() {
+        let mut names: Vec<_> = rules().map(|r| r.0).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), RULES.len());
+        assert!(!matches!(RULES[0].scope, Scope::WithAbove(_)));
+    }
+
+    #[test]
+    fn a_quiet_flow_gets_no_advice() {
+        let f = Flow::new();
+        assert!(advise(&f.summary, &f.collected, &f.report).is_empty());
+    }
+
+    /// Equal stalls both ways: the sort ties, so the table's walk decides:
+    /// each direction's TCP_QUICKACK right after its TCP_NODELAY.
+    #[test]
+    fn ties_keep_the_walk_order() {
+        let mut f = Flow::new();
+        for d in [C2S, S2C] {
+            let s = &mut f.dir(d).stalls;
+            (s.count, s.total_ms) = (1, 40.0);
+            s.events = vec![StallEvent { ts: 0.0, ms: 40.0 }];
+        }
+        f.collected.dirs[S2C].keepalive_count = 1;
+        let out = advise(&f.summary, &f.collected, &f.report);
+        let got: Vec<(AdviceOption, Side, &str)> = out
+            .iter()
+            .map(|a| (a.option, a.side, a.address.as_str()))
+            .collect();
+        use AdviceOption::*;
+        assert_eq!(
+            got,
+            vec![
+                (TcpNodelay, Side::Client, super::testkit::CLIENT),
+                (TcpQuickack, Side::Server, super::testkit::SERVER),
+                (TcpNodelay, Side::Server, super::testkit::SERVER),
+                (TcpQuickack, Side::Client, super::testkit::CLIENT),
+                (SoKeepalive, Side::Server, super::testkit::SERVER),
+            ]
+        );
+    }
+
+    #[test]
+    fn most_costly_first() {
+        let mut f = Flow::new();
+        let s = &mut f.dir(S2C).stalls;
+        (s.count, s.total_ms) = (1, 40.0);
+        let st = &mut f.summary.dirs[C2S];
+        (st.zero_window_episodes, st.zero_window_ns) = (1, 500_000_000);
+        let out = advise(&f.summary, &f.collected, &f.report);
+        let got: Vec<_> = out.iter().map(|a| (a.option, a.saving_ms)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (AdviceOption::SoRcvbuf, Some(500.0)),
+                (AdviceOption::TcpNodelay, Some(40.0)),
+                (AdviceOption::TcpQuickack, Some(40.0)),
+            ]
+        );
+    }
+}

@@ -76,3 +76,58 @@ pub(super) fn quickack(ev: &Evidence, d: Dir) -> Option<Draft> {
     );
     Some(draft.ms(Some(dir.stalls.total_ms)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advice::testkit::Flow;
+    use crate::flow::{C2S, S2C};
+    use crate::report::{Side, StallEvent};
+
+    fn with_stalls(ms: &[f64]) -> Flow {
+        let mut f = Flow::new();
+        let s = &mut f.dir(C2S).stalls;
+        s.count = ms.len() as u64;
+        s.total_ms = ms.iter().sum();
+        s.events = ms.iter().map(|&ms| StallEvent { ts: 0.0, ms }).collect();
+        f
+    }
+
+    #[test]
+    fn silent_without_stalls() {
+        let f = Flow::new();
+        for d in [C2S, S2C] {
+            assert!(nagle_stalls(&f.evidence(), d).is_none());
+            assert!(quickack(&f.evidence(), d).is_none());
+        }
+    }
+
+    #[test]
+    fn nodelay_on_the_writer_with_the_stall_total() {
+        let f = with_stalls(&[40.0, 80.0, 41.0]);
+        let a = nagle_stalls(&f.evidence(), C2S).unwrap();
+        assert_eq!(a.side, Side::Client);
+        assert_eq!(a.saving_ms, Some(161.0));
+        assert!(
+            a.evidence[0].contains("3 small segment(s)"),
+            "{:?}",
+            a.evidence
+        );
+        assert!(a.evidence[0].contains("median 41.0 ms"), "{:?}", a.evidence);
+        assert!(a
+            .action
+            .contains("TCP_NODELAY on the client socket (10.0.0.1:40000)"));
+        assert!(nagle_stalls(&f.evidence(), S2C).is_none());
+    }
+
+    #[test]
+    fn quickack_on_the_peer_with_the_same_saving() {
+        let mut f = with_stalls(&[40.0]);
+        f.dir(C2S).ack_delay_ms.timer_ms = Some(40.0);
+        let a = quickack(&f.evidence(), C2S).unwrap();
+        assert_eq!(a.side, Side::Server);
+        assert_eq!(a.saving_ms, Some(40.0));
+        assert!(a.action.contains("the server socket (10.0.0.2:80)"));
+        assert!(a.evidence.iter().any(|e| e.contains("delayed-ACK timer")));
+    }
+}

@@ -52,3 +52,48 @@ pub(super) fn zero_window(ev: &Evidence, d: Dir) -> Option<Draft> {
     );
     Some(draft.ms(Some(ms(total))))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advice::testkit::{Flow, MS};
+    use crate::flow::{C2S, S2C};
+    use crate::report::Side;
+
+    fn closed(episodes: u64, since: Option<i64>) -> Flow {
+        let mut f = Flow::new();
+        let st = &mut f.summary.dirs[S2C];
+        (st.zero_window, st.zero_window_episodes) = (3, episodes);
+        st.zero_window_ns = 50 * MS;
+        st.zero_window_since = since;
+        f
+    }
+
+    #[test]
+    fn fires_on_the_side_that_closed_its_window() {
+        let mut f = closed(1, None);
+        f.collected.dirs[C2S].window_probes = 2;
+        let a = zero_window(&f.evidence(), S2C).unwrap();
+        assert_eq!(a.side, Side::Server);
+        assert_eq!(a.saving_ms, Some(50.0));
+        assert!(a.evidence[1].contains("sent 2 zero-window probe(s)"));
+        assert!(zero_window(&f.evidence(), C2S).is_none());
+    }
+
+    #[test]
+    fn an_open_episode_runs_to_the_end_of_the_flow() {
+        let f = closed(1, Some(f_end() - 10 * MS));
+        let a = zero_window(&f.evidence(), S2C).unwrap();
+        assert_eq!(a.saving_ms, Some(60.0));
+        assert!(a.evidence[0].contains("still open"));
+    }
+
+    fn f_end() -> i64 {
+        Flow::new().summary.end_ts
+    }
+
+    #[test]
+    fn silent_without_a_zero_window() {
+        assert!(zero_window(&closed(0, None).evidence(), S2C).is_none());
+    }
+}
