@@ -1651,6 +1651,210 @@ mod tests {
         assert!(done.iter().all(|f| f.evicted));
     }
 }
+/// The direction types and each step of an [`Endpoint`] on its own.
+#[cfg(test)]
+mod endpoint_tests {
+    use super::*;
+    use crate::decode::TcpOptions;
+
+    fn seg(seq: u32, ack: u32, fl: u8, len: u32, ts: TsNs) -> Segment<'static> {
+        Segment {
+            frame: 0,
+            ts_ns: ts,
+            src: "10.0.0.1:40000".parse().unwrap(),
+            dst: "10.0.0.2:80".parse().unwrap(),
+            seq,
+            ack,
+            flags: fl,
+            window: 1000,
+            options: TcpOptions::default(),
+            payload_len: len,
+            payload: &[],
+            truncated: false,
+            wire_len: 54 + len,
+        }
+    }
+
+    /// An endpoint whose offset 0 is the raw sequence number `base`.
+    fn at(base: u32) -> Endpoint {
+        let mut e = Endpoint::default();
+        e.start_sequence(&seg(base, 0, flags::ACK, 0, 0));
+        e
+    }
+
+    #[test]
+    fn dir_and_pair() {
+        assert_eq!(C2S.reverse(), S2C);
+        assert_eq!(S2C.reverse(), C2S);
+        assert_eq!((C2S.index(), S2C.index()), (0, 1));
+        let mut p = Pair::new("c", "s");
+        assert_eq!((p[C2S], p[S2C]), ("c", "s"));
+        assert_eq!((*p.c2s(), *p.s2c()), ("c", "s"));
+        let (own, other) = p.split_mut(S2C);
+        assert_eq!((*own, *other), ("s", "c"));
+        *own = "S";
+        assert_eq!(p.iter().copied().collect::<Vec<_>>(), ["c", "S"]);
+        let by_dir: Vec<_> = p.into_iter_dirs().collect();
+        assert_eq!(by_dir, [(C2S, "c"), (S2C, "S")]);
+        assert_eq!(Pair::from_fn(Dir::index), Pair::new(0, 1));
+    }
+
+    #[test]
+    fn offsets_unwrap_across_wraparound() {
+        let mut e = at(u32::MAX - 10);
+        assert_eq!(e.offset(u32::MAX - 10), Some(0));
+        assert_eq!(e.offset(u32::MAX), Some(10));
+        assert_eq!(e.offset(5), Some(16)); // wrapped
+        assert_eq!(e.offset(u32::MAX - 2), Some(8)); // a step back, before the wrap
+        assert_eq!(e.offset(100), Some(111));
+        // Far past 2^32 bytes the offsets keep growing.
+        let mut e = at(0);
+        let mut raw = 0u32;
+        for i in 1..=5i64 {
+            raw = raw.wrapping_add(1 << 30);
+            assert_eq!(e.offset(raw), Some(i << 30));
+        }
+        // No offsets before the sequence space has a start.
+        assert_eq!(Endpoint::default().offset(7), None);
+    }
+
+    #[test]
+    fn syn_fixes_the_isn_until_data_is_sent() {
+        let mut e = Endpoint::default();
+        e.start_sequence(&seg(1000, 0, flags::SYN, 0, 5));
+        assert_eq!((e.base, e.next, e.next_ts), (Some(1001), Some(0), 5));
+        // A retransmitted SYN with another ISN before any data restarts it.
+        e.start_sequence(&seg(2000, 0, flags::SYN, 0, 6));
+        assert_eq!(e.base, Some(2001));
+        // Once data was sent, a SYN no longer moves it, nor does plain data.
+        e.next = Some(50);
+        e.start_sequence(&seg(3000, 0, flags::SYN, 0, 7));
+        e.start_sequence(&seg(4000, 0, flags::ACK, 0, 8));
+        assert_eq!(e.base, Some(2001));
+        // Without a SYN the first sequence number seen is offset 0.
+        let e = at(77);
+        assert_eq!((e.base, e.next), (Some(77), Some(0)));
+    }
+
+    #[test]
+    fn window_is_scaled_only_when_both_syns_agreed() {
+        let mut e = Endpoint::default();
+        e.stats.window_scale = Some(4);
+        let mut s = seg(0, 0, flags::ACK, 0, 0);
+        e.advertise_window(&s, false);
+        assert_eq!(e.window, Some(1000));
+        e.advertise_window(&s, true);
+        assert_eq!(e.window, Some(16_000));
+        assert_eq!(e.stats.max_window, 16_000);
+        // Never on a SYN; at most a shift of 14.
+        s.flags = flags::SYN | flags::ACK;
+        e.advertise_window(&s, true);
+        assert_eq!(e.window, Some(1000));
+        e.stats.window_scale = Some(20);
+        s.flags = flags::ACK;
+        e.advertise_window(&s, true);
+        assert_eq!(e.window, Some(1000 << 14));
+    }
+
+    #[test]
+    fn zero_window_episodes() {
+        let mut e = Endpoint::default();
+        let mut s = seg(0, 0, flags::ACK, 0, 100);
+        s.window = 0;
+        e.advertise_window(&s, false);
+        s.ts_ns = 150;
+        e.advertise_window(&s, false);
+        s.window = 10;
+        s.ts_ns = 400;
+        e.advertise_window(&s, false);
+        let st = &e.stats;
+        assert_eq!((st.zero_window, st.zero_window_episodes), (2, 1));
+        assert_eq!((st.zero_window_ns, st.zero_window_since), (300, None));
+    }
+
+    #[test]
+    fn ack_retires_outstanding_ranges_with_karn() {
+        let mut e = at(0);
+        let mut peer = Endpoint::default();
+        peer.window = Some(1 << 20);
+        for (i, ts) in [(0, 1_000), (1, 2_000), (2, 3_000)] {
+            let ev = e.send(C2S, &seg(i * 100, 0, flags::ACK, 100, ts), &peer, 1, 16);
+            assert_eq!(ev.map(|ev| ev.kind), Some(SegmentKind::New));
+        }
+        assert_eq!(e.outstanding.len(), 3);
+        // The first ACK covers two segments: the sample is from the second.
+        let ev = e.on_ack(C2S, &seg(0, 200, flags::ACK, 0, 10_000)).unwrap();
+        assert_eq!((ev.ack, ev.rtt_sample), (200, Some(8_000)));
+        assert_eq!(e.outstanding.len(), 1);
+        // A duplicate acknowledges nothing new.
+        let ev = e.on_ack(C2S, &seg(0, 200, flags::ACK, 0, 11_000)).unwrap();
+        assert_eq!((ev.newly_acked, ev.rtt_sample), (0, None));
+        // A retransmission of the last segment: its ACK gives no sample.
+        let ev = e.send(C2S, &seg(200, 0, flags::ACK, 100, 50_000), &peer, 1, 16);
+        assert_eq!(ev.map(|ev| ev.kind), Some(SegmentKind::Retransmission));
+        assert!(e.recovery_point.is_some());
+        let ev = e.on_ack(C2S, &seg(0, 300, flags::ACK, 0, 60_000)).unwrap();
+        assert_eq!((ev.newly_acked, ev.rtt_sample), (100, None));
+        assert!(e.outstanding.is_empty() && e.recovery_point.is_none());
+        assert_eq!(e.stats.ack_rtt.count(), 1);
+        // An ACK beyond anything sent is ignored while data is outstanding.
+        e.send(C2S, &seg(300, 0, flags::ACK, 100, 70_000), &peer, 1, 16);
+        assert!(e.on_ack(C2S, &seg(0, 9_999, flags::ACK, 0, 80_000)).is_none());
+    }
+
+    #[test]
+    fn small_segment_ack_is_remembered() {
+        let mut e = at(0);
+        let mut peer = Endpoint::default();
+        peer.stats.mss_option = Some(1000);
+        e.send(C2S, &seg(0, 0, flags::ACK, 10, 1_000), &peer, 1, 16);
+        assert_eq!(e.last_small_end, Some(10));
+        e.on_ack(C2S, &seg(0, 10, flags::ACK, 0, 5_000));
+        assert_eq!(e.last_small_acked_at, Some(5_000));
+        assert!(e.last_small_acked_pure);
+        e.peer_sent_data();
+        let ev = e.send(C2S, &seg(10, 0, flags::ACK, 10, 6_000), &peer, 1, 16).unwrap();
+        assert!(ev.small && !ev.prev_small_unacked);
+        assert_eq!(ev.since_prev_small_acked, Some(1_000));
+        assert_eq!(ev.prev_small_ack_wait, Some(4_000));
+        assert!(!ev.prev_small_acked_by_pure_ack); // the peer answered since
+    }
+
+    #[test]
+    fn timestamp_echo_gives_samples() {
+        let mut e = Endpoint::default();
+        e.note_tsval(10, 1_000);
+        e.note_tsval(10, 1_500); // not newer: the first sighting counts
+        e.note_tsval(9, 1_600); // older
+        e.note_tsval(11, 2_000);
+        e.note_tsval(12, 3_000);
+        assert_eq!(e.ts_pending.len(), 3);
+        // Echo of 11: 10 is dropped unmatched, 11 gives a sample.
+        e.echo(11, 7_000);
+        assert_eq!(e.stats.ts_rtt.values(), &[5_000]);
+        assert_eq!(e.ts_pending.front(), Some(&(12, 3_000)));
+        // An echo of something older than any pending TSval gives nothing.
+        e.echo(5, 8_000);
+        assert_eq!(e.stats.ts_rtt.count(), 1);
+        // TSvals compare across 32-bit wraparound.
+        let mut e = Endpoint::default();
+        e.note_tsval(u32::MAX, 0);
+        e.note_tsval(2, 10);
+        e.echo(2, 110);
+        assert_eq!(e.stats.ts_rtt.min(), Some(100));
+    }
+
+    #[test]
+    fn samples_keep_the_exact_minimum_and_count() {
+        let mut s = Samples::default();
+        for v in (0..(MAX_SAMPLES as i64 + 10)).rev() {
+            s.push(v + 5);
+        }
+        assert_eq!(s.min(), Some(5));
+        assert_eq!(s.count(), MAX_SAMPLES as u64 + 10);
+        assert!(s.values().len() < MAX_SAMPLES);
+    }
+}
 #[cfg(test)]
 mod size_guard {
     /// Live-flow memory is what bounds a SYN flood: keep the per-flow state
