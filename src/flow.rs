@@ -53,6 +53,7 @@
 use crate::decode::{flags, Segment};
 use crate::thin::{Keep, Thinned};
 use crate::TsNs;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
@@ -1151,74 +1152,38 @@ impl<O: FlowObserver> Tracker<O> {
             &clamped
         };
         let k = key(seg.src, seg.dst);
-        self.end_reused(k, seg, sink);
-        self.end_idle(k, seg.ts_ns, sink);
-        if !self.flows.contains_key(&k) {
-            self.open(k, seg, sink);
+        let idle_timeout = self.limits.idle_timeout_ns;
+        if self.flows.get(&k).is_some_and(|f| f.ended_before(seg, idle_timeout)) {
+            self.finish_key(k, sink);
         }
-        let flow = self.flows.get_mut(&k).expect("inserted");
+        let max_outstanding = self.limits.max_outstanding.max(1);
+        let flow = self.flow_for(k, seg, sink);
         let was_closed = flow.closed;
-        flow.update(seg, self.limits.max_outstanding.max(1));
+        flow.update(seg, max_outstanding);
         if flow.closed && !was_closed {
-            self.closed.push_back((k, flow.summary_id));
+            let id = flow.summary_id;
+            self.closed.push_back((k, id));
         }
         self.finish_lingering(sink);
         self.maybe_sweep(seg.ts_ns, sink);
     }
 
-    /// Port reuse: a new SYN on a closed connection, or a client SYN with
-    /// another ISN than the one seen, ends the old connection.
-    fn end_reused(&mut self, k: FlowKey, seg: &Segment, sink: Sink<'_, O>) {
-        if !seg.has(flags::SYN) || seg.has(flags::ACK) {
-            return;
-        }
-        let Some(f) = self.flows.get(&k) else { return };
-        let client_syn = f.client == seg.src && f.ends[C2S].stats.syn;
-        let same_isn = client_syn && f.ends[C2S].base == Some(seg.seq.wrapping_add(1));
-        if !same_isn && (f.closed || client_syn) {
-            self.finish_key(k, sink);
-        }
-    }
-
-    /// A connection silent longer than the idle timeout is over: a late
-    /// packet starts a new flow (the sweep only sees other flows).
-    fn end_idle(&mut self, k: FlowKey, now: TsNs, sink: Sink<'_, O>) {
-        let timeout = self.limits.idle_timeout_ns;
-        if self.flows.get(&k).is_some_and(|f| {
-            let gap = now.saturating_sub(f.last_ts);
-            gap > timeout && gap <= MAX_PLAUSIBLE_GAP_NS
-        }) {
-            self.finish_key(k, sink);
-        }
-    }
-
-    /// Start tracking a connection at its first segment (making room in a
-    /// full table first). The client is the SYN/ACK's receiver, else the
-    /// sender of this segment.
-    fn open(&mut self, k: FlowKey, seg: &Segment, sink: Sink<'_, O>) {
-        if self.flows.len() >= self.limits.max_flows {
+    /// The live flow under `k`, or a new one starting at `seg` (making room
+    /// in a full table first).
+    fn flow_for(&mut self, k: FlowKey, seg: &Segment, sink: Sink<'_, O>) -> &mut Flow<O> {
+        if self.flows.len() >= self.limits.max_flows && !self.flows.contains_key(&k) {
             self.evict_oldest(sink);
         }
-        let (client, server) = if seg.has(flags::SYN) && seg.has(flags::ACK) {
-            (seg.dst, seg.src)
-        } else {
-            (seg.src, seg.dst)
-        };
-        let flow = Flow {
-            summary_id: self.next_id,
-            client,
-            server,
-            handshake: Handshake::default(),
-            syn_decided: seg.has(flags::SYN),
-            start_ts: seg.ts_ns,
-            last_ts: seg.ts_ns,
-            ends: Pair::default(),
-            closed: false,
-            observer: (self.new_observer)(),
-        };
-        self.next_id += 1;
-        self.flows.insert(k, Box::new(flow));
-        self.peak_flows = self.peak_flows.max(self.flows.len());
+        let live = self.flows.len();
+        match self.flows.entry(k) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let flow = Flow::new(self.next_id, seg, (self.new_observer)());
+                self.next_id += 1;
+                self.peak_flows = self.peak_flows.max(live + 1);
+                e.insert(Box::new(flow))
+            }
+        }
     }
 
     /// Closed connections linger (late retransmissions of the FIN still
@@ -1340,6 +1305,45 @@ impl<O: FlowObserver> Tracker<O> {
 }
 
 impl<O> Flow<O> {
+    /// A connection whose first segment is `seg`. The client is the
+    /// SYN/ACK's receiver, else the sender of this segment.
+    fn new(summary_id: u64, seg: &Segment, observer: O) -> Self {
+        let (client, server) = if seg.has(flags::SYN) && seg.has(flags::ACK) {
+            (seg.dst, seg.src)
+        } else {
+            (seg.src, seg.dst)
+        };
+        Flow {
+            summary_id,
+            client,
+            server,
+            handshake: Handshake::default(),
+            syn_decided: seg.has(flags::SYN),
+            start_ts: seg.ts_ns,
+            last_ts: seg.ts_ns,
+            ends: Pair::default(),
+            closed: false,
+            observer,
+        }
+    }
+
+    /// `seg` starts a new connection on this one's addresses: a new SYN
+    /// after this one closed, or a client SYN with another ISN than the one
+    /// seen (port reuse); or this one was silent longer than the idle
+    /// timeout (a late packet starts a new flow; the sweep only sees other
+    /// flows).
+    fn ended_before(&self, seg: &Segment, idle_timeout_ns: i64) -> bool {
+        if seg.has(flags::SYN) && !seg.has(flags::ACK) {
+            let client_syn = self.client == seg.src && self.ends[C2S].stats.syn;
+            let same_isn = client_syn && self.ends[C2S].base == Some(seg.seq.wrapping_add(1));
+            if !same_isn && (self.closed || client_syn) {
+                return true;
+            }
+        }
+        let gap = seg.ts_ns.saturating_sub(self.last_ts);
+        gap > idle_timeout_ns && gap <= MAX_PLAUSIBLE_GAP_NS
+    }
+
     fn summary(&self, evicted: bool) -> FlowSummary {
         FlowSummary {
             id: self.summary_id,
@@ -1775,8 +1779,10 @@ mod endpoint_tests {
     #[test]
     fn ack_retires_outstanding_ranges_with_karn() {
         let mut e = at(0);
-        let mut peer = Endpoint::default();
-        peer.window = Some(1 << 20);
+        let peer = Endpoint {
+            window: Some(1 << 20),
+            ..Default::default()
+        };
         for (i, ts) in [(0, 1_000), (1, 2_000), (2, 3_000)] {
             let ev = e.send(C2S, &seg(i * 100, 0, flags::ACK, 100, ts), &peer, 1, 16);
             assert_eq!(ev.map(|ev| ev.kind), Some(SegmentKind::New));
