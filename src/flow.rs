@@ -1108,8 +1108,8 @@ impl Hasher for FlowKeyHasher {
 type FlowKey = (SocketAddr, SocketAddr);
 /// Eviction order: closed flows first, then the longest idle.
 type EvictRank = (bool, TsNs);
-/// Where finished flows go.
-type Sink<'s, O> = &'s mut dyn FnMut(FlowSummary, O);
+/// Where finished flows go: the tracker's summary and the flow's observer.
+pub type Sink<'s, O> = &'s mut dyn FnMut(FlowSummary, O);
 
 fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
     if a <= b {
