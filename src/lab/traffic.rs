@@ -14,7 +14,9 @@
 //!   delayed ACK: each request is two writes of `size` bytes back to back,
 //!   then a blocking read of `reply_size` bytes; requests start every
 //!   `interval` (or at once when a reply came late). `writes` counts write
-//!   calls, so there are `ceil(writes/2)` requests.
+//!   calls, so there are `ceil(writes/2)` requests. Each request's latency
+//!   is logged as the client measures it ([`RequestRec`]): from just before
+//!   its first write to the return of the read that completed the reply.
 //!
 //! TCP_QUICKACK is not sticky in Linux: it is set again after every read, on
 //! both ends, when requested.
@@ -58,6 +60,19 @@ pub struct WriteRec {
     pub ret: isize,
 }
 
+/// One request of `reqresp`, as the client measured it.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct RequestRec {
+    /// Start: wall-clock time just before the request's first write (epoch s).
+    pub t: f64,
+    /// From just before the first write to the last byte of the reply read.
+    pub latency_ms: f64,
+    /// Request bytes written.
+    pub bytes: u64,
+    /// Reply bytes read.
+    pub reply_bytes: u64,
+}
+
 /// Socket options read back with getsockopt after connect.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct SockOpts {
@@ -74,8 +89,8 @@ pub struct SenderResult {
     pub handshake_ms: f64,
     pub sockopts: SockOpts,
     pub bytes_written: u64,
-    /// Request latencies (reqresp only), ms.
-    pub request_ms: Vec<f64>,
+    /// Requests with their latencies (reqresp only).
+    pub requests: Vec<RequestRec>,
     pub stopped_early: bool,
     /// Whether the sender thread ran under SCHED_FIFO.
     pub realtime: bool,
@@ -247,8 +262,10 @@ pub fn run_sender(spec: &TrafficSpec, dst: &str) -> anyhow::Result<SenderResult>
                 break;
             }
             sleep_until(start + r * spec.interval_ns);
+            let t_epoch = epoch_now();
             let t_req = mono_ns();
-            for _ in 0..request_writes(spec.writes, r) {
+            let n_writes = request_writes(spec.writes, r);
+            for _ in 0..n_writes {
                 write_one(&mut res)?;
             }
             let mut got = 0;
@@ -264,7 +281,12 @@ pub fn run_sender(spec: &TrafficSpec, dst: &str) -> anyhow::Result<SenderResult>
                     let _ = setopt(fd, libc::IPPROTO_TCP, libc::TCP_QUICKACK, 1);
                 }
             }
-            res.request_ms.push((mono_ns() - t_req) as f64 / 1e6);
+            res.requests.push(RequestRec {
+                t: t_epoch,
+                latency_ms: (mono_ns() - t_req) as f64 / 1e6,
+                bytes: n_writes * spec.size as u64,
+                reply_bytes: got as u64,
+            });
         }
     } else {
         for i in 0..spec.writes {
