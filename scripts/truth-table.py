@@ -27,6 +27,7 @@ Only the standard library. Exit status 1 when no run was found.
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -138,6 +139,12 @@ def row(binary, root, name):
     ]
 
 
+def natural(name):
+    """Sort key: numbers as numbers (rtt1 < rtt40 < rtt200, int0.1 < int1)."""
+    return [(0, float(p), "") if re.fullmatch(r"[0-9.]+", p) else (1, 0.0, p)
+            for p in re.findall(r"[0-9]+(?:\.[0-9]+)?|[^0-9]+", name)]
+
+
 HEAD = [
     "run", "nagle", "verdict snd", "verdict rcv", "w/seg truth", "w/seg snd",
     "w/seg rcv", "w->wire snd ms", "w->wire rcv ms", "rcv err", "stalls snd",
@@ -151,7 +158,8 @@ def main():
     ap.add_argument("--bin", default="target/release/nagle-analyze")
     a = ap.parse_args()
     names = sorted(
-        n for n in os.listdir(a.dir) if os.path.exists(os.path.join(a.dir, n, "lab.json"))
+        (n for n in os.listdir(a.dir) if os.path.exists(os.path.join(a.dir, n, "lab.json"))),
+        key=natural,
     )
     if not names:
         print(f"truth-table: no run (no */lab.json) under {a.dir}", file=sys.stderr)

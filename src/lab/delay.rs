@@ -456,6 +456,17 @@ fn forward(
             }
         }
     }
+    lateness_stats(late, realtime, packets, lost, &q)
+}
+
+/// The counters of one direction from its packets' lateness (ns).
+fn lateness_stats(
+    mut late: Vec<u64>,
+    realtime: bool,
+    packets: u64,
+    lost: u64,
+    q: &DelayQueue,
+) -> DirectionStats {
     late.sort_unstable();
     let us = |v: u64| v as f64 / 1000.0;
     let n = late.len();
