@@ -569,17 +569,18 @@ pub fn run_one(
 
     // The analysis of each capture with the write log applied.
     let mut status = serde_json::Map::new();
+    let primary = d.primary().side;
     for t in &d.taken {
         let r = analyze(
             &t.file,
             &dir.join("writes.jsonl"),
-            &dir.join(t.side.report_name()),
+            &dir.join(t.side.report_name(primary)),
         );
         if let Err(e) = &r {
-            eprintln!("lab: warning: no {}: {e:#}", t.side.report_name());
+            eprintln!("lab: warning: no {}: {e:#}", t.side.report_name(primary));
         }
         status.insert(
-            t.side.report_name().into(),
+            t.side.report_name(primary).into(),
             match r {
                 Ok(()) => json!("ok"),
                 Err(e) => json!(format!("failed: {e:#}")),
@@ -588,7 +589,7 @@ pub fn run_one(
     }
     // `analysis`: the primary capture's outcome, as before; per file beside it.
     lab["analysis"] = status
-        .get(d.primary().side.report_name())
+        .get("report.json")
         .cloned()
         .unwrap_or(json!("not run"));
     lab["analyses"] = serde_json::Value::Object(status);

@@ -77,11 +77,15 @@ impl Side {
         }
     }
 
-    /// The report file of this side inside a run directory.
-    pub fn report_name(self) -> &'static str {
-        match self {
-            Side::Sender => "report.json",
-            Side::Receiver => "report-receiver.json",
+    /// The report file of this side's capture inside a run directory:
+    /// `report.json` for the primary capture (the sender side when taken,
+    /// else the receiver side), `report-receiver.json` for a receiver side
+    /// taken beside the sender side.
+    pub fn report_name(self, primary: Side) -> &'static str {
+        if self == primary {
+            "report.json"
+        } else {
+            "report-receiver.json"
         }
     }
 }
@@ -230,6 +234,11 @@ mod tests {
         assert_eq!(CaptureAt::Both.sides(), &[Side::Sender, Side::Receiver]);
         assert_eq!(Side::Sender.file_name(), "capture.pcap");
         assert_eq!(Side::Receiver.file_name(), "capture-receiver.pcap");
+        assert_eq!(Side::Receiver.report_name(Side::Receiver), "report.json");
+        assert_eq!(
+            Side::Receiver.report_name(Side::Sender),
+            "report-receiver.json"
+        );
         assert_eq!(
             serde_json::to_value(CaptureAt::Both).unwrap(),
             serde_json::json!("both")
