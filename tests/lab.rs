@@ -1,7 +1,9 @@
 //! Lab integration test (root only; CI is root): real kernel TCP in network
 //! namespaces at a known RTT, Nagle on and with TCP_NODELAY, through the
 //! built binary. The analyzer's figures are checked against the sender's own
-//! log of writes and the configured RTT.
+//! log of writes and the configured RTT; a capture at both ends must hold the
+//! same data segments, `requests.jsonl` one latency (≥ the RTT) per request,
+//! and a lossy path (`--loss`) must drop packets and still deliver the data.
 //!
 //! Timing asserts are relations with wide margins, no retries: the machine is
 //! a shared, noisy 2-core box.
