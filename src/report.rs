@@ -14,6 +14,13 @@ use std::collections::BTreeMap;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The tool's version (Cargo's package version): the one place it is read,
+/// for `--version`, the reports' `tool` field, report pages and `lab.json`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The `tool` field of every report: `nagle-analyze VERSION`.
+pub const TOOL: &str = concat!("nagle-analyze ", env!("CARGO_PKG_VERSION"));
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub schema_version: u32,
@@ -26,7 +33,7 @@ impl Report {
     pub fn new(captures: Vec<CaptureSummary>, flows: Vec<Flow>) -> Self {
         Report {
             schema_version: SCHEMA_VERSION,
-            tool: format!("nagle-analyze {}", env!("CARGO_PKG_VERSION")),
+            tool: TOOL.to_string(),
             captures,
             flows,
         }

@@ -411,7 +411,7 @@ pub fn run_one(
         .map(|w| (w[1].t - w[0].t) * 1000.0)
         .collect();
     let mut lab = json!({
-        "tool": format!("nagle-analyze {}", env!("CARGO_PKG_VERSION")),
+        "tool": crate::report::TOOL,
         "command": std::env::args().collect::<Vec<_>>().join(" "),
         "date": started,
         "kernel": kernel(),
