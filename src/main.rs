@@ -608,3 +608,62 @@ fn report_problems(captures: &[nagle_analyze::report::CaptureSummary]) -> bool {
     }
     partial
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<u8, PipelineError> {
+        let cli = Cli::try_parse_from(std::iter::once("nagle-analyze").chain(args.iter().copied()))
+            .unwrap();
+        analyze(cli.analyze)
+    }
+
+    fn fixture() -> String {
+        format!(
+            "{}/fixtures/lab/reqresp-rtt20/capture.pcap",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    }
+
+    #[test]
+    fn every_failure_exits_with_1() {
+        let e = || anyhow::anyhow!("x");
+        assert_eq!(exit_code(&PipelineError::Config(e())), 1);
+        assert_eq!(exit_code(&PipelineError::input("p", e())), 1);
+        assert_eq!(exit_code(&PipelineError::Output(e())), 1);
+    }
+
+    #[test]
+    fn a_full_device_is_an_output_error() {
+        for format in ["text", "json", "csv"] {
+            let err = run(&[&fixture(), "--format", format, "-o", "/dev/full"]).unwrap_err();
+            assert!(matches!(err, PipelineError::Output(_)), "{format}: {err:?}");
+            assert_eq!(exit_code(&err), 1);
+        }
+    }
+
+    #[test]
+    fn an_unreadable_output_file_is_an_output_error() {
+        let err = run(&[&fixture(), "-o", "/dev/null/x"]).unwrap_err();
+        assert!(matches!(err, PipelineError::Output(_)), "{err:?}");
+        assert!(format!("{err:#}").starts_with("cannot create /dev/null/x: "));
+    }
+
+    #[test]
+    fn unreadable_inputs_only_are_exit_code_1_and_config_errors_are_errors() {
+        let out = std::env::temp_dir().join(format!("nagle-main-test-{}", std::process::id()));
+        let o = out.to_str().unwrap();
+        assert_eq!(run(&["/nonexistent/capture.pcap", "-o", o]).unwrap(), 1);
+        assert_eq!(std::fs::read(&out).unwrap(), b"", "nothing written");
+        assert_eq!(
+            run(&[&fixture(), "/nonexistent/capture.pcap", "-o", o]).unwrap(),
+            3
+        );
+        let err = run(&[&fixture(), "--filter", "tcp and (", "-o", o]).unwrap_err();
+        assert!(matches!(err, PipelineError::Config(_)), "{err:?}");
+        let err = run(&[]).unwrap_err();
+        assert!(matches!(err, PipelineError::Config(_)), "{err:?}");
+        let _ = std::fs::remove_file(&out);
+    }
+}

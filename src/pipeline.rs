@@ -385,7 +385,8 @@ fn stream_file(
         None => Input::Stream,
     };
     let (info, written) = std::thread::scope(|scope| {
-        let spawn_err = |e| PipelineError::input(path, anyhow::anyhow!("cannot start a thread: {e}"));
+        let spawn_err =
+            |e| PipelineError::input(path, anyhow::anyhow!("cannot start a thread: {e}"));
         let reader = std::thread::Builder::new()
             .name("reader".into())
             .spawn_scoped(scope, move || {
@@ -397,9 +398,9 @@ fn stream_file(
             .spawn_scoped(scope, move || write_finished(done_rx, sink))
             .map_err(spawn_err)?;
         let an = analyze_batches(an, rx, mapped, &back_tx, &done_tx);
-        let info = reader.join().unwrap_or_else(|_| {
-            Err(anyhow::anyhow!("{path}: the reading thread panicked").into())
-        });
+        let info = reader
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("{path}: the reading thread panicked").into()));
         let summary = match info {
             Ok(info) => {
                 let (summary, flows) = an.finish_raw(info);
@@ -814,4 +815,124 @@ pub fn analyze_live(
         if_dropped: stats.if_dropped,
     });
     Ok(Report::new(vec![summary], flows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::{self, Format};
+
+    fn fixture(name: &str) -> String {
+        format!(
+            "{}/fixtures/lab/{name}/capture.pcap",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    }
+
+    /// Two inputs, so that flow ids and `capture` are numbered across them.
+    fn inputs() -> Vec<String> {
+        vec![fixture("reqresp-rtt20"), fixture("nagle-on-rtt20-int1")]
+    }
+
+    /// The streamed document of `format` for `paths`.
+    fn streamed(paths: &[String], format: Format) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut sink = render::writer(format, &mut out);
+        stream_files(paths, &Config::default(), &mut *sink).unwrap();
+        drop(sink);
+        out
+    }
+
+    #[test]
+    fn streamed_json_is_the_collected_report() {
+        let paths = inputs();
+        let report = analyze_files(&paths, &Config::default()).unwrap();
+        assert!(report.flows.len() >= 2, "{} flows", report.flows.len());
+        assert_eq!(report.captures.len(), 2);
+        let got: serde_json::Value =
+            serde_json::from_slice(&streamed(&paths, Format::Json)).unwrap();
+        // Through text both ways: floats then parse alike.
+        let mut want: serde_json::Value =
+            serde_json::from_str(&serde_json::to_string(&report).unwrap()).unwrap();
+        want["advice_cannot_show"] = serde_json::to_value(crate::advice::CANNOT_SHOW).unwrap();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn streamed_text_and_csv_equal_the_collected_report_rendered() {
+        let paths = inputs();
+        let report = analyze_files(&paths, &Config::default()).unwrap();
+        for format in [Format::Text, Format::Json, Format::Csv] {
+            let mut whole = Vec::new();
+            render::render(&report, format, &mut whole).unwrap();
+            assert_eq!(
+                String::from_utf8(streamed(&paths, format)).unwrap(),
+                String::from_utf8(whole).unwrap(),
+                "{format:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_full_device_is_an_output_error() {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let mut sink = render::writer(Format::Json, full);
+        let err = stream_files(&inputs(), &Config::default(), &mut *sink).unwrap_err();
+        assert!(matches!(err, PipelineError::Output(_)), "{err:?}");
+        assert_eq!(format!("{err:#}"), "No space left on device (os error 28)");
+    }
+
+    #[test]
+    fn an_unreadable_input_is_an_input_error_with_its_path() {
+        let path = "/nonexistent/capture.pcap";
+        match analyze_file(path, &Config::default()) {
+            Err(PipelineError::Input { path: p, source }) => {
+                assert_eq!(p, path);
+                assert!(
+                    format!("{source:#}").starts_with("cannot open /nonexistent/capture.pcap: ")
+                );
+            }
+            other => panic!("{:?}", other.map(|(s, _)| s)),
+        }
+        // Among several inputs, it only fails its own summary.
+        let paths = vec![path.to_string(), fixture("reqresp-rtt20")];
+        let report = analyze_files(&paths, &Config::default()).unwrap();
+        let err = report.captures[0].error.as_deref().unwrap();
+        assert!(
+            err.starts_with("cannot open /nonexistent/capture.pcap: "),
+            "{err}"
+        );
+        assert!(report.captures[1].error.is_none());
+        assert!(report.flows.iter().all(|f| f.capture == 1));
+    }
+
+    #[test]
+    fn a_bad_filter_or_write_log_is_a_config_error() {
+        let cfg = Config {
+            filter: Some("tcp and (".into()),
+            ..Default::default()
+        };
+        let err = analyze_files(&inputs(), &cfg).unwrap_err();
+        assert!(matches!(err, PipelineError::Config(_)), "{err:?}");
+        assert!(format!("{err:#}").contains("\"tcp and (\""), "{err:#}");
+        let cfg = Config {
+            writes_log: Some("/nonexistent/writes.jsonl".into()),
+            ..Default::default()
+        };
+        let err = analyze_files(&inputs(), &cfg).unwrap_err();
+        assert!(matches!(err, PipelineError::Config(_)), "{err:?}");
+    }
+
+    #[test]
+    fn the_message_is_the_inner_errors_through_anyhow_too() {
+        let inner = anyhow::anyhow!("root cause").context("cannot open x");
+        let want = format!("{inner:#}");
+        let err = PipelineError::input("x", inner);
+        assert_eq!(format!("{err:#}"), want);
+        assert_eq!(format!("{err}"), "cannot open x");
+        assert_eq!(format!("{:#}", anyhow::Error::new(err)), want);
+    }
 }

@@ -367,3 +367,11 @@ pub struct FramingStatus {
     /// Why decoding stopped (missing bytes, snaplen, not the protocol).
     pub stopped: Option<String>,
 }
+
+#[cfg(test)]
+mod version_tests {
+    #[test]
+    fn tool_names_the_version() {
+        assert_eq!(super::TOOL, format!("nagle-analyze {}", super::VERSION));
+    }
+}

@@ -191,7 +191,8 @@ fn read_records(
         return Err(anyhow!(
             "{path}: only {got} byte(s), too short to be a capture (starts with {})",
             describe_bytes(&magic[..got])
-        ).into());
+        )
+        .into());
     }
     let mut st = State {
         path,
@@ -231,7 +232,8 @@ fn read_records(
         return Err(anyhow!(
             "{path}: not a pcap or pcapng file (unknown magic number; it starts with {})",
             describe_bytes(&head[..4 + more])
-        ).into());
+        )
+        .into());
     }
     info.bytes_read = rd.offset;
     Ok(info)
