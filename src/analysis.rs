@@ -11,7 +11,7 @@
 //! (that is `render`). Every rule is written down next to the code that
 //! applies it, and the README repeats them in a paragraph each.
 
-use crate::flow::{AckEvent, DataEvent, Dir, FlowObserver, FlowSummary, SegmentKind, C2S, S2C};
+use crate::flow::{AckEvent, DataEvent, Dir, FlowObserver, FlowSummary, Pair, SegmentKind, C2S, S2C};
 use crate::framing::{DirFraming, FramingRules, Outcome};
 use crate::report::{
     self, ms, secs, CoalescingCause, FramingState, MssSource, RttSource, Vantage, Verdict,
@@ -76,7 +76,7 @@ impl<T> Thinned<T> {
 #[derive(Debug, Clone)]
 pub struct FlowAnalysis {
     cfg: Arc<AnalysisConfig>,
-    dirs: [DirAnalysis; 2],
+    dirs: Pair<DirAnalysis>,
     advice: Box<crate::advice::Collector>,
 }
 
@@ -84,7 +84,7 @@ impl FlowAnalysis {
     pub fn new(cfg: Arc<AnalysisConfig>) -> Self {
         FlowAnalysis {
             cfg,
-            dirs: [DirAnalysis::default(), DirAnalysis::default()],
+            dirs: Pair::default(),
             advice: Default::default(),
         }
     }
@@ -391,14 +391,14 @@ struct PathTiming {
     rtt_source: Option<RttSource>,
     vantage: Vantage,
     /// near[d]: capture → sender of `d` → capture (ns).
-    near: [Option<i64>; 2],
+    near: Pair<Option<i64>>,
 }
 
 fn path_timing(f: &FlowSummary) -> PathTiming {
     let split = f.handshake.split().filter(|(a, b)| *a >= 0 && *b >= 0);
     let far = |d: Dir| -> Option<(i64, RttSource)> {
-        let a = f.dirs[d].ack_rtt.min.map(|v| (v, RttSource::DataAck));
-        let t = f.dirs[d].ts_rtt.min.map(|v| (v, RttSource::Timestamps));
+        let a = f.dirs[d].ack_rtt.min().map(|v| (v, RttSource::DataAck));
+        let t = f.dirs[d].ts_rtt.min().map(|v| (v, RttSource::Timestamps));
         match (a, t) {
             (Some(a), Some(t)) => Some(if t.0 < a.0 { t } else { a }),
             (a, t) => a.or(t),
@@ -418,9 +418,9 @@ fn path_timing(f: &FlowSummary) -> PathTiming {
         _ => Vantage::Unknown,
     };
     // near(sender of C2S = client) = capture→client→capture.
-    let mut near = [None, None];
+    let mut near = Pair::default();
     for d in [C2S, S2C] {
-        let from_samples = far(1 - d).map(|x| x.0);
+        let from_samples = far(d.reverse()).map(|x| x.0);
         let from_handshake = split.map(|(a, b)| if d == C2S { b } else { a });
         near[d] = match (from_samples, from_handshake) {
             (Some(x), Some(y)) => Some(x.min(y)),
@@ -509,8 +509,8 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
     let mut full_count = 0;
     for d in [C2S, S2C] {
         if let Some(n) = timing.near[d] {
-            full.extend(f.dirs[d].ack_rtt.values.iter().map(|v| v + n));
-            full_count += f.dirs[d].ack_rtt.count;
+            full.extend(f.dirs[d].ack_rtt.values().iter().map(|v| v + n));
+            full_count += f.dirs[d].ack_rtt.count();
         }
     }
     full.sort_unstable();
@@ -555,7 +555,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
     let log_write_gap: Option<i64> = cfg.log.as_ref().and_then(|log| log.median_gap());
 
     let mut directions = Vec::new();
-    for (d, da) in dirs.into_iter().enumerate() {
+    for (d, da) in dirs.into_iter_dirs() {
         let st = &f.dirs[d];
         let (from, to) = if d == C2S {
             (f.client, f.server)
@@ -564,7 +564,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
         };
         let mss = f.mss[d];
         let mss_source = mss.map(|_| {
-            if st.mss_option.is_some() || f.dirs[1 - d].mss_option.is_some() {
+            if st.mss_option.is_some() || f.dirs[d.reverse()].mss_option.is_some() {
                 MssSource::Syn
             } else {
                 MssSource::LargestPayload
@@ -671,7 +671,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
         if let (Some(n), Some(r)) = (timing.near[d], rtt) {
             ack_delays = st
                 .ack_rtt
-                .values
+                .values()
                 .iter()
                 .map(|v| (v + n - r).max(0))
                 .collect();
@@ -845,7 +845,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
             timestamps: st.timestamps,
             window_scale: st.window_scale,
             truncated_frames: st.truncated_frames,
-            ack_rtt_ms: stats_ms(&st.ack_rtt.values, st.ack_rtt.count),
+            ack_rtt_ms: stats_ms(st.ack_rtt.values(), st.ack_rtt.count()),
             write_source,
             write_unit,
             write_confidence: confidence,

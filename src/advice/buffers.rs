@@ -15,7 +15,7 @@
 //! the path's capacity, or tell a small send buffer from an application
 //! that writes too slowly.
 
-use super::evidence::{bytes_text, receiver, reverse, sender, Draft, Evidence};
+use super::evidence::{bytes_text, receiver, sender, Draft, Evidence};
 use crate::flow::Dir;
 use crate::report::{ms, Direction};
 
@@ -60,7 +60,7 @@ fn window_limited(ev: &Evidence, d: Dir, b: &Bulk) -> bool {
     let frac = dc.window_limited as f64 / dc.window_known as f64;
     // A receiver that closed its window reads too slowly (rule 6), and a
     // rate far below window / RTT means something else held the sender.
-    let zero = ev.stats(reverse(d)).zero_window_episodes > 0;
+    let zero = ev.stats(d.reverse()).zero_window_episodes > 0;
     let consistent = b.bdp.is_none_or(|x| x >= 0.25 * dc.pinned_window as f64);
     frac >= RCVBUF_MIN_LIMITED && !zero && consistent
 }
@@ -128,11 +128,11 @@ fn plateau(ev: &Evidence, d: Dir, b: &Bulk) -> Option<i64> {
     let dc = ev.collect(d);
     if window_limited(ev, d, b)
         || b.dir.retransmissions != 0
-        || dc.inflight.len() < SNDBUF_MIN_SAMPLES
+        || dc.inflight.values().len() < SNDBUF_MIN_SAMPLES
     {
         return None;
     }
-    let mut v = dc.inflight.clone();
+    let mut v = dc.inflight.values().to_vec();
     v.sort_unstable();
     let p90 = v[(v.len() * 9 / 10).min(v.len() - 1)];
     let minw = dc.min_window.unwrap_or(0);
@@ -201,7 +201,9 @@ mod tests {
         dc.max_window_seen = 65536;
         dc.min_window = Some(1 << 20);
         dc.max_inflight = 65536;
-        dc.inflight = vec![65536; 60];
+        for _ in 0..60 {
+            dc.inflight.push(65536);
+        }
         f
     }
 
@@ -242,7 +244,7 @@ mod tests {
         f.dir(C2S).retransmissions = 1;
         assert!(sndbuf(&f.evidence(), C2S).is_none());
         let mut f = transfer(0);
-        f.collected.dirs[C2S].inflight.truncate(10);
+        f.collected.dirs[C2S].inflight = Default::default();
         assert!(sndbuf(&f.evidence(), C2S).is_none());
         let mut f = transfer(0);
         f.collected.dirs[C2S].min_window = Some(100_000);

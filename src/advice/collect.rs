@@ -10,15 +10,39 @@
 //! What it does not do: judge anything. It only counts; the rules
 //! (`super::RULES`) decide. Its memory is bounded: at most
 //! [`MAX_KEEPALIVES`] probe times and [`MAX_INFLIGHT`] in-flight samples
-//! (every `stride`-th value, the stride doubling at the cap) per direction.
+//! per direction (a [`crate::thin::Thinned`] buffer keeping the last value
+//! of each stride).
 
-use crate::flow::{AckEvent, DataEvent, Dir, SegmentKind};
+use crate::flow::{AckEvent, DataEvent, Dir, Pair, SegmentKind};
+use crate::thin::{Keep, Thinned};
 use crate::TsNs;
 
 /// Keep-alive probe times kept per direction.
 pub const MAX_KEEPALIVES: usize = 1000;
 /// In-flight samples kept per direction before thinning.
-pub const MAX_INFLIGHT: usize = 1 << 16;
+pub const MAX_INFLIGHT: u32 = 1 << 16;
+
+/// Bytes in flight after each new segment: every `stride`-th value, the
+/// stride doubling when [`MAX_INFLIGHT`] values are held.
+#[derive(Debug, Clone)]
+pub(super) struct InFlight(Thinned<i64>);
+
+impl Default for InFlight {
+    fn default() -> Self {
+        InFlight(Thinned::new(MAX_INFLIGHT, Keep::Last))
+    }
+}
+
+impl InFlight {
+    pub fn push(&mut self, v: i64) {
+        self.0.push(v);
+    }
+
+    /// The values kept, in the order they came.
+    pub fn values(&self) -> &[i64] {
+        self.0.values()
+    }
+}
 
 /// What one direction's sender did, as the advice rules need it.
 #[derive(Debug, Clone, Default)]
@@ -39,11 +63,8 @@ pub(super) struct DirCollect {
     pub max_window_seen: u64,
     /// Largest window among the segments that filled it.
     pub pinned_window: u64,
-    /// Bytes in flight after each new segment (thinned: every
-    /// `inflight_stride`-th of `inflight_count`).
-    pub inflight: Vec<i64>,
-    pub inflight_stride: u64,
-    pub inflight_count: u64,
+    /// Bytes in flight after each new segment (thinned).
+    pub inflight: InFlight,
     pub max_inflight: i64,
     pub first_data: Option<TsNs>,
     pub last_data: Option<TsNs>,
@@ -87,25 +108,11 @@ impl DirCollect {
         }
     }
 
-    /// Keep `after` (bytes in flight after a new segment) when its position
-    /// falls on the stride; halve the list at the cap.
+    /// Bytes in flight after a new segment: the maximum, and the
+    /// thinned list.
     fn push_inflight(&mut self, after: i64) {
         self.max_inflight = self.max_inflight.max(after);
-        self.inflight_count += 1;
-        if self.inflight_stride == 0 {
-            self.inflight_stride = 1;
-        }
-        if self.inflight_count.is_multiple_of(self.inflight_stride) {
-            self.inflight.push(after);
-            if self.inflight.len() >= MAX_INFLIGHT {
-                let mut i = 0;
-                self.inflight.retain(|_| {
-                    i += 1;
-                    i % 2 == 0
-                });
-                self.inflight_stride *= 2;
-            }
-        }
+        self.inflight.push(after);
     }
 
     /// A new segment leaving `after` bytes in flight against the peer's
@@ -134,7 +141,7 @@ struct Turn {
 /// Evidence gathered while the flow runs (one per flow).
 #[derive(Debug, Clone, Default)]
 pub struct Collector {
-    pub(super) dirs: [DirCollect; 2],
+    pub(super) dirs: Pair<DirCollect>,
     /// Current turn.
     turn: Option<Turn>,
     /// Last data or newly acknowledging ACK (not keep-alives).
@@ -268,7 +275,7 @@ mod tests {
             (dc.pinned_window, dc.min_window, dc.max_window_seen),
             (62_000, Some(62_000), 100_000)
         );
-        assert_eq!(dc.inflight, vec![1448, 61_448, 11_448]);
+        assert_eq!(dc.inflight.values(), &[1448, 61_448, 11_448]);
         assert_eq!(dc.max_inflight, 61_448);
     }
 
@@ -278,9 +285,10 @@ mod tests {
         for v in 1..=MAX_INFLIGHT as i64 + 3 {
             dc.push_inflight(v);
         }
-        assert_eq!(dc.inflight_stride, 2);
-        assert_eq!(dc.inflight.len(), MAX_INFLIGHT / 2 + 1);
-        assert_eq!(&dc.inflight[..3], &[2, 4, 6]);
-        assert_eq!(dc.inflight.last(), Some(&(MAX_INFLIGHT as i64 + 2)));
+        let kept = dc.inflight.values();
+        assert_eq!(kept.len(), MAX_INFLIGHT as usize / 2 + 1);
+        assert_eq!(&kept[..3], &[2, 4, 6]);
+        assert_eq!(kept.last(), Some(&(MAX_INFLIGHT as i64 + 2)));
+        assert_eq!(dc.max_inflight, MAX_INFLIGHT as i64 + 3);
     }
 }

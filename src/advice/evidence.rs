@@ -13,20 +13,8 @@
 //! to quote them in the advice's sentences.
 
 use super::collect::{Collector, DirCollect};
-use crate::flow::{Dir, DirStats, FlowSummary, C2S, S2C};
+use crate::flow::{Dir, DirStats, FlowSummary, C2S};
 use crate::report::{self, Side, Vantage};
-
-/// Both directions, client→server first (the order of every report).
-pub(super) const DIRS: [Dir; 2] = [C2S, S2C];
-
-/// The other direction.
-pub(super) fn reverse(d: Dir) -> Dir {
-    if d == C2S {
-        S2C
-    } else {
-        C2S
-    }
-}
 
 /// The side that sends `d`'s data.
 pub(super) fn sender(d: Dir) -> Side {
@@ -39,7 +27,7 @@ pub(super) fn sender(d: Dir) -> Side {
 
 /// The side that receives `d`'s data (and advertises its window).
 pub(super) fn receiver(d: Dir) -> Side {
-    sender(reverse(d))
+    sender(d.reverse())
 }
 
 /// Everything a rule may read about one finished flow.
@@ -52,7 +40,7 @@ pub(super) struct Evidence<'a> {
 impl<'a> Evidence<'a> {
     /// The report's findings for direction `d`, when the flow has them.
     pub fn direction(&self, d: Dir) -> Option<&'a report::Direction> {
-        self.flow.directions.get(d)
+        self.flow.directions.get(d.index())
     }
 
     /// The collector's counts for direction `d`.

@@ -55,7 +55,7 @@ pub use accept::DEFER_ACCEPT_MIN_GAP_NS;
 pub use collect::Collector;
 pub use keepalive::KEEPALIVE_DEFAULTS;
 
-use evidence::{Draft, Evidence, DIRS};
+use evidence::{Draft, Evidence};
 
 /// Socket options and settings a capture cannot reveal.
 pub const CANNOT_SHOW: &[&str] = &[
@@ -132,7 +132,7 @@ fn walk(ev: &Evidence, pass: &[Rule], out: &mut Vec<Advice>) {
         out.extend(check(ev).map(|d| finish(ev, &pass[0], d)));
         return;
     }
-    for dir in DIRS {
+    for dir in Dir::BOTH {
         for rule in pass {
             let (Scope::Direction(check) | Scope::WithAbove(check)) = rule.scope else {
                 continue;

@@ -4,7 +4,7 @@
 
 use super::collect::Collector;
 use super::evidence::Evidence;
-use crate::flow::{AckEvent, DataEvent, Dir, DirStats, FlowSummary, Handshake, SegmentKind};
+use crate::flow::{AckEvent, DataEvent, Dir, FlowSummary, Handshake, Pair, SegmentKind};
 use crate::report::{self, AckDelay, Nagle, Rtt, SendInterval, Stalls, Stats, Vantage, Verdict};
 
 pub const CLIENT: &str = "10.0.0.1:40000";
@@ -92,8 +92,8 @@ impl Flow {
             handshake_seen: false,
             start_ts: 0,
             end_ts: 10_000 * MS,
-            dirs: [DirStats::default(), DirStats::default()],
-            mss: [Some(1448), Some(1448)],
+            dirs: Pair::default(),
+            mss: Pair::new(Some(1448), Some(1448)),
             evicted: false,
         };
         let report = report::Flow {
@@ -135,7 +135,7 @@ impl Flow {
 
     /// The report's direction `d`, to fill in.
     pub fn dir(&mut self, d: Dir) -> &mut report::Direction {
-        &mut self.report.directions[d]
+        &mut self.report.directions[d.index()]
     }
 }
 

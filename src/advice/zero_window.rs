@@ -9,7 +9,7 @@
 //! What it does not do: advise a larger SO_RCVBUF (it only postpones the
 //! stall), or say why the application was slow.
 
-use super::evidence::{reverse, sender, Draft, Evidence};
+use super::evidence::{sender, Draft, Evidence};
 use crate::flow::Dir;
 use crate::report::ms;
 
@@ -24,7 +24,7 @@ pub(super) fn zero_window(ev: &Evidence, d: Dir) -> Option<Draft> {
         .zero_window_since
         .map_or(0, |t| (ev.summary.end_ts - t).max(0));
     let total = st.zero_window_ns.saturating_add(open);
-    let probes = ev.collect(reverse(d)).window_probes;
+    let probes = ev.collect(d.reverse()).window_probes;
     let mut evidence = vec![format!(
         "{} advertised a zero window {} time(s) in {} episode(s), {:.1} ms in all{}",
         dir.from,
