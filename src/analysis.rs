@@ -836,8 +836,15 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
             all_payload_bytes: st.all_payload_bytes,
             retransmissions: st.retransmissions,
             out_of_order: st.out_of_order,
+            fast_retransmissions: st.fast_retransmissions,
+            spurious_retransmissions: st.spurious_retransmissions,
             keepalives: st.keepalives,
             zero_window: st.zero_window,
+            capture_gaps: report::CaptureGaps {
+                count: st.capture_gaps.count,
+                bytes: st.capture_gaps.bytes,
+                untracked: st.capture_gaps.untracked,
+            },
             mss,
             mss_source,
             small_segments: st.small_segments,
@@ -926,6 +933,12 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
     }
     if f.dirs.iter().any(|d| d.truncated_frames > 0) {
         notes.push("some frames were cut by the snaplen: lengths come from the IP header".into());
+    }
+    let gaps: u64 = f.dirs.iter().map(|d| d.capture_gaps.count).sum();
+    if gaps > 0 {
+        notes.push(format!(
+            "{gaps} sequence ranges were acknowledged but never captured (capture loss): writes per segment, segment counts and RTT samples around them are incomplete"
+        ));
     }
     let forgotten: u64 = f.dirs.iter().map(|d| d.outstanding_overflow).sum();
     if forgotten > 0 {

@@ -50,7 +50,14 @@
 //! - *out-of-order*: the same, but arriving within the threshold;
 //! - *keep-alive*: 0 or 1 byte at exactly one below the next sequence number.
 
+mod gaps;
+mod wireshark;
+
 use crate::decode::{flags, Segment};
+pub use gaps::CaptureGaps;
+use gaps::Holes;
+pub use wireshark::WsClass;
+use wireshark::WsSeq;
 use crate::thin::{Keep, Thinned};
 use crate::TsNs;
 use std::collections::hash_map::Entry;
@@ -67,7 +74,6 @@ pub const MAX_OUTSTANDING: usize = 1 << 16;
 /// beyond that every other sample is dropped (the min stays exact).
 pub const MAX_SAMPLES: usize = 1 << 16;
 const MAX_TS_PENDING: usize = 4096;
-const MAX_HOLES: usize = 256;
 /// A gap between two packets longer than this (30 days) is a broken
 /// timestamp, not idleness: it neither ends a connection nor triggers the
 /// idle sweep.
@@ -307,6 +313,8 @@ pub struct AckEvent {
     /// The direction whose data is acknowledged.
     pub dir: Dir,
     pub ts: TsNs,
+    /// 1-based number of the ACK's frame in its input (as Wireshark shows it).
+    pub frame: u64,
     /// Acknowledged offset in `dir`'s sequence space.
     pub ack: i64,
     /// Bytes newly acknowledged (0 for a duplicate).
@@ -342,8 +350,17 @@ pub struct DirStats {
     pub data_segments: u64,
     /// Payload bytes of `data_segments`.
     pub payload_bytes: u64,
+    /// Frames Wireshark flags `tcp.analysis.retransmission` (fast and
+    /// spurious ones included), see [`WsClass`].
     pub retransmissions: u64,
+    /// Of those, `tcp.analysis.fast_retransmission`.
+    pub fast_retransmissions: u64,
+    /// Of those, `tcp.analysis.spurious_retransmission`.
+    pub spurious_retransmissions: u64,
+    /// Payload of segments resending bytes seen before (the tracker's own
+    /// [`SegmentKind::Retransmission`]).
     pub retransmitted_bytes: u64,
+    /// Frames Wireshark flags `tcp.analysis.out_of_order`.
     pub out_of_order: u64,
     pub keepalives: u64,
     /// Data segments below the effective MSS.
@@ -385,6 +402,8 @@ pub struct DirStats {
     pub min_data_options_len: Option<u8>,
     /// Outstanding segments forgotten because of [`Limits::max_outstanding`].
     pub outstanding_overflow: u64,
+    /// Sequence ranges missing from the capture (see [`CaptureGaps`]).
+    pub capture_gaps: CaptureGaps,
     /// Data→ACK samples (raw, ns) for this direction's data.
     pub ack_rtt: Samples,
     /// TSval→TSecr echo samples (raw, ns) for this direction's segments.
@@ -490,8 +509,11 @@ struct Endpoint {
     peer_data_after_small_ack: bool,
     /// Sequence ranges skipped over (data never seen): a later segment
     /// filling one is out-of-order (or a retransmission of data lost before
-    /// the capture point), one overlapping seen data is a retransmission.
-    holes: VecDeque<(i64, i64)>,
+    /// the capture point), one overlapping seen data is a retransmission;
+    /// one the peer acknowledges unfilled is a capture gap.
+    holes: Holes,
+    /// Wireshark's view of this side's sequence numbers.
+    ws: WsSeq,
     ts_pending: VecDeque<(u32, TsNs)>,
     last_tsval: Option<u32>,
 }
@@ -560,23 +582,6 @@ impl Endpoint {
         Some(abs)
     }
 
-    /// Remove `[start, end)` from the holes; true when it lay entirely in
-    /// one (the bytes were never seen before).
-    fn fill_hole(&mut self, start: i64, end: i64) -> bool {
-        let Some(i) = self.holes.iter().position(|&(a, b)| a <= start && end <= b) else {
-            return false;
-        };
-        let (a, b) = self.holes[i];
-        self.holes.remove(i);
-        if end < b {
-            self.holes.insert(i, (end, b));
-        }
-        if a < start {
-            self.holes.insert(i, (a, start));
-        }
-        true
-    }
-
     /// The window this side advertises (applies to the peer's data): scaled
     /// by this side's SYN option when both SYNs agreed on scaling (never on
     /// a SYN itself), and the zero-window episodes it opens and closes.
@@ -600,6 +605,20 @@ impl Endpoint {
         } else if seg.window > 0 {
             if let Some(t0) = st.zero_window_since.take() {
                 st.zero_window_ns = st.zero_window_ns.saturating_add((seg.ts_ns - t0).max(0));
+            }
+        }
+    }
+
+    /// Wireshark's label for this side's frame `seg`, counted.
+    fn wireshark_class(&mut self, seg: &Segment, peer: &WsSeq, ooo_threshold: i64) {
+        let st = &mut self.stats;
+        match self.ws.frame(peer, seg, ooo_threshold) {
+            None => {}
+            Some(WsClass::OutOfOrder) => st.out_of_order += 1,
+            Some(c) => {
+                st.retransmissions += 1;
+                st.fast_retransmissions += u64::from(c == WsClass::FastRetransmission);
+                st.spurious_retransmissions += u64::from(c == WsClass::SpuriousRetransmission);
             }
         }
     }
@@ -632,6 +651,15 @@ impl Endpoint {
                 }
                 break;
             }
+        }
+    }
+
+    /// The counters as the report shows them: the stats with the capture
+    /// gaps as they stand (open holes count when no ACK was ever seen).
+    fn final_stats(&self) -> DirStats {
+        DirStats {
+            capture_gaps: self.holes.gaps(self.una.is_some()),
+            ..self.stats.clone()
         }
     }
 
@@ -680,6 +708,7 @@ impl Endpoint {
         let mut rtt_sample = None;
         if self.una.is_none_or(|una| ack > una) {
             self.una = Some(ack);
+            self.holes.ack(ack);
             rtt_sample = self.retire_acked(ack, ts);
             if self.recovery_point.is_some_and(|rp| ack >= rp) {
                 self.recovery_point = None;
@@ -695,6 +724,7 @@ impl Endpoint {
         Some(AckEvent {
             dir,
             ts,
+            frame: seg.frame,
             ack,
             newly_acked,
             rtt_sample,
@@ -763,7 +793,9 @@ impl Endpoint {
         let span = self.span(seg)?;
         let next = self.next.unwrap_or(span.start);
         if span.len == 0 {
-            // SYN or FIN without data: only advance.
+            // SYN or FIN without data: only advance (a FIN beyond the
+            // highest sequence leaves a hole).
+            self.holes.skip(next, span.start);
             self.advance(span.end, next, ts);
             return None;
         }
@@ -821,19 +853,14 @@ impl Endpoint {
             // Below the highest sequence seen: out-of-order only if it fills
             // a gap never seen and arrives within the threshold (Wireshark's
             // timing rule); bytes seen before are always a retransmission.
-            let fills_hole = self.fill_hole(start, start + len);
+            let fills_hole = self.holes.fill(start, start + len);
             if fills_hole && ts - self.next_ts < ooo_threshold {
                 SegmentKind::OutOfOrder
             } else {
                 SegmentKind::Retransmission
             }
         } else {
-            if start > next {
-                if self.holes.len() >= MAX_HOLES {
-                    self.holes.pop_front();
-                }
-                self.holes.push_back((next, start));
-            }
+            self.holes.skip(next, start);
             SegmentKind::New
         }
     }
@@ -845,7 +872,6 @@ impl Endpoint {
         match kind {
             SegmentKind::KeepAlive => st.keepalives += 1,
             SegmentKind::Retransmission => {
-                st.retransmissions += 1;
                 st.retransmitted_bytes += payload as u64;
                 self.recovery_point = Some(next);
                 for s in self.outstanding.iter_mut() {
@@ -858,9 +884,6 @@ impl Endpoint {
                 st.data_segments += 1;
                 st.payload_bytes += payload as u64;
                 st.max_payload = st.max_payload.max(payload);
-                if kind == SegmentKind::OutOfOrder {
-                    st.out_of_order += 1;
-                }
             }
         }
     }
@@ -1353,7 +1376,7 @@ impl<O> Flow<O> {
             handshake_seen: self.syn_decided,
             start_ts: self.start_ts,
             end_ts: self.last_ts,
-            dirs: Pair::from_fn(|d| self.ends[d].stats.clone()),
+            dirs: Pair::from_fn(|d| self.ends[d].final_stats()),
             mss: Pair::from_fn(|d| self.ends[d].effective_mss(&self.ends[d.reverse()].stats)),
             evicted,
         }
@@ -1369,8 +1392,10 @@ impl<O: FlowObserver> Flow<O> {
         let d = if seg.src == self.client { C2S } else { S2C };
         self.last_ts = self.last_ts.max(seg.ts_ns);
         self.handshake.observe(d, seg);
+        let ooo_threshold = self.ooo_threshold();
         let (own, peer) = self.ends.split_mut(d);
         own.count_frame(seg);
+        own.wireshark_class(seg, &peer.ws, ooo_threshold);
         if seg.has(flags::RST) || (own.stats.fin && peer.stats.fin) {
             self.closed = true;
         }
@@ -1398,16 +1423,21 @@ impl<O: FlowObserver> Flow<O> {
         }
     }
 
+    /// Out-of-order vs retransmission: the handshake RTT (SYN to the ACK
+    /// of the SYN/ACK), else 3 ms, as Wireshark.
+    fn ooo_threshold(&self) -> i64 {
+        self.handshake
+            .split()
+            .map(|(a, b)| (a + b).max(1))
+            .unwrap_or(DEFAULT_OOO_THRESHOLD_NS)
+    }
+
     /// A segment of `d` with SYN, FIN or payload.
     fn process_data(&mut self, d: Dir, seg: &Segment, max_outstanding: usize) {
         if seg.payload_len > 0 {
             self.ends[d.reverse()].peer_sent_data();
         }
-        let ooo_threshold = self
-            .handshake
-            .split()
-            .map(|(a, b)| (a + b).max(1))
-            .unwrap_or(DEFAULT_OOO_THRESHOLD_NS);
+        let ooo_threshold = self.ooo_threshold();
         let (own, peer) = self.ends.split_mut(d);
         if let Some(ev) = own.send(d, seg, peer, ooo_threshold, max_outstanding) {
             self.observer.on_data(&ev);
