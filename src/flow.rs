@@ -1037,6 +1037,38 @@ impl Handshake {
     }
 }
 
+/// Wireshark's "initial RTT" (`tcp.analysis.initial_rtt`): from the most
+/// recent SYN to the first frame with ACK and without SYN after it. Its
+/// out-of-order threshold is that, else 3 ms; unlike [`Handshake::split`]
+/// a SYN retransmitted after the SYN/ACK restarts it.
+#[derive(Debug, Clone, Copy, Default)]
+struct WsFirstRtt {
+    mru_syn: Option<TsNs>,
+    rtt: Option<i64>,
+}
+
+impl WsFirstRtt {
+    fn observe(&mut self, seg: &Segment) {
+        match (seg.has(flags::SYN), seg.has(flags::ACK)) {
+            (true, false) => self.mru_syn = Some(seg.ts_ns),
+            (false, true) if self.rtt.is_none() => {
+                // Wireshark keeps a zero RTT as "none" (3 ms), and takes a
+                // negative one unsigned: a threshold nothing exceeds.
+                self.rtt = self.mru_syn.map(|t| seg.ts_ns.saturating_sub(t)).filter(|&r| r != 0);
+            }
+            _ => {}
+        }
+    }
+
+    fn threshold(&self) -> i64 {
+        match self.rtt {
+            None => DEFAULT_OOO_THRESHOLD_NS,
+            Some(r) if r < 0 => i64::MAX,
+            Some(r) => r,
+        }
+    }
+}
+
 /// Everything the tracker knows about a finished connection.
 #[derive(Debug, Clone)]
 pub struct FlowSummary {
@@ -1061,6 +1093,8 @@ struct Flow<O> {
     client: SocketAddr,
     server: SocketAddr,
     handshake: Handshake,
+    /// Wireshark's out-of-order threshold (see [`Flow::note_first_rtt`]).
+    ws_rtt: WsFirstRtt,
     syn_decided: bool,
     start_ts: TsNs,
     last_ts: TsNs,
@@ -1341,6 +1375,7 @@ impl<O> Flow<O> {
             client,
             server,
             handshake: Handshake::default(),
+            ws_rtt: WsFirstRtt::default(),
             syn_decided: seg.has(flags::SYN),
             start_ts: seg.ts_ns,
             last_ts: seg.ts_ns,
@@ -1392,10 +1427,10 @@ impl<O: FlowObserver> Flow<O> {
         let d = if seg.src == self.client { C2S } else { S2C };
         self.last_ts = self.last_ts.max(seg.ts_ns);
         self.handshake.observe(d, seg);
-        let ooo_threshold = self.ooo_threshold();
+        self.ws_rtt.observe(seg);
         let (own, peer) = self.ends.split_mut(d);
         own.count_frame(seg);
-        own.wireshark_class(seg, &peer.ws, ooo_threshold);
+        own.wireshark_class(seg, &peer.ws, self.ws_rtt.threshold());
         if seg.has(flags::RST) || (own.stats.fin && peer.stats.fin) {
             self.closed = true;
         }

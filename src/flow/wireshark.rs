@@ -14,14 +14,15 @@
 //!
 //! The rules, in the order Wireshark applies them to a segment carrying
 //! data, SYN or FIN that is not a keep-alive:
+//! - *spurious retransmission*: it carries data the peer's last ACK
+//!   already acknowledged;
 //! - *fast retransmission*: it starts below the highest sequence number
 //!   sent, the peer sent ≥ 2 duplicate ACKs, its last ACK asked for exactly
 //!   this sequence number, and that ACK came less than 20 ms ago;
 //! - *out-of-order*: it starts below the highest sequence number sent, does
-//!   not end exactly there (counting a SYN or FIN), and arrives less than the out-of-order threshold
-//!   (the handshake RTT, else 3 ms) after the highest one was sent;
-//! - *spurious retransmission*: it carries data the peer's last ACK
-//!   already acknowledged;
+//!   not end exactly there (counting a SYN or FIN), and arrives less than
+//!   the out-of-order threshold (the handshake RTT, else 3 ms) after the
+//!   highest one was sent;
 //! - *retransmission*: any other segment starting below the highest
 //!   sequence number sent.
 //!
@@ -120,13 +121,17 @@ impl WsSeq {
             && !ctl
     }
 
-    /// Fast retransmission, out-of-order, spurious or plain retransmission
+    /// Spurious, fast, out-of-order or plain retransmission
     /// (see the module doc), or None for a segment that advances.
     fn classify(&self, peer: &WsSeq, seg: &Segment, syn_fin: bool, ooo_ns: i64) -> Option<WsClass> {
         let (seq, len) = (seg.seq, seg.payload_len);
         let mut not_advanced = self.nextseq != 0 && lt(seq, self.nextseq);
         if len > 1 && self.nextseq.wrapping_sub(1) == seq {
             not_advanced = false;
+        }
+        let end = seq.wrapping_add(len);
+        if len > 0 && peer.lastack != 0 && !lt(peer.lastack, end) {
+            return Some(WsClass::SpuriousRetransmission);
         }
         // Wireshark takes these differences unsigned: a frame stamped
         // before the reference is never "within" it.
@@ -143,10 +148,6 @@ impl WsSeq {
             && self.nextseq != seq.wrapping_add(len).wrapping_add(u32::from(syn_fin))
         {
             return Some(WsClass::OutOfOrder);
-        }
-        let end = seq.wrapping_add(len);
-        if len > 0 && peer.lastack != 0 && !lt(peer.lastack, end) {
-            return Some(WsClass::SpuriousRetransmission);
         }
         not_advanced.then_some(WsClass::Retransmission)
     }
