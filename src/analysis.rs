@@ -936,8 +936,10 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
     }
     let gaps: u64 = f.dirs.iter().map(|d| d.capture_gaps.count).sum();
     if gaps > 0 {
+        let (ranges, were) = if gaps == 1 { ("range", "was") } else { ("ranges", "were") };
         notes.push(format!(
-            "{gaps} sequence ranges were acknowledged but never captured (capture loss): writes per segment, segment counts and RTT samples around them are incomplete"
+            "{gaps} sequence {ranges} {were} acknowledged but never captured (capture loss): writes per segment, segment counts and RTT samples around {} are incomplete",
+            if gaps == 1 { "it" } else { "them" }
         ));
     }
     let forgotten: u64 = f.dirs.iter().map(|d| d.outstanding_overflow).sum();
