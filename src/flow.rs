@@ -54,17 +54,17 @@ mod gaps;
 mod wireshark;
 
 use crate::decode::{flags, Segment};
-pub use gaps::CaptureGaps;
-use gaps::Holes;
-pub use wireshark::WsClass;
-use wireshark::WsSeq;
 use crate::thin::{Keep, Thinned};
 use crate::TsNs;
+pub use gaps::CaptureGaps;
+use gaps::Holes;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::ops::{Index, IndexMut};
+pub use wireshark::WsClass;
+use wireshark::WsSeq;
 
 /// Default of [`Limits::max_outstanding`] (`--max-outstanding`): at most this
 /// many outstanding (unacknowledged) segments are remembered per direction;
@@ -1054,7 +1054,10 @@ impl WsFirstRtt {
             (false, true) if self.rtt.is_none() => {
                 // Wireshark keeps a zero RTT as "none" (3 ms), and takes a
                 // negative one unsigned: a threshold nothing exceeds.
-                self.rtt = self.mru_syn.map(|t| seg.ts_ns.saturating_sub(t)).filter(|&r| r != 0);
+                self.rtt = self
+                    .mru_syn
+                    .map(|t| seg.ts_ns.saturating_sub(t))
+                    .filter(|&r| r != 0);
             }
             _ => {}
         }
@@ -1210,7 +1213,11 @@ impl<O: FlowObserver> Tracker<O> {
         };
         let k = key(seg.src, seg.dst);
         let idle_timeout = self.limits.idle_timeout_ns;
-        if self.flows.get(&k).is_some_and(|f| f.ended_before(seg, idle_timeout)) {
+        if self
+            .flows
+            .get(&k)
+            .is_some_and(|f| f.ended_before(seg, idle_timeout))
+        {
             self.finish_key(k, sink);
         }
         let max_outstanding = self.limits.max_outstanding.max(1);
@@ -1870,7 +1877,9 @@ mod endpoint_tests {
         assert_eq!(e.stats.ack_rtt.count(), 1);
         // An ACK beyond anything sent is ignored while data is outstanding.
         e.send(C2S, &seg(300, 0, flags::ACK, 100, 70_000), &peer, 1, 16);
-        assert!(e.on_ack(C2S, &seg(0, 9_999, flags::ACK, 0, 80_000)).is_none());
+        assert!(e
+            .on_ack(C2S, &seg(0, 9_999, flags::ACK, 0, 80_000))
+            .is_none());
     }
 
     #[test]
@@ -1884,7 +1893,9 @@ mod endpoint_tests {
         assert_eq!(e.last_small_acked_at, Some(5_000));
         assert!(e.last_small_acked_pure);
         e.peer_sent_data();
-        let ev = e.send(C2S, &seg(10, 0, flags::ACK, 10, 6_000), &peer, 1, 16).unwrap();
+        let ev = e
+            .send(C2S, &seg(10, 0, flags::ACK, 10, 6_000), &peer, 1, 16)
+            .unwrap();
         assert!(ev.small && !ev.prev_small_unacked);
         assert_eq!(ev.since_prev_small_acked, Some(1_000));
         assert_eq!(ev.prev_small_ack_wait, Some(4_000));

@@ -114,7 +114,9 @@ fn removed_data_packets_are_reported_exactly() {
     render(&report, Format::Text, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
     assert!(
-        text.contains(&format!("warning: 3 sequence ranges ({bytes} bytes) acknowledged but never captured")),
+        text.contains(&format!(
+            "warning: 3 sequence ranges ({bytes} bytes) acknowledged but never captured"
+        )),
         "{text}"
     );
 }

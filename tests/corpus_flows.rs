@@ -174,7 +174,13 @@ fn check_sums(
 }
 
 /// The reference's `file` rows and `conv` rows, by file.
-type ByFile<'a> = BTreeMap<String, (Option<&'a BTreeMap<String, String>>, Vec<&'a BTreeMap<String, String>>)>;
+type ByFile<'a> = BTreeMap<
+    String,
+    (
+        Option<&'a BTreeMap<String, String>>,
+        Vec<&'a BTreeMap<String, String>>,
+    ),
+>;
 
 fn by_file(rows: &[BTreeMap<String, String>]) -> ByFile<'_> {
     let mut m: ByFile = BTreeMap::new();
@@ -233,7 +239,11 @@ fn corpus_retransmission_classes_match_tshark() {
         checked += 1;
     }
     eprintln!("corpus_retransmission_classes: {checked} files");
-    assert!(checked > 0 && failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        checked > 0 && failures.is_empty(),
+        "{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -245,14 +255,19 @@ fn corpus_flow_ids_are_tcp_stream() {
     let mut failures = Vec::new();
     let mut checked = 0;
     for (file, (_, convs)) in by_file(&rows) {
-        if KNOWN_DIFFERENCES.iter().any(|(f, _)| *f == file) || TSHARK_SPLITS.contains(&file.as_str()) {
+        if KNOWN_DIFFERENCES.iter().any(|(f, _)| *f == file)
+            || TSHARK_SPLITS.contains(&file.as_str())
+        {
             continue;
         }
         let path = dir.join(&file).to_string_lossy().to_string();
         let (_summary, flows) = analyze_file(&path, &Config::default()).expect("analyzes");
         for c in convs {
             let stream = common::num(c, "stream");
-            let ends = [endpoint(&c["addr_a"], &c["port_a"]), endpoint(&c["addr_b"], &c["port_b"])];
+            let ends = [
+                endpoint(&c["addr_a"], &c["port_a"]),
+                endpoint(&c["addr_b"], &c["port_b"]),
+            ];
             let frames = common::num(c, "frames_a_to_b") + common::num(c, "frames_b_to_a");
             let ok = flows.iter().any(|f| {
                 f.id == stream
@@ -261,11 +276,18 @@ fn corpus_flow_ids_are_tcp_stream() {
                     && f.directions.iter().map(|d| d.frames).sum::<u64>() == frames
             });
             if !ok {
-                failures.push(format!("{file}: tcp.stream {stream} ({} <-> {}) is not our flow {stream}", ends[0], ends[1]));
+                failures.push(format!(
+                    "{file}: tcp.stream {stream} ({} <-> {}) is not our flow {stream}",
+                    ends[0], ends[1]
+                ));
             }
             checked += 1;
         }
     }
     eprintln!("corpus_flow_ids: {checked} streams");
-    assert!(checked > 0 && failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        checked > 0 && failures.is_empty(),
+        "{}",
+        failures.join("\n")
+    );
 }

@@ -141,7 +141,14 @@ mod tests {
         h.skip(300, 350);
         assert!(h.fill(300, 350));
         h.ack(400);
-        assert_eq!(h.gaps(true), CaptureGaps { count: 1, bytes: 100, untracked: 0 });
+        assert_eq!(
+            h.gaps(true),
+            CaptureGaps {
+                count: 1,
+                bytes: 100,
+                untracked: 0
+            }
+        );
     }
 
     #[test]
@@ -151,7 +158,14 @@ mod tests {
         assert!(!h.fill(50, 150)); // overlaps seen data: not inside
         h.ack(20);
         h.ack(60);
-        assert_eq!(h.gaps(true), CaptureGaps { count: 1, bytes: 50, untracked: 0 });
+        assert_eq!(
+            h.gaps(true),
+            CaptureGaps {
+                count: 1,
+                bytes: 50,
+                untracked: 0
+            }
+        );
         assert!(h.open.is_empty());
     }
 
@@ -160,7 +174,14 @@ mod tests {
         let mut h = Holes::default();
         h.skip(0, 10);
         assert_eq!(h.gaps(true).count, 0);
-        assert_eq!(h.gaps(false), CaptureGaps { count: 1, bytes: 10, untracked: 0 });
+        assert_eq!(
+            h.gaps(false),
+            CaptureGaps {
+                count: 1,
+                bytes: 10,
+                untracked: 0
+            }
+        );
     }
 
     #[test]

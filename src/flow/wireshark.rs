@@ -82,10 +82,8 @@ impl WsSeq {
         let syn_fin = seg.flags & (flags::SYN | flags::FIN) != 0;
         let ctl = seg.flags & (flags::SYN | flags::FIN | flags::RST) != 0;
         let zero_window_probe = len == 1 && seg.seq == self.nextseq && peer.window == 0;
-        let keepalive = !zero_window_probe
-            && len <= 1
-            && seg.seq == self.nextseq.wrapping_sub(1)
-            && !ctl;
+        let keepalive =
+            !zero_window_probe && len <= 1 && seg.seq == self.nextseq.wrapping_sub(1) && !ctl;
         if !zero_window_probe && self.is_dupack(seg, ctl) {
             self.dupacks += 1;
         }
