@@ -152,7 +152,8 @@ struct Judged {
 fn direction(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> (report::Direction, Option<String>) {
     let mut m = measure(ctx, d, da);
     let judged = judge(ctx, d, da, &mut m);
-    let note = m.framing.note.take();
+    let side = if d == C2S { "client→server" } else { "server→client" };
+    let note = m.framing.note.take().map(|why| format!("{side}: {why}"));
     let series = ctx.cfg.series.then(|| series::series(da, ctx.f.start_ts));
     (direction_report(ctx, d, m, judged, series), note)
 }
