@@ -83,13 +83,12 @@ pub(super) mod tests {
 
     /// Lines framing that decoded `segments` segments with `messages` ends.
     pub(in crate::analysis) fn lines(messages: u64, segments: u64, outcome: Outcome) -> DirFraming {
-        DirFraming {
-            framing: Some(Framing::Lines),
-            messages,
-            segments,
-            outcome,
-            ..Default::default()
-        }
+        let mut fr = DirFraming::default();
+        fr.framing = Some(Framing::Lines);
+        fr.messages = messages;
+        fr.segments = segments;
+        fr.outcome = outcome;
+        fr
     }
 
     #[test]

@@ -155,7 +155,7 @@ impl DirAnalysis {
     /// segments in flight (cwnd), or no room in the peer's receive window
     /// for another segment of this size (rwnd).
     fn count_aggregation(&mut self, ev: &DataEvent, writes: Option<u64>) {
-        if !writes.is_some_and(|w| w >= 2) {
+        if writes.is_none_or(|w| w < 2) {
             return;
         }
         if ev.segments_in_flight >= 2 {
@@ -256,5 +256,112 @@ mod tests {
         assert_eq!(writes_ending_in(4, 12, 4), 2);
         assert_eq!(writes_ending_in(2, 5, 4), 1);
         assert_eq!(writes_ending_in(5, 7, 4), 0);
+    }
+
+    /// A small new-data segment of 100 bytes, nothing outstanding.
+    fn small() -> DataEvent<'static> {
+        DataEvent {
+            dir: C2S,
+            src_port: 40000,
+            dst_port: 80,
+            payload: &[],
+            ts: 1_000_000_000,
+            frame: 1,
+            start: 0,
+            len: 100,
+            kind: SegmentKind::New,
+            small: true,
+            mss: Some(1448),
+            fin: false,
+            psh: true,
+            prev_small_unacked: false,
+            since_prev_small_acked: None,
+            prev_small_ack_wait: None,
+            prev_small_acked_by_pure_ack: false,
+            since_prev_send: Some(1_000_000),
+            in_recovery: false,
+            in_flight: 0,
+            segments_in_flight: 0,
+            peer_window: None,
+        }
+    }
+
+    #[test]
+    fn minshall_overlaps_and_their_exemptions() {
+        let mut da = DirAnalysis::default();
+        let overlap = DataEvent {
+            prev_small_unacked: true,
+            ..small()
+        };
+        da.check_small(&overlap, None, None);
+        assert_eq!((da.violations, da.violations_recovery), (1, 0));
+        // Loss recovery, a FIN, reordering and a probe after 200 ms of
+        // silence go out whatever Nagle says.
+        for exempt in [
+            DataEvent { in_recovery: true, ..overlap },
+            DataEvent { fin: true, ..overlap },
+            DataEvent { kind: SegmentKind::OutOfOrder, ..overlap },
+            DataEvent { since_prev_send: Some(PROBE_SILENCE), ..overlap },
+        ] {
+            da.check_small(&exempt, None, None);
+        }
+        assert_eq!((da.violations, da.violations_recovery), (1, 4));
+        assert!(da.releases.is_empty());
+    }
+
+    #[test]
+    fn release_candidates_and_held_writes() {
+        let mut da = DirAnalysis::default();
+        // Acknowledged 50 µs before: a candidate; its write was called
+        // before that ACK, so the kernel held it.
+        let after_ack = DataEvent {
+            since_prev_small_acked: Some(50_000),
+            prev_small_acked_by_pure_ack: true,
+            ..small()
+        };
+        da.check_small(&after_ack, Some(2), Some(900_000_000));
+        da.check_small(&after_ack, Some(1), Some(999_990_000));
+        // Never acknowledged before: neither a violation nor a candidate.
+        da.check_small(&small(), None, None);
+        assert_eq!(da.releases.len(), 2);
+        assert_eq!(da.releases[0].held, Some(true));
+        assert_eq!(da.releases[1].held, Some(false));
+        assert!(da.releases[0].pure_ack);
+        assert_eq!(da.violations, 0);
+    }
+
+    #[test]
+    fn aggregation_causes_counted_for_two_writes_or_more() {
+        let mut da = DirAnalysis::default();
+        let busy = DataEvent {
+            segments_in_flight: 2,
+            in_flight: 1000,
+            peer_window: Some(1100),
+            ..small()
+        };
+        da.count_aggregation(&busy, Some(1));
+        da.count_aggregation(&busy, None);
+        assert_eq!((da.agg_in_flight, da.agg_window_limited), (0, 0));
+        da.count_aggregation(&busy, Some(2));
+        assert_eq!((da.agg_in_flight, da.agg_window_limited), (1, 1));
+        // Room for two more segments of this size: not window-limited.
+        let roomy = DataEvent { peer_window: Some(1200), ..busy };
+        da.count_aggregation(&roomy, Some(3));
+        assert_eq!((da.agg_in_flight, da.agg_window_limited), (2, 1));
+    }
+
+    #[test]
+    fn write_log_maps_bytes_to_writes() {
+        let log = WriteLog {
+            times: vec![10, 20, 30],
+            ends: vec![100, 200, 300],
+        };
+        let mut da = DirAnalysis::default();
+        let lw = da.writes_by_log(&log, 50, 0, 200).unwrap();
+        assert_eq!((lw.count, lw.first_call), (2, Some(10)));
+        assert_eq!(da.write_delays, vec![Some(40), Some(30), None]);
+        // More bytes than the log holds: not the logged direction.
+        assert!(da.writes_by_log(&log, 60, 200, 400).is_none());
+        assert!(!da.log_active && da.wps_log.is_empty());
     }
 }

@@ -149,4 +149,43 @@ mod tests {
         assert_eq!(vantage(Some((0, 0))), Vantage::Unknown);
         assert_eq!(vantage(None), Vantage::Unknown);
     }
+
+    fn flow(syn: i64, syn_ack: i64, ack: i64) -> FlowSummary {
+        let addr = "10.0.0.1:1".parse().unwrap();
+        FlowSummary {
+            id: 0,
+            client: addr,
+            server: addr,
+            handshake: crate::flow::Handshake {
+                syn: Some(syn),
+                syn_ack: Some(syn_ack),
+                ack: Some(ack),
+            },
+            handshake_seen: true,
+            start_ts: syn,
+            end_ts: ack,
+            dirs: Default::default(),
+            mss: [None, None],
+            evicted: false,
+        }
+    }
+
+    #[test]
+    fn path_rtt_combines_the_directions() {
+        // Captured at the client of a 20 ms path (handshake 20.1 ms): the
+        // client's data is acknowledged after 20 ms, the server's after
+        // 0.05 ms. Near part of the client: 0.05 ms; of the server: 20 ms.
+        let mut f = flow(0, 20_100_000, 20_200_000);
+        f.dirs[C2S].ack_rtt.push(20_000_000);
+        f.dirs[S2C].ack_rtt.push(50_000);
+        let t = path_timing(&f);
+        assert_eq!(t.vantage, Vantage::Client);
+        assert_eq!(t.near, [Some(50_000), Some(20_000_000)]);
+        assert_eq!(t.rtt, Some(20_050_000));
+        assert_eq!(t.rtt_source, Some(RttSource::DataAck));
+        // No samples: the handshake; at the sender the near part is 0.
+        let t = path_timing(&flow(0, 20_000_000, 20_000_000));
+        assert_eq!((t.rtt, t.rtt_source), (Some(20_000_000), Some(RttSource::Handshake)));
+        assert_eq!(t.near, [Some(0), Some(20_000_000)]);
+    }
 }
