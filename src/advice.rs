@@ -66,7 +66,7 @@
 //! What it does not do: guess options a capture cannot show. [`CANNOT_SHOW`]
 //! lists them, and the renderers print it once per report.
 
-use crate::flow::{AckEvent, DataEvent, FlowSummary, SegmentKind, C2S, S2C};
+use crate::flow::{AckEvent, DataEvent, Dir, FlowSummary, Pair, SegmentKind, C2S, S2C};
 use crate::report::{self, ms, Advice, AdviceOption, Side, Vantage, Verdict};
 use crate::TsNs;
 
@@ -123,13 +123,13 @@ struct DirCollect {
 /// Evidence gathered while the flow runs (one per flow).
 #[derive(Debug, Clone, Default)]
 pub struct Collector {
-    dirs: [DirCollect; 2],
+    dirs: Pair<DirCollect>,
     /// Current turn: direction, segments, bytes, MSS.
-    turn: Option<(usize, u64, u64, u32)>,
+    turn: Option<(Dir, u64, u64, u32)>,
     /// Last data or newly acknowledging ACK (not keep-alives).
     last_activity: Option<TsNs>,
     /// First data segment of the connection: direction and time.
-    first_data: Option<(usize, TsNs)>,
+    first_data: Option<(Dir, TsNs)>,
 }
 
 impl Collector {
@@ -357,7 +357,7 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
 
     // Rule 2: small segments per transaction that could be corked.
     let exchange = c.dirs[C2S].turns >= 1 && c.dirs[S2C].turns >= 1;
-    for (i, d) in f.directions.iter().enumerate() {
+    for (i, d) in Dir::BOTH.into_iter().zip(&f.directions) {
         let dc = &c.dirs[i];
         let extra = dc.turn_segments.saturating_sub(dc.turn_min_segments);
         if !exchange || dc.turns < 2 || extra < 2 || extra * 2 < dc.turns {
@@ -400,7 +400,7 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
     // Rule 2b: Nagle off on a stream of tinygrams (not a request/response
     // exchange, which rule 2 covers): many small segments sent faster than
     // the RTT. With Nagle, at most one small segment per RTT would have left.
-    for (i, d) in f.directions.iter().enumerate() {
+    for (i, d) in Dir::BOTH.into_iter().zip(&f.directions) {
         let dc = &c.dirs[i];
         let (Some(r), Some(iv)) = (rtt_ms, d.send_interval_ms.median) else {
             continue;
@@ -498,7 +498,7 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
     }
 
     // Rules 4 and 5: window- or send-buffer-limited bulk transfers.
-    for (i, d) in f.directions.iter().enumerate() {
+    for (i, d) in Dir::BOTH.into_iter().zip(&f.directions) {
         let dc = &c.dirs[i];
         let receiver = &d.to;
         if d.payload_bytes < 65536 || dc.window_known < 20 {
@@ -513,7 +513,7 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
         let frac = dc.window_limited as f64 / dc.window_known as f64;
         // A receiver that closed its window reads too slowly (rule 6), and a
         // rate far below window / RTT means something else held the sender.
-        let zero = s.dirs[1 - i].zero_window_episodes > 0;
+        let zero = s.dirs[i.reverse()].zero_window_episodes > 0;
         let consistent = bdp.is_none_or(|b| b >= 0.25 * dc.pinned_window as f64);
         if frac >= 0.3 && !zero && consistent {
             let mut ev = vec![
@@ -612,14 +612,14 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
     }
 
     // Rule 6: zero-window stalls (advertised by side i, which receives).
-    for (i, d) in f.directions.iter().enumerate() {
+    for (i, d) in Dir::BOTH.into_iter().zip(&f.directions) {
         let st = &s.dirs[i];
         if st.zero_window_episodes == 0 {
             continue;
         }
         let open = st.zero_window_since.map_or(0, |t| (s.end_ts - t).max(0));
         let total = st.zero_window_ns.saturating_add(open);
-        let probes = c.dirs[1 - i].window_probes;
+        let probes = c.dirs[i.reverse()].window_probes;
         let mut ev = vec![format!(
             "{} advertised a zero window {} time(s) in {} episode(s), {:.1} ms in all{}",
             d.from,
@@ -652,7 +652,7 @@ pub fn advise(s: &FlowSummary, c: &Collector, f: &report::Flow) -> Vec<Advice> {
     }
 
     // Rule 7: keep-alive probes.
-    for (i, d) in f.directions.iter().enumerate() {
+    for (i, d) in Dir::BOTH.into_iter().zip(&f.directions) {
         let dc = &c.dirs[i];
         if dc.keepalive_count == 0 {
             continue;

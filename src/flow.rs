@@ -11,13 +11,36 @@
 //! For every data segment and every ACK it calls a per-flow
 //! [`FlowObserver`] with a [`DataEvent`] or [`AckEvent`]; the analysis stage
 //! implements that trait. The tracker itself draws no conclusions about
-//! Nagle or delayed ACK.
+//! Nagle or delayed ACK, never reads payload bytes (it hands them on), and
+//! never reassembles the byte stream.
+//!
+//! # Design: directions, pairs and endpoints
+//! A connection has two directions, [`Dir::ClientToServer`] ([`C2S`]) and
+//! [`Dir::ServerToClient`] ([`S2C`]); the client is the side that sent the
+//! SYN, else the first sender. Everything kept per direction lives in a
+//! [`Pair`], indexed by a [`Dir`]; `d.reverse()` is the other way. Nothing
+//! here does arithmetic on direction numbers.
+//!
+//! Each direction's state is an `Endpoint` (the model is Zeek's
+//! `TCP_Endpoint`): the sending side of that direction, owning its sequence
+//! space and everything that follows from it. Its methods are the steps of
+//! the tracker, each one job: `count_frame` (counters and SYN options),
+//! `start_sequence` (ISN from the SYN, else the first sequence number seen),
+//! `offset` (unwrapping a raw sequence number), `advertise_window` (the
+//! window this side offers the peer, scaled, and zero-window episodes),
+//! `note_tsval` / `echo` (TSval remembered, a peer's TSecr matched to it),
+//! `on_ack` (the peer acknowledging this side's outstanding data: RTT
+//! sample, recovery and small-segment bookkeeping), `send` (classify a data
+//! segment, count it, describe it, remember it as outstanding) and
+//! `keepalive_probe`. `Flow::update` only routes a segment to its two
+//! endpoints in that order and hands the resulting events to the observer.
 //!
 //! Memory is bounded: at most `max_flows` live connections (the oldest idle
 //! one is finished early when the table is full), at most
 //! [`MAX_OUTSTANDING`] outstanding segments and [`MAX_SAMPLES`] RTT samples
-//! per direction. A connection is finished and handed to the sink when it
-//! closes (FIN both ways or RST) and is then idle, or at the end of input.
+//! per direction (thinned by [`crate::thin::Thinned`]). A connection is
+//! finished and handed to the sink when it closes (FIN both ways or RST) and
+//! is then idle, or at the end of input.
 //!
 //! Rules, in the words the README repeats:
 //! - *retransmission*: a segment carrying data (or SYN/FIN) that starts below
@@ -28,10 +51,13 @@
 //! - *keep-alive*: 0 or 1 byte at exactly one below the next sequence number.
 
 use crate::decode::{flags, Segment};
+use crate::thin::{Keep, Thinned};
 use crate::TsNs;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
+use std::ops::{Index, IndexMut};
 
 /// Default of [`Limits::max_outstanding`] (`--max-outstanding`): at most this
 /// many outstanding (unacknowledged) segments are remembered per direction;
@@ -64,10 +90,122 @@ fn plausible(rtt: i64) -> bool {
     (0..=MAX_RTT_NS).contains(&rtt)
 }
 
-/// Direction within a connection: 0 = client→server, 1 = server→client.
-pub type Dir = usize;
-pub const C2S: Dir = 0;
-pub const S2C: Dir = 1;
+/// Direction within a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dir {
+    /// From the client (the SYN's sender, else the first sender) to the server.
+    ClientToServer,
+    /// From the server to the client.
+    ServerToClient,
+}
+
+/// Short names for the two directions.
+pub use Dir::{ClientToServer as C2S, ServerToClient as S2C};
+
+impl Dir {
+    /// Both directions, client→server first (the order of every report).
+    pub const BOTH: [Dir; 2] = [C2S, S2C];
+
+    /// The other direction.
+    #[inline]
+    pub fn reverse(self) -> Dir {
+        match self {
+            C2S => S2C,
+            S2C => C2S,
+        }
+    }
+
+    /// 0 for client→server, 1 for server→client.
+    #[inline]
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One value per direction, indexed by [`Dir`]; iterates client→server first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pair<T>([T; 2]);
+
+impl<T> Pair<T> {
+    pub fn new(c2s: T, s2c: T) -> Self {
+        Pair([c2s, s2c])
+    }
+
+    /// The pair of `f(C2S)` and `f(S2C)`.
+    pub fn from_fn(mut f: impl FnMut(Dir) -> T) -> Self {
+        Pair([f(C2S), f(S2C)])
+    }
+
+    /// The client→server value.
+    pub fn c2s(&self) -> &T {
+        &self.0[0]
+    }
+
+    /// The server→client value.
+    pub fn s2c(&self) -> &T {
+        &self.0[1]
+    }
+
+    /// Both values, client→server first.
+    pub fn iter(&self) -> std::slice::Iter<'_, T> {
+        self.0.iter()
+    }
+
+    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, T> {
+        self.0.iter_mut()
+    }
+
+    /// `(direction, value)`, client→server first.
+    pub fn iter_dirs(&self) -> impl Iterator<Item = (Dir, &T)> {
+        Dir::BOTH.into_iter().zip(&self.0)
+    }
+
+    /// `(direction, value)` by value, client→server first.
+    pub fn into_iter_dirs(self) -> impl Iterator<Item = (Dir, T)> {
+        Dir::BOTH.into_iter().zip(self.0)
+    }
+
+    /// The value of `d` to change and the other one's.
+    #[inline]
+    pub fn split_mut(&mut self, d: Dir) -> (&mut T, &mut T) {
+        let [a, b] = &mut self.0;
+        match d {
+            C2S => (a, b),
+            S2C => (b, a),
+        }
+    }
+}
+
+impl<T> Index<Dir> for Pair<T> {
+    type Output = T;
+    #[inline]
+    fn index(&self, d: Dir) -> &T {
+        &self.0[d.index()]
+    }
+}
+
+impl<T> IndexMut<Dir> for Pair<T> {
+    #[inline]
+    fn index_mut(&mut self, d: Dir) -> &mut T {
+        &mut self.0[d.index()]
+    }
+}
+
+impl<T> IntoIterator for Pair<T> {
+    type Item = T;
+    type IntoIter = std::array::IntoIter<T, 2>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Pair<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
 
 /// Limits of the tracker.
 #[derive(Debug, Clone, Copy)]
@@ -108,6 +246,13 @@ pub enum SegmentKind {
     Retransmission,
     /// A keep-alive probe (0/1 byte at next_seq - 1).
     KeepAlive,
+}
+
+impl SegmentKind {
+    /// New data, in order or not.
+    fn is_new_data(self) -> bool {
+        matches!(self, SegmentKind::New | SegmentKind::OutOfOrder)
+    }
 }
 
 /// A segment with payload, as the analysis sees it.
@@ -246,37 +391,47 @@ pub struct DirStats {
     pub ts_rtt: Samples,
 }
 
-/// A bounded sample set that keeps the exact minimum.
-#[derive(Debug, Clone, Default)]
+/// RTT samples: at most [`MAX_SAMPLES`] kept evenly thinned (the last of
+/// each stride, see [`crate::thin`]), with the exact minimum and count.
+#[derive(Debug, Clone)]
 pub struct Samples {
-    pub values: Vec<i64>,
-    pub count: u64,
-    pub min: Option<i64>,
-    stride: u64,
+    thin: Thinned<i64>,
+    min: Option<i64>,
 }
 
-impl Samples {
-    pub fn push(&mut self, v: i64) {
-        self.count += 1;
-        self.min = Some(self.min.map_or(v, |m| m.min(v)));
-        if self.stride == 0 {
-            self.stride = 1;
-        }
-        if self.count.is_multiple_of(self.stride) {
-            self.values.push(v);
-            if self.values.len() >= MAX_SAMPLES {
-                // Keep every other sample and halve the rate from now on.
-                let mut i = 0;
-                self.values.retain(|_| {
-                    i += 1;
-                    i % 2 == 0
-                });
-                self.stride *= 2;
-            }
+impl Default for Samples {
+    fn default() -> Self {
+        Samples {
+            thin: Thinned::new(MAX_SAMPLES as u32, Keep::Last),
+            min: None,
         }
     }
 }
 
+impl Samples {
+    #[inline]
+    pub fn push(&mut self, v: i64) {
+        self.min = Some(self.min.map_or(v, |m| m.min(v)));
+        self.thin.push(v);
+    }
+
+    /// The samples kept (an even subset once there were more than the cap).
+    pub fn values(&self) -> &[i64] {
+        self.thin.values()
+    }
+
+    /// Every sample pushed, kept or not.
+    pub fn count(&self) -> u64 {
+        self.thin.seen()
+    }
+
+    /// The smallest sample pushed (exact).
+    pub fn min(&self) -> Option<i64> {
+        self.min
+    }
+}
+
+/// A segment of new data still unacknowledged.
 #[derive(Debug, Clone, Copy)]
 struct Sent {
     start: i64,
@@ -285,14 +440,36 @@ struct Sent {
     retx: bool,
 }
 
+/// Where a data segment lies in its direction's sequence space.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    /// Offset of the first payload byte.
+    start: i64,
+    /// Payload bytes.
+    len: i64,
+    /// Exclusive end, counting a FIN's sequence number.
+    end: i64,
+}
+
+/// What a segment of new data says about the endpoint's small segments
+/// and window (the part of a [`DataEvent`] that the endpoint's state,
+/// not the segment, decides).
+#[derive(Debug, Clone, Copy)]
+struct Judged {
+    kind: SegmentKind,
+    small: bool,
+    mss: Option<u32>,
+}
+
+/// The sending side of one direction: its sequence space, the data it has
+/// outstanding, what it advertised to the peer and its counters.
 #[derive(Debug, Default)]
-struct DirState {
+struct Endpoint {
     stats: DirStats,
     /// Raw sequence number of offset 0 (ISN + 1 when the SYN was seen).
     base: Option<u32>,
     /// Last unwrapped absolute sequence (for wraparound).
     last_abs: i64,
-    isn_abs: Option<i64>,
     /// Highest sequence offset sent + 1 (exclusive end).
     next: Option<i64>,
     next_ts: TsNs,
@@ -319,7 +496,70 @@ struct DirState {
     last_tsval: Option<u32>,
 }
 
-impl DirState {
+/// Counting, sequence space, window and timestamps.
+impl Endpoint {
+    /// Count a frame of this direction and take the SYN's options.
+    fn count_frame(&mut self, seg: &Segment) {
+        let st = &mut self.stats;
+        st.frames += 1;
+        st.wire_bytes += seg.wire_len as u64;
+        st.all_payload_bytes += seg.payload_len as u64;
+        if seg.truncated {
+            st.truncated_frames += 1;
+        }
+        if seg.has(flags::RST) {
+            st.rst = true;
+        }
+        if seg.has(flags::FIN) {
+            st.fin = true;
+        }
+        if seg.options.timestamps.is_some() {
+            st.timestamps = true;
+        }
+        if seg.has(flags::SYN) {
+            st.syn = true;
+            st.syns = st.syns.saturating_add(1);
+            st.first_syn_ts.get_or_insert(seg.ts_ns);
+            st.last_syn_ts = Some(seg.ts_ns);
+            st.mss_option = seg.options.mss.or(st.mss_option);
+            st.window_scale = seg.options.window_scale.or(st.window_scale);
+            st.sack_permitted |= seg.options.sack_permitted;
+        }
+    }
+
+    /// Fix offset 0 of the sequence space: one past the SYN's ISN (a later
+    /// SYN with another ISN restarts it while no data was sent), else the
+    /// first sequence number seen (capture started mid-connection).
+    fn start_sequence(&mut self, seg: &Segment) {
+        let base = if seg.has(flags::SYN) {
+            if self.base.is_some() && self.next.unwrap_or(0) > 0 {
+                return;
+            }
+            seg.seq.wrapping_add(1)
+        } else if self.base.is_none() {
+            seg.seq
+        } else {
+            return;
+        };
+        self.base = Some(base);
+        self.last_abs = 0;
+        self.next = Some(0);
+        self.next_ts = seg.ts_ns;
+    }
+
+    /// Unwrap a raw 32-bit sequence number into this direction's offsets:
+    /// the offset nearest the last one seen (within 2^31 either way).
+    #[inline]
+    fn offset(&mut self, raw: u32) -> Option<i64> {
+        let base = self.base?;
+        let rel = raw.wrapping_sub(base);
+        let last = self.last_abs;
+        let delta = (rel.wrapping_sub(last as u32)) as i32 as i64;
+        let abs = last + delta;
+        self.last_abs = abs;
+        Some(abs)
+    }
+
     /// Remove `[start, end)` from the holes; true when it lay entirely in
     /// one (the bytes were never seen before).
     fn fill_hole(&mut self, start: i64, end: i64) -> bool {
@@ -337,15 +577,62 @@ impl DirState {
         true
     }
 
-    /// Unwrap a raw 32-bit sequence number into this direction's offsets.
-    fn offset(&mut self, raw: u32) -> Option<i64> {
-        let base = self.base?;
-        let rel = raw.wrapping_sub(base);
-        let last = self.last_abs;
-        let delta = (rel.wrapping_sub(last as u32)) as i32 as i64;
-        let abs = last + delta;
-        self.last_abs = abs;
-        Some(abs)
+    /// The window this side advertises (applies to the peer's data): scaled
+    /// by this side's SYN option when both SYNs agreed on scaling (never on
+    /// a SYN itself), and the zero-window episodes it opens and closes.
+    fn advertise_window(&mut self, seg: &Segment, scaling_agreed: bool) {
+        let syn = seg.has(flags::SYN);
+        let scale = if scaling_agreed && !syn {
+            self.stats.window_scale.unwrap_or(0).min(14)
+        } else {
+            0
+        };
+        let w = (seg.window as u64) << scale;
+        self.window = Some(w);
+        let st = &mut self.stats;
+        st.max_window = st.max_window.max(w);
+        if seg.window == 0 && !syn && !seg.has(flags::RST) {
+            st.zero_window += 1;
+            if st.zero_window_since.is_none() {
+                st.zero_window_since = Some(seg.ts_ns);
+                st.zero_window_episodes += 1;
+            }
+        } else if seg.window > 0 {
+            if let Some(t0) = st.zero_window_since.take() {
+                st.zero_window_ns = st.zero_window_ns.saturating_add((seg.ts_ns - t0).max(0));
+            }
+        }
+    }
+
+    /// Remember when a TSval newer than any before was first seen.
+    fn note_tsval(&mut self, tsval: u32, ts: TsNs) {
+        let newer = self
+            .last_tsval
+            .is_none_or(|l| tsval.wrapping_sub(l) as i32 > 0);
+        if newer {
+            self.last_tsval = Some(tsval);
+            if self.ts_pending.len() >= MAX_TS_PENDING {
+                self.ts_pending.pop_front();
+            }
+            self.ts_pending.push_back((tsval, ts));
+        }
+    }
+
+    /// The peer echoed `tsecr` at `ts`: older TSvals are forgotten, and
+    /// the one echoed gives a TSval→TSecr sample.
+    fn echo(&mut self, tsecr: u32, ts: TsNs) {
+        while let Some(&(v, t0)) = self.ts_pending.front() {
+            let diff = v.wrapping_sub(tsecr) as i32;
+            if diff < 0 {
+                self.ts_pending.pop_front();
+            } else {
+                if diff == 0 && plausible(ts - t0) {
+                    self.stats.ts_rtt.push(ts - t0);
+                    self.ts_pending.pop_front();
+                }
+                break;
+            }
+        }
     }
 
     /// The effective MSS: the smaller MSS option of the two SYNs, less the
@@ -372,6 +659,324 @@ impl DirState {
     }
 }
 
+/// Acknowledgements of this side's data.
+impl Endpoint {
+    /// The peer's ACK `seg` for this side's data (direction `dir`): move
+    /// `una`, retire the outstanding segments it covers (the last one gives
+    /// an RTT sample unless it was retransmitted: Karn's rule), end loss
+    /// recovery, and note when the last small segment was acknowledged.
+    /// None for an ACK of data never seen.
+    fn on_ack(&mut self, dir: Dir, seg: &Segment) -> Option<AckEvent> {
+        let ts = seg.ts_ns;
+        let ack = self.offset(seg.ack)?;
+        // Ignore ACKs for data never seen (capture started mid-way, or bogus).
+        if ack > self.next.unwrap_or(0) + 1 && !self.outstanding.is_empty() {
+            return None;
+        }
+        let newly_acked = match self.una {
+            Some(una) if ack > una => ack - una,
+            _ => 0,
+        };
+        let mut rtt_sample = None;
+        if self.una.is_none_or(|una| ack > una) {
+            self.una = Some(ack);
+            rtt_sample = self.retire_acked(ack, ts);
+            if self.recovery_point.is_some_and(|rp| ack >= rp) {
+                self.recovery_point = None;
+            }
+            if self.last_small_end.is_some_and(|end| ack >= end)
+                && self.last_small_acked_at.is_none()
+            {
+                self.last_small_acked_at = Some(ts);
+                self.last_small_acked_pure = seg.payload_len == 0;
+                self.peer_data_after_small_ack = false;
+            }
+        }
+        Some(AckEvent {
+            dir,
+            ts,
+            ack,
+            newly_acked,
+            rtt_sample,
+            carries_data: seg.payload_len > 0,
+        })
+    }
+
+    /// Drop the outstanding segments that end at or below `ack`; the data→ACK
+    /// sample of the last of them, unless it was retransmitted.
+    fn retire_acked(&mut self, ack: i64, ts: TsNs) -> Option<i64> {
+        let mut last_covered: Option<Sent> = None;
+        while let Some(s) = self.outstanding.front() {
+            if s.end > ack {
+                break;
+            }
+            last_covered = self.outstanding.pop_front();
+        }
+        let s = last_covered?;
+        let v = ts - s.ts;
+        if s.retx || !plausible(v) {
+            return None;
+        }
+        self.stats.ack_rtt.push(v);
+        Some(v)
+    }
+
+    /// The peer sent data: after the ACK of this side's last small segment,
+    /// what this side sends next answers it rather than being released.
+    fn peer_sent_data(&mut self) {
+        if self.last_small_acked_at.is_some() {
+            self.peer_data_after_small_ack = true;
+        }
+    }
+}
+
+/// Sending: classifying, counting and describing this side's segments.
+impl Endpoint {
+    /// A segment without payload at one below the next sequence number: a
+    /// keep-alive (Linux sends them with 0 bytes) or a zero-window probe.
+    fn keepalive_probe<'a>(
+        &mut self,
+        dir: Dir,
+        seg: &Segment<'a>,
+        peer_window: Option<u64>,
+    ) -> Option<DataEvent<'a>> {
+        let next = self.next?;
+        if next <= 0 || self.offset(seg.seq) != Some(next - 1) {
+            return None;
+        }
+        self.stats.keepalives += 1;
+        Some(self.event(dir, seg, next, peer_window))
+    }
+
+    /// A segment with SYN, FIN or payload from this side: classify and count
+    /// it, and for payload describe it and remember it as outstanding.
+    /// `ooo_threshold` separates out-of-order from retransmission.
+    fn send<'a>(
+        &mut self,
+        dir: Dir,
+        seg: &Segment<'a>,
+        peer: &Endpoint,
+        ooo_threshold: i64,
+        max_outstanding: usize,
+    ) -> Option<DataEvent<'a>> {
+        let ts = seg.ts_ns;
+        let span = self.span(seg)?;
+        let next = self.next.unwrap_or(span.start);
+        if span.len == 0 {
+            // SYN or FIN without data: only advance.
+            self.advance(span.end, next, ts);
+            return None;
+        }
+        self.note_options_len(seg.options.options_len);
+        let plain = !seg.has(flags::SYN) && !seg.has(flags::FIN);
+        let kind = self.classify(span, next, plain, ts, ooo_threshold);
+        self.count_data(kind, span, next, seg.payload_len);
+        let judged = self.judge_size(kind, seg.payload_len, &peer.stats);
+        let ev = self.data_event(dir, seg, span.start, next, judged, peer.window);
+        self.record_sent(judged, span, ts, max_outstanding);
+        self.advance(span.end, next, ts);
+        Some(ev)
+    }
+
+    /// The segment's place in the sequence space (a SYN occupies the
+    /// sequence number before offset 0, a FIN the one after its payload).
+    fn span(&mut self, seg: &Segment) -> Option<Span> {
+        let mut start = self.offset(seg.seq)?;
+        if seg.has(flags::SYN) {
+            start += 1;
+        }
+        let len = seg.payload_len as i64;
+        let end = start + len + i64::from(seg.has(flags::FIN));
+        Some(Span { start, len, end })
+    }
+
+    /// Move the highest sequence sent to `end` when it is beyond `next`.
+    fn advance(&mut self, end: i64, next: i64, ts: TsNs) {
+        if end > next {
+            self.next = Some(end);
+            self.next_ts = ts;
+        }
+    }
+
+    /// Keep the smallest TCP options length over data segments.
+    fn note_options_len(&mut self, o: u8) {
+        let m = &mut self.stats.min_data_options_len;
+        *m = Some(m.map_or(o, |m| m.min(o)));
+    }
+
+    /// Keep-alive, retransmission, out-of-order or new (see the module doc);
+    /// `plain` is false for a segment with SYN or FIN.
+    fn classify(
+        &mut self,
+        span: Span,
+        next: i64,
+        plain: bool,
+        ts: TsNs,
+        ooo_threshold: i64,
+    ) -> SegmentKind {
+        let Span { start, len, .. } = span;
+        if len <= 1 && start == next - 1 && plain {
+            SegmentKind::KeepAlive
+        } else if start < next {
+            // Below the highest sequence seen: out-of-order only if it fills
+            // a gap never seen and arrives within the threshold (Wireshark's
+            // timing rule); bytes seen before are always a retransmission.
+            let fills_hole = self.fill_hole(start, start + len);
+            if fills_hole && ts - self.next_ts < ooo_threshold {
+                SegmentKind::OutOfOrder
+            } else {
+                SegmentKind::Retransmission
+            }
+        } else {
+            if start > next {
+                if self.holes.len() >= MAX_HOLES {
+                    self.holes.pop_front();
+                }
+                self.holes.push_back((next, start));
+            }
+            SegmentKind::New
+        }
+    }
+
+    /// Count a classified data segment; a retransmission starts loss
+    /// recovery and taints the outstanding segments it overlaps (Karn).
+    fn count_data(&mut self, kind: SegmentKind, span: Span, next: i64, payload: u32) {
+        let st = &mut self.stats;
+        match kind {
+            SegmentKind::KeepAlive => st.keepalives += 1,
+            SegmentKind::Retransmission => {
+                st.retransmissions += 1;
+                st.retransmitted_bytes += payload as u64;
+                self.recovery_point = Some(next);
+                for s in self.outstanding.iter_mut() {
+                    if s.start < span.end && s.end > span.start {
+                        s.retx = true;
+                    }
+                }
+            }
+            SegmentKind::OutOfOrder | SegmentKind::New => {
+                st.data_segments += 1;
+                st.payload_bytes += payload as u64;
+                st.max_payload = st.max_payload.max(payload);
+                if kind == SegmentKind::OutOfOrder {
+                    st.out_of_order += 1;
+                }
+            }
+        }
+    }
+
+    /// The effective MSS now, whether `payload` is below it, and the small
+    /// and oversize counts.
+    fn judge_size(&mut self, kind: SegmentKind, payload: u32, peer: &DirStats) -> Judged {
+        let mss = self.effective_mss(peer);
+        let small = mss.is_some_and(|m| payload < m);
+        if let Some(m) = mss {
+            if payload > m && kind != SegmentKind::KeepAlive {
+                self.stats.oversize_segments += 1;
+            }
+            if small && kind.is_new_data() {
+                self.stats.small_segments += 1;
+            }
+        }
+        Judged { kind, small, mss }
+    }
+
+    /// The event for a segment of this side with nothing in it yet but what
+    /// the endpoint knows: a zero-length keep-alive at `next - 1`, with the
+    /// bytes and segments in flight and the time since the last send.
+    fn event<'a>(
+        &self,
+        dir: Dir,
+        seg: &Segment<'a>,
+        next: i64,
+        peer_window: Option<u64>,
+    ) -> DataEvent<'a> {
+        DataEvent {
+            dir,
+            src_port: seg.src.port(),
+            dst_port: seg.dst.port(),
+            payload: &[],
+            ts: seg.ts_ns,
+            frame: seg.frame,
+            start: next - 1,
+            len: 0,
+            kind: SegmentKind::KeepAlive,
+            small: true,
+            mss: None,
+            fin: false,
+            psh: seg.has(flags::PSH),
+            prev_small_unacked: false,
+            since_prev_small_acked: None,
+            prev_small_ack_wait: None,
+            prev_small_acked_by_pure_ack: false,
+            since_prev_send: self.last_send_ts.map(|t| seg.ts_ns - t),
+            in_recovery: self.recovery_point.is_some(),
+            in_flight: self.una.map_or(0, |u| (next - u).max(0)),
+            segments_in_flight: self.outstanding.len() as u32,
+            peer_window,
+        }
+    }
+
+    /// The event for a payload segment at `start`: the common part, the
+    /// segment's own fields and what became of the previous small segment.
+    fn data_event<'a>(
+        &self,
+        dir: Dir,
+        seg: &Segment<'a>,
+        start: i64,
+        next: i64,
+        judged: Judged,
+        peer_window: Option<u64>,
+    ) -> DataEvent<'a> {
+        let ts = seg.ts_ns;
+        let len = seg.payload_len;
+        let Judged { kind, small, mss } = judged;
+        DataEvent {
+            payload: seg.payload.get(..len as usize).unwrap_or(seg.payload),
+            start,
+            len,
+            kind,
+            small,
+            mss,
+            fin: seg.has(flags::FIN),
+            prev_small_unacked: self
+                .una
+                .is_some_and(|una| self.last_small_end.is_some_and(|e| e > una)),
+            since_prev_small_acked: self.last_small_acked_at.map(|t| ts - t),
+            prev_small_ack_wait: self.last_small_acked_at.map(|t| t - self.last_small_ts),
+            prev_small_acked_by_pure_ack: self.last_small_acked_pure
+                && !self.peer_data_after_small_ack,
+            ..self.event(dir, seg, next, peer_window)
+        }
+    }
+
+    /// Remember new data as outstanding (forgetting the oldest beyond
+    /// `max_outstanding`), and a small one as the last small segment.
+    fn record_sent(&mut self, judged: Judged, span: Span, ts: TsNs, max_outstanding: usize) {
+        if !judged.kind.is_new_data() {
+            return;
+        }
+        if self.outstanding.len() >= max_outstanding {
+            self.outstanding.pop_front();
+            self.stats.outstanding_overflow += 1;
+        }
+        if judged.kind == SegmentKind::New {
+            self.outstanding.push_back(Sent {
+                start: span.start,
+                end: span.end,
+                ts,
+                retx: false,
+            });
+        }
+        if judged.small {
+            self.last_small_end = Some(span.end);
+            self.last_small_ts = ts;
+            self.last_small_acked_at = None;
+        }
+        self.last_send_ts = Some(ts);
+    }
+}
+
 /// Handshake timestamps, as seen at the capture point.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Handshake {
@@ -390,6 +995,23 @@ impl Handshake {
         let (a, b) = (self.syn_ack? - self.syn?, self.ack? - self.syn_ack?);
         (plausible(a) && plausible(b)).then_some((a, b))
     }
+
+    /// Take the time of a segment that belongs to the handshake. The
+    /// handshake RTT runs from the last SYN before the SYN/ACK: a
+    /// retransmitted SYN restarts it.
+    fn observe(&mut self, d: Dir, seg: &Segment) {
+        if self.syn_ack.is_some() && self.ack.is_some() {
+            return;
+        }
+        let (syn, ack) = (seg.has(flags::SYN), seg.has(flags::ACK));
+        let ts = Some(seg.ts_ns);
+        match (d, syn, ack) {
+            (C2S, true, false) if self.syn_ack.is_none() => self.syn = ts,
+            (S2C, true, true) if self.syn_ack.is_none() => self.syn_ack = ts,
+            (C2S, false, true) if self.syn_ack.is_some() => self.ack = ts,
+            _ => {}
+        }
+    }
 }
 
 /// Everything the tracker knows about a finished connection.
@@ -404,9 +1026,9 @@ pub struct FlowSummary {
     pub handshake_seen: bool,
     pub start_ts: TsNs,
     pub end_ts: TsNs,
-    pub dirs: [DirStats; 2],
+    pub dirs: Pair<DirStats>,
     /// Effective MSS per direction.
-    pub mss: [Option<u32>; 2],
+    pub mss: Pair<Option<u32>>,
     /// The flow was finished early because the flow table was full.
     pub evicted: bool,
 }
@@ -419,7 +1041,7 @@ struct Flow<O> {
     syn_decided: bool,
     start_ts: TsNs,
     last_ts: TsNs,
-    dirs: [DirState; 2],
+    ends: Pair<Endpoint>,
     closed: bool,
     observer: O,
 }
@@ -486,6 +1108,8 @@ impl Hasher for FlowKeyHasher {
 type FlowKey = (SocketAddr, SocketAddr);
 /// Eviction order: closed flows first, then the longest idle.
 type EvictRank = (bool, TsNs);
+/// Where finished flows go: the tracker's summary and the flow's observer.
+pub type Sink<'s, O> = &'s mut dyn FnMut(FlowSummary, O);
 
 fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
     if a <= b {
@@ -516,7 +1140,7 @@ impl<O: FlowObserver> Tracker<O> {
     }
 
     /// Feed one segment; finished flows go to `sink`.
-    pub fn push(&mut self, seg: &Segment, sink: &mut dyn FnMut(FlowSummary, O)) {
+    pub fn push(&mut self, seg: &Segment, sink: Sink<'_, O>) {
         let clamped;
         let seg = if (-MAX_TS_NS..=MAX_TS_NS).contains(&seg.ts_ns) {
             seg
@@ -528,70 +1152,45 @@ impl<O: FlowObserver> Tracker<O> {
             &clamped
         };
         let k = key(seg.src, seg.dst);
-        let syn_only = seg.has(flags::SYN) && !seg.has(flags::ACK);
-
-        // Port reuse: a new SYN on a closed connection, or with another ISN
-        // than the one we saw, starts a new connection.
-        if syn_only {
-            if let Some(f) = self.flows.get(&k) {
-                let same_isn = f.client == seg.src
-                    && f.dirs[C2S].base == Some(seg.seq.wrapping_add(1))
-                    && f.dirs[C2S].stats.syn;
-                // A new SYN after the old connection closed, or a client SYN
-                // with another ISN than the one seen: port reuse.
-                let reused = f.client == seg.src && f.dirs[C2S].stats.syn;
-                if !same_isn && (f.closed || reused) {
-                    let f = self.flows.remove(&k).expect("present");
-                    Self::finish(*f, false, sink);
-                }
-            }
+        let idle_timeout = self.limits.idle_timeout_ns;
+        if self.flows.get(&k).is_some_and(|f| f.ended_before(seg, idle_timeout)) {
+            self.finish_key(k, sink);
         }
-
-        // A connection silent longer than the idle timeout is over: a late
-        // packet starts a new flow (the sweep below only sees other flows).
-        if self.flows.get(&k).is_some_and(|f| {
-            let gap = seg.ts_ns.saturating_sub(f.last_ts);
-            gap > self.limits.idle_timeout_ns && gap <= MAX_PLAUSIBLE_GAP_NS
-        }) {
-            let f = self.flows.remove(&k).expect("present");
-            Self::finish(*f, false, sink);
-        }
-
-        if !self.flows.contains_key(&k) {
-            if self.flows.len() >= self.limits.max_flows {
-                self.evict_oldest(sink);
-            }
-            let (client, server) = if seg.has(flags::SYN) && seg.has(flags::ACK) {
-                (seg.dst, seg.src)
-            } else {
-                (seg.src, seg.dst)
-            };
-            let flow = Flow {
-                summary_id: self.next_id,
-                client,
-                server,
-                handshake: Handshake::default(),
-                syn_decided: seg.has(flags::SYN),
-                start_ts: seg.ts_ns,
-                last_ts: seg.ts_ns,
-                dirs: [DirState::default(), DirState::default()],
-                closed: false,
-                observer: (self.new_observer)(),
-            };
-            self.next_id += 1;
-            self.flows.insert(k, Box::new(flow));
-            self.peak_flows = self.peak_flows.max(self.flows.len());
-        }
-        let flow = self.flows.get_mut(&k).expect("inserted");
+        let max_outstanding = self.limits.max_outstanding.max(1);
+        let flow = self.flow_for(k, seg, sink);
         let was_closed = flow.closed;
-        flow.update(seg, self.limits.max_outstanding.max(1));
+        flow.update(seg, max_outstanding);
         if flow.closed && !was_closed {
-            self.closed.push_back((k, flow.summary_id));
+            let id = flow.summary_id;
+            self.closed.push_back((k, id));
         }
-        // Closed connections linger (late retransmissions of the FIN still
-        // belong to them), but at most MAX_CLOSED_LINGERING at a time: on a
-        // compressed or very busy capture the oldest closed ones are
-        // finished first, so memory follows the open connections.
+        self.finish_lingering(sink);
+        self.maybe_sweep(seg.ts_ns, sink);
+    }
+
+    /// The live flow under `k`, or a new one starting at `seg` (making room
+    /// in a full table first).
+    fn flow_for(&mut self, k: FlowKey, seg: &Segment, sink: Sink<'_, O>) -> &mut Flow<O> {
+        if self.flows.len() >= self.limits.max_flows && !self.flows.contains_key(&k) {
+            self.evict_oldest(sink);
+        }
+        let live = self.flows.len();
+        match self.flows.entry(k) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let flow = Flow::new(self.next_id, seg, (self.new_observer)());
+                self.next_id += 1;
+                self.peak_flows = self.peak_flows.max(live + 1);
+                e.insert(Box::new(flow))
+            }
+        }
+    }
+
+    /// Closed connections linger (late retransmissions of the FIN still
+    /// belong to them), but at most MAX_CLOSED_LINGERING at a time: on a
+    /// compressed or very busy capture the oldest closed ones are finished
+    /// first, so memory follows the open connections.
+    fn finish_lingering(&mut self, sink: Sink<'_, O>) {
         while self.closed.len() > MAX_CLOSED_LINGERING {
             let (ck, id) = self.closed.pop_front().expect("non-empty");
             if self
@@ -599,30 +1198,31 @@ impl<O: FlowObserver> Tracker<O> {
                 .get(&ck)
                 .is_some_and(|f| f.summary_id == id && f.closed)
             {
-                let f = self.flows.remove(&ck).expect("present");
-                Self::finish(*f, false, sink);
+                self.finish_key(ck, sink);
             }
         }
+    }
 
-        // Time-driven sweep of idle flows, at most once per capture second
-        // and once per `flows / 64` segments.
+    /// Time-driven sweep of idle flows, at most once per capture second
+    /// and once per `flows / 64` segments.
+    fn maybe_sweep(&mut self, now: TsNs, sink: Sink<'_, O>) {
         self.pushed_since_sweep += 1;
         // A timestamp that leaps more than MAX_PLAUSIBLE_GAP_NS ahead is
         // broken (merged or damaged captures), not time passing: it must not
         // finish every flow as idle.
         let leap = self.last_sweep != i64::MIN
-            && seg.ts_ns.saturating_sub(self.last_sweep) > MAX_PLAUSIBLE_GAP_NS;
+            && now.saturating_sub(self.last_sweep) > MAX_PLAUSIBLE_GAP_NS;
         if !leap
-            && seg.ts_ns > self.last_sweep.saturating_add(1_000_000_000)
+            && now > self.last_sweep.saturating_add(1_000_000_000)
             && self.pushed_since_sweep >= self.flows.len() / 64
         {
-            self.last_sweep = seg.ts_ns;
+            self.last_sweep = now;
             self.pushed_since_sweep = 0;
-            self.sweep(seg.ts_ns, sink);
+            self.sweep(now, sink);
         }
     }
 
-    fn sweep(&mut self, now: TsNs, sink: &mut dyn FnMut(FlowSummary, O)) {
+    fn sweep(&mut self, now: TsNs, sink: Sink<'_, O>) {
         let limits = self.limits;
         let done: Vec<_> = self
             .flows
@@ -634,13 +1234,11 @@ impl<O: FlowObserver> Tracker<O> {
             .map(|(k, _)| *k)
             .collect();
         for k in done {
-            if let Some(f) = self.flows.remove(&k) {
-                Self::finish(*f, false, sink);
-            }
+            self.finish_key(k, sink);
         }
     }
 
-    fn evict_oldest(&mut self, sink: &mut dyn FnMut(FlowSummary, O)) {
+    fn evict_oldest(&mut self, sink: Sink<'_, O>) {
         // Prefer a closed flow, else the one idle the longest: taken from the
         // candidate queue, rebuilt from a scan when it runs out. A candidate
         // that was touched since the scan (its rank changed) is passed over.
@@ -674,7 +1272,7 @@ impl<O: FlowObserver> Tracker<O> {
     }
 
     /// Finish every live flow (end of input), in order of flow id.
-    pub fn finish_all(&mut self, sink: &mut dyn FnMut(FlowSummary, O)) {
+    pub fn finish_all(&mut self, sink: Sink<'_, O>) {
         let mut flows: Vec<_> = self.flows.drain().map(|(_, f)| f).collect();
         flows.sort_by_key(|f| f.summary_id);
         for f in flows {
@@ -682,7 +1280,14 @@ impl<O: FlowObserver> Tracker<O> {
         }
     }
 
-    fn finish(f: Flow<O>, evicted: bool, sink: &mut dyn FnMut(FlowSummary, O)) {
+    /// Finish the live flow under `k`, if any.
+    fn finish_key(&mut self, k: FlowKey, sink: Sink<'_, O>) {
+        if let Some(f) = self.flows.remove(&k) {
+            Self::finish(*f, false, sink);
+        }
+    }
+
+    fn finish(f: Flow<O>, evicted: bool, sink: Sink<'_, O>) {
         let summary = f.summary(evicted);
         sink(summary, f.observer);
     }
@@ -691,7 +1296,7 @@ impl<O: FlowObserver> Tracker<O> {
     /// live view. The flows keep running.
     pub fn snapshot(&self, n: usize) -> Vec<(FlowSummary, &O)> {
         let mut v: Vec<&Flow<O>> = self.flows.values().map(|b| &**b).collect();
-        v.sort_by_key(|f| std::cmp::Reverse(f.dirs[C2S].stats.frames + f.dirs[S2C].stats.frames));
+        v.sort_by_key(|f| std::cmp::Reverse(f.ends.iter().map(|e| e.stats.frames).sum::<u64>()));
         v.truncate(n);
         v.into_iter()
             .map(|f| (f.summary(false), &f.observer))
@@ -700,6 +1305,45 @@ impl<O: FlowObserver> Tracker<O> {
 }
 
 impl<O> Flow<O> {
+    /// A connection whose first segment is `seg`. The client is the
+    /// SYN/ACK's receiver, else the sender of this segment.
+    fn new(summary_id: u64, seg: &Segment, observer: O) -> Self {
+        let (client, server) = if seg.has(flags::SYN) && seg.has(flags::ACK) {
+            (seg.dst, seg.src)
+        } else {
+            (seg.src, seg.dst)
+        };
+        Flow {
+            summary_id,
+            client,
+            server,
+            handshake: Handshake::default(),
+            syn_decided: seg.has(flags::SYN),
+            start_ts: seg.ts_ns,
+            last_ts: seg.ts_ns,
+            ends: Pair::default(),
+            closed: false,
+            observer,
+        }
+    }
+
+    /// `seg` starts a new connection on this one's addresses: a new SYN
+    /// after this one closed, or a client SYN with another ISN than the one
+    /// seen (port reuse); or this one was silent longer than the idle
+    /// timeout (a late packet starts a new flow; the sweep only sees other
+    /// flows).
+    fn ended_before(&self, seg: &Segment, idle_timeout_ns: i64) -> bool {
+        if seg.has(flags::SYN) && !seg.has(flags::ACK) {
+            let client_syn = self.client == seg.src && self.ends[C2S].stats.syn;
+            let same_isn = client_syn && self.ends[C2S].base == Some(seg.seq.wrapping_add(1));
+            if !same_isn && (self.closed || client_syn) {
+                return true;
+            }
+        }
+        let gap = seg.ts_ns.saturating_sub(self.last_ts);
+        gap > idle_timeout_ns && gap <= MAX_PLAUSIBLE_GAP_NS
+    }
+
     fn summary(&self, evicted: bool) -> FlowSummary {
         FlowSummary {
             id: self.summary_id,
@@ -709,425 +1353,65 @@ impl<O> Flow<O> {
             handshake_seen: self.syn_decided,
             start_ts: self.start_ts,
             end_ts: self.last_ts,
-            dirs: [self.dirs[C2S].stats.clone(), self.dirs[S2C].stats.clone()],
-            mss: [
-                self.dirs[C2S].effective_mss(&self.dirs[S2C].stats),
-                self.dirs[S2C].effective_mss(&self.dirs[C2S].stats),
-            ],
+            dirs: Pair::from_fn(|d| self.ends[d].stats.clone()),
+            mss: Pair::from_fn(|d| self.ends[d].effective_mss(&self.ends[d.reverse()].stats)),
             evicted,
         }
     }
 }
 
 impl<O: FlowObserver> Flow<O> {
+    /// One segment of this connection: the handshake, then the sending
+    /// endpoint's counters, sequence space, window and timestamps, then the
+    /// ACK it carries for the other direction's data (a piggybacked ACK was
+    /// generated before the data), then its own data.
     fn update(&mut self, seg: &Segment, max_outstanding: usize) {
-        let d: Dir = if seg.src == self.client { C2S } else { S2C };
-        let ts = seg.ts_ns;
-        self.last_ts = self.last_ts.max(ts);
-        let syn = seg.has(flags::SYN);
-        let ack_flag = seg.has(flags::ACK);
-        let fin = seg.has(flags::FIN);
-
-        // Handshake timing.
-        // The handshake RTT runs from the last SYN before the SYN/ACK: a
-        // retransmitted SYN restarts it.
-        if syn && !ack_flag && d == C2S && self.handshake.syn_ack.is_none() {
-            self.handshake.syn = Some(ts);
-        } else if syn && ack_flag && d == S2C && self.handshake.syn_ack.is_none() {
-            self.handshake.syn_ack = Some(ts);
-        } else if !syn
-            && ack_flag
-            && d == C2S
-            && self.handshake.syn_ack.is_some()
-            && self.handshake.ack.is_none()
-        {
-            self.handshake.ack = Some(ts);
-        }
-
-        {
-            let st = &mut self.dirs[d].stats;
-            st.frames += 1;
-            st.wire_bytes += seg.wire_len as u64;
-            st.all_payload_bytes += seg.payload_len as u64;
-            if seg.truncated {
-                st.truncated_frames += 1;
-            }
-            if seg.has(flags::RST) {
-                st.rst = true;
-                self.closed = true;
-            }
-            if fin {
-                st.fin = true;
-            }
-            if seg.options.timestamps.is_some() {
-                st.timestamps = true;
-            }
-            if syn {
-                st.syn = true;
-                st.syns = st.syns.saturating_add(1);
-                st.first_syn_ts.get_or_insert(ts);
-                st.last_syn_ts = Some(ts);
-                st.mss_option = seg.options.mss.or(st.mss_option);
-                st.window_scale = seg.options.window_scale.or(st.window_scale);
-                st.sack_permitted |= seg.options.sack_permitted;
-            }
-        }
-        if self.dirs[C2S].stats.fin && self.dirs[S2C].stats.fin {
+        let d = if seg.src == self.client { C2S } else { S2C };
+        self.last_ts = self.last_ts.max(seg.ts_ns);
+        self.handshake.observe(d, seg);
+        let (own, peer) = self.ends.split_mut(d);
+        own.count_frame(seg);
+        if seg.has(flags::RST) || (own.stats.fin && peer.stats.fin) {
             self.closed = true;
         }
-
-        // Sequence space of this direction.
-        {
-            let ds = &mut self.dirs[d];
-            if syn {
-                if ds.base.is_none() || ds.next.unwrap_or(0) <= 0 {
-                    ds.base = Some(seg.seq.wrapping_add(1));
-                    ds.last_abs = 0;
-                    ds.isn_abs = Some(-1);
-                    ds.next = Some(0);
-                    ds.next_ts = ts;
-                }
-            } else if ds.base.is_none() {
-                ds.base = Some(seg.seq);
-                ds.last_abs = 0;
-                ds.next = Some(0);
-                ds.next_ts = ts;
-            }
-        }
-
-        // Window advertised by this side (applies to the peer's data).
-        {
-            let scale = if self.dirs[C2S].stats.window_scale.is_some()
-                && self.dirs[S2C].stats.window_scale.is_some()
-                && !syn
-            {
-                self.dirs[d].stats.window_scale.unwrap_or(0).min(14)
-            } else {
-                0
-            };
-            let w = (seg.window as u64) << scale;
-            self.dirs[d].window = Some(w);
-            let st = &mut self.dirs[d].stats;
-            st.max_window = st.max_window.max(w);
-            if seg.window == 0 && !syn && !seg.has(flags::RST) {
-                st.zero_window += 1;
-                if st.zero_window_since.is_none() {
-                    st.zero_window_since = Some(ts);
-                    st.zero_window_episodes += 1;
-                }
-            } else if seg.window > 0 {
-                if let Some(t0) = st.zero_window_since.take() {
-                    st.zero_window_ns = st.zero_window_ns.saturating_add((ts - t0).max(0));
-                }
-            }
-        }
-
-        // Timestamps: remember when each new TSval was first seen; an echo
-        // from the other side gives a sample.
+        own.start_sequence(seg);
+        let scaling = own.stats.window_scale.is_some() && peer.stats.window_scale.is_some();
+        own.advertise_window(seg, scaling);
         if let Some((tsval, tsecr)) = seg.options.timestamps {
-            let ds = &mut self.dirs[d];
-            let newer = ds
-                .last_tsval
-                .is_none_or(|l| tsval.wrapping_sub(l) as i32 > 0);
-            if newer {
-                ds.last_tsval = Some(tsval);
-                if ds.ts_pending.len() >= MAX_TS_PENDING {
-                    ds.ts_pending.pop_front();
-                }
-                ds.ts_pending.push_back((tsval, ts));
-            }
-            if ack_flag && tsecr != 0 {
-                let other = &mut self.dirs[1 - d];
-                while let Some(&(v, t0)) = other.ts_pending.front() {
-                    let diff = v.wrapping_sub(tsecr) as i32;
-                    if diff < 0 {
-                        other.ts_pending.pop_front();
-                    } else {
-                        if diff == 0 && plausible(ts - t0) {
-                            other.stats.ts_rtt.push(ts - t0);
-                            other.ts_pending.pop_front();
-                        }
-                        break;
-                    }
-                }
+            own.note_tsval(tsval, seg.ts_ns);
+            if seg.has(flags::ACK) && tsecr != 0 {
+                peer.echo(tsecr, seg.ts_ns);
             }
         }
-
-        // ACK for the other direction's data (processed before this
-        // segment's own data: a piggybacked ACK was generated first).
-        if ack_flag {
-            self.process_ack(1 - d, seg);
+        if seg.has(flags::ACK) {
+            if let Some(ev) = self.ends[d.reverse()].on_ack(d.reverse(), seg) {
+                self.observer.on_ack(&ev);
+            }
         }
-
-        if seg.payload_len > 0 || fin || syn {
+        if seg.payload_len > 0 || seg.has(flags::FIN) || seg.has(flags::SYN) {
             self.process_data(d, seg, max_outstanding);
         } else if !seg.has(flags::RST) {
-            self.zero_byte_keepalive(d, seg);
+            let peer_window = self.ends[d.reverse()].window;
+            if let Some(ev) = self.ends[d].keepalive_probe(d, seg, peer_window) {
+                self.observer.on_data(&ev);
+            }
         }
     }
 
-    fn process_ack(&mut self, data_dir: Dir, seg: &Segment) {
-        let ts = seg.ts_ns;
-        let ds = &mut self.dirs[data_dir];
-        let Some(ack) = ds.offset(seg.ack) else {
-            return;
-        };
-        // Ignore ACKs for data never seen (capture started mid-way, or bogus).
-        let next = ds.next.unwrap_or(0);
-        if ack > next + 1 && !ds.outstanding.is_empty() {
-            return;
-        }
-        let una = ds.una.unwrap_or(i64::MIN);
-        let newly = if ack > una && ds.una.is_some() {
-            ack - una
-        } else {
-            0
-        };
-        let mut sample = None;
-        if ack > una {
-            ds.una = Some(ack);
-            let mut last_covered: Option<Sent> = None;
-            while let Some(s) = ds.outstanding.front() {
-                if s.end <= ack {
-                    last_covered = ds.outstanding.pop_front();
-                } else {
-                    break;
-                }
-            }
-            if let Some(s) = last_covered {
-                let v = ts - s.ts;
-                if !s.retx && plausible(v) {
-                    ds.stats.ack_rtt.push(v);
-                    sample = Some(v);
-                }
-            }
-            if let Some(rp) = ds.recovery_point {
-                if ack >= rp {
-                    ds.recovery_point = None;
-                }
-            }
-            if let Some(end) = ds.last_small_end {
-                if ack >= end && ds.last_small_acked_at.is_none() {
-                    ds.last_small_acked_at = Some(ts);
-                    ds.last_small_acked_pure = seg.payload_len == 0;
-                    ds.peer_data_after_small_ack = false;
-                }
-            }
-        }
-        let ev = AckEvent {
-            dir: data_dir,
-            ts,
-            ack,
-            newly_acked: newly,
-            rtt_sample: sample,
-            carries_data: seg.payload_len > 0,
-        };
-        self.observer.on_ack(&ev);
-    }
-
-    /// A segment without payload at one below the next sequence number: a
-    /// keep-alive (Linux sends them with 0 bytes) or a zero-window probe.
-    fn zero_byte_keepalive(&mut self, d: Dir, seg: &Segment) {
-        let peer_window = self.dirs[1 - d].window;
-        let own = &mut self.dirs[d];
-        let Some(next) = own.next else { return };
-        if next <= 0 || own.offset(seg.seq) != Some(next - 1) {
-            return;
-        }
-        own.stats.keepalives += 1;
-        let ev = DataEvent {
-            dir: d,
-            ts: seg.ts_ns,
-            frame: seg.frame,
-            start: next - 1,
-            len: 0,
-            kind: SegmentKind::KeepAlive,
-            small: true,
-            mss: None,
-            fin: false,
-            psh: seg.has(flags::PSH),
-            prev_small_unacked: false,
-            since_prev_small_acked: None,
-            prev_small_ack_wait: None,
-            prev_small_acked_by_pure_ack: false,
-            since_prev_send: own.last_send_ts.map(|t| seg.ts_ns - t),
-            in_recovery: own.recovery_point.is_some(),
-            in_flight: own.una.map_or(0, |u| (next - u).max(0)),
-            segments_in_flight: own.outstanding.len() as u32,
-            peer_window,
-            src_port: seg.src.port(),
-            dst_port: seg.dst.port(),
-            payload: &[],
-        };
-        self.observer.on_data(&ev);
-    }
-
+    /// A segment of `d` with SYN, FIN or payload.
     fn process_data(&mut self, d: Dir, seg: &Segment, max_outstanding: usize) {
-        let ts = seg.ts_ns;
-        if seg.payload_len > 0 && self.dirs[1 - d].last_small_acked_at.is_some() {
-            self.dirs[1 - d].peer_data_after_small_ack = true;
+        if seg.payload_len > 0 {
+            self.ends[d.reverse()].peer_sent_data();
         }
         let ooo_threshold = self
             .handshake
             .split()
             .map(|(a, b)| (a + b).max(1))
             .unwrap_or(DEFAULT_OOO_THRESHOLD_NS);
-        let peer_window = self.dirs[1 - d].window;
-        let (peer_stats, own) = if d == C2S {
-            let (a, b) = self.dirs.split_at_mut(1);
-            (&b[0].stats, &mut a[0])
-        } else {
-            let (a, b) = self.dirs.split_at_mut(1);
-            (&a[0].stats, &mut b[0])
-        };
-        let Some(mut start) = own.offset(seg.seq) else {
-            return;
-        };
-        let syn = seg.has(flags::SYN);
-        let fin = seg.has(flags::FIN);
-        if syn {
-            start += 1; // the SYN occupies the sequence number before offset 0
+        let (own, peer) = self.ends.split_mut(d);
+        if let Some(ev) = own.send(d, seg, peer, ooo_threshold, max_outstanding) {
+            self.observer.on_data(&ev);
         }
-        let len = seg.payload_len as i64;
-        let end = start + len + if fin { 1 } else { 0 };
-        let next = own.next.unwrap_or(start);
-
-        if len == 0 {
-            // SYN or FIN without data: only advance.
-            if end > next {
-                own.next = Some(end);
-                own.next_ts = ts;
-            }
-            return;
-        }
-
-        if seg.options.options_len > 0 || own.stats.min_data_options_len.is_some() {
-            let o = seg.options.options_len;
-            own.stats.min_data_options_len =
-                Some(own.stats.min_data_options_len.map_or(o, |m| m.min(o)));
-        } else {
-            own.stats.min_data_options_len = Some(0);
-        }
-
-        let kind = if len <= 1 && start == next - 1 && !syn && !fin {
-            SegmentKind::KeepAlive
-        } else if start < next {
-            // Below the highest sequence seen: out-of-order only if it fills
-            // a gap never seen and arrives within the threshold (Wireshark's
-            // timing rule); bytes seen before are always a retransmission.
-            let fills_hole = own.fill_hole(start, start + len);
-            if fills_hole && ts - own.next_ts < ooo_threshold {
-                SegmentKind::OutOfOrder
-            } else {
-                SegmentKind::Retransmission
-            }
-        } else {
-            if start > next {
-                if own.holes.len() >= MAX_HOLES {
-                    own.holes.pop_front();
-                }
-                own.holes.push_back((next, start));
-            }
-            SegmentKind::New
-        };
-
-        let payload = seg.payload_len;
-        match kind {
-            SegmentKind::KeepAlive => own.stats.keepalives += 1,
-            SegmentKind::Retransmission => {
-                own.stats.retransmissions += 1;
-                own.stats.retransmitted_bytes += payload as u64;
-                own.recovery_point = Some(next);
-                for s in own.outstanding.iter_mut() {
-                    if s.start < end && s.end > start {
-                        s.retx = true;
-                    }
-                }
-            }
-            SegmentKind::OutOfOrder | SegmentKind::New => {
-                own.stats.data_segments += 1;
-                own.stats.payload_bytes += payload as u64;
-                own.stats.max_payload = own.stats.max_payload.max(payload);
-                if kind == SegmentKind::OutOfOrder {
-                    own.stats.out_of_order += 1;
-                }
-            }
-        }
-
-        // Effective MSS at this moment.
-        let mss = own.effective_mss(peer_stats);
-        let small = mss.is_some_and(|m| payload < m);
-        if let Some(m) = mss {
-            if payload > m && kind != SegmentKind::KeepAlive {
-                own.stats.oversize_segments += 1;
-            }
-            if small && matches!(kind, SegmentKind::New | SegmentKind::OutOfOrder) {
-                own.stats.small_segments += 1;
-            }
-        }
-
-        let una = own.una.unwrap_or(i64::MIN);
-        let in_flight = if own.una.is_some() {
-            (next - una).max(0)
-        } else {
-            0
-        };
-        let prev_small_unacked = own.una.is_some() && own.last_small_end.is_some_and(|e| e > una);
-        let since_prev_small_acked = own.last_small_acked_at.map(|t| ts - t);
-        let prev_small_ack_wait = own.last_small_acked_at.map(|t| t - own.last_small_ts);
-        let since_prev_send = own.last_send_ts.map(|t| ts - t);
-
-        let ev = DataEvent {
-            dir: d,
-            src_port: seg.src.port(),
-            dst_port: seg.dst.port(),
-            payload: seg.payload.get(..payload as usize).unwrap_or(seg.payload),
-            ts,
-            frame: seg.frame,
-            start,
-            len: payload,
-            kind,
-            small,
-            mss,
-            fin,
-            psh: seg.has(flags::PSH),
-            prev_small_unacked,
-            since_prev_small_acked,
-            prev_small_ack_wait,
-            prev_small_acked_by_pure_ack: own.last_small_acked_pure
-                && !own.peer_data_after_small_ack,
-            since_prev_send,
-            in_recovery: own.recovery_point.is_some(),
-            in_flight,
-            segments_in_flight: own.outstanding.len() as u32,
-            peer_window,
-        };
-
-        if matches!(kind, SegmentKind::New | SegmentKind::OutOfOrder) {
-            if own.outstanding.len() >= max_outstanding {
-                own.outstanding.pop_front();
-                own.stats.outstanding_overflow += 1;
-            }
-            if kind == SegmentKind::New {
-                own.outstanding.push_back(Sent {
-                    start,
-                    end,
-                    ts,
-                    retx: false,
-                });
-            }
-            if small {
-                own.last_small_end = Some(end);
-                own.last_small_ts = ts;
-                own.last_small_acked_at = None;
-            }
-            own.last_send_ts = Some(ts);
-        }
-        if end > next {
-            own.next = Some(end);
-            own.next_ts = ts;
-        }
-        self.observer.on_data(&ev);
     }
 }
 
@@ -1222,7 +1506,7 @@ mod tests {
         assert_eq!(f.handshake.split(), Some((10_000_000, 50_000)));
         assert_eq!(f.dirs[C2S].data_segments, 1);
         assert_eq!(f.dirs[C2S].payload_bytes, 4);
-        assert_eq!(f.dirs[C2S].ack_rtt.min, Some(10_000_000));
+        assert_eq!(f.dirs[C2S].ack_rtt.min(), Some(10_000_000));
         assert_eq!(f.mss[C2S], Some(1460));
         assert_eq!(log.data[0].start, 0);
         assert!(log.data[0].small);
@@ -1263,7 +1547,7 @@ mod tests {
         assert_eq!(f.dirs[C2S].payload_bytes, 10);
         assert_eq!(f.dirs[C2S].all_payload_bytes, 20);
         // Karn: no sample from the retransmitted segment.
-        assert_eq!(f.dirs[C2S].ack_rtt.count, 0);
+        assert_eq!(f.dirs[C2S].ack_rtt.count(), 0);
     }
 
     #[test]
@@ -1369,6 +1653,212 @@ mod tests {
         assert_eq!(t.live_flows(), 2);
         assert_eq!(t.evicted, 3);
         assert!(done.iter().all(|f| f.evicted));
+    }
+}
+/// The direction types and each step of an [`Endpoint`] on its own.
+#[cfg(test)]
+mod endpoint_tests {
+    use super::*;
+    use crate::decode::TcpOptions;
+
+    fn seg(seq: u32, ack: u32, fl: u8, len: u32, ts: TsNs) -> Segment<'static> {
+        Segment {
+            frame: 0,
+            ts_ns: ts,
+            src: "10.0.0.1:40000".parse().unwrap(),
+            dst: "10.0.0.2:80".parse().unwrap(),
+            seq,
+            ack,
+            flags: fl,
+            window: 1000,
+            options: TcpOptions::default(),
+            payload_len: len,
+            payload: &[],
+            truncated: false,
+            wire_len: 54 + len,
+        }
+    }
+
+    /// An endpoint whose offset 0 is the raw sequence number `base`.
+    fn at(base: u32) -> Endpoint {
+        let mut e = Endpoint::default();
+        e.start_sequence(&seg(base, 0, flags::ACK, 0, 0));
+        e
+    }
+
+    #[test]
+    fn dir_and_pair() {
+        assert_eq!(C2S.reverse(), S2C);
+        assert_eq!(S2C.reverse(), C2S);
+        assert_eq!((C2S.index(), S2C.index()), (0, 1));
+        let mut p = Pair::new("c", "s");
+        assert_eq!((p[C2S], p[S2C]), ("c", "s"));
+        assert_eq!((*p.c2s(), *p.s2c()), ("c", "s"));
+        let (own, other) = p.split_mut(S2C);
+        assert_eq!((*own, *other), ("s", "c"));
+        *own = "S";
+        assert_eq!(p.iter().copied().collect::<Vec<_>>(), ["c", "S"]);
+        let by_dir: Vec<_> = p.into_iter_dirs().collect();
+        assert_eq!(by_dir, [(C2S, "c"), (S2C, "S")]);
+        assert_eq!(Pair::from_fn(Dir::index), Pair::new(0, 1));
+    }
+
+    #[test]
+    fn offsets_unwrap_across_wraparound() {
+        let mut e = at(u32::MAX - 10);
+        assert_eq!(e.offset(u32::MAX - 10), Some(0));
+        assert_eq!(e.offset(u32::MAX), Some(10));
+        assert_eq!(e.offset(5), Some(16)); // wrapped
+        assert_eq!(e.offset(u32::MAX - 2), Some(8)); // a step back, before the wrap
+        assert_eq!(e.offset(100), Some(111));
+        // Far past 2^32 bytes the offsets keep growing.
+        let mut e = at(0);
+        let mut raw = 0u32;
+        for i in 1..=5i64 {
+            raw = raw.wrapping_add(1 << 30);
+            assert_eq!(e.offset(raw), Some(i << 30));
+        }
+        // No offsets before the sequence space has a start.
+        assert_eq!(Endpoint::default().offset(7), None);
+    }
+
+    #[test]
+    fn syn_fixes_the_isn_until_data_is_sent() {
+        let mut e = Endpoint::default();
+        e.start_sequence(&seg(1000, 0, flags::SYN, 0, 5));
+        assert_eq!((e.base, e.next, e.next_ts), (Some(1001), Some(0), 5));
+        // A retransmitted SYN with another ISN before any data restarts it.
+        e.start_sequence(&seg(2000, 0, flags::SYN, 0, 6));
+        assert_eq!(e.base, Some(2001));
+        // Once data was sent, a SYN no longer moves it, nor does plain data.
+        e.next = Some(50);
+        e.start_sequence(&seg(3000, 0, flags::SYN, 0, 7));
+        e.start_sequence(&seg(4000, 0, flags::ACK, 0, 8));
+        assert_eq!(e.base, Some(2001));
+        // Without a SYN the first sequence number seen is offset 0.
+        let e = at(77);
+        assert_eq!((e.base, e.next), (Some(77), Some(0)));
+    }
+
+    #[test]
+    fn window_is_scaled_only_when_both_syns_agreed() {
+        let mut e = Endpoint::default();
+        e.stats.window_scale = Some(4);
+        let mut s = seg(0, 0, flags::ACK, 0, 0);
+        e.advertise_window(&s, false);
+        assert_eq!(e.window, Some(1000));
+        e.advertise_window(&s, true);
+        assert_eq!(e.window, Some(16_000));
+        assert_eq!(e.stats.max_window, 16_000);
+        // Never on a SYN; at most a shift of 14.
+        s.flags = flags::SYN | flags::ACK;
+        e.advertise_window(&s, true);
+        assert_eq!(e.window, Some(1000));
+        e.stats.window_scale = Some(20);
+        s.flags = flags::ACK;
+        e.advertise_window(&s, true);
+        assert_eq!(e.window, Some(1000 << 14));
+    }
+
+    #[test]
+    fn zero_window_episodes() {
+        let mut e = Endpoint::default();
+        let mut s = seg(0, 0, flags::ACK, 0, 100);
+        s.window = 0;
+        e.advertise_window(&s, false);
+        s.ts_ns = 150;
+        e.advertise_window(&s, false);
+        s.window = 10;
+        s.ts_ns = 400;
+        e.advertise_window(&s, false);
+        let st = &e.stats;
+        assert_eq!((st.zero_window, st.zero_window_episodes), (2, 1));
+        assert_eq!((st.zero_window_ns, st.zero_window_since), (300, None));
+    }
+
+    #[test]
+    fn ack_retires_outstanding_ranges_with_karn() {
+        let mut e = at(0);
+        let peer = Endpoint {
+            window: Some(1 << 20),
+            ..Default::default()
+        };
+        for (i, ts) in [(0, 1_000), (1, 2_000), (2, 3_000)] {
+            let ev = e.send(C2S, &seg(i * 100, 0, flags::ACK, 100, ts), &peer, 1, 16);
+            assert_eq!(ev.map(|ev| ev.kind), Some(SegmentKind::New));
+        }
+        assert_eq!(e.outstanding.len(), 3);
+        // The first ACK covers two segments: the sample is from the second.
+        let ev = e.on_ack(C2S, &seg(0, 200, flags::ACK, 0, 10_000)).unwrap();
+        assert_eq!((ev.ack, ev.rtt_sample), (200, Some(8_000)));
+        assert_eq!(e.outstanding.len(), 1);
+        // A duplicate acknowledges nothing new.
+        let ev = e.on_ack(C2S, &seg(0, 200, flags::ACK, 0, 11_000)).unwrap();
+        assert_eq!((ev.newly_acked, ev.rtt_sample), (0, None));
+        // A retransmission of the last segment: its ACK gives no sample.
+        let ev = e.send(C2S, &seg(200, 0, flags::ACK, 100, 50_000), &peer, 1, 16);
+        assert_eq!(ev.map(|ev| ev.kind), Some(SegmentKind::Retransmission));
+        assert!(e.recovery_point.is_some());
+        let ev = e.on_ack(C2S, &seg(0, 300, flags::ACK, 0, 60_000)).unwrap();
+        assert_eq!((ev.newly_acked, ev.rtt_sample), (100, None));
+        assert!(e.outstanding.is_empty() && e.recovery_point.is_none());
+        assert_eq!(e.stats.ack_rtt.count(), 1);
+        // An ACK beyond anything sent is ignored while data is outstanding.
+        e.send(C2S, &seg(300, 0, flags::ACK, 100, 70_000), &peer, 1, 16);
+        assert!(e.on_ack(C2S, &seg(0, 9_999, flags::ACK, 0, 80_000)).is_none());
+    }
+
+    #[test]
+    fn small_segment_ack_is_remembered() {
+        let mut e = at(0);
+        let mut peer = Endpoint::default();
+        peer.stats.mss_option = Some(1000);
+        e.send(C2S, &seg(0, 0, flags::ACK, 10, 1_000), &peer, 1, 16);
+        assert_eq!(e.last_small_end, Some(10));
+        e.on_ack(C2S, &seg(0, 10, flags::ACK, 0, 5_000));
+        assert_eq!(e.last_small_acked_at, Some(5_000));
+        assert!(e.last_small_acked_pure);
+        e.peer_sent_data();
+        let ev = e.send(C2S, &seg(10, 0, flags::ACK, 10, 6_000), &peer, 1, 16).unwrap();
+        assert!(ev.small && !ev.prev_small_unacked);
+        assert_eq!(ev.since_prev_small_acked, Some(1_000));
+        assert_eq!(ev.prev_small_ack_wait, Some(4_000));
+        assert!(!ev.prev_small_acked_by_pure_ack); // the peer answered since
+    }
+
+    #[test]
+    fn timestamp_echo_gives_samples() {
+        let mut e = Endpoint::default();
+        e.note_tsval(10, 1_000);
+        e.note_tsval(10, 1_500); // not newer: the first sighting counts
+        e.note_tsval(9, 1_600); // older
+        e.note_tsval(11, 2_000);
+        e.note_tsval(12, 3_000);
+        assert_eq!(e.ts_pending.len(), 3);
+        // Echo of 11: 10 is dropped unmatched, 11 gives a sample.
+        e.echo(11, 7_000);
+        assert_eq!(e.stats.ts_rtt.values(), &[5_000]);
+        assert_eq!(e.ts_pending.front(), Some(&(12, 3_000)));
+        // An echo of something older than any pending TSval gives nothing.
+        e.echo(5, 8_000);
+        assert_eq!(e.stats.ts_rtt.count(), 1);
+        // TSvals compare across 32-bit wraparound.
+        let mut e = Endpoint::default();
+        e.note_tsval(u32::MAX, 0);
+        e.note_tsval(2, 10);
+        e.echo(2, 110);
+        assert_eq!(e.stats.ts_rtt.min(), Some(100));
+    }
+
+    #[test]
+    fn samples_keep_the_exact_minimum_and_count() {
+        let mut s = Samples::default();
+        for v in (0..(MAX_SAMPLES as i64 + 10)).rev() {
+            s.push(v + 5);
+        }
+        assert_eq!(s.min(), Some(5));
+        assert_eq!(s.count(), MAX_SAMPLES as u64 + 10);
+        assert!(s.values().len() < MAX_SAMPLES);
     }
 }
 #[cfg(test)]

@@ -28,6 +28,7 @@ pub mod render;
 pub mod report;
 pub mod sweep;
 pub mod synth;
+pub mod thin;
 pub mod writes;
 
 /// Capture timestamps in nanoseconds since the Unix epoch. All timing in the

@@ -1,7 +1,9 @@
 //! Lab integration test (root only; CI is root): real kernel TCP in network
 //! namespaces at a known RTT, Nagle on and with TCP_NODELAY, through the
 //! built binary. The analyzer's figures are checked against the sender's own
-//! log of writes and the configured RTT.
+//! log of writes and the configured RTT; a capture at both ends must hold the
+//! same data segments, `requests.jsonl` one latency (≥ the RTT) per request,
+//! and a lossy path (`--loss`) must drop packets and still deliver the data.
 //!
 //! Timing asserts are relations with wide margins, no retries: the machine is
 //! a shared, noisy 2-core box.
@@ -185,4 +187,103 @@ fn lab_refuses_without_root() {
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains("needs root"));
     }
+}
+
+/// The sender's direction (from 10.77.0.1) in a report: (data segments, payload bytes).
+fn sender_segments(report: &Path) -> (u64, u64) {
+    let r = read_json(report);
+    let d = r["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["directions"].as_array().unwrap().iter())
+        .filter(|d| d["from"].as_str().unwrap_or("").starts_with("10.77.0.1:"))
+        .max_by_key(|d| d["data_segments"].as_u64())
+        .unwrap_or_else(|| panic!("no sender direction in {}", report.display()));
+    (
+        d["data_segments"].as_u64().unwrap(),
+        d["payload_bytes"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn lab_captures_both_ends_and_logs_requests() {
+    if !is_root() {
+        eprintln!("skipped: the lab test needs root (network namespaces, TUN, live capture)");
+        return;
+    }
+    let dir = out_dir("both");
+    // 20 write calls in reqresp mode: 10 requests of two 4-byte writes.
+    run_lab(&dir, &["--mode", "reqresp", "--capture-at", "both"]);
+    for f in [
+        "capture-receiver.pcap",
+        "requests.jsonl",
+        "report.json",
+        "report-receiver.json",
+    ] {
+        assert!(dir.join(f).exists(), "{f} missing in {}", dir.display());
+    }
+    let lab = check_run(&dir);
+    assert_eq!(lab["capture_at"], "both");
+    let caps = lab["captures"].as_array().expect("captures[] in lab.json");
+    let sides: Vec<&str> = caps.iter().map(|c| c["side"].as_str().unwrap()).collect();
+    assert_eq!(sides, ["sender", "receiver"]);
+    assert_eq!(caps[1]["file"], "capture-receiver.pcap");
+
+    // Same data segments at both ends (a lossless path), by the lab's own
+    // count and by the analyzer's.
+    let count = |c: &Value| {
+        (
+            c["sender_data_segments"].as_u64().unwrap(),
+            c["sender_payload_bytes"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(count(&caps[0]), count(&caps[1]), "lab counts at both ends");
+    assert_eq!(count(&caps[0]).1, (WRITES * SIZE) as u64);
+    let snd = sender_segments(&dir.join("report.json"));
+    let rcv = sender_segments(&dir.join("report-receiver.json"));
+    assert_eq!(snd, rcv, "analyzer's segments/bytes at both ends");
+    assert_eq!(snd.1, (WRITES * SIZE) as u64);
+
+    // One line per request, each at least one RTT long.
+    let log = std::fs::read_to_string(dir.join("requests.jsonl")).unwrap();
+    let reqs: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(reqs.len(), WRITES / 2, "one line per request");
+    for r in &reqs {
+        let ms = r["latency_ms"].as_f64().expect("latency_ms");
+        assert!(ms >= RTT_MS, "request latency {ms} ms < RTT {RTT_MS} ms: {r}");
+        assert_eq!(r["bytes"].as_u64(), Some(2 * SIZE as u64));
+        assert!(r["t"].as_f64().unwrap() > 1e9, "t is epoch seconds");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn lab_lossy_path_drops_packets() {
+    if !is_root() {
+        eprintln!("skipped: the lab test needs root (network namespaces, TUN, live capture)");
+        return;
+    }
+    let dir = out_dir("lossy");
+    run_lab(
+        &dir,
+        &["--nodelay", "--capture-at", "both", "--loss", "0.05", "--seed", "3"],
+    );
+    let lab = check_run(&dir);
+    let lost: u64 = lab["path"]["delay_line"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["lost"].as_u64().unwrap())
+        .sum();
+    assert!(lost > 0, "a 5 % lossy path dropped nothing: {}", lab["path"]);
+    // Everything still arrives (TCP retransmits); the receiver sees no more
+    // of the sender's data segments than the sender sent.
+    let caps = lab["captures"].as_array().unwrap();
+    let segs = |i: usize| caps[i]["sender_data_segments"].as_u64().unwrap();
+    assert!(segs(1) <= segs(0), "receiver {} > sender {}", segs(1), segs(0));
+    let _ = std::fs::remove_dir_all(&dir);
 }

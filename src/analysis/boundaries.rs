@@ -13,7 +13,7 @@
 
 use super::observe::DirAnalysis;
 use super::stats::{gcd, hist_summary, quantile};
-use crate::flow::{Dir, FlowSummary, C2S, S2C};
+use crate::flow::{Dir, FlowSummary, Pair};
 use crate::framing::DirFraming;
 use crate::report::{self, ms, WriteConfidence, WriteSource};
 use crate::writes::WriteLog;
@@ -183,7 +183,7 @@ impl WriteBoundaries {
 /// segments by microseconds to an RTT, the peer's stream follows a
 /// request/response turn later). None without a log or a consistent
 /// direction.
-pub(super) fn log_direction(f: &FlowSummary, log: Option<&WriteLog>, dirs: &[DirAnalysis; 2]) -> Option<Dir> {
+pub(super) fn log_direction(f: &FlowSummary, log: Option<&WriteLog>, dirs: &Pair<DirAnalysis>) -> Option<Dir> {
     let log = log?;
     let fits = |d: Dir| dirs[d].log_active && f.dirs[d].payload_bytes > 0;
     let median_delay = |d: Dir| {
@@ -196,7 +196,7 @@ pub(super) fn log_direction(f: &FlowSummary, log: Option<&WriteLog>, dirs: &[Dir
         v.sort_unstable();
         quantile(&v, 0.5).unwrap_or(i64::MAX)
     };
-    [C2S, S2C].into_iter().filter(|&d| fits(d)).max_by_key(|&d| {
+    Dir::BOTH.into_iter().filter(|&d| fits(d)).max_by_key(|&d| {
         (
             f.dirs[d].payload_bytes == log.total(),
             f.dirs[d].payload_bytes,

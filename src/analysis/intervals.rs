@@ -10,42 +10,31 @@
 
 use super::stats::quantile;
 use crate::report::{self, ms};
+use crate::thin::{Keep, Thinned};
 
 /// Intervals kept per direction before thinning to every other one.
-const MAX_INTERVALS: usize = 1 << 16;
+const MAX_INTERVALS: u32 = 1 << 16;
 
-/// A bounded, evenly thinned list of send intervals (ns): every
-/// `stride`-th interval is kept, the stride doubling when the list fills.
-#[derive(Debug, Default, Clone)]
-pub(super) struct Intervals {
-    values: Vec<i64>,
-    stride: u64,
-    count: u64,
+/// A direction's send intervals (ns), evenly thinned ([`Keep::Last`]).
+#[derive(Debug, Clone)]
+pub(super) struct Intervals(Thinned<i64>);
+
+impl Default for Intervals {
+    fn default() -> Self {
+        Intervals(Thinned::new(MAX_INTERVALS, Keep::Last))
+    }
 }
 
 impl Intervals {
+    #[inline]
     pub fn push(&mut self, v: i64) {
-        self.count += 1;
-        if self.stride == 0 {
-            self.stride = 1;
-        }
-        if self.count.is_multiple_of(self.stride) {
-            self.values.push(v);
-            if self.values.len() >= MAX_INTERVALS {
-                let mut i = 0;
-                self.values.retain(|_| {
-                    i += 1;
-                    i % 2 == 0
-                });
-                self.stride *= 2;
-            }
-        }
+        self.0.push(v);
     }
 }
 
 /// The report's `send_interval_ms`.
 pub(super) fn send_interval(intervals: &Intervals, rtt: Option<i64>) -> report::SendInterval {
-    let mut iv = intervals.values.clone();
+    let mut iv = intervals.0.values().to_vec();
     iv.sort_unstable();
     let median = quantile(&iv, 0.5);
     report::SendInterval {
@@ -110,8 +99,8 @@ mod tests {
 
     #[test]
     fn intervals_thin_to_every_other() {
-        let iv = intervals(&vec![7; MAX_INTERVALS + 10]);
-        assert_eq!(iv.stride, 2);
-        assert!(iv.values.len() < MAX_INTERVALS);
+        let iv = intervals(&vec![7; MAX_INTERVALS as usize + 10]);
+        assert_eq!(iv.0.stride(), 2);
+        assert!(iv.0.values().len() < MAX_INTERVALS as usize);
     }
 }

@@ -42,7 +42,7 @@ mod stats;
 mod summary;
 mod verdict;
 
-use crate::flow::{Dir, DirStats, FlowSummary, C2S, S2C};
+use crate::flow::{Dir, DirStats, FlowSummary, Pair, C2S, S2C};
 #[cfg(doc)]
 use crate::flow::{AckEvent, DataEvent};
 use crate::framing::FramingRules;
@@ -69,7 +69,7 @@ pub struct AnalysisConfig {
 #[derive(Debug, Clone)]
 pub struct FlowAnalysis {
     cfg: Arc<AnalysisConfig>,
-    dirs: [DirAnalysis; 2],
+    dirs: Pair<DirAnalysis>,
     advice: Box<crate::advice::Collector>,
 }
 
@@ -77,7 +77,7 @@ impl FlowAnalysis {
     pub fn new(cfg: Arc<AnalysisConfig>) -> Self {
         FlowAnalysis {
             cfg,
-            dirs: [DirAnalysis::default(), DirAnalysis::default()],
+            dirs: Pair::default(),
             advice: Default::default(),
         }
     }
@@ -103,7 +103,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
     };
     let mut notes: Vec<String> = notes::handshake_note(f).into_iter().collect();
     let mut directions = Vec::new();
-    for (d, da) in dirs.into_iter().enumerate() {
+    for (d, da) in dirs.into_iter_dirs() {
         let (direction, framing_note) = direction(&ctx, d, &da);
         notes.extend(framing_note);
         directions.push(direction);
@@ -176,7 +176,7 @@ fn measure(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> Measured {
     let send_interval = intervals::send_interval(&da.send_intervals, rtt);
     let log_gap = ctx.cfg.log.as_ref().and_then(|log| log.median_gap());
     let wide_writes = intervals::wide_writes(log_gap.filter(|_| owns_log), rtt, &send_interval);
-    let ack_delay = ack_delay::ack_delays(&st.ack_rtt.values, near, rtt);
+    let ack_delay = ack_delay::ack_delays(st.ack_rtt.values(), near, rtt);
     let releases = releases::releases(&da.releases, near.unwrap_or(0), rtt, bounds.unit);
     let timer_ms = ack_delay.timer.map(|t| t.0);
     let stalls = stalls::stalls(&releases.by_pure_ack, near.unwrap_or(0), rtt, timer_ms);
@@ -265,7 +265,7 @@ fn endpoints(f: &FlowSummary, d: Dir) -> (String, String) {
 /// largest payload seen.
 fn mss_source(f: &FlowSummary, d: Dir) -> Option<MssSource> {
     f.mss[d].map(|_| {
-        if f.dirs[d].mss_option.is_some() || f.dirs[1 - d].mss_option.is_some() {
+        if f.dirs[d].mss_option.is_some() || f.dirs[d.reverse()].mss_option.is_some() {
             MssSource::Syn
         } else {
             MssSource::LargestPayload
@@ -303,7 +303,7 @@ fn direction_report(
         timestamps: st.timestamps,
         window_scale: st.window_scale,
         truncated_frames: st.truncated_frames,
-        ack_rtt_ms: stats::stats_ms(&st.ack_rtt.values, st.ack_rtt.count),
+        ack_rtt_ms: stats::stats_ms(st.ack_rtt.values(), st.ack_rtt.count()),
         aggregated_segments: m.bounds.aggregated_segments(),
         aggregated_writes: m.bounds.aggregated_writes(),
         write_source: m.bounds.source,

@@ -15,7 +15,7 @@
 
 use super::intervals::Intervals;
 use super::releases::Release;
-use super::series::Thinned;
+use super::series::Points;
 use super::FlowAnalysis;
 use crate::flow::{AckEvent, DataEvent, FlowObserver, SegmentKind, C2S};
 use crate::framing::DirFraming;
@@ -59,8 +59,8 @@ pub(super) struct DirAnalysis {
     pub agg_window_limited: u64,
     pub last_data_ts: Option<TsNs>,
     /// (ts, offset, len, writes, retransmission) when series are kept.
-    pub series_segments: Thinned<(TsNs, i64, u32, Option<u64>, bool)>,
-    pub series_acks: Thinned<(TsNs, i64)>,
+    pub series_segments: Points<(TsNs, i64, u32, Option<u64>, bool)>,
+    pub series_acks: Points<(TsNs, i64)>,
 }
 
 /// Writes whose last byte lies in `(start, end]` for fixed-size writes.

@@ -12,7 +12,7 @@
 //! not look at the analysis' per-segment records.
 
 use super::stats::quantile;
-use crate::flow::{Dir, FlowSummary, C2S, S2C};
+use crate::flow::{Dir, FlowSummary, Pair, C2S, S2C};
 use crate::report::{self, ms, RttSource, Vantage};
 
 /// Path RTT, vantage and the capture→sender part of the path per direction.
@@ -21,7 +21,7 @@ pub(super) struct PathTiming {
     pub rtt_source: Option<RttSource>,
     pub vantage: Vantage,
     /// near[d]: capture → sender of `d` → capture (ns).
-    pub near: [Option<i64>; 2],
+    pub near: Pair<Option<i64>>,
 }
 
 /// The handshake split, when both parts are non-negative.
@@ -32,8 +32,8 @@ fn plausible_split(f: &FlowSummary) -> Option<(i64, i64)> {
 /// Direction `d`'s smallest sample (capture → receiver → capture plus the
 /// receiver's ACK delay) and where it came from; timestamps win a tie.
 fn far(f: &FlowSummary, d: Dir) -> Option<(i64, RttSource)> {
-    let a = f.dirs[d].ack_rtt.min.map(|v| (v, RttSource::DataAck));
-    let t = f.dirs[d].ts_rtt.min.map(|v| (v, RttSource::Timestamps));
+    let a = f.dirs[d].ack_rtt.min().map(|v| (v, RttSource::DataAck));
+    let t = f.dirs[d].ts_rtt.min().map(|v| (v, RttSource::Timestamps));
     match (a, t) {
         (Some(a), Some(t)) => Some(if t.0 < a.0 { t } else { a }),
         (a, t) => a.or(t),
@@ -62,7 +62,7 @@ pub(super) fn vantage(split: Option<(i64, i64)>) -> Vantage {
 /// direction's smallest sample and the handshake part; 0 when nothing is
 /// known but the capture was taken at that sender.
 fn near(f: &FlowSummary, d: Dir, split: Option<(i64, i64)>, vantage: Vantage) -> Option<i64> {
-    let from_samples = far(f, 1 - d).map(|x| x.0);
+    let from_samples = far(f, d.reverse()).map(|x| x.0);
     let from_handshake = split.map(|(a, b)| if d == C2S { b } else { a });
     let n = match (from_samples, from_handshake) {
         (Some(x), Some(y)) => Some(x.min(y)),
@@ -75,7 +75,7 @@ fn near(f: &FlowSummary, d: Dir, split: Option<(i64, i64)>, vantage: Vantage) ->
 
 /// The smallest full-path estimate: the handshake RTT, or a direction's
 /// smallest sample plus its near part; with neither, the smallest sample.
-fn best_rtt(f: &FlowSummary, split: Option<(i64, i64)>, near: &[Option<i64>; 2]) -> Option<(i64, RttSource)> {
+fn best_rtt(f: &FlowSummary, split: Option<(i64, i64)>, near: &Pair<Option<i64>>) -> Option<(i64, RttSource)> {
     let mut best: Option<(i64, RttSource)> = split.map(|(a, b)| (a + b, RttSource::Handshake));
     for d in [C2S, S2C] {
         if let (Some((fv, src)), Some(n)) = (far(f, d), near[d]) {
@@ -101,7 +101,7 @@ fn best_rtt(f: &FlowSummary, split: Option<(i64, i64)>, near: &[Option<i64>; 2])
 pub(super) fn path_timing(f: &FlowSummary) -> PathTiming {
     let split = plausible_split(f);
     let vantage = vantage(split);
-    let near = [C2S, S2C].map(|d| near(f, d, split, vantage));
+    let near = Pair::from_fn(|d| near(f, d, split, vantage));
     let best = best_rtt(f, split, &near);
     PathTiming {
         rtt: best.map(|b| b.0),
@@ -118,8 +118,8 @@ pub(super) fn rtt_report(f: &FlowSummary, timing: &PathTiming) -> report::Rtt {
     let mut full_count = 0;
     for d in [C2S, S2C] {
         if let Some(n) = timing.near[d] {
-            full.extend(f.dirs[d].ack_rtt.values.iter().map(|v| v + n));
-            full_count += f.dirs[d].ack_rtt.count;
+            full.extend(f.dirs[d].ack_rtt.values().iter().map(|v| v + n));
+            full_count += f.dirs[d].ack_rtt.count();
         }
     }
     full.sort_unstable();
@@ -165,7 +165,7 @@ mod tests {
             start_ts: syn,
             end_ts: ack,
             dirs: Default::default(),
-            mss: [None, None],
+            mss: Pair::default(),
             evicted: false,
         }
     }
@@ -180,12 +180,12 @@ mod tests {
         f.dirs[S2C].ack_rtt.push(50_000);
         let t = path_timing(&f);
         assert_eq!(t.vantage, Vantage::Client);
-        assert_eq!(t.near, [Some(50_000), Some(20_000_000)]);
+        assert_eq!(t.near, Pair::new(Some(50_000), Some(20_000_000)));
         assert_eq!(t.rtt, Some(20_050_000));
         assert_eq!(t.rtt_source, Some(RttSource::DataAck));
         // No samples: the handshake; at the sender the near part is 0.
         let t = path_timing(&flow(0, 20_000_000, 20_000_000));
         assert_eq!((t.rtt, t.rtt_source), (Some(20_000_000), Some(RttSource::Handshake)));
-        assert_eq!(t.near, [Some(0), Some(20_000_000)]);
+        assert_eq!(t.near, Pair::new(Some(0), Some(20_000_000)));
     }
 }

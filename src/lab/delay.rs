@@ -18,8 +18,14 @@
 //! (netem) `ethtool -K ... tso off gso off gro off` is tried and the outcome
 //! recorded.
 //!
-//! What it does not do: no loss, no reordering, no bandwidth limit, no
-//! jitter. The [`DelayQueue`] holds packets only; it never inspects them.
+//! Loss (`--loss P`): each packet entering the line (either direction) is
+//! dropped with probability P, decided by a seeded generator ([`Dropper`],
+//! one per direction), so a run can be repeated with the same drop pattern
+//! as far as the packet order repeats. With netem, `loss P%` is added to each
+//! qdisc instead (not seeded). Drops are counted per direction (`lost`).
+//!
+//! What it does not do: no reordering, no bandwidth limit, no jitter. The
+//! [`DelayQueue`] holds packets only; it never inspects them.
 
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -99,6 +105,43 @@ impl DelayQueue {
     }
 }
 
+/// Random loss on one direction of the line: drop each packet with
+/// probability `p`, from a seeded xorshift64* generator (no dependency; the
+/// quality needed is "no visible pattern", not cryptography).
+#[derive(Debug, Clone)]
+pub struct Dropper {
+    p: f64,
+    state: u64,
+}
+
+impl Dropper {
+    /// `p` in [0, 1]; `seed` any value (0 is remapped: xorshift needs a non-zero state).
+    pub fn new(p: f64, seed: u64) -> Self {
+        let state = (seed ^ 0x9e37_79b9_7f4a_7c15).max(1);
+        Dropper { p, state }
+    }
+
+    /// Whether the next packet is dropped.
+    pub fn drop_next(&mut self) -> bool {
+        if self.p <= 0.0 {
+            return false;
+        }
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        let x = self.state.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        // 53 random bits to a float in [0, 1).
+        ((x >> 11) as f64 / (1u64 << 53) as f64) < self.p
+    }
+}
+
+/// Loss settings of the path: drop probability and seed.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Loss {
+    pub probability: f64,
+    pub seed: u64,
+}
+
 /// Run the calling thread under SCHED_FIFO at `prio` so that a loaded
 /// machine (other builds on the 2 cores) does not delay packets or writes by
 /// whole scheduler slices. Spins are bounded (< 0.5 ms), and the kernel's RT
@@ -130,6 +173,8 @@ pub struct DirectionStats {
     /// Whether the forwarding thread ran under SCHED_FIFO.
     pub realtime: bool,
     pub packets: u64,
+    /// Packets dropped on purpose (`--loss`).
+    pub lost: u64,
     pub overflow_drops: u64,
     pub max_held: usize,
     /// How late packets left relative to their due time (µs).
@@ -145,6 +190,7 @@ pub struct PathInfo {
     pub one_way_delay_ms: f64,
     pub interface: String,
     pub offloads: String,
+    pub loss: Loss,
 }
 
 /// The running path. Dropping it stops the forwarding threads; the
@@ -189,9 +235,15 @@ pub fn netem_available(ns: &Netns) -> bool {
     ok
 }
 
-/// Build the path between `snd` and `rcv` with round-trip time `rtt`.
-/// `method` is `auto`, `netem` or `tun`.
-pub fn build(snd: &Netns, rcv: &Netns, rtt: Duration, method: &str) -> anyhow::Result<Path> {
+/// Build the path between `snd` and `rcv` with round-trip time `rtt` and
+/// random `loss`. `method` is `auto`, `netem` or `tun`.
+pub fn build(
+    snd: &Netns,
+    rcv: &Netns,
+    rtt: Duration,
+    method: &str,
+    loss: Loss,
+) -> anyhow::Result<Path> {
     let use_netem = match method {
         "netem" => true,
         "tun" => false,
@@ -199,9 +251,9 @@ pub fn build(snd: &Netns, rcv: &Netns, rtt: Duration, method: &str) -> anyhow::R
         other => bail!("unknown delay method {other:?} (auto, netem, tun)"),
     };
     if use_netem {
-        build_netem(snd, rcv, rtt)
+        build_netem(snd, rcv, rtt, loss)
     } else {
-        build_tun(snd, rcv, rtt)
+        build_tun(snd, rcv, rtt, loss)
     }
 }
 
@@ -214,8 +266,9 @@ fn try_ethtool(ns: &Netns) -> String {
     }
 }
 
-fn build_netem(snd: &Netns, rcv: &Netns, rtt: Duration) -> anyhow::Result<Path> {
+fn build_netem(snd: &Netns, rcv: &Netns, rtt: Duration, loss: Loss) -> anyhow::Result<Path> {
     let half_us = (rtt.as_nanos() / 2000).to_string() + "us";
+    let loss_pct = format!("{}%", loss.probability * 100.0);
     snd.ip(&[
         "link", "add", IFNAME, "type", "veth", "peer", "name", "nl1", "netns", &rcv.name,
     ])?;
@@ -223,10 +276,14 @@ fn build_netem(snd: &Netns, rcv: &Netns, rtt: Duration) -> anyhow::Result<Path> 
     for (ns, addr) in [(snd, SENDER_ADDR), (rcv, RECEIVER_ADDR)] {
         ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", IFNAME])?;
         ns.ip(&["link", "set", IFNAME, "up"])?;
-        ns.exec(&[
+        let mut tc = vec![
             "tc", "qdisc", "add", "dev", IFNAME, "root", "netem", "delay", &half_us, "limit",
             "100000",
-        ])?;
+        ];
+        if loss.probability > 0.0 {
+            tc.extend_from_slice(&["loss", &loss_pct]);
+        }
+        ns.exec(&tc)?;
     }
     let off = try_ethtool(snd) + "; " + &try_ethtool(rcv);
     Ok(Path {
@@ -235,6 +292,7 @@ fn build_netem(snd: &Netns, rcv: &Netns, rtt: Duration) -> anyhow::Result<Path> 
             one_way_delay_ms: rtt.as_secs_f64() * 500.0,
             interface: IFNAME.into(),
             offloads: off,
+            loss,
         },
         stop: Arc::new(AtomicBool::new(false)),
         threads: Vec::new(),
@@ -274,7 +332,7 @@ fn open_tun(name: &str) -> anyhow::Result<OwnedFd> {
     Ok(fd)
 }
 
-fn build_tun(snd: &Netns, rcv: &Netns, rtt: Duration) -> anyhow::Result<Path> {
+fn build_tun(snd: &Netns, rcv: &Netns, rtt: Duration, loss: Loss) -> anyhow::Result<Path> {
     let open_in = |ns: &Netns| -> anyhow::Result<OwnedFd> {
         netns::join(
             netns::spawn_in("lab-tun-open", &ns.name, || open_tun(IFNAME)),
@@ -295,17 +353,21 @@ fn build_tun(snd: &Netns, rcv: &Netns, rtt: Duration) -> anyhow::Result<Path> {
     let fd_s = Arc::new(fd_s);
     let fd_r = Arc::new(fd_r);
     let mut threads = Vec::new();
-    for (name, from, to) in [
+    for (k, (name, from, to)) in [
         ("lab-delay-s2r", fd_s.clone(), fd_r.clone()),
         ("lab-delay-r2s", fd_r.clone(), fd_s.clone()),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let stop = stop.clone();
+        let dropper = Dropper::new(loss.probability, loss.seed.wrapping_add(k as u64));
         threads.push(
             std::thread::Builder::new()
                 .name(name.into())
                 // The thread owns its references to both fds; the TUN devices
                 // close when the last forwarding thread ends.
-                .spawn(move || forward(from.as_raw_fd(), to.as_raw_fd(), delay_ns, &stop))
+                .spawn(move || forward(from.as_raw_fd(), to.as_raw_fd(), delay_ns, dropper, &stop))
                 .context("spawning delay-line thread")?,
         );
     }
@@ -315,6 +377,7 @@ fn build_tun(snd: &Netns, rcv: &Netns, rtt: Duration) -> anyhow::Result<Path> {
             one_way_delay_ms: delay_ns as f64 / 1e6,
             interface: IFNAME.into(),
             offloads: "TUN without TUNSETOFFLOAD/IFF_NAPI: no TSO/GSO frames at the tap, no GRO; ethtool not needed".into(),
+            loss,
         },
         stop,
         threads,
@@ -322,13 +385,20 @@ fn build_tun(snd: &Netns, rcv: &Netns, rtt: Duration) -> anyhow::Result<Path> {
 }
 
 /// One direction of the delay line: read from `from`, hold, write to `to`.
-fn forward(from: RawFd, to: RawFd, delay_ns: u64, stop: &AtomicBool) -> DirectionStats {
+fn forward(
+    from: RawFd,
+    to: RawFd,
+    delay_ns: u64,
+    mut dropper: Dropper,
+    stop: &AtomicBool,
+) -> DirectionStats {
     precise_timers();
     let realtime = realtime(50);
     let mut q = DelayQueue::new(delay_ns, 200_000);
     let mut buf = vec![0u8; 65536];
     let mut late: Vec<u64> = Vec::new();
     let mut packets = 0u64;
+    let mut lost = 0u64;
     // Wake-up lateness of ppoll (EWMA, ns): we wake that much (plus a margin)
     // before a packet is due and spin the rest, reading arrivals meanwhile so
     // their timestamps stay exact. Adaptive, so an idle machine spins little.
@@ -337,6 +407,10 @@ fn forward(from: RawFd, to: RawFd, delay_ns: u64, stop: &AtomicBool) -> Directio
         let n = unsafe { libc::read(from, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
         if n <= 0 {
             break;
+        }
+        if dropper.drop_next() {
+            lost += 1;
+            continue;
         }
         q.push(mono_ns(), buf[..n as usize].to_vec());
     };
@@ -382,12 +456,24 @@ fn forward(from: RawFd, to: RawFd, delay_ns: u64, stop: &AtomicBool) -> Directio
             }
         }
     }
+    lateness_stats(late, realtime, packets, lost, &q)
+}
+
+/// The counters of one direction from its packets' lateness (ns).
+fn lateness_stats(
+    mut late: Vec<u64>,
+    realtime: bool,
+    packets: u64,
+    lost: u64,
+    q: &DelayQueue,
+) -> DirectionStats {
     late.sort_unstable();
     let us = |v: u64| v as f64 / 1000.0;
     let n = late.len();
     DirectionStats {
         realtime,
         packets,
+        lost,
         overflow_drops: q.overflow,
         max_held: q.max_held,
         late_us_mean: if n > 0 {
@@ -447,6 +533,21 @@ mod tests {
         assert_eq!(q.pop_due(1_050), None);
         assert_eq!(q.pop_due(1_100).map(|p| p.1), Some(vec![1]));
         assert_eq!(q.pop_due(1_100).map(|p| p.1), Some(vec![2]));
+    }
+
+    #[test]
+    fn dropper_is_seeded_and_near_its_probability() {
+        let run = |seed| {
+            let mut d = Dropper::new(0.1, seed);
+            (0..10_000).filter(|_| d.drop_next()).count()
+        };
+        let n = run(7);
+        assert_eq!(n, run(7), "same seed, same drops");
+        assert!((800..1200).contains(&n), "{n} drops of 10000 at p=0.1");
+        let mut none = Dropper::new(0.0, 7);
+        assert!((0..1000).all(|_| !none.drop_next()));
+        let mut all = Dropper::new(1.0, 0);
+        assert!((0..1000).all(|_| all.drop_next()));
     }
 
     #[test]

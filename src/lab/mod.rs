@@ -3,14 +3,16 @@
 //! record.
 //!
 //! One run ([`run_one`]): two fresh network namespaces ([`netns`]) joined by
-//! a path with the requested RTT ([`delay`]: netem when the kernel has it,
-//! else a user-space TUN delay line), the achieved RTT measured by ping and by
+//! a path with the requested RTT and optional random loss ([`delay`]: netem
+//! when the kernel has it, else a user-space TUN delay line), the achieved RTT measured by ping and by
 //! the TCP handshake ([`measure`]), a live libpcap capture on the sender's
-//! interface saved to `capture.pcap` (`crate::capture::live`), a paced sender
-//! logging every write call to `writes.jsonl` and a discard or
-//! request/response receiver ([`traffic`]); then the analyzer runs on the
-//! capture with the write log (`report.json`) and the settings, requested and
-//! achieved, go to `lab.json`. Several RTTs and/or intervals make a sweep
+//! interface saved to `capture.pcap` and/or on the receiver's saved to
+//! `capture-receiver.pcap` ([`tap`], `--capture-at`), a paced sender
+//! logging every write call to `writes.jsonl` (and, in request/response
+//! mode, every request's latency to `requests.jsonl`) and a discard or
+//! request/response receiver ([`traffic`]); then the analyzer runs on each
+//! capture with the write log (`report.json`, `report-receiver.json`) and
+//! the settings, requested and achieved, go to `lab.json`. Several RTTs and/or intervals make a sweep
 //! ([`sweep`]): one subdirectory per run plus `sweep.csv` and `sweep.json`.
 //!
 //! Everything runs as threads of this process: each thread that needs a
@@ -25,19 +27,18 @@ pub mod delay;
 pub mod measure;
 pub mod netns;
 pub mod sweep;
+pub mod tap;
 pub mod traffic;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde_json::json;
 
-use crate::capture::linktype;
-use crate::capture::live::{open_live, LiveOptions};
 use delay::{RECEIVER_ADDR, SENDER_ADDR};
 use netns::{Netns, STOP};
 use traffic::TrafficSpec;
@@ -80,6 +81,14 @@ pub fn parse_bytes(s: &str) -> Result<u32, String> {
         .ok()
         .and_then(|v| v.checked_mul(m))
         .ok_or_else(|| format!("not a byte count: {s:?}"))
+}
+
+/// Parse a probability in [0, 1].
+pub fn parse_probability(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("not a probability in [0, 1]: {s:?}")),
+    }
 }
 
 /// Short human form of a duration for directory names and tables: `40ms`, `0.5ms`.
@@ -130,6 +139,16 @@ pub struct LabArgs {
     /// Receiver's think time before each reply in reqresp mode.
     #[arg(long, value_parser = parse_duration, default_value = "0ms")]
     pub think_time: Duration,
+    /// Where to capture: the sender's interface (capture.pcap), the
+    /// receiver's (capture-receiver.pcap), or both ends of the same flow.
+    #[arg(long, value_enum, default_value_t = tap::CaptureAt::Sender)]
+    pub capture_at: tap::CaptureAt,
+    /// Drop each packet on the path (both directions) with this probability, 0..1.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
+    pub loss: f64,
+    /// Seed of the path's packet loss (same seed, same drop pattern).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
     /// Output directory.
     #[arg(long, default_value = "lab-out")]
     pub out: PathBuf,
@@ -199,13 +218,17 @@ struct RunData {
     delay_stats: Vec<delay::DirectionStats>,
     sender: traffic::SenderResult,
     receiver: traffic::ReceiverResult,
-    capture_info: crate::capture::CaptureInfo,
-    capture_stats: crate::capture::live::LiveStats,
-    nano: bool,
-    link_type: u32,
-    /// (timestamp ns, payload bytes) of the sender's data segments.
-    segs: Vec<(i64, usize)>,
+    /// The captures taken, sender side first.
+    taken: Vec<tap::Taken>,
     sysctls: serde_json::Value,
+}
+
+impl RunData {
+    /// The capture the lab's own counts come from: the sender side when it
+    /// was taken, else the receiver side.
+    fn primary(&self) -> &tap::Taken {
+        &self.taken[0]
+    }
 }
 
 fn spec_of(args: &LabArgs, interval: Duration) -> TrafficSpec {
@@ -225,17 +248,8 @@ fn spec_of(args: &LabArgs, interval: Duration) -> TrafficSpec {
     }
 }
 
-/// The part of a run that needs the namespaces. They are deleted when this
-/// returns, whichever way.
-fn live_part(
-    args: &LabArgs,
-    rtt: Duration,
-    interval: Duration,
-    pcap: &Path,
-) -> anyhow::Result<RunData> {
-    let snd = Netns::create("snd")?;
-    let rcv = Netns::create("rcv")?;
-    let path = delay::build(&snd, &rcv, rtt, &args.delay_method)?;
+/// The sysctls that shape the flow, read in the sender's namespace.
+fn read_sysctls(snd: &Netns) -> serde_json::Value {
     let mut sysctls = serde_json::Map::new();
     for k in [
         "net.ipv4.tcp_autocorking",
@@ -249,66 +263,45 @@ fn live_part(
             sysctls.insert(k.into(), json!(v.trim()));
         }
     }
+    serde_json::Value::Object(sysctls)
+}
 
-    // Achieved RTT, before any TCP traffic: 20 pings 10 ms apart (the first
-    // one warms up; all are reported).
-    let ping_ms = measure::ping(&snd, RECEIVER_ADDR, 20, 10.0).unwrap_or_else(|e| {
-        eprintln!("lab: warning: ping failed: {e:#}");
-        Vec::new()
-    });
-
-    // Live capture on the sender's interface, inside the sender's namespace.
-    let abort = Arc::new(AtomicBool::new(false));
-    let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<(u32, bool)>>();
-    // (timestamp ns, payload) of each sender data segment, for the lab's own check.
-    let segs = Arc::new(Mutex::new(Vec::<(i64, usize)>::new()));
-    let cap_thread = {
-        let abort = abort.clone();
-        let segs = segs.clone();
-        // Whole packets fit in 2048 bytes (MTU 1500); a small snaplen keeps
-        // the ring's frames small (libpcap sizes TPACKET_V2 frames, used in
-        // immediate mode, by the snaplen) so 16 MiB hold ~8000 packets.
-        let opts = LiveOptions {
-            snaplen: 2048,
-            buffer_size: 16 << 20,
-            filter: Some("tcp".into()),
-            save: Some(pcap.to_path_buf()),
-            ..LiveOptions::new(delay::IFNAME)
+/// Start a tap on every side `args.capture_at` asks for; on an error the
+/// taps already started are stopped.
+fn start_taps(
+    args: &LabArgs,
+    snd: &Netns,
+    rcv: &Netns,
+    dir: &Path,
+    abort: &Arc<AtomicBool>,
+) -> anyhow::Result<Vec<tap::Tap>> {
+    let mut taps = Vec::new();
+    for side in args.capture_at.sides() {
+        let ns = match side {
+            tap::Side::Sender => &snd.name,
+            tap::Side::Receiver => &rcv.name,
         };
-        netns::spawn_in("lab-capture", &snd.name, move || {
-            // Keep up with the traffic even when other work loads the CPUs.
-            delay::realtime(30);
-            let cap = match open_live(&opts) {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(anyhow::anyhow!("{e:#}")));
-                    return Err(e);
+        match tap::Tap::start(*side, ns, dir, abort.clone()) {
+            Ok(t) => taps.push(t),
+            Err(e) => {
+                abort.store(true, Ordering::SeqCst);
+                for t in taps {
+                    let _ = t.finish();
                 }
-            };
-            let lt = cap.link_type();
-            let _ = ready_tx.send(Ok((lt, cap.nanosecond_timestamps())));
-            let src: [u8; 4] = [10, 77, 0, 1];
-            let skip = if lt == linktype::ETHERNET { 14 } else { 0 };
-            cap.run(&abort, &mut |f| {
-                if let Some(p) = f
-                    .data
-                    .get(skip..)
-                    .and_then(|ip| measure::tcp_payload_from(ip, src))
-                {
-                    if p > 0 {
-                        segs.lock().unwrap().push((f.ts_ns, p));
-                    }
-                }
-            })
-        })
-    };
-    let (link_type, nano) = match ready_rx.recv() {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => bail!("live capture: {e}"),
-        Err(_) => bail!("live capture thread ended before it was ready"),
-    };
+                return Err(e);
+            }
+        }
+    }
+    Ok(taps)
+}
 
-    let spec = spec_of(args, interval);
+/// Run the receiver and the sender to the end of the traffic.
+fn run_traffic(
+    spec: &TrafficSpec,
+    snd: &Netns,
+    rcv: &Netns,
+    abort: &Arc<AtomicBool>,
+) -> anyhow::Result<(traffic::SenderResult, traffic::ReceiverResult)> {
     let (rtx, rrx) = mpsc::channel();
     let rcv_thread = {
         let spec = spec.clone();
@@ -319,7 +312,6 @@ fn live_part(
     };
     if rrx.recv_timeout(Duration::from_secs(5)).is_err() {
         abort.store(true, Ordering::SeqCst);
-        let _ = netns::join(cap_thread, "capture");
         return netns::join(rcv_thread, "receiver").and_then(|_| bail!("receiver did not start"));
     }
     let snd_thread = {
@@ -333,27 +325,53 @@ fn live_part(
         abort.store(true, Ordering::SeqCst);
     }
     let receiver = netns::join(rcv_thread, "receiver");
-    // Let the last ACKs and FINs cross the path and reach the capture.
-    std::thread::sleep(rtt + Duration::from_millis(150));
+    Ok((sender?, receiver?))
+}
+
+/// The part of a run that needs the namespaces. They are deleted when this
+/// returns, whichever way.
+fn live_part(
+    args: &LabArgs,
+    rtt: Duration,
+    interval: Duration,
+    dir: &Path,
+) -> anyhow::Result<RunData> {
+    let snd = Netns::create("snd")?;
+    let rcv = Netns::create("rcv")?;
+    let loss = delay::Loss {
+        probability: args.loss,
+        seed: args.seed,
+    };
+    let path = delay::build(&snd, &rcv, rtt, &args.delay_method, loss)?;
+    let sysctls = read_sysctls(&snd);
+
+    // Achieved RTT, before any TCP traffic: 20 pings 10 ms apart (the first
+    // one warms up; all are reported).
+    let ping_ms = measure::ping(&snd, RECEIVER_ADDR, 20, 10.0).unwrap_or_else(|e| {
+        eprintln!("lab: warning: ping failed: {e:#}");
+        Vec::new()
+    });
+
+    let abort = Arc::new(AtomicBool::new(false));
+    let taps = start_taps(args, &snd, &rcv, dir, &abort)?;
+    let traffic = run_traffic(&spec_of(args, interval), &snd, &rcv, &abort);
+    // Let the last ACKs and FINs cross the path and reach the captures.
+    if traffic.is_ok() {
+        std::thread::sleep(rtt + Duration::from_millis(150));
+    }
     abort.store(true, Ordering::SeqCst);
-    let (capture_info, capture_stats) = netns::join(cap_thread, "live capture")?;
+    let taken: Vec<anyhow::Result<tap::Taken>> = taps.into_iter().map(tap::Tap::finish).collect();
     let path_info = path.info.clone();
     let delay_stats = path.finish();
-    let sender = sender?;
-    let receiver = receiver?;
-    let segs = std::mem::take(&mut *segs.lock().unwrap());
+    let (sender, receiver) = traffic?;
     Ok(RunData {
         ping_ms,
         path: path_info,
         delay_stats,
         sender,
         receiver,
-        capture_info,
-        capture_stats,
-        nano,
-        link_type,
-        segs,
-        sysctls: serde_json::Value::Object(sysctls),
+        taken: taken.into_iter().collect::<anyhow::Result<_>>()?,
+        sysctls,
     })
 }
 
@@ -369,40 +387,72 @@ fn now_utc() -> String {
         .unwrap_or_default()
 }
 
-/// One experiment into `dir`: capture.pcap, writes.jsonl, lab.json, report.json.
-pub fn run_one(
-    args: &LabArgs,
-    rtt: Duration,
-    interval: Duration,
-    dir: &Path,
-) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let pcap = dir.join("capture.pcap");
-    let writes_path = dir.join("writes.jsonl");
-    let lab_path = dir.join("lab.json");
-    let report_path = dir.join("report.json");
-    for p in [&pcap, &writes_path, &lab_path, &report_path] {
-        let _ = std::fs::remove_file(p);
-    }
-    let started = now_utc();
-    let d = live_part(args, rtt, interval, &pcap)?;
-
-    // The write log: one JSON line per write call.
-    {
-        let f = std::fs::File::create(&writes_path)
-            .with_context(|| format!("cannot create {}", writes_path.display()))?;
-        let mut w = std::io::BufWriter::new(f);
-        for r in &d.sender.log {
-            writeln!(
-                w,
+/// Write `writes.jsonl` (one line per write call) and, for `reqresp`,
+/// `requests.jsonl` (one line per request, with its latency).
+fn write_logs(dir: &Path, d: &RunData, reqresp: bool) -> anyhow::Result<()> {
+    let writes: Vec<String> = d
+        .sender
+        .log
+        .iter()
+        .map(|r| {
+            format!(
                 "{{\"t\":{:.9},\"bytes\":{},\"ret\":{}}}",
                 r.t, r.bytes, r.ret
-            )?;
-        }
-        w.flush()?;
+            )
+        })
+        .collect();
+    write_lines(&dir.join("writes.jsonl"), &writes)?;
+    if reqresp {
+        let requests: Vec<String> = d
+            .sender
+            .requests
+            .iter()
+            .map(|r| {
+                format!(
+                    "{{\"t\":{:.9},\"latency_ms\":{:.6},\"bytes\":{},\"reply_bytes\":{}}}",
+                    r.t, r.latency_ms, r.bytes, r.reply_bytes
+                )
+            })
+            .collect();
+        write_lines(&dir.join("requests.jsonl"), &requests)?;
     }
+    Ok(())
+}
 
-    let rtt_ms = rtt.as_secs_f64() * 1000.0;
+fn write_lines(path: &Path, lines: &[String]) -> anyhow::Result<()> {
+    let f =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut w = std::io::BufWriter::new(f);
+    for l in lines {
+        writeln!(w, "{l}")?;
+    }
+    w.flush()
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The settings asked for, as `lab.json` records them.
+fn requested_json(args: &LabArgs, rtt: Duration, interval: Duration) -> serde_json::Value {
+    json!({
+        "rtt_ms": rtt.as_secs_f64() * 1000.0,
+        "interval_ms": interval.as_secs_f64() * 1000.0,
+        "writes": args.writes,
+        "size": args.size,
+        "nodelay": args.nodelay,
+        "cork": args.cork,
+        "quickack": args.quickack,
+        "sndbuf": args.sndbuf,
+        "rcvbuf": args.rcvbuf,
+        "mode": args.mode,
+        "reply_size": args.reply_size,
+        "think_time_ms": args.think_time.as_secs_f64() * 1000.0,
+        "capture_at": args.capture_at,
+        "loss": args.loss,
+        "seed": args.seed,
+    })
+}
+
+/// What was achieved: RTT, write pacing, request latencies.
+fn achieved_json(d: &RunData, rtt_ms: f64) -> serde_json::Value {
     let ping = measure::summarize(&d.ping_ms);
     let gaps: Vec<f64> = d
         .sender
@@ -410,102 +460,149 @@ pub fn run_one(
         .windows(2)
         .map(|w| (w[1].t - w[0].t) * 1000.0)
         .collect();
-    let mut lab = json!({
+    let latencies: Vec<f64> = d.sender.requests.iter().map(|r| r.latency_ms).collect();
+    json!({
+        "rtt_ping_ms": ping,
+        "rtt_ping_samples_ms": d.ping_ms,
+        "rtt_handshake_ms": d.sender.handshake_ms,
+        "rtt_error_ms": ping.as_ref().map(|p| p.median - rtt_ms),
+        "write_gap_ms": measure::summarize(&gaps),
+        "request_latency_ms": measure::summarize(&latencies),
+        "request_latency_total_ms": latencies.iter().sum::<f64>(),
+        "stopped_early": d.sender.stopped_early,
+        "sender_sched_fifo": d.sender.realtime,
+    })
+}
+
+/// `lab.json`: requested and achieved settings, the path, the captures and
+/// the lab's own counts. `capture` is the primary capture (see
+/// [`RunData::primary`]); `captures` lists every capture taken.
+fn lab_json(
+    args: &LabArgs,
+    rtt: Duration,
+    interval: Duration,
+    d: &RunData,
+    started: String,
+) -> serde_json::Value {
+    let p = d.primary();
+    let mut counts = json!({
+        "write_calls": d.sender.log.len(),
+        "bytes_written": d.sender.bytes_written,
+        "bytes_received": d.receiver.bytes_received,
+        "replies": d.receiver.replies,
+        "requests": d.sender.requests.len(),
+        "sender_data_segments": p.segs.len(),
+        "sender_payload_bytes": p.payload_bytes(),
+    });
+    if let Some(r) = d.taken.iter().find(|t| t.side == tap::Side::Receiver) {
+        counts["receiver_side_data_segments"] = json!(r.segs.len());
+        counts["receiver_side_payload_bytes"] = json!(r.payload_bytes());
+    }
+    json!({
         "tool": format!("nagle-analyze {}", env!("CARGO_PKG_VERSION")),
         "command": std::env::args().collect::<Vec<_>>().join(" "),
         "date": started,
         "kernel": kernel(),
-        "requested": {
-            "rtt_ms": rtt_ms,
-            "interval_ms": interval.as_secs_f64() * 1000.0,
-            "writes": args.writes,
-            "size": args.size,
-            "nodelay": args.nodelay,
-            "cork": args.cork,
-            "quickack": args.quickack,
-            "sndbuf": args.sndbuf,
-            "rcvbuf": args.rcvbuf,
-            "mode": args.mode,
-            "reply_size": args.reply_size,
-            "think_time_ms": args.think_time.as_secs_f64() * 1000.0,
-        },
-        "achieved": {
-            "rtt_ping_ms": ping,
-            "rtt_ping_samples_ms": d.ping_ms,
-            "rtt_handshake_ms": d.sender.handshake_ms,
-            "rtt_error_ms": ping.as_ref().map(|p| p.median - rtt_ms),
-            "write_gap_ms": measure::summarize(&gaps),
-            "request_latency_ms": measure::summarize(&d.sender.request_ms),
-            "stopped_early": d.sender.stopped_early,
-            "sender_sched_fifo": d.sender.realtime,
-        },
+        "requested": requested_json(args, rtt, interval),
+        "achieved": achieved_json(d, rtt.as_secs_f64() * 1000.0),
         "path": {
             "method": d.path.method,
             "one_way_delay_ms": d.path.one_way_delay_ms,
             "interface": d.path.interface,
             "addresses": { "sender": SENDER_ADDR, "receiver": RECEIVER_ADDR },
             "offloads": d.path.offloads,
+            "loss": d.path.loss,
             "delay_line": d.delay_stats.iter().take(2).collect::<Vec<_>>(),
         },
         "socket": d.sender.sockopts,
         "sysctls": d.sysctls,
-        "capture": {
-            "file": "capture.pcap",
-            "interface": d.path.interface,
-            "side": "sender",
-            "filter": "tcp",
-            "snaplen": 2048,
-            "link_type": d.link_type,
-            "nanosecond_timestamps": d.nano,
-            "frames": d.capture_info.frames,
-            "stats": d.capture_stats,
-            "warnings": d.capture_info.warnings,
-        },
-        "counts": {
-            "write_calls": d.sender.log.len(),
-            "bytes_written": d.sender.bytes_written,
-            "bytes_received": d.receiver.bytes_received,
-            "replies": d.receiver.replies,
-            "sender_data_segments": d.segs.len(),
-            "sender_payload_bytes": d.segs.iter().map(|s| s.1 as u64).sum::<u64>(),
-        },
-        // The lab's own rough reading of the capture, a cross-check for the
-        // analyzer (not the analysis): data segments from the sender, those
-        // carrying more than one write's bytes, write calls per segment, and
-        // the time between data segments.
+        "capture_at": args.capture_at,
+        "capture": p.to_json(),
+        "captures": d.taken.iter().map(tap::Taken::to_json).collect::<Vec<_>>(),
+        "counts": counts,
+        // The lab's own rough reading of the primary capture, a cross-check
+        // for the analyzer (not the analysis): data segments from the
+        // sender, those carrying more than one write's bytes, write calls
+        // per segment, and the time between data segments.
         "capture_check": {
-            "data_segments": d.segs.len(),
-            "segments_larger_than_one_write": d.segs.iter().filter(|s| s.1 > args.size).count(),
-            "writes_per_segment": if d.segs.is_empty() { None } else { Some(d.sender.log.len() as f64 / d.segs.len() as f64) },
-            "send_interval_ms": measure::summarize(&d.segs.windows(2).map(|w| (w[1].0 - w[0].0) as f64 / 1e6).collect::<Vec<_>>()),
+            "data_segments": p.segs.len(),
+            "segments_larger_than_one_write": p.segs.iter().filter(|s| s.1 > args.size).count(),
+            "writes_per_segment": if p.segs.is_empty() { None } else { Some(d.sender.log.len() as f64 / p.segs.len() as f64) },
+            "send_interval_ms": measure::summarize(&p.segs.windows(2).map(|w| (w[1].0 - w[0].0) as f64 / 1e6).collect::<Vec<_>>()),
         },
-    });
-    if d.capture_stats.dropped > 0 || d.capture_stats.if_dropped > 0 {
-        eprintln!(
-            "lab: WARNING: the kernel dropped {} packets during the capture",
-            d.capture_stats.dropped + d.capture_stats.if_dropped
-        );
+    })
+}
+
+/// One experiment into `dir`: the capture(s), writes.jsonl, requests.jsonl
+/// (reqresp), lab.json, report.json (and report-receiver.json).
+pub fn run_one(
+    args: &LabArgs,
+    rtt: Duration,
+    interval: Duration,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for f in [
+        "capture.pcap",
+        "capture-receiver.pcap",
+        "writes.jsonl",
+        "requests.jsonl",
+        "lab.json",
+        "report.json",
+        "report-receiver.json",
+    ] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    let started = now_utc();
+    let d = live_part(args, rtt, interval, dir)?;
+    write_logs(dir, &d, args.mode == "reqresp")?;
+    let mut lab = lab_json(args, rtt, interval, &d, started);
+    for t in &d.taken {
+        if t.stats.dropped > 0 || t.stats.if_dropped > 0 {
+            eprintln!(
+                "lab: WARNING: the kernel dropped {} packets during the {:?}-side capture",
+                t.stats.dropped + t.stats.if_dropped,
+                t.side
+            );
+        }
     }
 
-    // The analysis with the write log applied.
-    let analysis = analyze(&pcap, &writes_path, &report_path);
-    lab["analysis"] = match &analysis {
-        Ok(()) => json!("ok"),
-        Err(e) => json!(format!("failed: {e:#}")),
-    };
+    // The analysis of each capture with the write log applied.
+    let mut status = serde_json::Map::new();
+    let primary = d.primary().side;
+    for t in &d.taken {
+        let r = analyze(
+            &t.file,
+            &dir.join("writes.jsonl"),
+            &dir.join(t.side.report_name(primary)),
+        );
+        if let Err(e) = &r {
+            eprintln!("lab: warning: no {}: {e:#}", t.side.report_name(primary));
+        }
+        status.insert(
+            t.side.report_name(primary).into(),
+            match r {
+                Ok(()) => json!("ok"),
+                Err(e) => json!(format!("failed: {e:#}")),
+            },
+        );
+    }
+    // `analysis`: the primary capture's outcome, as before; per file beside it.
+    lab["analysis"] = status
+        .get("report.json")
+        .cloned()
+        .unwrap_or(json!("not run"));
+    lab["analyses"] = serde_json::Value::Object(status);
+    let lab_path = dir.join("lab.json");
     std::fs::write(&lab_path, serde_json::to_string_pretty(&lab)? + "\n")
         .with_context(|| format!("cannot write {}", lab_path.display()))?;
-    if let Err(e) = analysis {
-        eprintln!("lab: warning: no report.json: {e:#}");
-    }
     eprintln!(
         "lab: rtt {} (ping median {}), interval {}, {} writes, {} data segments captured -> {}",
         fmt_ms(rtt),
-        ping.as_ref()
-            .map_or("-".into(), |p| format!("{:.3}ms", p.median)),
+        measure::summarize(&d.ping_ms).map_or("-".into(), |p| format!("{:.3}ms", p.median)),
         fmt_ms(interval),
         d.sender.log.len(),
-        d.segs.len(),
+        d.primary().segs.len(),
         dir.display()
     );
     Ok(())
@@ -561,5 +658,14 @@ mod tests {
         assert_eq!(parse_bytes("65536"), Ok(65536));
         assert_eq!(parse_bytes("64k"), Ok(65536));
         assert!(parse_bytes("x").is_err());
+    }
+
+    #[test]
+    fn probabilities() {
+        assert_eq!(parse_probability("0.02"), Ok(0.02));
+        assert_eq!(parse_probability("1"), Ok(1.0));
+        assert!(parse_probability("1.5").is_err());
+        assert!(parse_probability("-0.1").is_err());
+        assert!(parse_probability("x").is_err());
     }
 }

@@ -14,7 +14,9 @@
 //!   delayed ACK: each request is two writes of `size` bytes back to back,
 //!   then a blocking read of `reply_size` bytes; requests start every
 //!   `interval` (or at once when a reply came late). `writes` counts write
-//!   calls, so there are `ceil(writes/2)` requests.
+//!   calls, so there are `ceil(writes/2)` requests. Each request's latency
+//!   is logged as the client measures it ([`RequestRec`]): from just before
+//!   its first write to the return of the read that completed the reply.
 //!
 //! TCP_QUICKACK is not sticky in Linux: it is set again after every read, on
 //! both ends, when requested.
@@ -58,6 +60,19 @@ pub struct WriteRec {
     pub ret: isize,
 }
 
+/// One request of `reqresp`, as the client measured it.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct RequestRec {
+    /// Start: wall-clock time just before the request's first write (epoch s).
+    pub t: f64,
+    /// From just before the first write to the last byte of the reply read.
+    pub latency_ms: f64,
+    /// Request bytes written.
+    pub bytes: u64,
+    /// Reply bytes read.
+    pub reply_bytes: u64,
+}
+
 /// Socket options read back with getsockopt after connect.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct SockOpts {
@@ -74,8 +89,8 @@ pub struct SenderResult {
     pub handshake_ms: f64,
     pub sockopts: SockOpts,
     pub bytes_written: u64,
-    /// Request latencies (reqresp only), ms.
-    pub request_ms: Vec<f64>,
+    /// Requests with their latencies (reqresp only).
+    pub requests: Vec<RequestRec>,
     pub stopped_early: bool,
     /// Whether the sender thread ran under SCHED_FIFO.
     pub realtime: bool,
@@ -151,16 +166,16 @@ fn request_writes(writes: u64, r: u64) -> u64 {
     (writes - 2 * r).min(2)
 }
 
-/// Connect and run the sender's side. Must run in the sender's namespace.
-pub fn run_sender(spec: &TrafficSpec, dst: &str) -> anyhow::Result<SenderResult> {
-    super::delay::precise_timers();
-    let realtime = super::delay::realtime(40);
+/// Create the sender's socket with the requested options (set before
+/// `connect`, so buffer sizes shape the window scale) and connect it;
+/// returns the stream and the handshake time in ms.
+fn connect_sender(spec: &TrafficSpec, dst: &str) -> anyhow::Result<(TcpStream, f64)> {
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
         return Err(std::io::Error::last_os_error()).context("socket");
     }
     // From here the TcpStream owns the fd.
-    let mut stream = unsafe { TcpStream::from_raw_fd(fd) };
+    let stream = unsafe { TcpStream::from_raw_fd(fd) };
     if let Some(b) = spec.sndbuf {
         setopt(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, b as i32)?;
     }
@@ -198,83 +213,127 @@ pub fn run_sender(spec: &TrafficSpec, dst: &str) -> anyhow::Result<SenderResult>
     if spec.quickack {
         setopt(fd, libc::IPPROTO_TCP, libc::TCP_QUICKACK, 1)?;
     }
-    let sockopts = SockOpts {
+    Ok((stream, handshake_ms))
+}
+
+fn read_sockopts(fd: RawFd) -> SockOpts {
+    SockOpts {
         tcp_nodelay: getopt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY),
         tcp_cork: getopt(fd, libc::IPPROTO_TCP, libc::TCP_CORK),
         so_sndbuf: getopt(fd, libc::SOL_SOCKET, libc::SO_SNDBUF),
         so_rcvbuf: getopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF),
         tcp_maxseg: getopt(fd, libc::IPPROTO_TCP, libc::TCP_MAXSEG),
-    };
+    }
+}
+
+/// One logged `write(2)` of `buf`: the wall-clock time just before the call
+/// is the log's `t`; a short write is finished without a second log line.
+fn write_one(fd: RawFd, buf: &[u8], res: &mut SenderResult) -> anyhow::Result<()> {
+    let t = epoch_now();
+    let ret = unsafe { libc::write(fd, buf.as_ptr() as *const libc::c_void, buf.len()) };
+    res.log.push(WriteRec {
+        t,
+        bytes: buf.len(),
+        ret,
+    });
+    if ret < 0 {
+        return Err(std::io::Error::last_os_error()).context("write");
+    }
+    res.bytes_written += ret as u64;
+    let mut done = ret as usize;
+    while done < buf.len() {
+        let n = stream_write(fd, &buf[done..])?;
+        done += n;
+        res.bytes_written += n as u64;
+    }
+    Ok(())
+}
+
+/// `reqresp`: requests of two writes each, every `interval` from `start`
+/// (at once when the previous reply came late), each timed to its reply.
+fn send_requests(
+    spec: &TrafficSpec,
+    stream: &mut TcpStream,
+    buf: &[u8],
+    start: u64,
+    res: &mut SenderResult,
+) -> anyhow::Result<()> {
+    let fd = stream.as_raw_fd();
+    let mut reply = vec![0u8; spec.reply_size.max(1)];
+    for r in 0..spec.writes.div_ceil(2) {
+        if STOP.load(Ordering::Relaxed) {
+            res.stopped_early = true;
+            break;
+        }
+        sleep_until(start + r * spec.interval_ns);
+        let t_epoch = epoch_now();
+        let t_req = mono_ns();
+        let n_writes = request_writes(spec.writes, r);
+        for _ in 0..n_writes {
+            write_one(fd, buf, res)?;
+        }
+        let mut got = 0;
+        while got < spec.reply_size {
+            let n = stream
+                .read(&mut reply[..spec.reply_size - got])
+                .context("reading reply")?;
+            if n == 0 {
+                bail!("receiver closed the connection during request {r}");
+            }
+            got += n;
+            if spec.quickack {
+                let _ = setopt(fd, libc::IPPROTO_TCP, libc::TCP_QUICKACK, 1);
+            }
+        }
+        res.requests.push(RequestRec {
+            t: t_epoch,
+            latency_ms: (mono_ns() - t_req) as f64 / 1e6,
+            bytes: n_writes * spec.size as u64,
+            reply_bytes: got as u64,
+        });
+    }
+    Ok(())
+}
+
+/// `discard`: `writes` calls at `start + i × interval`.
+fn send_paced(
+    spec: &TrafficSpec,
+    fd: RawFd,
+    buf: &[u8],
+    start: u64,
+    res: &mut SenderResult,
+) -> anyhow::Result<()> {
+    for i in 0..spec.writes {
+        if STOP.load(Ordering::Relaxed) {
+            res.stopped_early = true;
+            break;
+        }
+        sleep_until(start + i * spec.interval_ns);
+        write_one(fd, buf, res)?;
+    }
+    Ok(())
+}
+
+/// Connect and run the sender's side. Must run in the sender's namespace.
+pub fn run_sender(spec: &TrafficSpec, dst: &str) -> anyhow::Result<SenderResult> {
+    super::delay::precise_timers();
+    let realtime = super::delay::realtime(40);
+    let (mut stream, handshake_ms) = connect_sender(spec, dst)?;
+    let fd = stream.as_raw_fd();
     let mut res = SenderResult {
         realtime,
         handshake_ms,
-        sockopts,
+        sockopts: read_sockopts(fd),
         log: Vec::with_capacity(spec.writes as usize),
         ..Default::default()
     };
-    let buf = vec![b'n'; spec.size.max(1)];
-    let buf = &buf[..spec.size];
-    let write_one = |res: &mut SenderResult| -> anyhow::Result<()> {
-        let t = epoch_now();
-        let ret = unsafe { libc::write(fd, buf.as_ptr() as *const libc::c_void, buf.len()) };
-        res.log.push(WriteRec {
-            t,
-            bytes: buf.len(),
-            ret,
-        });
-        if ret < 0 {
-            return Err(std::io::Error::last_os_error()).context("write");
-        }
-        res.bytes_written += ret as u64;
-        // A blocking socket writes everything unless interrupted; finish a
-        // short write without logging it as a separate call.
-        let mut done = ret as usize;
-        while done < buf.len() {
-            let n = stream_write(fd, &buf[done..])?;
-            done += n;
-            res.bytes_written += n as u64;
-        }
-        Ok(())
-    };
+    let buf = vec![b'n'; spec.size];
     // Start one interval after connect: the handshake's ACK is out of the way.
     let start = mono_ns() + spec.interval_ns.min(50_000_000);
     if spec.mode == "reqresp" {
-        let requests = spec.writes.div_ceil(2);
-        let mut reply = vec![0u8; spec.reply_size.max(1)];
-        for r in 0..requests {
-            if STOP.load(Ordering::Relaxed) {
-                res.stopped_early = true;
-                break;
-            }
-            sleep_until(start + r * spec.interval_ns);
-            let t_req = mono_ns();
-            for _ in 0..request_writes(spec.writes, r) {
-                write_one(&mut res)?;
-            }
-            let mut got = 0;
-            while got < spec.reply_size {
-                let n = stream
-                    .read(&mut reply[..spec.reply_size - got])
-                    .context("reading reply")?;
-                if n == 0 {
-                    bail!("receiver closed the connection during request {r}");
-                }
-                got += n;
-                if spec.quickack {
-                    let _ = setopt(fd, libc::IPPROTO_TCP, libc::TCP_QUICKACK, 1);
-                }
-            }
-            res.request_ms.push((mono_ns() - t_req) as f64 / 1e6);
-        }
+        send_requests(spec, &mut stream, &buf, start, &mut res)?;
     } else {
-        for i in 0..spec.writes {
-            if STOP.load(Ordering::Relaxed) {
-                res.stopped_early = true;
-                break;
-            }
-            sleep_until(start + i * spec.interval_ns);
-            write_one(&mut res)?;
-        }
+        send_paced(spec, fd, &buf, start, &mut res)?;
     }
     if spec.cork {
         setopt(fd, libc::IPPROTO_TCP, libc::TCP_CORK, 0)?;
@@ -308,6 +367,22 @@ pub struct ReceiverResult {
     pub replies: u64,
 }
 
+/// Wait for one connection on a non-blocking listener, until `abort`.
+fn accept_one(listener: &TcpListener, abort: &AtomicBool) -> anyhow::Result<TcpStream> {
+    loop {
+        match listener.accept() {
+            Ok((s, _)) => return Ok(s),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if abort.load(Ordering::Relaxed) || STOP.load(Ordering::Relaxed) {
+                    bail!("receiver: no connection arrived");
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => return Err(e).context("accept"),
+        }
+    }
+}
+
 /// Listen on `addr:port`, report readiness on `ready`, serve one connection.
 /// Must run in the receiver's namespace. Gives up when `abort` is set.
 pub fn run_receiver(
@@ -328,18 +403,7 @@ pub fn run_receiver(
     }
     listener.set_nonblocking(true)?;
     let _ = ready.send(());
-    let mut stream = loop {
-        match listener.accept() {
-            Ok((s, _)) => break s,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if abort.load(Ordering::Relaxed) || STOP.load(Ordering::Relaxed) {
-                    bail!("receiver: no connection arrived");
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            Err(e) => return Err(e).context("accept"),
-        }
-    };
+    let mut stream = accept_one(&listener, abort)?;
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_millis(200)))?;
     let fd = stream.as_raw_fd();
