@@ -15,7 +15,7 @@
 
 use super::intervals::Intervals;
 use super::releases::Release;
-use super::series::Points;
+use super::series::SeriesPoints;
 use super::FlowAnalysis;
 use crate::flow::{AckEvent, DataEvent, FlowObserver, SegmentKind, C2S};
 use crate::framing::DirFraming;
@@ -58,9 +58,9 @@ pub(super) struct DirAnalysis {
     /// Aggregated segments sent with the peer's window nearly full.
     pub agg_window_limited: u64,
     pub last_data_ts: Option<TsNs>,
-    /// (ts, offset, len, writes, retransmission) when series are kept.
-    pub series_segments: Points<(TsNs, i64, u32, Option<u64>, bool)>,
-    pub series_acks: Points<(TsNs, i64)>,
+    /// Chart points, only with `--series` (boxed and made on first use:
+    /// most runs keep none, and the flow table holds many flows).
+    pub series: Option<Box<SeriesPoints>>,
 }
 
 /// Writes whose last byte lies in `(start, end]` for fixed-size writes.
@@ -77,6 +77,10 @@ struct LoggedWrites {
 }
 
 impl DirAnalysis {
+    fn series_mut(&mut self) -> &mut SeriesPoints {
+        self.series.get_or_insert_with(Default::default)
+    }
+
     /// Count a new-data payload size (capped number of distinct sizes).
     fn count_size(&mut self, len: u32) {
         if let Some(c) = self.sizes.get_mut(&len) {
@@ -217,7 +221,7 @@ impl FlowObserver for FlowAnalysis {
         if !matches!(ev.kind, SegmentKind::New | SegmentKind::OutOfOrder) {
             if series && ev.kind == SegmentKind::Retransmission {
                 let da = &mut self.dirs[ev.dir];
-                da.series_segments.push((ev.ts, ev.start, ev.len, None, true));
+                da.series_mut().segments.push((ev.ts, ev.start, ev.len, None, true));
             }
             return;
         }
@@ -225,7 +229,7 @@ impl FlowObserver for FlowAnalysis {
         let (exact_writes, first_call) = self.exact_writes(ev, framed);
         let da = &mut self.dirs[ev.dir];
         if series {
-            da.series_segments.push((ev.ts, ev.start, ev.len, exact_writes, false));
+            da.series_mut().segments.push((ev.ts, ev.start, ev.len, exact_writes, false));
         }
         if let Some(prev) = da.last_data_ts {
             da.send_intervals.push(ev.ts - prev);
@@ -241,7 +245,7 @@ impl FlowObserver for FlowAnalysis {
     fn on_ack(&mut self, ev: &AckEvent) {
         self.advice.on_ack(ev);
         if self.cfg.series && ev.newly_acked > 0 {
-            self.dirs[ev.dir].series_acks.push((ev.ts, ev.ack));
+            self.dirs[ev.dir].series_mut().acks.push((ev.ts, ev.ack));
         }
     }
 }

@@ -37,11 +37,21 @@ impl<T> Points<T> {
     }
 }
 
+/// A direction's chart points: segments and ACKs.
+#[derive(Debug, Clone, Default)]
+pub(super) struct SeriesPoints {
+    /// (ts, offset, len, writes, retransmission).
+    pub segments: Points<(TsNs, i64, u32, Option<u64>, bool)>,
+    pub acks: Points<(TsNs, i64)>,
+}
+
 /// A direction's series, with times relative to `t0`.
 pub(super) fn series(da: &DirAnalysis, t0: TsNs) -> report::Series {
+    let empty = SeriesPoints::default();
+    let sp = da.series.as_deref().unwrap_or(&empty);
     report::Series {
-        segments: da
-            .series_segments
+        segments: sp
+            .segments
             .points()
             .iter()
             .map(|&(ts, offset, len, writes, retransmission)| report::SeriesSegment {
@@ -52,8 +62,8 @@ pub(super) fn series(da: &DirAnalysis, t0: TsNs) -> report::Series {
                 retransmission,
             })
             .collect(),
-        acks: da
-            .series_acks
+        acks: sp
+            .acks
             .points()
             .iter()
             .map(|&(ts, ack)| report::SeriesAck {
@@ -61,8 +71,8 @@ pub(super) fn series(da: &DirAnalysis, t0: TsNs) -> report::Series {
                 ack,
             })
             .collect(),
-        segment_stride: da.series_segments.stride(),
-        ack_stride: da.series_acks.stride(),
+        segment_stride: sp.segments.stride(),
+        ack_stride: sp.acks.stride(),
     }
 }
 

@@ -174,6 +174,10 @@ mod tests {
             .0,
             Verdict::On
         );
+    }
+
+    #[test]
+    fn verdict_rules_pacing_stalls_wide_writes_bulk() {
         // Pacing needs three pure-ACK releases at about one RTT.
         let paced = VerdictInput {
             clocked_pure: 3,
