@@ -8,7 +8,9 @@
 //! could not be read.
 
 use clap::{Args, Parser, Subcommand};
-use nagle_analyze::{pipeline, render};
+use nagle_analyze::pipeline::{self, PipelineError};
+use nagle_analyze::render::{self, ReportSink};
+use nagle_analyze::report::CaptureSummary;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -205,64 +207,138 @@ impl ChartArgs {
         self.charts.is_some() || self.report.is_some()
     }
 
-    fn write(&self, report: &nagle_analyze::report::Report) -> anyhow::Result<()> {
+    /// A `--flow` that names no flow is a `Config` error; the rest
+    /// (including a `--report` name that is neither .html nor .md, found
+    /// only when writing) are `Output` errors.
+    fn write(&self, report: &nagle_analyze::report::Report) -> Result<(), PipelineError> {
         use render::charts;
-        let flows = charts::select_flows(report, &self.flows, charts::DEFAULT_MAX_FLOWS)?;
+        let flows = charts::select_flows(report, &self.flows, charts::DEFAULT_MAX_FLOWS)
+            .map_err(PipelineError::Config)?;
         if let Some(dir) = &self.charts {
             let all: Vec<charts::Chart> = charts::flow_charts(&flows)
                 .into_iter()
                 .flat_map(|(_, c)| c)
                 .collect();
-            charts::write_charts(&all, dir, self.chart_format)?;
+            charts::write_charts(&all, dir, self.chart_format).map_err(PipelineError::Output)?;
         }
         if let Some(path) = &self.report {
-            render::html::write_report(report, &flows, path, self.chart_format)?;
+            render::html::write_report(report, &flows, path, self.chart_format)
+                .map_err(PipelineError::Output)?;
         }
         Ok(())
     }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_command_line();
     #[cfg(unix)]
     pipeline::exit_cleanly_on_sigbus();
-    let result = match cli.command {
+    let code = match cli.command {
         #[cfg(feature = "live")]
-        Some(Command::Lab(args)) => nagle_analyze::lab::run(&args).map(|_| 0),
-        Some(Command::Sweep(a)) => nagle_analyze::sweep::run(
+        Some(Command::Lab(args)) => or_fail(nagle_analyze::lab::run(&args)),
+        Some(Command::Sweep(a)) => or_fail(nagle_analyze::sweep::run(
             &a.captures,
             a.write_size,
             &a.out,
             a.chart_format,
             &mut std::io::stdout(),
-        )
-        .map(|_| 0),
-        Some(Command::Synth(args)) => nagle_analyze::synth::run_cli(&args).map(|_| 0),
-        None => analyze(cli.analyze),
+        )),
+        Some(Command::Synth(args)) => or_fail(nagle_analyze::synth::run_cli(&args)),
+        None => analyze(cli.analyze).unwrap_or_else(|e| {
+            print_error(&e);
+            exit_code(&e)
+        }),
     };
-    match result {
-        Ok(code) => ExitCode::from(code),
+    ExitCode::from(code)
+}
+
+/// The command line, with `--version` from the library's one version string.
+fn parse_command_line() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut cmd = Cli::command().version(nagle_analyze::report::VERSION);
+    let mut matches = cmd.clone().get_matches();
+    Cli::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
+}
+
+/// The exit code of a run that failed (README, "Exit codes"): 1 for a bad
+/// option value, for an input that cannot be read, and for a report that
+/// cannot be written. (2, usage errors, is clap's; 3, a partial report, is
+/// not a failure; a closed pipe never reaches here.)
+fn exit_code(e: &PipelineError) -> u8 {
+    match e {
+        PipelineError::Config(_) => 1,
+        PipelineError::Input { .. } => 1,
+        PipelineError::Output(_) => 1,
+    }
+}
+
+/// An error as one line on standard error, with its causes.
+fn print_error(e: &dyn std::fmt::Display) {
+    eprintln!("nagle-analyze: error: {e:#}");
+}
+
+/// A subcommand's outcome as an exit code (0, or 1 after the message).
+fn or_fail<T>(r: anyhow::Result<T>) -> u8 {
+    match r {
+        Ok(_) => 0,
         Err(e) => {
-            eprintln!("nagle-analyze: error: {e:#}");
-            ExitCode::from(1)
+            print_error(&e);
+            1
         }
     }
 }
 
-fn analyze(a: AnalyzeArgs) -> anyhow::Result<u8> {
+fn analyze(a: AnalyzeArgs) -> Result<u8, PipelineError> {
     if a.live.list_interfaces {
         list_interfaces()?;
         return Ok(0);
     }
     if a.inputs.is_empty() && a.live.interface.is_none() {
-        anyhow::bail!(
-            "no capture given: nagle-analyze CAPTURE... or --interface IFACE (see --help)"
-        );
+        return Err(config_error(
+            "no capture given: nagle-analyze CAPTURE... or --interface IFACE (see --help)",
+        ));
     }
     if !a.inputs.is_empty() && a.live.interface.is_some() {
-        anyhow::bail!("give capture files or --interface, not both");
+        return Err(config_error("give capture files or --interface, not both"));
     }
-    let mut cfg = pipeline::Config {
+    let mut cfg = config(&a)?;
+    // The bar shares the terminal with nothing: not drawn when the report
+    // itself streams to that terminal.
+    let report_on_terminal =
+        a.output.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let progress = (a.live.interface.is_none() && !report_on_terminal)
+        .then(|| Progress::start(&a.inputs))
+        .flatten();
+    cfg.progress = progress.as_ref().map(|p| p.counter.clone());
+    let mut out = open_output(&a)?;
+    // Charts, report pages and live capture rank or redraw all flows: they
+    // hold the report in memory. Otherwise flows are written as they finish.
+    let captures = if a.charts.wanted() || a.live.interface.is_some() {
+        whole_report(&a, &cfg, &mut out)?
+    } else {
+        let mut sink = CliSink {
+            inner: render::writer(a.format, &mut out),
+            pipe_closed: false,
+        };
+        pipeline::stream_files(&a.inputs, &cfg, &mut sink)?
+    };
+    if nothing_read(&captures) {
+        report_problems(&captures);
+        return Ok(1);
+    }
+    drop(progress);
+    let _ = out.flush();
+    let partial = report_problems(&captures);
+    Ok(if partial { 3 } else { 0 })
+}
+
+fn config_error(msg: &str) -> PipelineError {
+    PipelineError::Config(anyhow::anyhow!("{msg}"))
+}
+
+/// The pipeline's configuration from the arguments.
+fn config(a: &AnalyzeArgs) -> Result<pipeline::Config, PipelineError> {
+    Ok(pipeline::Config {
         filter: a.filter.clone(),
         writes_log: a.writes.clone(),
         writes_fd: a.writes_fd,
@@ -276,87 +352,106 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<u8> {
         series: a.series || a.charts.wanted(),
         progress: None,
         framing: nagle_analyze::framing::FramingRules::parse(&a.framing)
-            .map_err(|e| anyhow::anyhow!(e))?,
-    };
-    // The bar shares the terminal with nothing: not drawn when the report
-    // itself streams to that terminal.
-    let report_on_terminal =
-        a.output.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let progress = (a.live.interface.is_none() && !report_on_terminal)
-        .then(|| Progress::start(&a.inputs))
-        .flatten();
-    cfg.progress = progress.as_ref().map(|p| p.counter.clone());
-    // Output: a file, or standard output (where a closed pipe, `| head`,
-    // is not an error worth a message).
-    let stdout = std::io::stdout();
-    let mut out: Box<dyn Write + Send> = match &a.output {
-        Some(p) => Box::new(
-            std::fs::File::create(p)
-                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", p.display()))?,
-        ),
-        None => Box::new(stdout),
-    };
-    let quiet_pipe = |r: anyhow::Result<()>| match r {
-        Err(e) if is_broken_pipe(&e) => Ok(()),
-        other => other,
-    };
-
-    // Charts, report pages and live capture rank or redraw all flows: they
-    // hold the report in memory. Otherwise flows are written as they finish.
-    let captures = if a.charts.wanted() || a.live.interface.is_some() {
-        let report = match &a.live.interface {
-            Some(iface) => live(iface, &a, &cfg)?,
-            None => pipeline::analyze_files(&a.inputs, &cfg)?,
-        };
-        if report.captures.iter().all(|c| c.error.is_some()) {
-            report_problems(&report.captures);
-            return Ok(1);
-        }
-        a.charts.write(&report)?;
-        quiet_pipe(render::render(&report, a.format, &mut out))?;
-        report.captures
-    } else {
-        let mut stream = render::FlowStream::begin(a.format, &mut out, &a.inputs)?;
-        let mut pipe_closed = false;
-        let captures = pipeline::stream_files(&a.inputs, &cfg, &mut |f| {
-            if pipe_closed {
-                return Ok(());
-            }
-            match stream.flow(&f) {
-                Err(e) if is_broken_pipe(&e) => {
-                    pipe_closed = true;
-                    Ok(())
-                }
-                Err(e) => Err(anyhow::Error::new(pipeline::SinkError(e))),
-                Ok(()) => Ok(()),
-            }
-        })?;
-        if captures.iter().all(|c| c.error.is_some()) {
-            report_problems(&captures);
-            return Ok(1);
-        }
-        if !pipe_closed {
-            quiet_pipe(stream.end(&captures))?;
-        }
-        captures
-    };
-    drop(progress);
-    let _ = out.flush();
-    let partial = report_problems(&captures);
-    Ok(if partial { 3 } else { 0 })
+            .map_err(|e| config_error(&e))?,
+    })
 }
 
+/// Output: a file, or standard output.
+fn open_output(a: &AnalyzeArgs) -> Result<Box<dyn Write + Send>, PipelineError> {
+    Ok(match &a.output {
+        Some(p) => Box::new(std::fs::File::create(p).map_err(|e| {
+            PipelineError::Output(anyhow::anyhow!("cannot create {}: {e}", p.display()))
+        })?),
+        None => Box::new(std::io::stdout()),
+    })
+}
+
+/// No input could be read at all: nothing is written, exit code 1.
+fn nothing_read(captures: &[CaptureSummary]) -> bool {
+    captures.iter().all(|c| c.error.is_some())
+}
+
+/// The report held in memory (live capture, or files with charts or report
+/// pages), then written: charts and pages, then the report on `out`.
+fn whole_report(
+    a: &AnalyzeArgs,
+    cfg: &pipeline::Config,
+    out: &mut (dyn Write + Send),
+) -> Result<Vec<CaptureSummary>, PipelineError> {
+    let report = match &a.live.interface {
+        Some(iface) => live(iface, a, cfg)?,
+        None => pipeline::analyze_files(&a.inputs, cfg)?,
+    };
+    if !nothing_read(&report.captures) {
+        a.charts.write(&report)?;
+        match render::render(&report, a.format, out) {
+            Err(e) if !is_broken_pipe(&e) => return Err(PipelineError::output(e)),
+            _ => {}
+        }
+    }
+    Ok(report.captures)
+}
+
+/// The command line's streaming writer: a closed pipe (`| head`) ends the
+/// output quietly, and a run where no input could be read writes nothing.
+struct CliSink<'a> {
+    inner: Box<dyn ReportSink + Send + 'a>,
+    pipe_closed: bool,
+}
+
+impl CliSink<'_> {
+    /// A closed pipe is no error: writing stops there.
+    fn quiet(&mut self, r: std::io::Result<()>) -> std::io::Result<()> {
+        match r {
+            Err(e) if is_broken_pipe(&e) => {
+                self.pipe_closed = true;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+impl ReportSink for CliSink<'_> {
+    fn begin(&mut self, inputs: &[String]) -> std::io::Result<()> {
+        self.inner.begin(inputs)
+    }
+
+    fn flow(&mut self, flow: nagle_analyze::report::Flow) -> std::io::Result<()> {
+        if self.pipe_closed {
+            return Ok(());
+        }
+        let r = self.inner.flow(flow);
+        self.quiet(r)
+    }
+
+    fn finish(&mut self, captures: &[CaptureSummary]) -> std::io::Result<()> {
+        if self.pipe_closed || nothing_read(captures) {
+            return Ok(());
+        }
+        let r = self.inner.finish(captures);
+        self.quiet(r)
+    }
+}
+
+fn is_broken_pipe(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::BrokenPipe
+}
+
+/// The interfaces libpcap can capture on (reading them is this run's input).
 #[cfg(feature = "live")]
-fn list_interfaces() -> anyhow::Result<()> {
-    for (name, desc) in nagle_analyze::capture::live::list_interfaces()? {
+fn list_interfaces() -> Result<(), PipelineError> {
+    let list = nagle_analyze::capture::live::list_interfaces()
+        .map_err(|e| PipelineError::input("interfaces", e))?;
+    for (name, desc) in list {
         println!("{name:<16} {desc}");
     }
     Ok(())
 }
 
 #[cfg(not(feature = "live"))]
-fn list_interfaces() -> anyhow::Result<()> {
-    anyhow::bail!("{NO_LIBPCAP}")
+fn list_interfaces() -> Result<(), PipelineError> {
+    Err(config_error(NO_LIBPCAP))
 }
 
 #[cfg(not(feature = "live"))]
@@ -367,8 +462,8 @@ fn live(
     _iface: &str,
     _a: &AnalyzeArgs,
     _cfg: &pipeline::Config,
-) -> anyhow::Result<nagle_analyze::report::Report> {
-    anyhow::bail!("{NO_LIBPCAP}")
+) -> Result<nagle_analyze::report::Report, PipelineError> {
+    Err(config_error(NO_LIBPCAP))
 }
 
 /// Live capture with a live view on the terminal, until Ctrl-C, the
@@ -378,7 +473,7 @@ fn live(
     iface: &str,
     a: &AnalyzeArgs,
     cfg: &pipeline::Config,
-) -> anyhow::Result<nagle_analyze::report::Report> {
+) -> Result<nagle_analyze::report::Report, PipelineError> {
     use std::io::IsTerminal;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
@@ -514,11 +609,61 @@ fn report_problems(captures: &[nagle_analyze::report::CaptureSummary]) -> bool {
     partial
 }
 
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            || c.downcast_ref::<serde_json::Error>()
-                .is_some_and(|j| j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
-    })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<u8, PipelineError> {
+        let cli = Cli::try_parse_from(std::iter::once("nagle-analyze").chain(args.iter().copied()))
+            .unwrap();
+        analyze(cli.analyze)
+    }
+
+    fn fixture() -> String {
+        format!(
+            "{}/fixtures/lab/reqresp-rtt20/capture.pcap",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    }
+
+    #[test]
+    fn every_failure_exits_with_1() {
+        let e = || anyhow::anyhow!("x");
+        assert_eq!(exit_code(&PipelineError::Config(e())), 1);
+        assert_eq!(exit_code(&PipelineError::input("p", e())), 1);
+        assert_eq!(exit_code(&PipelineError::Output(e())), 1);
+    }
+
+    #[test]
+    fn a_full_device_is_an_output_error() {
+        for format in ["text", "json", "csv"] {
+            let err = run(&[&fixture(), "--format", format, "-o", "/dev/full"]).unwrap_err();
+            assert!(matches!(err, PipelineError::Output(_)), "{format}: {err:?}");
+            assert_eq!(exit_code(&err), 1);
+        }
+    }
+
+    #[test]
+    fn an_unreadable_output_file_is_an_output_error() {
+        let err = run(&[&fixture(), "-o", "/dev/null/x"]).unwrap_err();
+        assert!(matches!(err, PipelineError::Output(_)), "{err:?}");
+        assert!(format!("{err:#}").starts_with("cannot create /dev/null/x: "));
+    }
+
+    #[test]
+    fn unreadable_inputs_only_are_exit_code_1_and_config_errors_are_errors() {
+        let out = std::env::temp_dir().join(format!("nagle-main-test-{}", std::process::id()));
+        let o = out.to_str().unwrap();
+        assert_eq!(run(&["/nonexistent/capture.pcap", "-o", o]).unwrap(), 1);
+        assert_eq!(std::fs::read(&out).unwrap(), b"", "nothing written");
+        assert_eq!(
+            run(&[&fixture(), "/nonexistent/capture.pcap", "-o", o]).unwrap(),
+            3
+        );
+        let err = run(&[&fixture(), "--filter", "tcp and (", "-o", o]).unwrap_err();
+        assert!(matches!(err, PipelineError::Config(_)), "{err:?}");
+        let err = run(&[]).unwrap_err();
+        assert!(matches!(err, PipelineError::Config(_)), "{err:?}");
+        let _ = std::fs::remove_file(&out);
+    }
 }

@@ -6,14 +6,31 @@
 //! not the size of the capture.
 //!
 //! A file goes through three threads (read + decode, track + analyze,
-//! finish + write; see `stream_file`); live capture runs on one. What this
-//! module does not do: parse anything itself (that is `capture`, `decode`,
-//! `flow`, `analysis`) or format output (`render`, through the sink).
+//! finish + write; see `stream_file`); live capture runs on one.
+//!
+//! The output boundary is [`ReportSink`] (in `render`): [`stream_files`]
+//! calls its `begin` with the inputs, its `flow` with every flow as soon as
+//! it is finished (ids numbered across inputs, on the writing thread), and
+//! its `finish` with the capture summaries. The streaming text, JSON and CSV
+//! writers are sinks; so is [`Collector`], which [`analyze_files`] uses to
+//! return the whole [`Report`].
+//!
+//! Errors are a [`PipelineError`]: a bad option (`Config`: the write log,
+//! the BPF filter) fails the run; an input that cannot be read at all
+//! (`Input`, with its path) fails only that input in [`stream_files`] (its
+//! summary carries the error) and the call in [`analyze_file`]; a sink that
+//! cannot write (`Output`) stops the run.
+//!
+//! What this module does not do: parse anything itself (that is `capture`,
+//! `decode`, `flow`, `analysis`), format output (`render`, through the
+//! sink), or decide what an error means to the user (exit codes and quiet
+//! closed pipes are `main.rs`'s).
 
 use crate::analysis::{self, AnalysisConfig, FlowAnalysis};
 use crate::capture::{self, CaptureInfo, Frame};
 use crate::decode;
 use crate::flow::{Limits, Tracker};
+use crate::render::{Collector, ReportSink};
 use crate::report::{self, CaptureSummary, Report};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,9 +58,11 @@ pub struct Config {
 }
 
 impl Config {
-    fn analysis_config(&self) -> anyhow::Result<AnalysisConfig> {
+    fn analysis_config(&self) -> Result<AnalysisConfig, PipelineError> {
         let log = match &self.writes_log {
-            Some(p) => Some(Arc::new(crate::writes::load(p, self.writes_fd)?)),
+            Some(p) => Some(Arc::new(
+                crate::writes::load(p, self.writes_fd).map_err(PipelineError::Config)?,
+            )),
             None => None,
         };
         Ok(AnalysisConfig {
@@ -73,7 +92,7 @@ pub struct Analyzer {
 }
 
 impl Analyzer {
-    pub fn new(cfg: &Config) -> anyhow::Result<Self> {
+    pub fn new(cfg: &Config) -> Result<Self, PipelineError> {
         Ok(Self::with(cfg, Arc::new(cfg.analysis_config()?)))
     }
 
@@ -253,14 +272,77 @@ fn report_flow(
     flows.push((f, an));
 }
 
-/// Where finished flows go: called in order, on the writing thread.
-pub type Sink<'s> = dyn FnMut(report::Flow) -> anyhow::Result<()> + Send + 's;
+/// Why a run (or one input) failed. `main.rs` turns it into an exit code by
+/// its variant; its message is the inner error's (`{:#}` adds the causes).
+#[derive(Debug)]
+pub enum PipelineError {
+    /// A bad option value (the write log, the BPF filter, a `--flow`
+    /// selection): nothing is analyzed.
+    Config(anyhow::Error),
+    /// An input that cannot be read at all (missing, empty, not a capture;
+    /// an interface that cannot be opened). The message names it too.
+    Input { path: String, source: anyhow::Error },
+    /// The report cannot be written (full device, closed pipe, a file that
+    /// cannot be created).
+    Output(anyhow::Error),
+}
 
-/// Analyze one capture file (`-` = standard input), all flows in memory.
+impl PipelineError {
+    /// A sink's write error.
+    pub fn output(e: std::io::Error) -> Self {
+        PipelineError::Output(anyhow::Error::new(e))
+    }
+
+    /// An input that cannot be read.
+    pub fn input(path: &str, source: anyhow::Error) -> Self {
+        PipelineError::Input {
+            path: path.to_string(),
+            source,
+        }
+    }
+
+    /// A capture reader's error: the filter is the user's option, the rest
+    /// is the input's.
+    fn read(path: &str, e: capture::ReadError) -> Self {
+        match e {
+            capture::ReadError::Filter(f) => PipelineError::Config(anyhow::Error::new(f)),
+            capture::ReadError::Input(source) => Self::input(path, source),
+        }
+    }
+
+    fn inner(&self) -> &anyhow::Error {
+        match self {
+            PipelineError::Config(e) | PipelineError::Output(e) => e,
+            PipelineError::Input { source, .. } => source,
+        }
+    }
+}
+
+impl std::fmt::Display for PipelineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if f.alternate() {
+            write!(f, "{:#}", self.inner())
+        } else {
+            write!(f, "{}", self.inner())
+        }
+    }
+}
+
+impl std::error::Error for PipelineError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner().source()
+    }
+}
+
+/// Takes each finished flow of one input, on the writing thread.
+type FlowSink<'s> = dyn FnMut(report::Flow) -> std::io::Result<()> + Send + 's;
+
+/// Analyze one capture file (`-` = standard input), all flows in memory. A
+/// file that cannot be read at all is an `Input` error.
 pub fn analyze_file(
     path: &str,
     cfg: &Config,
-) -> anyhow::Result<(CaptureSummary, Vec<report::Flow>)> {
+) -> Result<(CaptureSummary, Vec<report::Flow>), PipelineError> {
     let mut flows = Vec::new();
     let summary = stream_file(path, cfg, Arc::new(cfg.analysis_config()?), &mut |f| {
         flows.push(f);
@@ -287,11 +369,11 @@ fn stream_file(
     path: &str,
     cfg: &Config,
     acfg: Arc<AnalysisConfig>,
-    sink: &mut Sink,
-) -> anyhow::Result<CaptureSummary> {
+    sink: &mut FlowSink,
+) -> Result<CaptureSummary, PipelineError> {
     let map = map_capture(path);
     let mapped: &[u8] = map.as_deref().unwrap_or(&[]);
-    let mut an = Analyzer::with(cfg, acfg);
+    let an = Analyzer::with(cfg, acfg);
     let (tx, rx) = std::sync::mpsc::sync_channel::<SegmentBatch>(4);
     // Emptied batches go back to the reader: no reallocation, no page faults.
     let (back_tx, back_rx) = std::sync::mpsc::channel::<SegmentBatch>();
@@ -303,7 +385,8 @@ fn stream_file(
         None => Input::Stream,
     };
     let (info, written) = std::thread::scope(|scope| {
-        let spawn_err = |e| anyhow::anyhow!("cannot start a thread: {e}");
+        let spawn_err =
+            |e| PipelineError::input(path, anyhow::anyhow!("cannot start a thread: {e}"));
         let reader = std::thread::Builder::new()
             .name("reader".into())
             .spawn_scoped(scope, move || {
@@ -312,65 +395,90 @@ fn stream_file(
             .map_err(spawn_err)?;
         let writer = std::thread::Builder::new()
             .name("writer".into())
-            .spawn_scoped(scope, move || -> anyhow::Result<()> {
-                for flows in done_rx {
-                    for (f, fa) in flows {
-                        sink(analysis::finish(&f, fa))?;
-                    }
-                }
-                Ok(())
-            })
+            .spawn_scoped(scope, move || write_finished(done_rx, sink))
             .map_err(spawn_err)?;
-        let mut writing = true;
-        for mut batch in rx {
-            if !writing {
-                continue; // drain: the output failed, nothing more is analyzed
-            }
-            for item in batch.items.drain(..) {
-                match item {
-                    Item::Segment(seg, at) => {
-                        an.note_time(seg.ts_ns);
-                        let payload = match at {
-                            Payload::Mapped(s, n) => mapped.get(s..s + n as usize),
-                            Payload::Copied(s, n) => batch.data.get(s..s + n as usize),
-                        };
-                        an.segment(&decode::Segment {
-                            payload: payload.unwrap_or(&[]),
-                            ..seg
-                        });
-                    }
-                    Item::Skipped(skip, ts_ns) => {
-                        an.note_time(ts_ns);
-                        an.skipped(skip);
-                    }
-                }
-            }
-            batch.data.clear();
-            let _ = back_tx.send(batch);
-            if an.has_finished() {
-                // A closed channel: the writer stopped on an output error.
-                writing = send_finished(&done_tx, an.take_finished());
-            }
-        }
+        let an = analyze_batches(an, rx, mapped, &back_tx, &done_tx);
         let info = reader
             .join()
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("{path}: the reading thread panicked")));
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("{path}: the reading thread panicked").into()));
         let summary = match info {
             Ok(info) => {
                 let (summary, flows) = an.finish_raw(info);
                 send_finished(&done_tx, flows);
                 Ok(summary)
             }
-            Err(e) => Err(e),
+            Err(e) => Err(PipelineError::read(path, e)),
         };
         drop(done_tx);
-        let written = writer
-            .join()
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("the writing thread panicked")));
-        anyhow::Ok((summary, written))
+        let written = match writer.join() {
+            Ok(w) => w.map_err(PipelineError::output),
+            Err(_) => Err(PipelineError::input(
+                path,
+                anyhow::anyhow!("the writing thread panicked"),
+            )),
+        };
+        Ok((summary, written))
     })?;
     written?;
     info
+}
+
+/// The writing thread: report entries of the finished flows, to `sink` in
+/// order; stops at the first output error (the channel then closes).
+fn write_finished(
+    done: std::sync::mpsc::Receiver<Vec<Finished>>,
+    sink: &mut FlowSink,
+) -> std::io::Result<()> {
+    for flows in done {
+        for (f, fa) in flows {
+            sink(analysis::finish(&f, fa))?;
+        }
+    }
+    Ok(())
+}
+
+/// The analyzing thread's loop: every batch of decoded frames through the
+/// tracker, finished flows on to the writing thread. Once the writer has
+/// stopped (an output error), the rest of the input is only drained.
+fn analyze_batches(
+    mut an: Analyzer,
+    rx: std::sync::mpsc::Receiver<SegmentBatch>,
+    mapped: &[u8],
+    back_tx: &std::sync::mpsc::Sender<SegmentBatch>,
+    done_tx: &std::sync::mpsc::SyncSender<Vec<Finished>>,
+) -> Analyzer {
+    let mut writing = true;
+    for mut batch in rx {
+        if !writing {
+            continue; // drain: the output failed, nothing more is analyzed
+        }
+        for item in batch.items.drain(..) {
+            match item {
+                Item::Segment(seg, at) => {
+                    an.note_time(seg.ts_ns);
+                    let payload = match at {
+                        Payload::Mapped(s, n) => mapped.get(s..s + n as usize),
+                        Payload::Copied(s, n) => batch.data.get(s..s + n as usize),
+                    };
+                    an.segment(&decode::Segment {
+                        payload: payload.unwrap_or(&[]),
+                        ..seg
+                    });
+                }
+                Item::Skipped(skip, ts_ns) => {
+                    an.note_time(ts_ns);
+                    an.skipped(skip);
+                }
+            }
+        }
+        batch.data.clear();
+        let _ = back_tx.send(batch);
+        if an.has_finished() {
+            // A closed channel: the writer stopped on an output error.
+            writing = send_finished(done_tx, an.take_finished());
+        }
+    }
+    an
 }
 
 /// Hand finished flows to the writing thread in chunks of at most 64 (the
@@ -543,7 +651,7 @@ fn read_in_batches(
     progress: Option<Arc<std::sync::atomic::AtomicU64>>,
     tx: std::sync::mpsc::SyncSender<SegmentBatch>,
     recycled: std::sync::mpsc::Receiver<SegmentBatch>,
-) -> anyhow::Result<CaptureInfo> {
+) -> Result<CaptureInfo, capture::ReadError> {
     let map = match input {
         Input::Mapped(m) => Some(m),
         Input::Stream => None,
@@ -632,17 +740,20 @@ impl MapWindow {
     }
 }
 
-/// Analyze one or more capture files, streaming: every finished flow goes
-/// to `sink` (ids are unique across inputs, `capture` indexes the returned
-/// summaries). A file that cannot be read at all gets a summary with its
-/// `error`; the others are still analyzed. A bad configuration (write log,
-/// BPF filter) fails the call.
+/// Analyze one or more capture files, streaming, into `sink`: `begin` with
+/// `paths`, `flow` with every flow as soon as it is finished (ids are
+/// unique across inputs, `capture` indexes the summaries), `finish` with the
+/// summaries, which are also returned. A file that cannot be read at all
+/// gets a summary with its `error`; the others are still analyzed. A bad
+/// configuration (write log, BPF filter) or a sink that cannot write fails
+/// the call.
 pub fn stream_files(
     paths: &[String],
     cfg: &Config,
-    sink: &mut Sink,
-) -> anyhow::Result<Vec<CaptureSummary>> {
+    sink: &mut (dyn ReportSink + Send),
+) -> Result<Vec<CaptureSummary>, PipelineError> {
     let acfg = Arc::new(cfg.analysis_config()?);
+    sink.begin(paths).map_err(PipelineError::output)?;
     let mut captures = Vec::new();
     let mut emitted = 0u64;
     for (i, path) in paths.iter().enumerate() {
@@ -651,40 +762,27 @@ pub fn stream_files(
             f.id += base;
             f.capture = i;
             emitted += 1;
-            sink(f)
+            sink.flow(f)
         });
         match result {
             Ok(summary) => captures.push(summary),
-            Err(e) if e.downcast_ref::<capture::FilterError>().is_some() => return Err(e),
-            Err(e) if e.downcast_ref::<SinkError>().is_some() => return Err(e),
-            Err(e) => captures.push(CaptureSummary::unreadable(path, format!("{e:#}"))),
+            Err(PipelineError::Input { path, source }) => {
+                captures.push(CaptureSummary::unreadable(&path, format!("{source:#}")))
+            }
+            Err(e) => return Err(e),
         }
     }
+    sink.finish(&captures).map_err(PipelineError::output)?;
     Ok(captures)
 }
 
-/// An error from the flow sink (the output), not from the input.
-#[derive(Debug)]
-pub struct SinkError(pub anyhow::Error);
-
-impl std::fmt::Display for SinkError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:#}", self.0)
-    }
-}
-
-impl std::error::Error for SinkError {}
-
 /// Analyze one or more capture files into one report held in memory (for
-/// charts and report pages, which rank all flows).
-pub fn analyze_files(paths: &[String], cfg: &Config) -> anyhow::Result<Report> {
-    let mut flows = Vec::new();
-    let captures = stream_files(paths, cfg, &mut |f| {
-        flows.push(f);
-        Ok(())
-    })?;
-    flows.sort_by_key(|f| f.id);
-    Ok(Report::new(captures, flows))
+/// charts and report pages, which rank all flows): [`stream_files`] into a
+/// [`Collector`].
+pub fn analyze_files(paths: &[String], cfg: &Config) -> Result<Report, PipelineError> {
+    let mut collector = Collector::new();
+    stream_files(paths, cfg, &mut collector)?;
+    Ok(collector.into_report())
 }
 
 /// Capture live until `stop`, the duration or the count, analyzing as it
@@ -696,17 +794,20 @@ pub fn analyze_live(
     cfg: &Config,
     stop: &std::sync::atomic::AtomicBool,
     on_tick: &mut dyn FnMut(&Analyzer),
-) -> anyhow::Result<Report> {
+) -> Result<Report, PipelineError> {
     let mut an = Analyzer::new(cfg)?;
-    let live = capture::live::open_live(opts)?;
+    let iface = |e| PipelineError::input(&opts.interface, e);
+    let live = capture::live::open_live(opts).map_err(iface)?;
     let mut last = std::time::Instant::now();
-    let (info, stats) = live.run(stop, &mut |f| {
-        an.frame(f);
-        if last.elapsed() >= std::time::Duration::from_secs(1) {
-            last = std::time::Instant::now();
-            on_tick(&an);
-        }
-    })?;
+    let (info, stats) = live
+        .run(stop, &mut |f| {
+            an.frame(f);
+            if last.elapsed() >= std::time::Duration::from_secs(1) {
+                last = std::time::Instant::now();
+                on_tick(&an);
+            }
+        })
+        .map_err(iface)?;
     let (mut summary, flows) = an.finish(info);
     summary.live = Some(report::LiveCounters {
         received: stats.received,
@@ -714,4 +815,124 @@ pub fn analyze_live(
         if_dropped: stats.if_dropped,
     });
     Ok(Report::new(vec![summary], flows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::{self, Format};
+
+    fn fixture(name: &str) -> String {
+        format!(
+            "{}/fixtures/lab/{name}/capture.pcap",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    }
+
+    /// Two inputs, so that flow ids and `capture` are numbered across them.
+    fn inputs() -> Vec<String> {
+        vec![fixture("reqresp-rtt20"), fixture("nagle-on-rtt20-int1")]
+    }
+
+    /// The streamed document of `format` for `paths`.
+    fn streamed(paths: &[String], format: Format) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut sink = render::writer(format, &mut out);
+        stream_files(paths, &Config::default(), &mut *sink).unwrap();
+        drop(sink);
+        out
+    }
+
+    #[test]
+    fn streamed_json_is_the_collected_report() {
+        let paths = inputs();
+        let report = analyze_files(&paths, &Config::default()).unwrap();
+        assert!(report.flows.len() >= 2, "{} flows", report.flows.len());
+        assert_eq!(report.captures.len(), 2);
+        let got: serde_json::Value =
+            serde_json::from_slice(&streamed(&paths, Format::Json)).unwrap();
+        // Through text both ways: floats then parse alike.
+        let mut want: serde_json::Value =
+            serde_json::from_str(&serde_json::to_string(&report).unwrap()).unwrap();
+        want["advice_cannot_show"] = serde_json::to_value(crate::advice::CANNOT_SHOW).unwrap();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn streamed_text_and_csv_equal_the_collected_report_rendered() {
+        let paths = inputs();
+        let report = analyze_files(&paths, &Config::default()).unwrap();
+        for format in [Format::Text, Format::Json, Format::Csv] {
+            let mut whole = Vec::new();
+            render::render(&report, format, &mut whole).unwrap();
+            assert_eq!(
+                String::from_utf8(streamed(&paths, format)).unwrap(),
+                String::from_utf8(whole).unwrap(),
+                "{format:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_full_device_is_an_output_error() {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let mut sink = render::writer(Format::Json, full);
+        let err = stream_files(&inputs(), &Config::default(), &mut *sink).unwrap_err();
+        assert!(matches!(err, PipelineError::Output(_)), "{err:?}");
+        assert_eq!(format!("{err:#}"), "No space left on device (os error 28)");
+    }
+
+    #[test]
+    fn an_unreadable_input_is_an_input_error_with_its_path() {
+        let path = "/nonexistent/capture.pcap";
+        match analyze_file(path, &Config::default()) {
+            Err(PipelineError::Input { path: p, source }) => {
+                assert_eq!(p, path);
+                assert!(
+                    format!("{source:#}").starts_with("cannot open /nonexistent/capture.pcap: ")
+                );
+            }
+            other => panic!("{:?}", other.map(|(s, _)| s)),
+        }
+        // Among several inputs, it only fails its own summary.
+        let paths = vec![path.to_string(), fixture("reqresp-rtt20")];
+        let report = analyze_files(&paths, &Config::default()).unwrap();
+        let err = report.captures[0].error.as_deref().unwrap();
+        assert!(
+            err.starts_with("cannot open /nonexistent/capture.pcap: "),
+            "{err}"
+        );
+        assert!(report.captures[1].error.is_none());
+        assert!(report.flows.iter().all(|f| f.capture == 1));
+    }
+
+    #[test]
+    fn a_bad_filter_or_write_log_is_a_config_error() {
+        let cfg = Config {
+            filter: Some("tcp and (".into()),
+            ..Default::default()
+        };
+        let err = analyze_files(&inputs(), &cfg).unwrap_err();
+        assert!(matches!(err, PipelineError::Config(_)), "{err:?}");
+        assert!(format!("{err:#}").contains("\"tcp and (\""), "{err:#}");
+        let cfg = Config {
+            writes_log: Some("/nonexistent/writes.jsonl".into()),
+            ..Default::default()
+        };
+        let err = analyze_files(&inputs(), &cfg).unwrap_err();
+        assert!(matches!(err, PipelineError::Config(_)), "{err:?}");
+    }
+
+    #[test]
+    fn the_message_is_the_inner_errors_through_anyhow_too() {
+        let inner = anyhow::anyhow!("root cause").context("cannot open x");
+        let want = format!("{inner:#}");
+        let err = PipelineError::input("x", inner);
+        assert_eq!(format!("{err:#}"), want);
+        assert_eq!(format!("{err}"), "cannot open x");
+        assert_eq!(format!("{:#}", anyhow::Error::new(err)), want);
+    }
 }

@@ -151,6 +151,13 @@ impl Serialize for WriteSource {
     }
 }
 
+/// The tool's version (Cargo's package version): the one place it is read,
+/// for `--version`, the reports' `tool` field, report pages and `lab.json`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The `tool` field of every report: `nagle-analyze VERSION`.
+pub const TOOL: &str = concat!("nagle-analyze ", env!("CARGO_PKG_VERSION"));
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub schema_version: u32,
@@ -163,7 +170,7 @@ impl Report {
     pub fn new(captures: Vec<CaptureSummary>, flows: Vec<Flow>) -> Self {
         Report {
             schema_version: SCHEMA_VERSION,
-            tool: format!("nagle-analyze {}", env!("CARGO_PKG_VERSION")),
+            tool: TOOL.to_string(),
             captures,
             flows,
         }
@@ -505,4 +512,12 @@ pub fn join<T: std::fmt::Display>(values: &[T]) -> String {
         .map(|v| v.to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod version_tests {
+    #[test]
+    fn tool_names_the_version() {
+        assert_eq!(super::TOOL, format!("nagle-analyze {}", super::VERSION));
+    }
 }

@@ -42,8 +42,8 @@
 //! given, is libpcap's compiled program run on the bytes).
 
 use super::compressed::{self, Compression};
-use super::{CaptureInfo, Format, Frame};
-use anyhow::{bail, Context};
+use super::{CaptureInfo, FilterError, Format, Frame, ReadError};
+use anyhow::{anyhow, Context};
 use std::io::{BufRead, BufReader, Read};
 
 /// Largest single record (pcap record or pcapng block) we accept: 256 MiB.
@@ -64,7 +64,7 @@ pub fn read_path(
     path: &str,
     filter: Option<&str>,
     on_frame: &mut dyn FnMut(&Frame),
-) -> anyhow::Result<CaptureInfo> {
+) -> Result<CaptureInfo, ReadError> {
     read_reader(path, open_input(path)?, filter, on_frame)
 }
 
@@ -100,7 +100,7 @@ pub fn read_reader(
     reader: impl Read,
     filter: Option<&str>,
     on_frame: &mut dyn FnMut(&Frame),
-) -> anyhow::Result<CaptureInfo> {
+) -> Result<CaptureInfo, ReadError> {
     let filter = filter.map(bpf::Filter::new).transpose()?;
     read_from(
         name,
@@ -121,7 +121,7 @@ pub fn read_bytes(
     bytes: &[u8],
     filter: Option<&str>,
     on_frame: &mut dyn FnMut(&Frame),
-) -> anyhow::Result<CaptureInfo> {
+) -> Result<CaptureInfo, ReadError> {
     let filter = filter.map(bpf::Filter::new).transpose()?;
     read_from(name, bytes, filter, on_frame)
 }
@@ -143,7 +143,7 @@ fn read_from<'a>(
     source: impl Source + 'a,
     filter: Option<bpf::Filter>,
     on_frame: &mut dyn FnMut(&Frame),
-) -> anyhow::Result<CaptureInfo> {
+) -> Result<CaptureInfo, ReadError> {
     // gzip or zstd is recognised by its first bytes and decoded on the way
     // (`compressed.rs`); the record reader below sees the capture itself.
     match compressed::open(source).with_context(|| format!("cannot read {path}"))? {
@@ -161,7 +161,7 @@ fn read_records(
     compression: Option<Compression>,
     filter: Option<bpf::Filter>,
     on_frame: &mut dyn FnMut(&Frame),
-) -> anyhow::Result<CaptureInfo> {
+) -> Result<CaptureInfo, ReadError> {
     let mut rd = Reader {
         inner: source,
         offset: 0,
@@ -177,21 +177,22 @@ fn read_records(
         .with_context(|| format!("cannot read {path}"))?;
     if let (Some(c), true) = (compression, got < 4) {
         if got == 0 {
-            bail!("{path}: {c}-compressed, but empty once decompressed (0 bytes), not a pcap or pcapng capture");
+            return Err(anyhow!("{path}: {c}-compressed, but empty once decompressed (0 bytes), not a pcap or pcapng capture").into());
         }
-        bail!(
+        return Err(anyhow!(
             "{path}: {c}-compressed, but only {got} byte(s) once decompressed, too short to be a capture (starts with {})",
             describe_bytes(&magic[..got])
-        );
+        ).into());
     }
     if got == 0 {
-        bail!("{path}: empty file (0 bytes), not a pcap or pcapng capture");
+        return Err(anyhow!("{path}: empty file (0 bytes), not a pcap or pcapng capture").into());
     }
     if got < 4 {
-        bail!(
+        return Err(anyhow!(
             "{path}: only {got} byte(s), too short to be a capture (starts with {})",
             describe_bytes(&magic[..got])
-        );
+        )
+        .into());
     }
     let mut st = State {
         path,
@@ -223,15 +224,16 @@ fn read_records(
         head[..4].copy_from_slice(&magic);
         let more = rd.fill(&mut head[4..]).unwrap_or(0);
         if let Some(c) = compression {
-            bail!(
+            return Err(anyhow!(
                 "{path}: {c}-compressed, but not a pcap or pcapng file once decompressed (unknown magic number; the decompressed data starts with {})",
                 describe_bytes(&head[..4 + more])
-            );
+            ).into());
         }
-        bail!(
+        return Err(anyhow!(
             "{path}: not a pcap or pcapng file (unknown magic number; it starts with {})",
             describe_bytes(&head[..4 + more])
-        );
+        )
+        .into());
     }
     info.bytes_read = rd.offset;
     Ok(info)
@@ -353,7 +355,7 @@ impl State<'_> {
         ts_ns: i64,
         link_type: u32,
         orig_len: u32,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), FilterError> {
         let buf = std::mem::take(&mut self.buf);
         let r = self.deliver_slice(buf.get(range).unwrap_or(&[]), ts_ns, link_type, orig_len);
         self.buf = buf;
@@ -367,7 +369,7 @@ impl State<'_> {
         ts_ns: i64,
         link_type: u32,
         orig_len: u32,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), FilterError> {
         self.frame_no += 1;
         let frame = Frame {
             number: self.frame_no,
@@ -388,7 +390,7 @@ impl State<'_> {
         Ok(())
     }
 
-    fn first_link_type(&mut self, lt: u32) -> anyhow::Result<()> {
+    fn first_link_type(&mut self, lt: u32) -> Result<(), FilterError> {
         if let Some(f) = &mut self.filter {
             f.prepare(lt)?;
         }
@@ -407,7 +409,7 @@ fn read_pcap<S: Source>(
     big: bool,
     nano: bool,
     modified: bool,
-) -> anyhow::Result<()> {
+) -> Result<(), FilterError> {
     let mut hdr = [0u8; 20];
     let n = match rd.fill(&mut hdr) {
         Ok(n) => n,
@@ -589,7 +591,7 @@ impl Iface {
     }
 }
 
-fn read_pcapng<S: Source>(rd: &mut Reader<S>, st: &mut State) -> anyhow::Result<()> {
+fn read_pcapng<S: Source>(rd: &mut Reader<S>, st: &mut State) -> Result<(), FilterError> {
     let mut big = false;
     let mut ifaces: Vec<Iface> = Vec::new();
     let mut first_lt_seen = false;
@@ -879,7 +881,7 @@ fn read_pcapng<S: Source>(rd: &mut Reader<S>, st: &mut State) -> anyhow::Result<
 
 #[cfg(feature = "live")]
 mod bpf {
-    use crate::capture::CaptureInfo;
+    use crate::capture::{CaptureInfo, FilterError};
 
     /// A BPF expression, compiled by libpcap once per link type.
     pub struct Filter {
@@ -903,7 +905,7 @@ mod bpf {
     }
 
     impl Filter {
-        pub fn new(expr: &str) -> anyhow::Result<Filter> {
+        pub fn new(expr: &str) -> Result<Filter, FilterError> {
             Ok(Filter {
                 expr: expr.to_string(),
                 progs: Vec::new(),
@@ -912,7 +914,7 @@ mod bpf {
 
         /// Compile for the first link type of the input; a bad expression
         /// fails here, before any frame is delivered.
-        pub fn prepare(&mut self, lt: u32) -> anyhow::Result<()> {
+        pub fn prepare(&mut self, lt: u32) -> Result<(), FilterError> {
             if self.progs.iter().any(|(l, _)| *l == lt) {
                 return Ok(());
             }
@@ -921,10 +923,10 @@ mod bpf {
                     self.progs.push((lt, Some(p)));
                     Ok(())
                 }
-                Err(e) => Err(anyhow::Error::new(crate::capture::FilterError(format!(
+                Err(e) => Err(FilterError(format!(
                     "bad capture filter \"{}\" (link type {lt}): {e}",
                     self.expr
-                )))),
+                ))),
             }
         }
 
@@ -933,7 +935,7 @@ mod bpf {
             lt: u32,
             data: &[u8],
             info: &mut CaptureInfo,
-        ) -> anyhow::Result<bool> {
+        ) -> Result<bool, FilterError> {
             let idx = match self.progs.iter().position(|(l, _)| *l == lt) {
                 Some(i) => i,
                 None => {
@@ -965,20 +967,25 @@ mod bpf {
 
 #[cfg(not(feature = "live"))]
 mod bpf {
-    use crate::capture::CaptureInfo;
+    use crate::capture::{CaptureInfo, FilterError};
 
     pub struct Filter;
 
     impl Filter {
-        pub fn new(expr: &str) -> anyhow::Result<Filter> {
-            Err(anyhow::Error::new(crate::capture::FilterError(format!(
+        pub fn new(expr: &str) -> Result<Filter, FilterError> {
+            Err(FilterError(format!(
                 "cannot apply filter \"{expr}\": built without libpcap (feature `live`)"
-            ))))
+            )))
         }
-        pub fn prepare(&mut self, _lt: u32) -> anyhow::Result<()> {
+        pub fn prepare(&mut self, _lt: u32) -> Result<(), FilterError> {
             Ok(())
         }
-        pub fn matches(&mut self, _: u32, _: &[u8], _: &mut CaptureInfo) -> anyhow::Result<bool> {
+        pub fn matches(
+            &mut self,
+            _: u32,
+            _: &[u8],
+            _: &mut CaptureInfo,
+        ) -> Result<bool, FilterError> {
             Ok(true)
         }
     }

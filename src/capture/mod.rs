@@ -68,6 +68,50 @@ impl std::fmt::Display for FilterError {
 
 impl std::error::Error for FilterError {}
 
+/// Why a capture input gave no frames at all: the filter (the user's option,
+/// which fails the whole run) or the input itself (missing, empty, not a
+/// capture: one input fails). Damage part-way is no error (see
+/// [`CaptureInfo::damaged`]).
+#[derive(Debug)]
+pub enum ReadError {
+    /// The BPF expression does not compile.
+    Filter(FilterError),
+    /// The input cannot be read as a capture; the message names it.
+    Input(anyhow::Error),
+}
+
+impl From<FilterError> for ReadError {
+    fn from(e: FilterError) -> Self {
+        ReadError::Filter(e)
+    }
+}
+
+impl From<anyhow::Error> for ReadError {
+    fn from(e: anyhow::Error) -> Self {
+        ReadError::Input(e)
+    }
+}
+
+/// The message of the error inside; `{:#}` adds its causes, as anyhow does.
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Filter(e) => std::fmt::Display::fmt(e, f),
+            ReadError::Input(e) if f.alternate() => write!(f, "{e:#}"),
+            ReadError::Input(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReadError::Filter(_) => None,
+            ReadError::Input(e) => e.source(),
+        }
+    }
+}
+
 /// Container format of a capture input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -499,7 +499,7 @@ fn lab_json(
         counts["receiver_side_payload_bytes"] = json!(r.payload_bytes());
     }
     json!({
-        "tool": format!("nagle-analyze {}", env!("CARGO_PKG_VERSION")),
+        "tool": crate::report::TOOL,
         "command": std::env::args().collect::<Vec<_>>().join(" "),
         "date": started,
         "kernel": kernel(),

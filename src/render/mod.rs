@@ -4,13 +4,25 @@
 //! HTML or the Markdown report with them.
 //!
 //! Renderers see only [`Report`]: they never read packets or re-run analysis.
+//!
+//! The boundary with the pipeline is [`ReportSink`] ([`sink`]): the
+//! pipeline hands it the inputs' names, each flow as soon as it is finished,
+//! then the capture summaries. The text, JSON and CSV writers are sinks that
+//! stream (memory follows the live flows, not the capture); the in-memory
+//! [`Collector`] is a sink too, and its [`Report`] feeds what needs every
+//! flow at once (charts and report pages rank them) and [`render`]. This
+//! module formats one flow, one capture, one CSV row; the writers in
+//! [`sink`] lay those out into documents. Writers return I/O errors as they
+//! are: what an error means (a closed pipe, a full disk) is the caller's call.
 
 pub mod charts;
 pub mod html;
+pub mod sink;
+
+pub use sink::{writer, Collector, CsvWriter, JsonWriter, ReportSink, TextWriter};
 
 use crate::report::{CaptureSummary, Direction, Flow, Report};
 use std::fmt::Write as _;
-use std::io::Write as _;
 
 /// Output formats of the analysis report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -20,41 +32,39 @@ pub enum Format {
     Csv,
 }
 
-/// Render a whole report held in memory.
+/// Render a whole report held in memory (the writers of [`sink`], fed by
+/// reference: no flow is copied).
 pub fn render(
     report: &Report,
     format: Format,
     out: &mut (dyn std::io::Write + Send),
-) -> anyhow::Result<()> {
-    let paths: Vec<String> = report.captures.iter().map(|c| c.path.clone()).collect();
-    let mut stream = FlowStream::begin(format, out, &paths)?;
-    for f in &report.flows {
-        stream.flow(f)?;
+) -> std::io::Result<()> {
+    match format {
+        Format::Text => replay(&mut TextWriter::new(out), report, TextWriter::write_flow),
+        Format::Json => replay(&mut JsonWriter::new(out), report, JsonWriter::write_flow),
+        Format::Csv => replay(&mut CsvWriter::new(out), report, CsvWriter::write_flow),
     }
-    stream.end(&report.captures)
 }
 
-/// Writes a report flow by flow as the analysis finishes them, so that a
-/// capture of millions of connections never holds them all in memory. The
-/// text report and CSV rows come per flow; JSON is the documented document
-/// with `flows` written as they come and `captures` after them.
-pub struct FlowStream<'a> {
-    format: Format,
-    out: std::io::BufWriter<&'a mut (dyn std::io::Write + Send)>,
-    paths: Vec<String>,
-    flows_per_capture: Vec<u64>,
-    first: bool,
-    started: bool,
-    /// Some flow carried advice (the text report then lists what a capture
-    /// cannot show).
-    advised: bool,
+/// `report` through `sink`, each flow written by `write`.
+fn replay<S: ReportSink>(
+    sink: &mut S,
+    report: &Report,
+    write: fn(&mut S, &Flow) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let paths: Vec<String> = report.captures.iter().map(|c| c.path.clone()).collect();
+    sink.begin(&paths)?;
+    for f in &report.flows {
+        write(sink, f)?;
+    }
+    sink.finish(&report.captures)
 }
 
 /// Pretty JSON of `v`, every line indented by `indent` spaces.
-fn indented_json<T: serde::Serialize>(v: &T, indent: usize) -> anyhow::Result<String> {
+fn indented_json<T: serde::Serialize>(v: &T, indent: usize) -> std::io::Result<String> {
     let mut out = Vec::with_capacity(4096);
     write_indented_json(&mut out, v, indent)?;
-    Ok(String::from_utf8(out)?)
+    String::from_utf8(out).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// Write `v` as pretty JSON (two-space steps, as `serde_json::to_string_pretty`)
@@ -63,7 +73,7 @@ fn write_indented_json<T: serde::Serialize>(
     out: &mut impl std::io::Write,
     v: &T,
     indent: usize,
-) -> anyhow::Result<()> {
+) -> std::io::Result<()> {
     out.write_all(&SPACES[..indent.min(SPACES.len())])?;
     let fmt = IndentedFormatter {
         base: indent,
@@ -167,111 +177,6 @@ impl serde_json::ser::Formatter for IndentedFormatter {
 
     fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
         self.has_value = true;
-        Ok(())
-    }
-}
-
-impl<'a> FlowStream<'a> {
-    /// `paths` names the inputs in order (the CSV `capture` column).
-    pub fn begin(
-        format: Format,
-        out: &'a mut (dyn std::io::Write + Send),
-        paths: &[String],
-    ) -> anyhow::Result<Self> {
-        // serde_json and the text writer write small pieces: buffer.
-        let out = std::io::BufWriter::with_capacity(1 << 16, out);
-        Ok(FlowStream {
-            format,
-            out,
-            paths: paths.to_vec(),
-            flows_per_capture: vec![0; paths.len()],
-            first: true,
-            started: false,
-            advised: false,
-        })
-    }
-
-    /// The document's head, written with the first flow or at the end, so
-    /// that an error before any flow (a bad filter) leaves no half output.
-    fn start(&mut self) -> anyhow::Result<()> {
-        if std::mem::replace(&mut self.started, true) {
-            return Ok(());
-        }
-        match self.format {
-            Format::Json => write!(
-                self.out,
-                "{{\n  \"schema_version\": {},\n  \"tool\": {},\n  \"flows\": [",
-                crate::report::SCHEMA_VERSION,
-                serde_json::to_string(&format!("nagle-analyze {}", env!("CARGO_PKG_VERSION")))?
-            )?,
-            Format::Csv => writeln!(self.out, "{}", CSV_COLUMNS.join(","))?,
-            Format::Text => {}
-        }
-        Ok(())
-    }
-
-    pub fn flow(&mut self, f: &Flow) -> anyhow::Result<()> {
-        self.start()?;
-        if let Some(n) = self.flows_per_capture.get_mut(f.capture) {
-            *n += 1;
-        }
-        self.advised |= !f.advice.is_empty();
-        match self.format {
-            Format::Json => {
-                let sep = if self.first { "\n" } else { ",\n" };
-                self.out.write_all(sep.as_bytes())?;
-                write_indented_json(&mut self.out, f, 4)?;
-            }
-            Format::Text => {
-                let mut s = String::new();
-                if !self.first {
-                    s.push('\n');
-                }
-                flow_text(&mut s, f);
-                self.out.write_all(s.as_bytes())?;
-            }
-            Format::Csv => {
-                let path = self.paths.get(f.capture).map_or("", String::as_str);
-                self.out.write_all(csv_rows(path, f).as_bytes())?;
-            }
-        }
-        self.first = false;
-        Ok(())
-    }
-
-    /// The capture summaries (known only once the inputs are read).
-    pub fn end(mut self, captures: &[CaptureSummary]) -> anyhow::Result<()> {
-        self.start()?;
-        match self.format {
-            Format::Json => {
-                let close = if self.first { "]" } else { "\n  ]" };
-                write!(
-                    self.out,
-                    "{close},\n  \"captures\": {},\n  \"advice_cannot_show\": {}\n}}\n",
-                    indented_json(&captures, 2)?.trim_start(),
-                    indented_json(&crate::advice::CANNOT_SHOW, 2)?.trim_start()
-                )?;
-            }
-            Format::Text => {
-                let mut s = String::new();
-                if !self.first {
-                    s.push('\n');
-                }
-                for (i, c) in captures.iter().enumerate() {
-                    let n = self.flows_per_capture.get(i).copied().unwrap_or(0);
-                    capture_text(&mut s, c, n);
-                }
-                if self.advised {
-                    s.push_str("what a capture cannot show (no advice is given on these):\n");
-                    for c in crate::advice::CANNOT_SHOW {
-                        let _ = writeln!(s, "  - {c}");
-                    }
-                }
-                self.out.write_all(s.as_bytes())?;
-            }
-            Format::Csv => {}
-        }
-        self.out.flush()?;
         Ok(())
     }
 }
