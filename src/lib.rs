@@ -21,13 +21,12 @@ pub mod capture;
 pub mod decode;
 pub mod flow;
 pub mod framing;
-#[cfg(feature = "live")]
+#[cfg(feature = "lab")]
 pub mod lab;
 pub mod pipeline;
 pub mod render;
 pub mod report;
-pub mod sweep;
-pub mod synth;
+pub mod sweep_chart;
 pub mod writes;
 
 /// Capture timestamps in nanoseconds since the Unix epoch. All timing in the

@@ -4,7 +4,7 @@
 
 use nagle_analyze::capture::file::{read_path, read_reader};
 use nagle_analyze::capture::linktype as lt;
-use nagle_analyze::capture::writer::{
+use nagle_testkit::writer::{
     tcp_frame, Endian, PcapWriter, PcapngWriter, TcpSpec, TsPrecision,
 };
 use nagle_analyze::capture::{CaptureInfo, Format};

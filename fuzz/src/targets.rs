@@ -120,7 +120,7 @@ pub mod flow_analysis {
     //! (i16), [4] time unit (and extreme timestamps), [5..9] seq operand,
     //! [9..13] ack operand, [13..15] payload length, [15] options and writes.
     use nagle_analyze::analysis::{self, AnalysisConfig, FlowAnalysis};
-    use nagle_analyze::capture::writer::{tcp_frame, TcpSpec};
+    use nagle_testkit::writer::{tcp_frame, TcpSpec};
     use nagle_analyze::capture::{linktype, CaptureInfo, Frame};
     use nagle_analyze::decode;
     use nagle_analyze::flow::{Limits, Tracker};

@@ -11,7 +11,7 @@
 //! request/response receiver ([`traffic`]); then the analyzer runs on the
 //! capture with the write log (`report.json`) and the settings, requested and
 //! achieved, go to `lab.json`. Several RTTs and/or intervals make a sweep
-//! ([`sweep`]): one subdirectory per run plus `sweep.csv` and `sweep.json`.
+//! ([`run_grid`]): one subdirectory per run plus `sweep.csv` and `sweep.json`.
 //!
 //! Everything runs as threads of this process: each thread that needs a
 //! namespace enters it with `setns` before opening its socket, TUN device or
@@ -24,7 +24,7 @@
 pub mod delay;
 pub mod measure;
 pub mod netns;
-pub mod sweep;
+pub mod run_grid;
 pub mod traffic;
 
 use std::io::Write;
@@ -90,59 +90,80 @@ pub fn fmt_ms(d: Duration) -> String {
     format!("{s}ms")
 }
 
-/// `nagle-analyze lab`: run the Nagle experiment in network namespaces.
-#[derive(Debug, Clone, clap::Args)]
-pub struct LabArgs {
-    /// Round-trip time of the emulated path; repeat or comma-separate for a sweep.
-    #[arg(long, value_delimiter = ',', value_parser = parse_duration, default_value = "40ms")]
+/// What the receiver does with the data (`--mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LabMode {
+    /// The receiver reads and drops.
+    Discard,
+    /// Write-write-read requests, each answered with a reply.
+    Reqresp,
+}
+
+impl LabMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LabMode::Discard => "discard",
+            LabMode::Reqresp => "reqresp",
+        }
+    }
+}
+
+/// How the RTT is emulated (`--delay-method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DelayMethod {
+    /// netem when the kernel has it, else the TUN delay line.
+    Auto,
+    Netem,
+    Tun,
+}
+
+impl DelayMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DelayMethod::Auto => "auto",
+            DelayMethod::Netem => "netem",
+            DelayMethod::Tun => "tun",
+        }
+    }
+}
+
+/// The settings of `nagle-analyze lab` (the command line's flags of the
+/// same names, see `src/cli/lab.rs`).
+#[derive(Debug, Clone)]
+pub struct LabConfig {
+    /// Round-trip times of the emulated path (several: a sweep).
     pub rtt: Vec<Duration>,
-    /// Time between writes (between requests with --mode reqresp); comma list for a sweep.
-    #[arg(long = "interval", visible_alias = "intervals", value_delimiter = ',',
-          value_parser = parse_duration, default_value = "1ms")]
+    /// Times between writes (between requests in reqresp mode).
     pub intervals: Vec<Duration>,
     /// Number of write calls.
-    #[arg(long, default_value_t = 1000)]
     pub writes: u64,
     /// Bytes per write call.
-    #[arg(long, default_value_t = 4)]
     pub size: usize,
-    /// Set TCP_NODELAY on the sender (Nagle off).
-    #[arg(long)]
+    /// TCP_NODELAY on the sender.
     pub nodelay: bool,
-    /// Set TCP_CORK on the sender for the whole run (released at the end).
-    #[arg(long)]
+    /// TCP_CORK on the sender for the whole run.
     pub cork: bool,
-    /// Set TCP_QUICKACK on both ends, again after every read (it is not sticky).
-    #[arg(long)]
+    /// TCP_QUICKACK on both ends, after every read.
     pub quickack: bool,
-    /// SO_SNDBUF of the sender, bytes (k/m suffix ok), set before connect.
-    #[arg(long, value_parser = parse_bytes)]
+    /// SO_SNDBUF of the sender.
     pub sndbuf: Option<u32>,
-    /// SO_RCVBUF of both ends, bytes (k/m suffix ok), set before connect/listen.
-    #[arg(long, value_parser = parse_bytes)]
+    /// SO_RCVBUF of both ends.
     pub rcvbuf: Option<u32>,
-    /// discard: the receiver reads and drops; reqresp: write-write-read requests.
-    #[arg(long, default_value = "discard", value_parser = ["discard", "reqresp"])]
-    pub mode: String,
+    pub mode: LabMode,
     /// Reply size of the receiver in reqresp mode, bytes.
-    #[arg(long, default_value_t = 64)]
     pub reply_size: usize,
     /// Receiver's think time before each reply in reqresp mode.
-    #[arg(long, value_parser = parse_duration, default_value = "0ms")]
     pub think_time: Duration,
     /// Output directory.
-    #[arg(long, default_value = "lab-out")]
     pub out: PathBuf,
-    /// RTT emulation: auto (netem if the kernel has it, else tun), netem, tun.
-    #[arg(long, default_value = "auto", value_parser = ["auto", "netem", "tun"], hide = true)]
-    pub delay_method: String,
+    pub delay_method: DelayMethod,
     /// TCP port of the receiver.
-    #[arg(long, default_value_t = 5001, hide = true)]
     pub port: u16,
 }
 
 /// Run the experiment (one run, or a sweep over `--rtt` × `--interval`).
-pub fn run(args: &LabArgs) -> anyhow::Result<()> {
+pub fn run(args: &LabConfig) -> anyhow::Result<()> {
     netns::require_root()?;
     netns::install_ctrlc();
     if args.writes == 0 {
@@ -158,8 +179,8 @@ pub fn run(args: &LabArgs) -> anyhow::Result<()> {
     if runs.len() == 1 {
         let (rtt, iv) = runs[0];
         run_one(args, rtt, iv, &args.out)?;
-        let row = sweep::row_from_dir(&args.out, rtt, iv, args);
-        sweep::print_table(&[row]);
+        let row = run_grid::row_from_dir(&args.out, rtt, iv, args);
+        run_grid::print_table(&[row]);
         return interrupted(&args.out);
     }
     let mut rows = Vec::new();
@@ -174,10 +195,10 @@ pub fn run(args: &LabArgs) -> anyhow::Result<()> {
         if let Err(e) = run_one(args, rtt, iv, &dir) {
             eprintln!("lab: run {} failed: {e:#}", dir.display());
         }
-        rows.push(sweep::row_from_dir(&dir, rtt, iv, args));
+        rows.push(run_grid::row_from_dir(&dir, rtt, iv, args));
     }
-    sweep::write(&args.out, &rows)?;
-    sweep::print_table(&rows);
+    run_grid::write(&args.out, &rows)?;
+    run_grid::print_table(&rows);
     interrupted(&args.out)
 }
 
@@ -208,7 +229,7 @@ struct RunData {
     sysctls: serde_json::Value,
 }
 
-fn spec_of(args: &LabArgs, interval: Duration) -> TrafficSpec {
+fn spec_of(args: &LabConfig, interval: Duration) -> TrafficSpec {
     TrafficSpec {
         writes: args.writes,
         size: args.size,
@@ -218,7 +239,7 @@ fn spec_of(args: &LabArgs, interval: Duration) -> TrafficSpec {
         quickack: args.quickack,
         sndbuf: args.sndbuf,
         rcvbuf: args.rcvbuf,
-        mode: args.mode.clone(),
+        mode: args.mode.as_str().to_string(),
         reply_size: args.reply_size,
         think_time_ns: args.think_time.as_nanos() as u64,
         port: args.port,
@@ -228,14 +249,14 @@ fn spec_of(args: &LabArgs, interval: Duration) -> TrafficSpec {
 /// The part of a run that needs the namespaces. They are deleted when this
 /// returns, whichever way.
 fn live_part(
-    args: &LabArgs,
+    args: &LabConfig,
     rtt: Duration,
     interval: Duration,
     pcap: &Path,
 ) -> anyhow::Result<RunData> {
     let snd = Netns::create("snd")?;
     let rcv = Netns::create("rcv")?;
-    let path = delay::build(&snd, &rcv, rtt, &args.delay_method)?;
+    let path = delay::build(&snd, &rcv, rtt, args.delay_method.as_str())?;
     let mut sysctls = serde_json::Map::new();
     for k in [
         "net.ipv4.tcp_autocorking",
@@ -371,7 +392,7 @@ fn now_utc() -> String {
 
 /// One experiment into `dir`: capture.pcap, writes.jsonl, lab.json, report.json.
 pub fn run_one(
-    args: &LabArgs,
+    args: &LabConfig,
     rtt: Duration,
     interval: Duration,
     dir: &Path,

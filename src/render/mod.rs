@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 /// Output formats of the analysis report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Text,
     Json,

@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::LabArgs;
+use super::LabConfig;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Row {
@@ -99,7 +99,7 @@ pub fn row_from_report(row: &mut Row, report: Option<&Value>, lab: Option<&Value
     }
 }
 
-pub fn row_from_dir(dir: &Path, rtt: Duration, interval: Duration, args: &LabArgs) -> Row {
+pub fn row_from_dir(dir: &Path, rtt: Duration, interval: Duration, args: &LabConfig) -> Row {
     let mut row = Row {
         dir: dir.display().to_string(),
         rtt_ms: rtt.as_secs_f64() * 1000.0,

@@ -1,5 +1,6 @@
-//! Writers for pcap and pcapng, used by the fixture generator, the lab and
-//! tests to produce exact scenarios. Not used on the analysis path.
+//! Writers for pcap and pcapng, used by the fixture generator, the simulator
+//! and tests to produce exact scenarios. Not part of the shipped analyzer
+//! (live capture's `--save` goes through libpcap's own dump file).
 //!
 //! - [`PcapWriter`]: classic pcap, either byte order, µs or ns timestamps.
 //! - [`PcapngWriter`]: pcapng, either byte order, any number of sections and
@@ -14,7 +15,7 @@
 //! the snaplen, do not sort timestamps, and return I/O errors as they come.
 //! Timestamps before 1970 or beyond the format's range are clamped.
 
-use super::linktype;
+use crate::linktype;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 
