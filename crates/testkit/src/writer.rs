@@ -295,7 +295,7 @@ pub struct TcpSpec {
     pub dst: SocketAddr,
     pub seq: u32,
     pub ack: u32,
-    /// Flag bits as in [`crate::decode::flags`].
+    /// Flag bits as in [`crate::flags`].
     pub flags: u8,
     pub window: u16,
     pub mss: Option<u16>,
@@ -315,7 +315,7 @@ impl Default for TcpSpec {
             dst: "192.0.2.2:80".parse().unwrap(),
             seq: 1000,
             ack: 0,
-            flags: crate::decode::flags::ACK,
+            flags: crate::flags::ACK,
             window: 65535,
             mss: None,
             wscale: None,
