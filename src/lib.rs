@@ -23,6 +23,7 @@ pub mod flow;
 pub mod framing;
 #[cfg(feature = "lab")]
 pub mod lab;
+pub mod lab_record;
 pub mod pipeline;
 pub mod render;
 pub mod report;

@@ -10,7 +10,8 @@
 //! logging every write call to `writes.jsonl` and a discard or
 //! request/response receiver ([`traffic`]); then the analyzer runs on the
 //! capture with the write log (`report.json`) and the settings, requested and
-//! achieved, go to `lab.json`. Several RTTs and/or intervals make a sweep
+//! achieved, go to `lab.json` (the typed [`crate::lab_record::LabRecord`],
+//! built by `record`). Several RTTs and/or intervals make a grid of runs
 //! ([`run_grid`]): one subdirectory per run plus `sweep.csv` and `sweep.json`.
 //!
 //! Everything runs as threads of this process: each thread that needs a
@@ -24,6 +25,7 @@
 pub mod delay;
 pub mod measure;
 pub mod netns;
+mod record;
 pub mod run_grid;
 pub mod traffic;
 
@@ -34,11 +36,10 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use serde_json::json;
 
 use crate::capture::linktype;
 use crate::capture::live::{open_live, LiveOptions};
-use delay::{RECEIVER_ADDR, SENDER_ADDR};
+use delay::RECEIVER_ADDR;
 use netns::{Netns, STOP};
 use traffic::TrafficSpec;
 
@@ -90,24 +91,7 @@ pub fn fmt_ms(d: Duration) -> String {
     format!("{s}ms")
 }
 
-/// What the receiver does with the data (`--mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LabMode {
-    /// The receiver reads and drops.
-    Discard,
-    /// Write-write-read requests, each answered with a reply.
-    Reqresp,
-}
-
-impl LabMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LabMode::Discard => "discard",
-            LabMode::Reqresp => "reqresp",
-        }
-    }
-}
+pub use crate::lab_record::LabMode;
 
 /// How the RTT is emulated (`--delay-method`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,7 +210,7 @@ struct RunData {
     link_type: u32,
     /// (timestamp ns, payload bytes) of the sender's data segments.
     segs: Vec<(i64, usize)>,
-    sysctls: serde_json::Value,
+    sysctls: std::collections::BTreeMap<String, String>,
 }
 
 fn spec_of(args: &LabConfig, interval: Duration) -> TrafficSpec {
@@ -257,7 +241,7 @@ fn live_part(
     let snd = Netns::create("snd")?;
     let rcv = Netns::create("rcv")?;
     let path = delay::build(&snd, &rcv, rtt, args.delay_method.as_str())?;
-    let mut sysctls = serde_json::Map::new();
+    let mut sysctls = std::collections::BTreeMap::new();
     for k in [
         "net.ipv4.tcp_autocorking",
         "net.ipv4.tcp_congestion_control",
@@ -267,7 +251,7 @@ fn live_part(
         "net.ipv4.tcp_rmem",
     ] {
         if let Ok(v) = snd.exec(&["sysctl", "-n", k]) {
-            sysctls.insert(k.into(), json!(v.trim()));
+            sysctls.insert(k.to_string(), v.trim().to_string());
         }
     }
 
@@ -374,7 +358,7 @@ fn live_part(
         nano,
         link_type,
         segs,
-        sysctls: serde_json::Value::Object(sysctls),
+        sysctls,
     })
 }
 
@@ -423,84 +407,7 @@ pub fn run_one(
         w.flush()?;
     }
 
-    let rtt_ms = rtt.as_secs_f64() * 1000.0;
-    let ping = measure::summarize(&d.ping_ms);
-    let gaps: Vec<f64> = d
-        .sender
-        .log
-        .windows(2)
-        .map(|w| (w[1].t - w[0].t) * 1000.0)
-        .collect();
-    let mut lab = json!({
-        "tool": format!("nagle-analyze {}", env!("CARGO_PKG_VERSION")),
-        "command": std::env::args().collect::<Vec<_>>().join(" "),
-        "date": started,
-        "kernel": kernel(),
-        "requested": {
-            "rtt_ms": rtt_ms,
-            "interval_ms": interval.as_secs_f64() * 1000.0,
-            "writes": args.writes,
-            "size": args.size,
-            "nodelay": args.nodelay,
-            "cork": args.cork,
-            "quickack": args.quickack,
-            "sndbuf": args.sndbuf,
-            "rcvbuf": args.rcvbuf,
-            "mode": args.mode,
-            "reply_size": args.reply_size,
-            "think_time_ms": args.think_time.as_secs_f64() * 1000.0,
-        },
-        "achieved": {
-            "rtt_ping_ms": ping,
-            "rtt_ping_samples_ms": d.ping_ms,
-            "rtt_handshake_ms": d.sender.handshake_ms,
-            "rtt_error_ms": ping.as_ref().map(|p| p.median - rtt_ms),
-            "write_gap_ms": measure::summarize(&gaps),
-            "request_latency_ms": measure::summarize(&d.sender.request_ms),
-            "stopped_early": d.sender.stopped_early,
-            "sender_sched_fifo": d.sender.realtime,
-        },
-        "path": {
-            "method": d.path.method,
-            "one_way_delay_ms": d.path.one_way_delay_ms,
-            "interface": d.path.interface,
-            "addresses": { "sender": SENDER_ADDR, "receiver": RECEIVER_ADDR },
-            "offloads": d.path.offloads,
-            "delay_line": d.delay_stats.iter().take(2).collect::<Vec<_>>(),
-        },
-        "socket": d.sender.sockopts,
-        "sysctls": d.sysctls,
-        "capture": {
-            "file": "capture.pcap",
-            "interface": d.path.interface,
-            "side": "sender",
-            "filter": "tcp",
-            "snaplen": 2048,
-            "link_type": d.link_type,
-            "nanosecond_timestamps": d.nano,
-            "frames": d.capture_info.frames,
-            "stats": d.capture_stats,
-            "warnings": d.capture_info.warnings,
-        },
-        "counts": {
-            "write_calls": d.sender.log.len(),
-            "bytes_written": d.sender.bytes_written,
-            "bytes_received": d.receiver.bytes_received,
-            "replies": d.receiver.replies,
-            "sender_data_segments": d.segs.len(),
-            "sender_payload_bytes": d.segs.iter().map(|s| s.1 as u64).sum::<u64>(),
-        },
-        // The lab's own rough reading of the capture, a cross-check for the
-        // analyzer (not the analysis): data segments from the sender, those
-        // carrying more than one write's bytes, write calls per segment, and
-        // the time between data segments.
-        "capture_check": {
-            "data_segments": d.segs.len(),
-            "segments_larger_than_one_write": d.segs.iter().filter(|s| s.1 > args.size).count(),
-            "writes_per_segment": if d.segs.is_empty() { None } else { Some(d.sender.log.len() as f64 / d.segs.len() as f64) },
-            "send_interval_ms": measure::summarize(&d.segs.windows(2).map(|w| (w[1].0 - w[0].0) as f64 / 1e6).collect::<Vec<_>>()),
-        },
-    });
+    let mut lab = record::build(args, rtt, interval, &d, started);
     if d.capture_stats.dropped > 0 || d.capture_stats.if_dropped > 0 {
         eprintln!(
             "lab: WARNING: the kernel dropped {} packets during the capture",
@@ -510,11 +417,11 @@ pub fn run_one(
 
     // The analysis with the write log applied.
     let analysis = analyze(&pcap, &writes_path, &report_path);
-    lab["analysis"] = match &analysis {
-        Ok(()) => json!("ok"),
-        Err(e) => json!(format!("failed: {e:#}")),
+    lab.analysis = match &analysis {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("failed: {e:#}"),
     };
-    std::fs::write(&lab_path, serde_json::to_string_pretty(&lab)? + "\n")
+    std::fs::write(&lab_path, lab.to_json()?)
         .with_context(|| format!("cannot write {}", lab_path.display()))?;
     if let Err(e) = analysis {
         eprintln!("lab: warning: no report.json: {e:#}");
@@ -522,7 +429,8 @@ pub fn run_one(
     eprintln!(
         "lab: rtt {} (ping median {}), interval {}, {} writes, {} data segments captured -> {}",
         fmt_ms(rtt),
-        ping.as_ref()
+        lab.achieved
+            .rtt_ping_ms
             .map_or("-".into(), |p| format!("{:.3}ms", p.median)),
         fmt_ms(interval),
         d.sender.log.len(),

@@ -1,0 +1,268 @@
+//! `lab.json`: the lab's record of one run, as a typed serde structure.
+//! The lab writes it ([`crate::lab`], behind the `lab` feature); the lab's
+//! run grid and the sweep chart ([`crate::sweep_chart`], in every build) read
+//! it back through the same types.
+//!
+//! The JSON keys are those the lab has always written. Fields are declared
+//! in alphabetical order because that is the order of the file (it was a
+//! `serde_json` map, which sorts its keys), so a record read and written
+//! again is byte-identical. Reading is lenient, as reading by key was: a
+//! missing field takes its default (`None`, 0, empty), so records of older
+//! lab versions still load; fields an older lab did not write
+//! (`capture.snaplen`, `capture_check`) are left out when absent.
+//!
+//! What it does not do: run anything or measure anything; it is plain data.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One lab run: settings requested, achieved, path, socket, capture, counts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LabRecord {
+    pub achieved: Achieved,
+    /// `ok`, or `failed: <why>` when the analysis of the capture failed.
+    pub analysis: String,
+    pub capture: CaptureRecord,
+    /// The lab's own rough reading of the capture, a cross-check for the
+    /// analyzer (not the analysis).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture_check: Option<CaptureCheck>,
+    /// The command line of the run.
+    pub command: String,
+    pub counts: Counts,
+    /// Start of the run, UTC, RFC 3339.
+    pub date: String,
+    /// `uname -srvm`.
+    pub kernel: String,
+    pub path: PathRecord,
+    pub requested: Requested,
+    /// Socket options of the sender, read back after connect.
+    pub socket: SocketOptions,
+    /// TCP sysctls of the sender's namespace, as `sysctl -n` printed them.
+    pub sysctls: BTreeMap<String, String>,
+    /// `nagle-analyze <version>`.
+    pub tool: String,
+}
+
+/// min / median / p90 / max (and mean) of a sample, in ms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Summary {
+    pub max: f64,
+    pub mean: f64,
+    pub median: f64,
+    pub min: f64,
+    pub n: usize,
+    pub p90: f64,
+}
+
+/// What the receiver does with the data (`lab --mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LabMode {
+    /// The receiver reads and drops.
+    #[default]
+    Discard,
+    /// Write-write-read requests, each answered with a reply.
+    Reqresp,
+}
+
+impl LabMode {
+    /// The spelling of the flag and of the record.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LabMode::Discard => "discard",
+            LabMode::Reqresp => "reqresp",
+        }
+    }
+}
+
+/// The settings asked for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Requested {
+    pub cork: bool,
+    /// Time between writes (between requests in reqresp mode). The lab
+    /// always writes it; `None` only in a file without it.
+    pub interval_ms: Option<f64>,
+    pub mode: LabMode,
+    pub nodelay: bool,
+    pub quickack: bool,
+    pub rcvbuf: Option<u32>,
+    pub reply_size: usize,
+    /// RTT of the emulated path (always written by the lab, as `interval_ms`).
+    pub rtt_ms: Option<f64>,
+    pub size: usize,
+    pub sndbuf: Option<u32>,
+    pub think_time_ms: f64,
+    pub writes: u64,
+}
+
+/// What the run achieved.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Achieved {
+    /// Request latencies seen by the sender (reqresp only).
+    pub request_latency_ms: Option<Summary>,
+    /// Median ping RTT less the requested RTT.
+    pub rtt_error_ms: Option<f64>,
+    pub rtt_handshake_ms: f64,
+    pub rtt_ping_ms: Option<Summary>,
+    pub rtt_ping_samples_ms: Vec<f64>,
+    /// Whether the sender thread ran under SCHED_FIFO.
+    pub sender_sched_fifo: bool,
+    /// The run was interrupted (Ctrl-C) before every write was made.
+    pub stopped_early: bool,
+    /// Time between the sender's write calls.
+    pub write_gap_ms: Option<Summary>,
+}
+
+/// The emulated path.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PathRecord {
+    pub addresses: Addresses,
+    /// Counters of the TUN delay line, `[sender→receiver, receiver→sender]`
+    /// (empty with netem).
+    pub delay_line: Vec<DelayLineStats>,
+    pub interface: String,
+    /// `netem` or `tun`.
+    pub method: String,
+    /// What was done about segmentation offloads.
+    pub offloads: String,
+    pub one_way_delay_ms: f64,
+}
+
+/// Addresses of the two namespaces.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Addresses {
+    pub receiver: String,
+    pub sender: String,
+}
+
+/// Counters of one direction of the TUN delay line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DelayLineStats {
+    /// How late packets left relative to their due time (µs).
+    pub late_us_max: f64,
+    pub late_us_mean: f64,
+    pub late_us_p99: f64,
+    pub max_held: usize,
+    pub overflow_drops: u64,
+    pub packets: u64,
+    /// Whether the forwarding thread ran under SCHED_FIFO.
+    pub realtime: bool,
+}
+
+/// Socket options of the sender (getsockopt values).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SocketOptions {
+    pub so_rcvbuf: i32,
+    pub so_sndbuf: i32,
+    pub tcp_cork: i32,
+    pub tcp_maxseg: i32,
+    pub tcp_nodelay: i32,
+}
+
+/// The live capture of the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CaptureRecord {
+    /// File name inside the run's directory.
+    pub file: String,
+    /// BPF filter.
+    pub filter: String,
+    pub frames: u64,
+    pub interface: String,
+    pub link_type: u32,
+    pub nanosecond_timestamps: bool,
+    /// Where the capture was taken: `sender`.
+    pub side: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snaplen: Option<u32>,
+    pub stats: CaptureStats,
+    pub warnings: Vec<String>,
+}
+
+/// libpcap's counters at the end of the capture.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CaptureStats {
+    pub dropped: u64,
+    pub if_dropped: u64,
+    pub received: u64,
+}
+
+/// What went through the sockets and the capture.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Counts {
+    pub bytes_received: u64,
+    pub bytes_written: u64,
+    pub replies: u64,
+    pub sender_data_segments: u64,
+    pub sender_payload_bytes: u64,
+    pub write_calls: u64,
+}
+
+/// The lab's own reading of the capture: data segments from the sender,
+/// those carrying more than one write's bytes, write calls per segment and
+/// the time between data segments.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CaptureCheck {
+    pub data_segments: u64,
+    pub segments_larger_than_one_write: u64,
+    pub send_interval_ms: Option<Summary>,
+    pub writes_per_segment: Option<f64>,
+}
+
+impl LabRecord {
+    /// Parse a record (lenient, see the module doc).
+    pub fn from_json(text: &str) -> serde_json::Result<LabRecord> {
+        serde_json::from_str(text)
+    }
+
+    /// The file's text: pretty JSON and a final newline.
+    pub fn to_json(&self) -> serde_json::Result<String> {
+        Ok(serde_json::to_string_pretty(self)? + "\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every lab fixture's `lab.json` reads into the record and writes back
+    /// byte for byte.
+    #[test]
+    fn fixtures_round_trip() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/lab");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path().join("lab.json");
+            if !p.is_file() {
+                continue;
+            }
+            let text = std::fs::read_to_string(&p).unwrap();
+            let rec = LabRecord::from_json(&text).unwrap();
+            assert_eq!(rec.to_json().unwrap(), text, "{}", p.display());
+            n += 1;
+        }
+        assert!(n >= 4, "lab fixtures missing in {}", dir.display());
+    }
+
+    #[test]
+    fn older_or_partial_records_load() {
+        let rec = LabRecord::from_json(r#"{"requested":{"interval_ms":5.0},"counts":{"write_calls":3}}"#)
+            .unwrap();
+        assert_eq!(rec.requested.interval_ms, Some(5.0));
+        assert_eq!(rec.requested.rtt_ms, None);
+        assert_eq!(rec.counts.write_calls, 3);
+        assert!(rec.capture_check.is_none());
+    }
+}
