@@ -1239,6 +1239,80 @@ pub fn bench_mix(p: &MixParams, sink: &mut dyn FrameSink) -> io::Result<(u64, u6
     Ok((sim.frames, sim.seen))
 }
 
+// ---------------------------------------------------------------- files
+
+/// "40ms", "0.2ms", "200us", "1s", "500ns" to nanoseconds.
+pub fn parse_duration(s: &str) -> anyhow::Result<i64> {
+    let s = s.trim();
+    let (num, mul) = if let Some(n) = s.strip_suffix("ns") {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix("us") {
+        (n, 1e3)
+    } else if let Some(n) = s.strip_suffix("ms") {
+        (n, 1e6)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1e9)
+    } else {
+        anyhow::bail!("duration {s:?} needs a unit: ns, us, ms or s")
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("bad duration {s:?}"))?;
+    if !(v.is_finite() && v >= 0.0) {
+        anyhow::bail!("bad duration {s:?}");
+    }
+    Ok((v * mul).round() as i64)
+}
+
+type FileW = io::BufWriter<std::fs::File>;
+
+/// A capture file being written by `nagle-testkit synth` or a test.
+pub enum FileSink {
+    Pcap(crate::writer::PcapWriter<FileW>),
+    Pcapng(crate::writer::PcapngWriter<FileW>),
+}
+
+impl FrameSink for FileSink {
+    fn frame(&mut self, ts_ns: TsNs, data: &[u8]) -> io::Result<()> {
+        match self {
+            FileSink::Pcap(w) => w.frame(ts_ns, data),
+            FileSink::Pcapng(w) => w.frame(ts_ns, data),
+        }
+    }
+}
+
+impl FileSink {
+    /// Create `path` (pcapng when `pcapng`), Ethernet, ns timestamps.
+    pub fn create(path: &std::path::Path, pcapng: bool) -> anyhow::Result<Self> {
+        use crate::writer::{Endian, PcapWriter, PcapngWriter, TsPrecision};
+        let f = std::fs::File::create(path)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+        let w = io::BufWriter::with_capacity(1 << 20, f);
+        Ok(if pcapng {
+            let mut w = PcapngWriter::new(w)?;
+            w.add_interface(linktype::ETHERNET, 262_144, Some(9))?;
+            FileSink::Pcapng(w)
+        } else {
+            FileSink::Pcap(PcapWriter::new(
+                w,
+                linktype::ETHERNET,
+                262_144,
+                Endian::Little,
+                TsPrecision::Nano,
+            )?)
+        })
+    }
+
+    /// Flush everything to the file.
+    pub fn finish(self) -> io::Result<()> {
+        match self {
+            FileSink::Pcap(w) => w.into_inner().flush(),
+            FileSink::Pcapng(w) => w.into_inner().flush(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1357,76 +1431,3 @@ mod tests {
         assert!(a.windows(2).all(|w| w[0].0 <= w[1].0));
     }
 }
-
-/// "40ms", "0.2ms", "200us", "1s", "500ns" to nanoseconds.
-pub fn parse_duration(s: &str) -> anyhow::Result<i64> {
-    let s = s.trim();
-    let (num, mul) = if let Some(n) = s.strip_suffix("ns") {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix("us") {
-        (n, 1e3)
-    } else if let Some(n) = s.strip_suffix("ms") {
-        (n, 1e6)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1e9)
-    } else {
-        anyhow::bail!("duration {s:?} needs a unit: ns, us, ms or s")
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| anyhow::anyhow!("bad duration {s:?}"))?;
-    if !(v.is_finite() && v >= 0.0) {
-        anyhow::bail!("bad duration {s:?}");
-    }
-    Ok((v * mul).round() as i64)
-}
-
-type FileW = io::BufWriter<std::fs::File>;
-
-/// A capture file being written by the `synth` subcommand.
-pub enum FileSink {
-    Pcap(crate::writer::PcapWriter<FileW>),
-    Pcapng(crate::writer::PcapngWriter<FileW>),
-}
-
-impl FrameSink for FileSink {
-    fn frame(&mut self, ts_ns: TsNs, data: &[u8]) -> io::Result<()> {
-        match self {
-            FileSink::Pcap(w) => w.frame(ts_ns, data),
-            FileSink::Pcapng(w) => w.frame(ts_ns, data),
-        }
-    }
-}
-
-impl FileSink {
-    /// Create `path` (pcapng when `pcapng`), Ethernet, ns timestamps.
-    pub fn create(path: &std::path::Path, pcapng: bool) -> anyhow::Result<Self> {
-        use crate::writer::{Endian, PcapWriter, PcapngWriter, TsPrecision};
-        let f = std::fs::File::create(path)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
-        let w = io::BufWriter::with_capacity(1 << 20, f);
-        Ok(if pcapng {
-            let mut w = PcapngWriter::new(w)?;
-            w.add_interface(linktype::ETHERNET, 262_144, Some(9))?;
-            FileSink::Pcapng(w)
-        } else {
-            FileSink::Pcap(PcapWriter::new(
-                w,
-                linktype::ETHERNET,
-                262_144,
-                Endian::Little,
-                TsPrecision::Nano,
-            )?)
-        })
-    }
-
-    /// Flush everything to the file.
-    pub fn finish(self) -> io::Result<()> {
-        match self {
-            FileSink::Pcap(w) => w.into_inner().flush(),
-            FileSink::Pcapng(w) => w.into_inner().flush(),
-        }
-    }
-}
-
