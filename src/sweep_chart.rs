@@ -82,12 +82,14 @@ fn metadata(capture: &Path) -> anyhow::Result<Meta> {
         if c.is_file() {
             let text = std::fs::read_to_string(&c)
                 .with_context(|| format!("cannot read {}", c.display()))?;
-            let v: serde_json::Value = serde_json::from_str(&text)
+            serde_json::from_str::<serde_json::Value>(&text)
                 .with_context(|| format!("{}: not JSON", c.display()))?;
             // Top level, or the lab's `requested` settings (a field of the
-            // wrong type counts as absent, as it did when read by key).
-            let top: TopLevel = serde_json::from_value(v.clone()).unwrap_or_default();
-            let lab: LabRecord = serde_json::from_value(v).unwrap_or_default();
+            // wrong type counts as absent, as it did when read by key). Read
+            // from the text, not from the parsed value: one deserializer
+            // per type in the binary, not two.
+            let top: TopLevel = serde_json::from_str(&text).unwrap_or_default();
+            let lab = LabRecord::from_json(&text).unwrap_or_default();
             return Ok(Meta {
                 interval_ms: top.interval_ms.or(lab.requested.interval_ms),
                 rtt_ms: top.rtt_ms.or(lab.requested.rtt_ms),

@@ -1,6 +1,6 @@
 //! The advice rules (`nagle_analyze::advice`), each against a capture that
 //! shows its pattern: simulated request/response (`synth`), hand-built
-//! captures (`capture::writer`) for keep-alive, zero window, SYN
+//! captures (`nagle_testkit::writer`) for keep-alive, zero window, SYN
 //! retransmission and window- or send-buffer-limited transfers, the lab
 //! fixtures, and the public corpus (`NAGLE_CORPUS`).
 
