@@ -264,8 +264,9 @@ mod tests {
 
     #[test]
     fn older_or_partial_records_load() {
-        let rec = LabRecord::from_json(r#"{"requested":{"interval_ms":5.0},"counts":{"write_calls":3}}"#)
-            .unwrap();
+        let rec =
+            LabRecord::from_json(r#"{"requested":{"interval_ms":5.0},"counts":{"write_calls":3}}"#)
+                .unwrap();
         assert_eq!(rec.requested.interval_ms, Some(5.0));
         assert_eq!(rec.requested.rtt_ms, None);
         assert_eq!(rec.counts.write_calls, 3);

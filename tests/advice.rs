@@ -7,11 +7,11 @@
 use nagle_testkit::helpers as common;
 
 use nagle_analyze::capture::linktype;
-use nagle_testkit::writer::{tcp_frame, Endian, PcapWriter, TcpSpec, TsPrecision};
 use nagle_analyze::decode::flags::{ACK, PSH, SYN};
 use nagle_analyze::pipeline::{analyze_files, Config};
 use nagle_analyze::report::{Advice, Flow, Report};
 use nagle_testkit::synth::{self, AckPolicy, FileSink, FlowSpec, Workload};
+use nagle_testkit::writer::{tcp_frame, Endian, PcapWriter, TcpSpec, TsPrecision};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

@@ -5,8 +5,8 @@
 use nagle_testkit::helpers as common;
 
 use nagle_analyze::capture::linktype;
-use nagle_testkit::writer::{tcp_frame, Endian, PcapWriter, TcpSpec, TsPrecision};
 use nagle_analyze::decode::flags::{ACK, PSH, SYN};
+use nagle_testkit::writer::{tcp_frame, Endian, PcapWriter, TcpSpec, TsPrecision};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

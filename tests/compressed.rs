@@ -7,8 +7,8 @@
 use nagle_testkit::helpers as common;
 
 use nagle_analyze::capture::linktype;
-use nagle_testkit::writer::{tcp_frame, PcapngWriter, TcpSpec};
 use nagle_analyze::decode::flags::{ACK, FIN, PSH, SYN};
+use nagle_testkit::writer::{tcp_frame, PcapngWriter, TcpSpec};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::path::PathBuf;

@@ -120,7 +120,6 @@ pub mod flow_analysis {
     //! (i16), [4] time unit (and extreme timestamps), [5..9] seq operand,
     //! [9..13] ack operand, [13..15] payload length, [15] options and writes.
     use nagle_analyze::analysis::{self, AnalysisConfig, FlowAnalysis};
-    use nagle_testkit::writer::{tcp_frame, TcpSpec};
     use nagle_analyze::capture::{linktype, CaptureInfo, Frame};
     use nagle_analyze::decode;
     use nagle_analyze::flow::{Limits, Tracker};
@@ -128,6 +127,7 @@ pub mod flow_analysis {
     use nagle_analyze::render::{self, Format};
     use nagle_analyze::report::{self, Report};
     use nagle_analyze::writes::WriteLog;
+    use nagle_testkit::writer::{tcp_frame, TcpSpec};
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
     use std::sync::Arc;
 

@@ -14,7 +14,11 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "nagle-testkit", version, about = "Test tooling of nagle-analyze")]
+#[command(
+    name = "nagle-testkit",
+    version,
+    about = "Test tooling of nagle-analyze"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -91,7 +95,6 @@ struct SynthArgs {
     #[arg(long, value_name = "FILE")]
     writes_log: Option<String>,
 }
-
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

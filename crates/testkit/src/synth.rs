@@ -42,9 +42,9 @@
 //! instead), jitter, loss of ACKs or of server data. It is deterministic:
 //! the same specs and seed give byte-identical output.
 
+use crate::flags;
 use crate::linktype;
 use crate::writer::{tcp_frame, TcpSpec};
-use crate::flags;
 use crate::TsNs;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
