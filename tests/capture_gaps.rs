@@ -6,14 +6,14 @@
 //! must report none.
 
 use nagle_analyze::capture::linktype;
-use nagle_analyze::capture::writer::{Endian, PcapWriter, TsPrecision};
 use nagle_analyze::capture::Frame;
 use nagle_analyze::decode::decode;
 use nagle_analyze::pipeline::{analyze_files, Config};
 use nagle_analyze::render::{render, Format};
 use nagle_analyze::report::Report;
-use nagle_analyze::synth::{self, FlowSpec, FrameSink, Workload};
 use nagle_analyze::TsNs;
+use nagle_testkit::synth::{self, FlowSpec, FrameSink, Workload};
+use nagle_testkit::writer::{Endian, PcapWriter, TsPrecision};
 use std::io;
 use std::path::PathBuf;
 

@@ -6,7 +6,7 @@
 //! segments must be tshark's (`tcp.analysis.*`).
 //! Files processed end to end through the pipeline, so nothing may panic.
 
-mod common;
+use nagle_testkit::helpers as common;
 
 use nagle_analyze::pipeline::{analyze_file, Config};
 use std::collections::BTreeMap;

@@ -1,0 +1,281 @@
+//! Stage: write boundaries. How many application writes each segment of a
+//! direction carries, and how that is known.
+//!
+//! Rule (README "Writes per segment"): boundaries come, in order of
+//! preference, from a write log (exact; matched to the direction whose
+//! byte count it fits), a fixed write size (exact), the protocol's framing
+//! (one message = one write), or inference: the greatest common divisor of
+//! the small segments' sizes, trusted as far as the share of small segments
+//! that are exactly one unit (`high` ≥ 50 %, `medium` ≥ 20 %, `low` ≥ 5 %,
+//! else no unit). A segment carries the writes whose last byte it carries;
+//! an aggregated segment carries the ends of two or more. With a log, each
+//! write's delay is from its call to the capture of its last byte.
+
+use super::observe::DirAnalysis;
+use super::stats::{gcd, hist_summary, quantile};
+use crate::flow::{Dir, FlowSummary, Pair};
+use crate::framing::DirFraming;
+use crate::report::{self, ms, WriteConfidence, WriteSource};
+use crate::writes::WriteLog;
+use std::collections::{BTreeMap, HashMap};
+
+/// The write boundaries of one direction.
+#[derive(Debug, Clone, Default)]
+pub(super) struct WriteBoundaries {
+    pub source: Option<WriteSource>,
+    /// The write size, fixed (`--write-size`) or inferred.
+    pub unit: Option<u32>,
+    pub confidence: Option<WriteConfidence>,
+    pub writes: Option<u64>,
+    /// Writes per segment -> segments.
+    pub per_segment: Option<BTreeMap<u64, u64>>,
+    /// With a write log: each write's wait until the wire.
+    pub delay: Option<report::WriteDelay>,
+}
+
+/// What the boundaries of one direction are decided from.
+pub(super) struct BoundaryInput<'a> {
+    /// The write log, when it belongs to this direction.
+    pub log: Option<&'a WriteLog>,
+    pub write_size: Option<u32>,
+    /// The direction's framing, when it gives the boundaries.
+    pub framing: Option<&'a DirFraming>,
+    pub data_segments: u64,
+    pub payload_bytes: u64,
+    pub mss: Option<u32>,
+    pub da: &'a DirAnalysis,
+}
+
+/// Log > size > framing > inferred.
+pub(super) fn write_boundaries(i: &BoundaryInput) -> WriteBoundaries {
+    if let Some(log) = i.log {
+        from_log(log, i.da)
+    } else if let Some(n) = i.write_size {
+        WriteBoundaries {
+            source: Some(WriteSource::Size),
+            unit: Some(n),
+            confidence: Some(WriteConfidence::Exact),
+            writes: Some(i.payload_bytes / n.max(1) as u64),
+            per_segment: Some(i.da.wps_size.clone()),
+            delay: None,
+        }
+    } else if let Some(fr) = i.framing {
+        WriteBoundaries {
+            source: fr.framing.map(|f| WriteSource::Framing(f.to_string())),
+            confidence: Some(WriteConfidence::Protocol),
+            writes: Some(fr.messages),
+            per_segment: Some(i.da.wps_framing.clone()),
+            ..Default::default()
+        }
+    } else if i.data_segments > 0 {
+        inferred(&i.da.sizes, i.mss).unwrap_or_default()
+    } else {
+        WriteBoundaries::default()
+    }
+}
+
+fn from_log(log: &WriteLog, da: &DirAnalysis) -> WriteBoundaries {
+    WriteBoundaries {
+        source: Some(WriteSource::Log),
+        confidence: Some(WriteConfidence::Exact),
+        writes: Some(log.len() as u64),
+        per_segment: Some(da.wps_log.clone()),
+        delay: Some(write_delay(&da.write_delays)),
+        unit: None,
+    }
+}
+
+/// Each write's wait from its call to the wire, and their statistics.
+fn write_delay(per_write: &[Option<i64>]) -> report::WriteDelay {
+    let mut v: Vec<i64> = per_write.iter().flatten().copied().collect();
+    v.sort_unstable();
+    // Summed in i128: log times are the user's and may be anywhere in i64.
+    let mean = (!v.is_empty())
+        .then(|| ms((v.iter().map(|&x| x as i128).sum::<i128>() / v.len() as i128) as i64));
+    report::WriteDelay {
+        median: quantile(&v, 0.5).map(ms),
+        p90: quantile(&v, 0.9).map(ms),
+        max: v.last().map(|&x| ms(x)),
+        mean,
+        per_write: per_write.iter().map(|x| x.map(ms)).collect(),
+    }
+}
+
+/// Boundaries from the inferred write unit: each payload size counts as
+/// size / unit writes, rounded, at least one.
+fn inferred(sizes: &HashMap<u32, u64>, mss: Option<u32>) -> Option<WriteBoundaries> {
+    let (unit, conf) = infer_unit(sizes, mss)?;
+    let mut h = BTreeMap::new();
+    for (size, c) in sizes {
+        let w = ((*size as f64 / unit as f64).round() as u64).max(1);
+        *h.entry(w).or_default() += c;
+    }
+    Some(WriteBoundaries {
+        source: Some(WriteSource::Inferred),
+        unit: Some(unit),
+        confidence: Some(conf),
+        writes: Some(h.iter().map(|(w, c)| w * c).sum()),
+        per_segment: Some(h),
+        delay: None,
+    })
+}
+
+/// The write unit inferred from payload sizes: the greatest common divisor
+/// of the small segments' sizes, trusted as far as the share of small
+/// segments that are exactly one unit long (the first segment after an
+/// idle period is usually one write).
+pub(super) fn infer_unit(sizes: &HashMap<u32, u64>, mss: Option<u32>) -> Option<(u32, WriteConfidence)> {
+    let small: Vec<(u32, u64)> = sizes
+        .iter()
+        .filter(|(s, _)| mss.is_none_or(|m| **s < m))
+        .map(|(s, c)| (*s, *c))
+        .collect();
+    let n: u64 = small.iter().map(|x| x.1).sum();
+    if n < 3 {
+        return None;
+    }
+    let g = small.iter().fold(0u64, |g, (s, _)| gcd(g, *s as u64)) as u32;
+    let ones: u64 = small.iter().filter(|(s, _)| *s == g).map(|x| x.1).sum();
+    let share = ones as f64 / n as f64;
+    if g == 0 || (g == 1 && share < 0.5) {
+        return None;
+    }
+    let conf = if share >= 0.5 {
+        WriteConfidence::High
+    } else if share >= 0.2 {
+        WriteConfidence::Medium
+    } else {
+        WriteConfidence::Low
+    };
+    if share < 0.05 {
+        return None;
+    }
+    Some((g, conf))
+}
+
+impl WriteBoundaries {
+    /// The report's `writes_per_segment`.
+    pub fn summary(&self) -> Option<report::WritesPerSegment> {
+        self.per_segment.as_ref().map(hist_summary)
+    }
+
+    /// Segments carrying the ends of two or more writes.
+    pub fn aggregated_segments(&self) -> Option<u64> {
+        let h = self.per_segment.as_ref()?;
+        Some(h.iter().filter(|(w, _)| **w >= 2).map(|(_, c)| c).sum())
+    }
+
+    /// Writes beyond the first in those segments.
+    pub fn aggregated_writes(&self) -> Option<u64> {
+        let h = self.per_segment.as_ref()?;
+        Some(h.iter().filter(|(w, _)| **w >= 2).map(|(w, c)| (w - 1) * c).sum())
+    }
+
+    /// From a write log or `--write-size`, not messages or inference.
+    pub fn exact(&self) -> bool {
+        self.source.as_ref().is_some_and(WriteSource::is_exact)
+    }
+}
+
+/// Which direction the write log belongs to: the one whose bytes match the
+/// log's total exactly, else the one that came closest; on a tie, the one
+/// where writes reach the wire soonest (the sender's own log precedes its
+/// segments by microseconds to an RTT, the peer's stream follows a
+/// request/response turn later). None without a log or a consistent
+/// direction.
+pub(super) fn log_direction(f: &FlowSummary, log: Option<&WriteLog>, dirs: &Pair<DirAnalysis>) -> Option<Dir> {
+    let log = log?;
+    let fits = |d: Dir| dirs[d].log_active && f.dirs[d].payload_bytes > 0;
+    let median_delay = |d: Dir| {
+        let mut v: Vec<i64> = dirs[d]
+            .write_delays
+            .iter()
+            .flatten()
+            .map(|x| x.saturating_abs())
+            .collect();
+        v.sort_unstable();
+        quantile(&v, 0.5).unwrap_or(i64::MAX)
+    };
+    Dir::BOTH.into_iter().filter(|&d| fits(d)).max_by_key(|&d| {
+        (
+            f.dirs[d].payload_bytes == log.total(),
+            f.dirs[d].payload_bytes,
+            std::cmp::Reverse(median_delay(d)),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::framed::tests::lines;
+    use super::*;
+    use crate::framing::Outcome;
+
+    #[test]
+    fn unit_inference() {
+        let mut s = HashMap::new();
+        s.insert(4, 10);
+        s.insert(8, 5);
+        s.insert(12, 2);
+        assert_eq!(infer_unit(&s, Some(1448)), Some((4, WriteConfidence::High)));
+        let mut t = HashMap::new();
+        t.insert(37, 3);
+        t.insert(52, 3);
+        t.insert(100, 3);
+        assert_eq!(infer_unit(&t, Some(1448)), None);
+    }
+
+    #[test]
+    fn unit_confidence_is_the_share_of_one_unit_segments() {
+        let sizes = |ones: u64, twos: u64| HashMap::from([(100, ones), (200, twos)]);
+        assert_eq!(infer_unit(&sizes(5, 5), None), Some((100, WriteConfidence::High)));
+        assert_eq!(infer_unit(&sizes(3, 7), None), Some((100, WriteConfidence::Medium)));
+        assert_eq!(infer_unit(&sizes(1, 9), None), Some((100, WriteConfidence::Low)));
+        assert_eq!(infer_unit(&sizes(1, 30), None), None);
+        // Full-size segments are not evidence of a write size.
+        assert_eq!(infer_unit(&HashMap::from([(1448, 50)]), Some(1448)), None);
+    }
+
+    fn analysis() -> DirAnalysis {
+        let mut da = DirAnalysis::default();
+        da.sizes.insert(100, 10);
+        da.wps_size.insert(1, 7);
+        da.wps_log.insert(2, 3);
+        da.wps_framing.insert(3, 2);
+        da
+    }
+
+    #[test]
+    fn boundary_precedence_log_size_framing_inferred() {
+        let da = analysis();
+        let log = WriteLog {
+            times: vec![0, 1],
+            ends: vec![100, 200],
+        };
+        let fr = lines(4, 10, Outcome::Active);
+        let all = BoundaryInput {
+            log: Some(&log),
+            write_size: Some(50),
+            framing: Some(&fr),
+            data_segments: 10,
+            payload_bytes: 1000,
+            mss: Some(1448),
+            da: &da,
+        };
+        let b = write_boundaries(&all);
+        assert_eq!((b.source, b.writes), (Some(WriteSource::Log), Some(2)));
+        assert!(b.delay.is_some());
+        let b = write_boundaries(&BoundaryInput { log: None, ..all });
+        assert_eq!((b.source, b.unit, b.writes), (Some(WriteSource::Size), Some(50), Some(20)));
+        let b = write_boundaries(&BoundaryInput { log: None, write_size: None, ..all });
+        assert_eq!(b.source, Some(WriteSource::Framing("lines".into())));
+        assert_eq!(b.aggregated_segments(), Some(2));
+        assert_eq!(b.aggregated_writes(), Some(4));
+        assert!(!b.exact());
+        let none = BoundaryInput { log: None, write_size: None, framing: None, ..all };
+        let b = write_boundaries(&none);
+        assert_eq!((b.source, b.unit, b.writes), (Some(WriteSource::Inferred), Some(100), Some(10)));
+        let b = write_boundaries(&BoundaryInput { data_segments: 0, ..none });
+        assert!(b.source.is_none() && b.per_segment.is_none());
+    }
+}

@@ -1,0 +1,332 @@
+//! Stage 4: what a flow's events mean.
+//!
+//! [`FlowAnalysis`] observes one connection's [`DataEvent`]s and
+//! [`AckEvent`]s (streaming, bounded memory: `observe`) and, when the flow
+//! is finished, [`finish`] turns those records with the tracker's
+//! [`FlowSummary`] into a [`report::Flow`] through named stages, each with
+//! one job and a small typed result:
+//!
+//! 1. `path` — path RTT, vantage point, capture→sender part per direction;
+//! 2. `framed` — whether the protocol framing gives the write boundaries;
+//! 3. `boundaries` — write boundaries (log > size > framing > inferred):
+//!    source, unit, confidence, writes per segment, write delays;
+//! 4. `intervals` — send intervals against the RTT, wide writes;
+//! 5. `ack_delay` — the receiver's ACK delays and their timer cluster;
+//! 6. `releases` — ACK-clocked segments, by pure ACK, held, aggregated;
+//! 7. `stalls` — Nagle × delayed-ACK stalls;
+//! 8. `verdict` — the Nagle verdict and its evidence;
+//! 9. `causes` — other causes of coalescing;
+//! 10. `notes` and `summary` — the flow's notes, each direction's sentence;
+//!
+//! then `series` (chart points) and the advice (`crate::advice::advise`).
+//!
+//! What it does not do: parse bytes (that is `decode`; application payload
+//! is read only by `crate::framing`), track sequence numbers (that is
+//! `flow`), give advice (that is `advice`) or print anything (that is
+//! `render`). Every rule is written down next to the code that applies it,
+//! and the README ("How the numbers are made") repeats them in a paragraph
+//! each.
+
+mod ack_delay;
+mod boundaries;
+mod causes;
+mod framed;
+mod intervals;
+mod notes;
+mod observe;
+mod path;
+mod releases;
+mod series;
+mod stalls;
+mod stats;
+mod summary;
+mod verdict;
+
+use crate::flow::{Dir, DirStats, FlowSummary, Pair, C2S, S2C};
+#[cfg(doc)]
+use crate::flow::{AckEvent, DataEvent};
+use crate::framing::FramingRules;
+use crate::report::{self, ms, secs, MssSource};
+use crate::writes::WriteLog;
+use observe::DirAnalysis;
+use path::PathTiming;
+use std::sync::Arc;
+
+/// How write boundaries are known.
+#[derive(Debug, Clone, Default)]
+pub struct AnalysisConfig {
+    /// Every write is this many bytes (`--write-size`).
+    pub write_size: Option<u32>,
+    /// The sender's write log (`--writes`).
+    pub log: Option<Arc<WriteLog>>,
+    /// Keep per-segment time series for charts.
+    pub series: bool,
+    /// Write boundaries from the protocol's framing (`--framing`).
+    pub framing: FramingRules,
+}
+
+/// Per-flow analysis state; one per connection, fed by the tracker.
+#[derive(Debug, Clone)]
+pub struct FlowAnalysis {
+    cfg: Arc<AnalysisConfig>,
+    dirs: Pair<DirAnalysis>,
+    advice: Box<crate::advice::Collector>,
+}
+
+impl FlowAnalysis {
+    pub fn new(cfg: Arc<AnalysisConfig>) -> Self {
+        FlowAnalysis {
+            cfg,
+            dirs: Pair::default(),
+            advice: Default::default(),
+        }
+    }
+}
+
+/// What every direction of a flow is analysed against.
+struct FlowContext<'a> {
+    f: &'a FlowSummary,
+    cfg: &'a AnalysisConfig,
+    timing: PathTiming,
+    /// The direction the write log belongs to.
+    log_dir: Option<Dir>,
+}
+
+/// Turn a finished flow into its report entry.
+pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
+    let FlowAnalysis { cfg, dirs, advice } = an;
+    let ctx = FlowContext {
+        f,
+        cfg: &cfg,
+        timing: path::path_timing(f),
+        log_dir: boundaries::log_direction(f, cfg.log.as_deref(), &dirs),
+    };
+    let mut notes: Vec<String> = notes::handshake_note(f).into_iter().collect();
+    let mut directions = Vec::new();
+    for (d, da) in dirs.into_iter_dirs() {
+        let (direction, framing_note) = direction(&ctx, d, &da);
+        notes.extend(framing_note);
+        directions.push(direction);
+    }
+    notes.extend(notes::capture_notes(f, &ctx.timing));
+    let mut flow = report::Flow {
+        id: f.id,
+        capture: 0,
+        client: f.client.to_string(),
+        server: f.server.to_string(),
+        handshake_seen: f.handshake_seen,
+        start_ts: secs(f.start_ts),
+        end_ts: secs(f.end_ts),
+        vantage: ctx.timing.vantage,
+        rtt_ms: path::rtt_report(f, &ctx.timing),
+        directions,
+        notes,
+        evicted: f.evicted,
+        advice: Vec::new(),
+    };
+    flow.advice = crate::advice::advise(f, &advice, &flow);
+    flow
+}
+
+/// What was measured in one direction (stages 2–7).
+struct Measured {
+    framing: framed::FramingUse,
+    bounds: boundaries::WriteBoundaries,
+    writes_per_segment: Option<report::WritesPerSegment>,
+    send_interval: report::SendInterval,
+    /// Median gap between writes (ms) when wider than the RTT.
+    wide_writes: Option<f64>,
+    ack_delay: ack_delay::AckDelays,
+    releases: releases::Releases,
+    stalls: stalls::Stalls,
+}
+
+/// What was concluded from it (stages 8–10).
+struct Judged {
+    nagle: report::Nagle,
+    causes: Vec<report::CoalescingCause>,
+    summary: String,
+}
+
+/// One direction's report entry, and its framing note if any.
+fn direction(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> (report::Direction, Option<String>) {
+    let mut m = measure(ctx, d, da);
+    let judged = judge(ctx, d, da, &mut m);
+    let side = if d == C2S { "client→server" } else { "server→client" };
+    let note = m.framing.note.take().map(|why| format!("{side}: {why}"));
+    let series = ctx.cfg.series.then(|| series::series(da, ctx.f.start_ts));
+    (direction_report(ctx, d, m, judged, series), note)
+}
+
+/// Stages 2–7 for direction `d`, in order.
+fn measure(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> Measured {
+    let (st, rtt) = (&ctx.f.dirs[d], ctx.timing.rtt);
+    let near = ctx.timing.near[d];
+    let owns_log = ctx.log_dir == Some(d);
+    let framing = framed::framing_use(&da.framing, st.data_segments);
+    let bounds = boundaries::write_boundaries(&boundaries::BoundaryInput {
+        log: ctx.cfg.log.as_deref().filter(|_| owns_log),
+        write_size: ctx.cfg.write_size,
+        framing: framing.used.then_some(&*da.framing),
+        data_segments: st.data_segments,
+        payload_bytes: st.payload_bytes,
+        mss: ctx.f.mss[d],
+        da,
+    });
+    let send_interval = intervals::send_interval(&da.send_intervals, rtt);
+    let log_gap = ctx.cfg.log.as_ref().and_then(|log| log.median_gap());
+    let wide_writes = intervals::wide_writes(log_gap.filter(|_| owns_log), rtt, &send_interval);
+    let ack_delay = ack_delay::ack_delays(st.ack_rtt.values(), near, rtt);
+    let releases = releases::releases(&da.releases, near.unwrap_or(0), rtt, bounds.unit);
+    let timer_ms = ack_delay.timer.map(|t| t.0);
+    let stalls = stalls::stalls(&releases.by_pure_ack, near.unwrap_or(0), rtt, timer_ms);
+    Measured {
+        framing,
+        writes_per_segment: bounds.summary(),
+        bounds,
+        send_interval,
+        wide_writes,
+        ack_delay,
+        releases,
+        stalls,
+    }
+}
+
+/// Stages 8–10: the verdict (which also clears the stalls of an `off`),
+/// the causes of coalescing and the summary sentence.
+fn judge(ctx: &FlowContext, d: Dir, da: &DirAnalysis, m: &mut Measured) -> Judged {
+    let (f, st) = (ctx.f, &ctx.f.dirs[d]);
+    let nagle = nagle(ctx, st, da, m);
+    m.stalls.drop_unless_nagle(nagle.verdict);
+    let causes = causes::coalescing_causes(&causes::CauseInput {
+        verdict: nagle.verdict,
+        aggregated: m.bounds.aggregated_segments(),
+        agg_in_flight: da.agg_in_flight,
+        agg_window_limited: da.agg_window_limited,
+        zero_window_both: st.zero_window > 0 && d == C2S && f.dirs[S2C].zero_window > 0,
+        oversize_segments: st.oversize_segments,
+    });
+    let (from, to) = endpoints(f, d);
+    let summary = summary::direction_summary(&summary::SummaryInput {
+        seen_at: summary::seen_at(ctx.timing.vantage, d),
+        from: &from,
+        to: &to,
+        verdict: nagle.verdict,
+        writes_per_segment: m.writes_per_segment.as_ref(),
+        rtt_ratio: m.send_interval.rtt_ratio,
+        rtt: ctx.timing.rtt.map(ms),
+        write_delay: m.bounds.delay.as_ref(),
+        stalls: m.stalls.count,
+        stall_ns: m.stalls.total,
+        data_segments: st.data_segments,
+    });
+    Judged { nagle, causes, summary }
+}
+
+/// The report's `nagle` object: the verdict from the measured findings.
+fn nagle(ctx: &FlowContext, st: &DirStats, da: &DirAnalysis, m: &Measured) -> report::Nagle {
+    let r = &m.releases;
+    let (verdict, evidence) = verdict::nagle_verdict(&verdict::VerdictInput {
+        data_segments: st.data_segments,
+        small_segments: st.small_segments,
+        violations: da.violations,
+        violations_recovery: da.violations_recovery,
+        released_held: r.held,
+        released_aggregated: r.aggregated.max(r.aggregated_inferred),
+        writes_exact: m.bounds.exact(),
+        clocked_pure: r.by_pure_ack.len() as u64,
+        pure_share_ok: r.pure_share_ok,
+        rtt_ratio: m.send_interval.rtt_ratio,
+        stalls: m.stalls.count,
+        stall_median_ms: m.stalls.median_ms,
+        wide_writes_ms: m.wide_writes,
+        rtt_ms: ctx.timing.rtt.map(ms),
+        tolerance_ms: ms(r.tolerance),
+    });
+    report::Nagle {
+        verdict,
+        evidence,
+        small_while_unacked: da.violations,
+        small_while_unacked_in_recovery: da.violations_recovery,
+        release_tolerance_ms: Some(ms(r.tolerance)),
+    }
+}
+
+/// Sender and receiver of direction `d`.
+fn endpoints(f: &FlowSummary, d: Dir) -> (String, String) {
+    if d == C2S {
+        (f.client.to_string(), f.server.to_string())
+    } else {
+        (f.server.to_string(), f.client.to_string())
+    }
+}
+
+/// Where the MSS came from: a SYN's option (either side's), else the
+/// largest payload seen.
+fn mss_source(f: &FlowSummary, d: Dir) -> Option<MssSource> {
+    f.mss[d].map(|_| {
+        if f.dirs[d].mss_option.is_some() || f.dirs[d.reverse()].mss_option.is_some() {
+            MssSource::Syn
+        } else {
+            MssSource::LargestPayload
+        }
+    })
+}
+
+/// Assemble the report entry of direction `d` from the tracker's counters
+/// and the findings.
+fn direction_report(
+    ctx: &FlowContext,
+    d: Dir,
+    m: Measured,
+    j: Judged,
+    series: Option<report::Series>,
+) -> report::Direction {
+    let st = &ctx.f.dirs[d];
+    let (from, to) = endpoints(ctx.f, d);
+    report::Direction {
+        from,
+        to,
+        frames: st.frames,
+        wire_bytes: st.wire_bytes,
+        data_segments: st.data_segments,
+        payload_bytes: st.payload_bytes,
+        all_payload_bytes: st.all_payload_bytes,
+        retransmissions: st.retransmissions,
+        out_of_order: st.out_of_order,
+        fast_retransmissions: st.fast_retransmissions,
+        spurious_retransmissions: st.spurious_retransmissions,
+        keepalives: st.keepalives,
+        zero_window: st.zero_window,
+        capture_gaps: report::CaptureGaps {
+            count: st.capture_gaps.count,
+            bytes: st.capture_gaps.bytes,
+            untracked: st.capture_gaps.untracked,
+        },
+        mss: ctx.f.mss[d],
+        mss_source: mss_source(ctx.f, d),
+        small_segments: st.small_segments,
+        oversize_segments: st.oversize_segments,
+        timestamps: st.timestamps,
+        window_scale: st.window_scale,
+        truncated_frames: st.truncated_frames,
+        ack_rtt_ms: stats::stats_ms(st.ack_rtt.values(), st.ack_rtt.count()),
+        aggregated_segments: m.bounds.aggregated_segments(),
+        aggregated_writes: m.bounds.aggregated_writes(),
+        write_source: m.bounds.source,
+        write_unit: m.bounds.unit,
+        write_confidence: m.bounds.confidence,
+        writes: m.bounds.writes,
+        writes_per_segment: m.writes_per_segment,
+        send_interval_ms: m.send_interval,
+        ack_clocked_segments: m.releases.ack_clocked,
+        nagle: j.nagle,
+        coalescing_causes: j.causes,
+        ack_delay_ms: m.ack_delay.report,
+        stalls: m.stalls.report(),
+        write_delay_ms: m.bounds.delay,
+        framing: m.framing.status,
+        summary: j.summary,
+        series,
+    }
+}

@@ -1,0 +1,191 @@
+//! Stage 1, path timing: the path RTT, the vantage point, and how far the
+//! capture point is from each sender.
+//!
+//! Rules (README "Path RTT" and "Vantage point"): the vantage is `client`
+//! when the client's ACK follows the SYN/ACK within 10 % of the handshake
+//! time, `server` when the SYN/ACK follows the SYN within 10 %, otherwise
+//! `middle`, and `unknown` without a handshake. The capture → sender →
+//! capture part of each direction ("near") is the smallest sample of the
+//! other direction or the handshake split, whichever is smaller. The path
+//! RTT is the smallest of the handshake RTT and each direction's smallest
+//! sample (data→ACK or timestamp echo) plus its near part. This stage does
+//! not look at the analysis' per-segment records.
+
+use super::stats::quantile;
+use crate::flow::{Dir, FlowSummary, Pair, C2S, S2C};
+use crate::report::{self, ms, RttSource, Vantage};
+
+/// Path RTT, vantage and the capture→sender part of the path per direction.
+pub(super) struct PathTiming {
+    pub rtt: Option<i64>,
+    pub rtt_source: Option<RttSource>,
+    pub vantage: Vantage,
+    /// near[d]: capture → sender of `d` → capture (ns).
+    pub near: Pair<Option<i64>>,
+}
+
+/// The handshake split, when both parts are non-negative.
+fn plausible_split(f: &FlowSummary) -> Option<(i64, i64)> {
+    f.handshake.split().filter(|(a, b)| *a >= 0 && *b >= 0)
+}
+
+/// Direction `d`'s smallest sample (capture → receiver → capture plus the
+/// receiver's ACK delay) and where it came from; timestamps win a tie.
+fn far(f: &FlowSummary, d: Dir) -> Option<(i64, RttSource)> {
+    let a = f.dirs[d].ack_rtt.min().map(|v| (v, RttSource::DataAck));
+    let t = f.dirs[d].ts_rtt.min().map(|v| (v, RttSource::Timestamps));
+    match (a, t) {
+        (Some(a), Some(t)) => Some(if t.0 < a.0 { t } else { a }),
+        (a, t) => a.or(t),
+    }
+}
+
+/// The vantage point from the handshake split (capture→server→capture,
+/// capture→client→capture): at an end when its part is within 10 %.
+pub(super) fn vantage(split: Option<(i64, i64)>) -> Vantage {
+    match split {
+        Some((a, b)) if a + b > 0 => {
+            let total = (a + b) as f64;
+            if (b as f64) <= 0.1 * total {
+                Vantage::Client
+            } else if (a as f64) <= 0.1 * total {
+                Vantage::Server
+            } else {
+                Vantage::Middle
+            }
+        }
+        _ => Vantage::Unknown,
+    }
+}
+
+/// The capture → sender of `d` → capture time: the smaller of the other
+/// direction's smallest sample and the handshake part; 0 when nothing is
+/// known but the capture was taken at that sender.
+fn near(f: &FlowSummary, d: Dir, split: Option<(i64, i64)>, vantage: Vantage) -> Option<i64> {
+    let from_samples = far(f, d.reverse()).map(|x| x.0);
+    let from_handshake = split.map(|(a, b)| if d == C2S { b } else { a });
+    let n = match (from_samples, from_handshake) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    };
+    // The capture was taken at the sender: nothing between.
+    let at_sender = (d == C2S && vantage == Vantage::Client) || (d == S2C && vantage == Vantage::Server);
+    n.or(at_sender.then_some(0))
+}
+
+/// The smallest full-path estimate: the handshake RTT, or a direction's
+/// smallest sample plus its near part; with neither, the smallest sample.
+fn best_rtt(f: &FlowSummary, split: Option<(i64, i64)>, near: &Pair<Option<i64>>) -> Option<(i64, RttSource)> {
+    let mut best: Option<(i64, RttSource)> = split.map(|(a, b)| (a + b, RttSource::Handshake));
+    for d in [C2S, S2C] {
+        if let (Some((fv, src)), Some(n)) = (far(f, d), near[d]) {
+            let cand = fv + n;
+            if best.is_none_or(|b| cand < b.0) {
+                best = Some((cand, src));
+            }
+        }
+    }
+    if best.is_none() {
+        // One side only, capture point unknown: the far part is all we have.
+        for d in [C2S, S2C] {
+            if let Some((fv, src)) = far(f, d) {
+                if best.is_none_or(|b| fv < b.0) {
+                    best = Some((fv, src));
+                }
+            }
+        }
+    }
+    best
+}
+
+pub(super) fn path_timing(f: &FlowSummary) -> PathTiming {
+    let split = plausible_split(f);
+    let vantage = vantage(split);
+    let near = Pair::from_fn(|d| near(f, d, split, vantage));
+    let best = best_rtt(f, split, &near);
+    PathTiming {
+        rtt: best.map(|b| b.0),
+        rtt_source: best.map(|b| b.1),
+        vantage,
+        near,
+    }
+}
+
+/// The flow's `rtt_ms`: the path RTT, and the data→ACK samples brought to
+/// the full path (raw sample + the capture→sender part).
+pub(super) fn rtt_report(f: &FlowSummary, timing: &PathTiming) -> report::Rtt {
+    let mut full: Vec<i64> = Vec::new();
+    let mut full_count = 0;
+    for d in [C2S, S2C] {
+        if let Some(n) = timing.near[d] {
+            full.extend(f.dirs[d].ack_rtt.values().iter().map(|v| v + n));
+            full_count += f.dirs[d].ack_rtt.count();
+        }
+    }
+    full.sort_unstable();
+    report::Rtt {
+        handshake: f.handshake.split().map(|(a, b)| ms(a + b)),
+        min: timing.rtt.map(ms),
+        median: quantile(&full, 0.5).map(ms),
+        p90: quantile(&full, 0.9).map(ms),
+        samples: full_count,
+        source: timing.rtt_source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vantage_from_the_handshake_split() {
+        // SYN/ACK 20 ms after the SYN, ACK 0.1 ms after: at the client.
+        assert_eq!(vantage(Some((20_000_000, 100_000))), Vantage::Client);
+        // SYN/ACK right after the SYN: at the server.
+        assert_eq!(vantage(Some((100_000, 20_000_000))), Vantage::Server);
+        // Exactly 10 % still counts as at the end.
+        assert_eq!(vantage(Some((9, 1))), Vantage::Client);
+        assert_eq!(vantage(Some((6, 4))), Vantage::Middle);
+        assert_eq!(vantage(Some((0, 0))), Vantage::Unknown);
+        assert_eq!(vantage(None), Vantage::Unknown);
+    }
+
+    fn flow(syn: i64, syn_ack: i64, ack: i64) -> FlowSummary {
+        let addr = "10.0.0.1:1".parse().unwrap();
+        FlowSummary {
+            id: 0,
+            client: addr,
+            server: addr,
+            handshake: crate::flow::Handshake {
+                syn: Some(syn),
+                syn_ack: Some(syn_ack),
+                ack: Some(ack),
+            },
+            handshake_seen: true,
+            start_ts: syn,
+            end_ts: ack,
+            dirs: Default::default(),
+            mss: Pair::default(),
+            evicted: false,
+        }
+    }
+
+    #[test]
+    fn path_rtt_combines_the_directions() {
+        // Captured at the client of a 20 ms path (handshake 20.1 ms): the
+        // client's data is acknowledged after 20 ms, the server's after
+        // 0.05 ms. Near part of the client: 0.05 ms; of the server: 20 ms.
+        let mut f = flow(0, 20_100_000, 20_200_000);
+        f.dirs[C2S].ack_rtt.push(20_000_000);
+        f.dirs[S2C].ack_rtt.push(50_000);
+        let t = path_timing(&f);
+        assert_eq!(t.vantage, Vantage::Client);
+        assert_eq!(t.near, Pair::new(Some(50_000), Some(20_000_000)));
+        assert_eq!(t.rtt, Some(20_050_000));
+        assert_eq!(t.rtt_source, Some(RttSource::DataAck));
+        // No samples: the handshake; at the sender the near part is 0.
+        let t = path_timing(&flow(0, 20_000_000, 20_000_000));
+        assert_eq!((t.rtt, t.rtt_source), (Some(20_000_000), Some(RttSource::Handshake)));
+        assert_eq!(t.near, Pair::new(Some(0), Some(20_000_000)));
+    }
+}

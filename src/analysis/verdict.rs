@@ -1,0 +1,253 @@
+//! Stage: the Nagle verdict of one direction, with its evidence rule by
+//! rule (README "The Nagle verdict").
+//!
+//! Linux implements Minshall's variant: a small segment is held only while
+//! an earlier small segment is unacknowledged. So the verdict is `off` as
+//! soon as two small segments were unacknowledged at once (twice, or once
+//! with no aggregated release); `on` on a held write, aggregated releases
+//! (one with exact write boundaries, two otherwise), ACK-clocked pacing at
+//! 0.7–1.5 × RTT, or two stalls; otherwise `inconclusive` with the reason.
+//! Overlaps inside loss recovery, FINs and probes are listed, not counted.
+
+use crate::report::Verdict;
+
+/// What the Nagle verdict is decided from (see [`nagle_verdict`]).
+#[derive(Debug, Clone, Default)]
+pub(super) struct VerdictInput {
+    pub data_segments: u64,
+    pub small_segments: u64,
+    /// Small segments sent while an earlier one was unacknowledged, outside
+    /// loss recovery, FINs and probes.
+    pub violations: u64,
+    /// Such overlaps inside loss recovery, with a FIN, or probes.
+    pub violations_recovery: u64,
+    /// Releases whose writes were called before the releasing ACK (log).
+    pub released_held: u64,
+    /// Releases by a pure ACK carrying two or more writes.
+    pub released_aggregated: u64,
+    /// Write boundaries are exact (a write log or `--write-size`), not
+    /// protocol messages or inferred: one message is not always one write
+    /// (a TLS library may emit several records per write), so without exact
+    /// boundaries one aggregated release is not enough.
+    pub writes_exact: bool,
+    /// Small segments released by a pure ACK.
+    pub clocked_pure: u64,
+    /// At least half of the releases came after a pure ACK.
+    pub pure_share_ok: bool,
+    pub rtt_ratio: Option<f64>,
+    pub stalls: u64,
+    pub stall_median_ms: Option<f64>,
+    /// The median gap between writes when it exceeds the RTT.
+    pub wide_writes_ms: Option<f64>,
+    pub rtt_ms: Option<f64>,
+    pub tolerance_ms: f64,
+}
+
+fn none_overlapped() -> String {
+    "no small segment was sent while another small segment was unacknowledged".to_string()
+}
+
+/// The verdict and its evidence: the deciding rule, then the wide-writes
+/// remark on an `on`, then the overlaps that were not counted.
+pub(super) fn nagle_verdict(e: &VerdictInput) -> (Verdict, Vec<String>) {
+    let (verdict, mut evidence) = decide(e);
+    if verdict == Verdict::On {
+        if let Some(gap) = e.wide_writes_ms {
+            evidence.push(format!(
+                "writes were spaced wider than the RTT (median {gap:.2} ms apart, RTT {:.2} ms): Nagle held data only when an ACK came late",
+                e.rtt_ms.unwrap_or(0.0)
+            ));
+        }
+    }
+    if e.violations_recovery > 0 {
+        evidence.push(format!(
+            "{} small segment(s) overlapped inside loss recovery, carried a FIN, or were probes (not counted)",
+            e.violations_recovery
+        ));
+    }
+    (verdict, evidence)
+}
+
+/// The first rule that applies, in the order of the README.
+fn decide(e: &VerdictInput) -> (Verdict, Vec<String>) {
+    let v = e.violations;
+    if e.data_segments == 0 {
+        (Verdict::Inconclusive, vec!["no data sent in this direction".to_string()])
+    } else if e.small_segments == 0 {
+        let why = "no segment below the MSS: Nagle only holds small segments";
+        (Verdict::Inconclusive, vec![why.to_string()])
+    } else if v >= 2 || (v == 1 && e.released_aggregated == 0) {
+        (Verdict::Off, vec![format!(
+            "{v} small segment(s) were sent while an earlier small segment was still unacknowledged (outside loss recovery); Nagle's algorithm forbids that"
+        )])
+    } else if let Some(evidence) = on_evidence(e) {
+        (Verdict::On, evidence)
+    } else if let Some(gap) = e.wide_writes_ms {
+        (Verdict::Inconclusive, vec![format!(
+            "writes were spaced wider than the RTT (median {gap:.2} ms apart, RTT {:.2} ms): Nagle never had to hold anything",
+            e.rtt_ms.unwrap_or(0.0)
+        )])
+    } else {
+        (Verdict::Inconclusive, vec!["too little evidence either way".to_string()])
+    }
+}
+
+/// The evidence for `on`, when one of its rules applies: a held write,
+/// aggregated releases, pacing by pure ACKs at about one RTT, or stalls.
+fn on_evidence(e: &VerdictInput) -> Option<Vec<String>> {
+    if e.released_held >= 1 {
+        Some(vec![format!(
+            "{} segment(s) carried writes that were called before the ACK of the previous small segment and left within {:.2} ms of that ACK: the kernel held them",
+            e.released_held, e.tolerance_ms
+        ), none_overlapped()])
+    } else if e.released_aggregated >= if e.writes_exact { 1 } else { 2 } {
+        Some(vec![format!(
+            "{} segment(s) carrying 2 or more writes left within {:.2} ms of the ACK of the previous small segment",
+            e.released_aggregated, e.tolerance_ms
+        ), none_overlapped()])
+    } else if e.clocked_pure >= 3
+        && e.rtt_ratio.is_some_and(|x| (0.7..=1.5).contains(&x))
+        && e.pure_share_ok
+    {
+        Some(vec![format!(
+            "{} small segments left right after a pure ACK of the previous one, and sends are paced at {:.2} × RTT",
+            e.clocked_pure,
+            e.rtt_ratio.unwrap_or(0.0)
+        )])
+    } else if e.stalls >= 2 {
+        Some(vec![format!(
+            "{} small segment(s) waited for an ACK the peer delayed (pure ACK after {:.1} ms on median) and left right after it: the write-write-read stall of Nagle with delayed ACK",
+            e.stalls,
+            e.stall_median_ms.unwrap_or(0.0)
+        ), none_overlapped()])
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> VerdictInput {
+        VerdictInput {
+            data_segments: 100,
+            small_segments: 100,
+            tolerance_ms: 0.25,
+            rtt_ms: Some(40.0),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn verdict_rules() {
+        // Two small segments unacknowledged at once: off, whatever else.
+        let off = VerdictInput {
+            violations: 2,
+            released_held: 5,
+            ..input()
+        };
+        assert_eq!(nagle_verdict(&off).0, Verdict::Off);
+        // One overlap but an aggregated release: not enough for off.
+        let one = VerdictInput {
+            violations: 1,
+            released_aggregated: 1,
+            writes_exact: true,
+            ..input()
+        };
+        assert_eq!(nagle_verdict(&one).0, Verdict::On);
+        // Without exact write boundaries (protocol messages, inference), one
+        // aggregated release may be one write of several messages: two are
+        // needed.
+        let messages = |n| VerdictInput {
+            released_aggregated: n,
+            ..input()
+        };
+        assert_eq!(nagle_verdict(&messages(1)).0, Verdict::Inconclusive);
+        assert_eq!(nagle_verdict(&messages(2)).0, Verdict::On);
+        // A single held write is enough for on.
+        assert_eq!(
+            nagle_verdict(&VerdictInput {
+                released_held: 1,
+                ..input()
+            })
+            .0,
+            Verdict::On
+        );
+    }
+
+    #[test]
+    fn verdict_rules_pacing_stalls_wide_writes_bulk() {
+        // Pacing needs three pure-ACK releases at about one RTT.
+        let paced = VerdictInput {
+            clocked_pure: 3,
+            pure_share_ok: true,
+            rtt_ratio: Some(1.0),
+            ..input()
+        };
+        assert_eq!(nagle_verdict(&paced).0, Verdict::On);
+        let slow = VerdictInput {
+            rtt_ratio: Some(2.0),
+            ..paced.clone()
+        };
+        assert_eq!(nagle_verdict(&slow).0, Verdict::Inconclusive);
+        // One stall could be chance; two are a pattern.
+        assert_eq!(
+            nagle_verdict(&VerdictInput {
+                stalls: 1,
+                ..input()
+            })
+            .0,
+            Verdict::Inconclusive
+        );
+        assert_eq!(
+            nagle_verdict(&VerdictInput {
+                stalls: 2,
+                ..input()
+            })
+            .0,
+            Verdict::On
+        );
+        // Wide writes: inconclusive with that reason, or a note on an on.
+        let wide = VerdictInput {
+            wide_writes_ms: Some(50.0),
+            ..input()
+        };
+        let (v, ev) = nagle_verdict(&wide);
+        assert_eq!(v, Verdict::Inconclusive);
+        assert!(ev[0].contains("Nagle never had to hold anything"));
+        let (v, ev) = nagle_verdict(&VerdictInput {
+            released_held: 3,
+            ..wide
+        });
+        assert_eq!(v, Verdict::On);
+        assert!(ev.last().unwrap().contains("only when an ACK came late"));
+        // Bulk: no small segments.
+        let bulk = VerdictInput {
+            small_segments: 0,
+            violations: 9,
+            ..input()
+        };
+        assert_eq!(nagle_verdict(&bulk).0, Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn uncounted_overlaps_are_listed_last() {
+        let e = VerdictInput {
+            violations_recovery: 4,
+            released_held: 1,
+            wide_writes_ms: Some(50.0),
+            ..input()
+        };
+        let (v, ev) = nagle_verdict(&e);
+        assert_eq!(v, Verdict::On);
+        assert!(ev[2].contains("only when an ACK came late"));
+        assert!(ev[3].starts_with("4 small segment(s) overlapped inside loss recovery"));
+        // They never make an off.
+        let only = VerdictInput {
+            violations_recovery: 9,
+            ..input()
+        };
+        assert_eq!(nagle_verdict(&only).0, Verdict::Inconclusive);
+    }
+}
