@@ -354,9 +354,9 @@ pub struct DirStats {
     /// spurious ones included), see [`WsClass`].
     pub retransmissions: u64,
     /// Of those, `tcp.analysis.fast_retransmission`.
-    pub fast_retransmissions: u64,
+    pub fast_retransmissions: u32,
     /// Of those, `tcp.analysis.spurious_retransmission`.
-    pub spurious_retransmissions: u64,
+    pub spurious_retransmissions: u32,
     /// Payload of segments resending bytes seen before (the tracker's own
     /// [`SegmentKind::Retransmission`]).
     pub retransmitted_bytes: u64,
@@ -617,8 +617,13 @@ impl Endpoint {
             Some(WsClass::OutOfOrder) => st.out_of_order += 1,
             Some(c) => {
                 st.retransmissions += 1;
-                st.fast_retransmissions += u64::from(c == WsClass::FastRetransmission);
-                st.spurious_retransmissions += u64::from(c == WsClass::SpuriousRetransmission);
+                let (fast, spurious) = (
+                    &mut st.fast_retransmissions,
+                    &mut st.spurious_retransmissions,
+                );
+                *fast = fast.saturating_add(u32::from(c == WsClass::FastRetransmission));
+                *spurious =
+                    spurious.saturating_add(u32::from(c == WsClass::SpuriousRetransmission));
             }
         }
     }
@@ -658,7 +663,9 @@ impl Endpoint {
     /// gaps as they stand (open holes count when no ACK was ever seen).
     fn final_stats(&self) -> DirStats {
         DirStats {
-            capture_gaps: self.holes.gaps(self.una.is_some()),
+            capture_gaps: self
+                .holes
+                .at_end(self.stats.capture_gaps, self.una.is_some()),
             ..self.stats.clone()
         }
     }
@@ -708,7 +715,7 @@ impl Endpoint {
         let mut rtt_sample = None;
         if self.una.is_none_or(|una| ack > una) {
             self.una = Some(ack);
-            self.holes.ack(ack);
+            self.holes.ack(ack, &mut self.stats.capture_gaps);
             rtt_sample = self.retire_acked(ack, ts);
             if self.recovery_point.is_some_and(|rp| ack >= rp) {
                 self.recovery_point = None;
@@ -795,7 +802,8 @@ impl Endpoint {
         if span.len == 0 {
             // SYN or FIN without data: only advance (a FIN beyond the
             // highest sequence leaves a hole).
-            self.holes.skip(next, span.start);
+            self.holes
+                .skip(next, span.start, &mut self.stats.capture_gaps);
             self.advance(span.end, next, ts);
             return None;
         }
@@ -860,7 +868,7 @@ impl Endpoint {
                 SegmentKind::Retransmission
             }
         } else {
-            self.holes.skip(next, start);
+            self.holes.skip(next, start, &mut self.stats.capture_gaps);
             SegmentKind::New
         }
     }
@@ -1041,23 +1049,28 @@ impl Handshake {
 /// recent SYN to the first frame with ACK and without SYN after it. Its
 /// out-of-order threshold is that, else 3 ms; unlike [`Handshake::split`]
 /// a SYN retransmitted after the SYN/ACK restarts it.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct WsFirstRtt {
-    mru_syn: Option<TsNs>,
-    rtt: Option<i64>,
+    /// Time of the most recent SYN, `NONE` before any.
+    mru_syn: TsNs,
+    /// The RTT, `NONE` until known.
+    rtt: i64,
 }
 
 impl WsFirstRtt {
+    /// "Not yet" (no timestamp is clamped this low, see [`MAX_TS_NS`]).
+    const NONE: i64 = i64::MIN;
+
     fn observe(&mut self, seg: &Segment) {
         match (seg.has(flags::SYN), seg.has(flags::ACK)) {
-            (true, false) => self.mru_syn = Some(seg.ts_ns),
-            (false, true) if self.rtt.is_none() => {
+            (true, false) => self.mru_syn = seg.ts_ns,
+            (false, true) if self.rtt == Self::NONE && self.mru_syn != Self::NONE => {
                 // Wireshark keeps a zero RTT as "none" (3 ms), and takes a
                 // negative one unsigned: a threshold nothing exceeds.
-                self.rtt = self
-                    .mru_syn
-                    .map(|t| seg.ts_ns.saturating_sub(t))
-                    .filter(|&r| r != 0);
+                let r = seg.ts_ns.saturating_sub(self.mru_syn);
+                if r != 0 {
+                    self.rtt = r;
+                }
             }
             _ => {}
         }
@@ -1065,9 +1078,18 @@ impl WsFirstRtt {
 
     fn threshold(&self) -> i64 {
         match self.rtt {
-            None => DEFAULT_OOO_THRESHOLD_NS,
-            Some(r) if r < 0 => i64::MAX,
-            Some(r) => r,
+            Self::NONE => DEFAULT_OOO_THRESHOLD_NS,
+            r if r < 0 => i64::MAX,
+            r => r,
+        }
+    }
+}
+
+impl Default for WsFirstRtt {
+    fn default() -> Self {
+        WsFirstRtt {
+            mru_syn: Self::NONE,
+            rtt: Self::NONE,
         }
     }
 }

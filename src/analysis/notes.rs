@@ -41,7 +41,7 @@ pub(super) fn capture_notes(f: &FlowSummary, timing: &PathTiming) -> Vec<String>
 /// Sequence ranges acknowledged but never captured, and the figures that
 /// rest on them.
 fn capture_gap_note(f: &FlowSummary) -> Option<String> {
-    let gaps: u64 = f.dirs.iter().map(|d| d.capture_gaps.count).sum();
+    let gaps: u64 = f.dirs.iter().map(|d| u64::from(d.capture_gaps.count)).sum();
     let (ranges, were, them) = if gaps == 1 {
         ("range", "was", "it")
     } else {

@@ -24,12 +24,12 @@ pub const MAX_HOLES: usize = 256;
 pub struct CaptureGaps {
     /// Holes acknowledged (or left open in a one-sided capture) without
     /// their data ever being seen.
-    pub count: u64,
-    /// Bytes in them.
-    pub bytes: u64,
+    pub count: u32,
     /// Holes forgotten because more than [`MAX_HOLES`] were open at once
     /// (their fate is unknown).
-    pub untracked: u64,
+    pub untracked: u32,
+    /// Bytes in the holes counted.
+    pub bytes: u64,
 }
 
 /// One hole: `[start, end)`, and whether part of it was already counted.
@@ -40,24 +40,25 @@ struct Hole {
     counted: bool,
 }
 
-/// The open holes of a direction, in sequence order, and the gaps so far.
+/// The open holes of a direction, in sequence order. The gaps they become
+/// are counted into the caller's [`CaptureGaps`] (kept in the direction's
+/// stats, so that they are not kept twice).
 #[derive(Debug, Default)]
 pub struct Holes {
     open: VecDeque<Hole>,
-    gaps: CaptureGaps,
 }
 
 impl Holes {
     /// A segment starting at `start` was sent while the highest sequence
     /// seen was `next`: `[next, start)` is a hole (nothing when `start <=
     /// next`).
-    pub fn skip(&mut self, next: i64, start: i64) {
+    pub fn skip(&mut self, next: i64, start: i64, gaps: &mut CaptureGaps) {
         if start <= next {
             return;
         }
         if self.open.len() >= MAX_HOLES {
             self.open.pop_front();
-            self.gaps.untracked += 1;
+            gaps.untracked = gaps.untracked.saturating_add(1);
         }
         self.open.push_back(Hole {
             start: next,
@@ -97,15 +98,15 @@ impl Holes {
 
     /// The peer acknowledged everything below `ack`: the unfilled parts of
     /// holes below it are capture gaps.
-    pub fn ack(&mut self, ack: i64) {
+    pub fn ack(&mut self, ack: i64, gaps: &mut CaptureGaps) {
         while let Some(h) = self.open.front_mut() {
             if h.start >= ack {
                 break;
             }
             let upto = h.end.min(ack);
-            self.gaps.bytes += (upto - h.start) as u64;
+            gaps.bytes += (upto - h.start) as u64;
             if !h.counted {
-                self.gaps.count += 1;
+                gaps.count = gaps.count.saturating_add(1);
                 h.counted = true;
             }
             if upto < h.end {
@@ -116,14 +117,14 @@ impl Holes {
         }
     }
 
-    /// The gaps as they stand at the end of the flow; `acks_seen` false
-    /// (no ACK of this direction was ever seen) counts the open holes too.
-    pub fn gaps(&self, acks_seen: bool) -> CaptureGaps {
-        let mut g = self.gaps;
+    /// `gaps` as they stand at the end of the flow; `acks_seen` false (no
+    /// ACK of this direction was ever seen) counts the open holes too.
+    pub fn at_end(&self, gaps: CaptureGaps, acks_seen: bool) -> CaptureGaps {
+        let mut g = gaps;
         if !acks_seen {
             for h in &self.open {
                 g.bytes += (h.end - h.start) as u64;
-                g.count += u64::from(!h.counted);
+                g.count = g.count.saturating_add(u32::from(!h.counted));
             }
         }
         g
@@ -137,16 +138,17 @@ mod tests {
     #[test]
     fn acked_hole_is_a_gap_filled_one_is_not() {
         let mut h = Holes::default();
-        h.skip(100, 200);
-        h.skip(300, 350);
+        let mut g = CaptureGaps::default();
+        h.skip(100, 200, &mut g);
+        h.skip(300, 350, &mut g);
         assert!(h.fill(300, 350));
-        h.ack(400);
+        h.ack(400, &mut g);
         assert_eq!(
-            h.gaps(true),
+            h.at_end(g, true),
             CaptureGaps {
                 count: 1,
-                bytes: 100,
-                untracked: 0
+                untracked: 0,
+                bytes: 100
             }
         );
     }
@@ -154,16 +156,17 @@ mod tests {
     #[test]
     fn partial_fill_and_partial_ack() {
         let mut h = Holes::default();
-        h.skip(0, 100);
+        let mut g = CaptureGaps::default();
+        h.skip(0, 100, &mut g);
         assert!(!h.fill(50, 150)); // overlaps seen data: not inside
-        h.ack(20);
-        h.ack(60);
+        h.ack(20, &mut g);
+        h.ack(60, &mut g);
         assert_eq!(
-            h.gaps(true),
+            h.at_end(g, true),
             CaptureGaps {
                 count: 1,
-                bytes: 50,
-                untracked: 0
+                untracked: 0,
+                bytes: 50
             }
         );
         assert!(h.open.is_empty());
@@ -172,14 +175,15 @@ mod tests {
     #[test]
     fn open_holes_count_only_without_acks() {
         let mut h = Holes::default();
-        h.skip(0, 10);
-        assert_eq!(h.gaps(true).count, 0);
+        let mut g = CaptureGaps::default();
+        h.skip(0, 10, &mut g);
+        assert_eq!(h.at_end(g, true).count, 0);
         assert_eq!(
-            h.gaps(false),
+            h.at_end(g, false),
             CaptureGaps {
                 count: 1,
-                bytes: 10,
-                untracked: 0
+                untracked: 0,
+                bytes: 10
             }
         );
     }
@@ -187,10 +191,11 @@ mod tests {
     #[test]
     fn bounded() {
         let mut h = Holes::default();
+        let mut g = CaptureGaps::default();
         for i in 0..(MAX_HOLES as i64 + 5) {
-            h.skip(i * 10, i * 10 + 5);
+            h.skip(i * 10, i * 10 + 5, &mut g);
         }
         assert_eq!(h.open.len(), MAX_HOLES);
-        assert_eq!(h.gaps(true).untracked, 5);
+        assert_eq!(h.at_end(g, true).untracked, 5);
     }
 }
