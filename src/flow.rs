@@ -43,12 +43,21 @@
 //! is then idle, or at the end of input.
 //!
 //! Rules, in the words the README repeats:
-//! - *retransmission*: a segment carrying data (or SYN/FIN) that starts below
-//!   the highest sequence number already seen in its direction, arriving
-//!   more than the out-of-order threshold after the highest one was sent
-//!   (Wireshark's rule; the threshold is the handshake RTT, else 3 ms);
-//! - *out-of-order*: the same, but arriving within the threshold;
+//! - *new data / retransmitted bytes* (the tracker's own [`SegmentKind`],
+//!   what the analysis counts on): a segment below the highest sequence
+//!   number seen repeats bytes seen before unless it lies inside a range
+//!   never seen (a hole, `flow/gaps.rs`), which it fills; filling one within the
+//!   out-of-order threshold (the handshake RTT, else 3 ms) is out-of-order
+//!   new data;
+//! - *Wireshark's labels* (the report's `retransmissions`,
+//!   `fast_retransmissions`, `spurious_retransmissions`, `out_of_order`):
+//!   Wireshark 4.0's rules, frame by frame, in `flow/wireshark.rs`;
+//! - *capture gap*: a hole the peer's cumulative ACK passes unfilled
+//!   (received, but never captured), see `flow/gaps.rs`;
 //! - *keep-alive*: 0 or 1 byte at exactly one below the next sequence number.
+//!
+//! Every [`DataEvent`] and [`AckEvent`] carries the 1-based number of its
+//! frame in its input, as Wireshark shows it.
 
 mod gaps;
 mod wireshark;

@@ -150,3 +150,78 @@ impl WsSeq {
         not_advanced.then_some(WsClass::Retransmission)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::TcpOptions;
+
+    fn seg(ts_ms: i64, seq: u32, ack: u32, fl: u8, len: u32) -> Segment<'static> {
+        Segment {
+            frame: 0,
+            ts_ns: ts_ms * 1_000_000,
+            src: "10.0.0.1:1".parse().unwrap(),
+            dst: "10.0.0.2:2".parse().unwrap(),
+            seq,
+            ack,
+            flags: fl,
+            window: 1000,
+            options: TcpOptions::default(),
+            payload_len: len,
+            payload: &[],
+            truncated: false,
+            wire_len: 54 + len,
+        }
+    }
+
+    const A: u8 = flags::ACK;
+    const THR: i64 = 3_000_000;
+
+    /// Sender sends 100..400 in three segments; the receiver ACKs 200
+    /// three times (two duplicates); `resend` is then sent at `at_ms`.
+    fn after_dupacks(resend: (u32, u32), at_ms: i64) -> Option<WsClass> {
+        let (mut tx, mut rx) = (WsSeq::default(), WsSeq::default());
+        for (t, s) in [(0, 100), (1, 200), (2, 300)] {
+            assert_eq!(tx.frame(&rx, &seg(t, s, 1, A, 100), THR), None);
+        }
+        for t in [10, 11, 12] {
+            assert_eq!(rx.frame(&tx, &seg(t, 1, 200, A, 0), THR), None);
+        }
+        assert_eq!(rx.dupacks, 2);
+        tx.frame(&rx, &seg(at_ms, resend.0, 1, A, resend.1), THR)
+    }
+
+    #[test]
+    fn fast_retransmission_needs_the_asked_for_sequence_within_20_ms() {
+        assert_eq!(
+            after_dupacks((200, 100), 13),
+            Some(WsClass::FastRetransmission)
+        );
+        assert_eq!(after_dupacks((200, 100), 40), Some(WsClass::Retransmission));
+        assert_eq!(after_dupacks((300, 100), 13), Some(WsClass::Retransmission));
+    }
+
+    #[test]
+    fn acknowledged_data_again_is_spurious() {
+        assert_eq!(
+            after_dupacks((100, 100), 13),
+            Some(WsClass::SpuriousRetransmission)
+        );
+    }
+
+    #[test]
+    fn soon_after_the_highest_segment_is_out_of_order() {
+        let (mut tx, rx) = (WsSeq::default(), WsSeq::default());
+        tx.frame(&rx, &seg(0, 100, 1, A, 100), THR);
+        tx.frame(&rx, &seg(1, 300, 1, A, 100), THR);
+        assert_eq!(
+            tx.frame(&rx, &seg(2, 200, 1, A, 100), THR),
+            Some(WsClass::OutOfOrder)
+        );
+        // Ending exactly at the highest sequence: a retransmission.
+        assert_eq!(
+            tx.frame(&rx, &seg(3, 300, 1, A, 100), THR),
+            Some(WsClass::Retransmission)
+        );
+    }
+}
