@@ -2,9 +2,10 @@
 //! those count as evidence for Nagle.
 //!
 //! Rule (README "ACK-clocked segments"): a small segment is ACK-clocked
-//! when it left within a tolerance after the ACK of the previous small
-//! segment reached the capture point; the tolerance is the capture → sender
-//! → capture time (0 at the sender) plus max(0.25 ms, 10 % of the path RTT).
+//! when, in the sender's frame (`minshall`), it left within a tolerance
+//! after the ACK of the previous small segment arrived; the tolerance is
+//! max(0.25 ms, 10 % of the path RTT) plus the frame's margin (0 at the
+//! sender).
 //! As evidence only releases by a pure ACK count (a segment that follows an
 //! ACK carrying the peer's data is the application answering); among them,
 //! those carrying two or more writes are aggregated releases, and with a
@@ -16,8 +17,12 @@ use crate::TsNs;
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Release {
     pub ts: TsNs,
-    /// Capture time from that ACK to this segment.
+    /// Frame number in its input (1-based).
+    pub frame: u64,
+    /// Time from that ACK to this segment in the sender's frame.
     pub gap: i64,
+    /// The same at the capture point.
+    pub raw_gap: i64,
     /// How long the previous small segment waited for its ACK (raw).
     pub ack_wait: Option<i64>,
     /// Writes carried, when known exactly (size or log).
@@ -28,12 +33,14 @@ pub(super) struct Release {
     /// With a write log: a write it carries was called before that ACK
     /// arrived, i.e. the kernel held it.
     pub held: Option<bool>,
+    /// When the first write it carries was called (log).
+    pub first_call: Option<TsNs>,
 }
 
-/// The release tolerance (ns): the capture → sender → capture time plus
+/// The release tolerance (ns): the sender frame's `margin` plus
 /// max(0.25 ms, 10 % of the path RTT).
-pub(super) fn tolerance(near: i64, rtt: Option<i64>) -> i64 {
-    near + (rtt.unwrap_or(0) / 10).max(250_000)
+pub(super) fn tolerance(margin: i64, rtt: Option<i64>) -> i64 {
+    margin + (rtt.unwrap_or(0) / 10).max(250_000)
 }
 
 /// What the releases of one direction amount to.
@@ -54,11 +61,11 @@ pub(super) struct Releases {
     pub pure_share_ok: bool,
 }
 
-/// Sort a direction's release candidates by the rules above; `near` is the
-/// capture → sender → capture time (0 when unknown), `unit` the inferred
-/// write unit, if any.
-pub(super) fn releases(candidates: &[Release], near: i64, rtt: Option<i64>, unit: Option<u32>) -> Releases {
-    let tol = tolerance(near, rtt);
+/// Sort a direction's release candidates (gaps in the sender's frame) by
+/// the rules above; `margin` is the frame's, `unit` the inferred write
+/// unit when claims may rest on it.
+pub(super) fn releases(candidates: &[Release], margin: i64, rtt: Option<i64>, unit: Option<u32>) -> Releases {
+    let tol = tolerance(margin, rtt);
     let released: Vec<&Release> = candidates.iter().filter(|r| r.gap <= tol).collect();
     let by_pure_ack: Vec<Release> = released.iter().filter(|r| r.pure_ack).map(|r| **r).collect();
     let aggregated = by_pure_ack
@@ -86,17 +93,20 @@ pub(super) mod tests {
     pub(in crate::analysis) fn release(gap: i64, writes: Option<u64>) -> Release {
         Release {
             ts: 1_000_000_000,
+            frame: 1,
             gap,
+            raw_gap: gap,
             ack_wait: Some(40_000_000),
             writes,
             len: 100,
             pure_ack: true,
             held: None,
+            first_call: None,
         }
     }
 
     #[test]
-    fn tolerance_is_near_part_plus_margin() {
+    fn tolerance_is_margin_plus_a_tenth_of_the_rtt() {
         assert_eq!(tolerance(0, None), 250_000);
         assert_eq!(tolerance(0, Some(1_000_000)), 250_000);
         assert_eq!(tolerance(1_000, Some(40_000_000)), 4_001_000);
