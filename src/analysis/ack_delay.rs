@@ -17,9 +17,10 @@
 //! - clear of the bulk: the delays within 25–50 % beyond either edge of the
 //!   cluster are fewer than a quarter of its members (a timer is a peak, not
 //!   part of a spread of delays);
-//! - clear of the sender's spacing: its centre is not within ±25 % of the
-//!   median time between this direction's data segments (an ACK sent when
-//!   the next segment arrives shows that spacing, not a timer).
+//!
+//! Only ACKs of a single segment are read (`observe`): an ACK that covers
+//! two was sent because the second arrived, and shows the sender's spacing,
+//! not a timer.
 //!
 //! Otherwise `timer_ms` is absent.
 
@@ -51,18 +52,11 @@ fn to_delays(samples: &[i64], near: Option<i64>, rtt: Option<i64>) -> Vec<i64> {
 }
 
 /// The ACK delays of raw data→ACK `samples` (all ACKs) and the timer from
-/// `pure` (pure ACKs only); none unless both the near part and the path
-/// RTT are known. `send_spacing` is the median time between the
-/// direction's data segments (ns).
-pub(super) fn ack_delays(
-    samples: &[i64],
-    pure: &[i64],
-    near: Option<i64>,
-    rtt: Option<i64>,
-    send_spacing: Option<i64>,
-) -> AckDelays {
+/// `pure` (pure ACKs of one segment); none unless both the near part and
+/// the path RTT are known.
+pub(super) fn ack_delays(samples: &[i64], pure: &[i64], near: Option<i64>, rtt: Option<i64>) -> AckDelays {
     let delays = to_delays(samples, near, rtt);
-    let timer = timer_cluster(&to_delays(pure, near, rtt), send_spacing);
+    let timer = timer_cluster(&to_delays(pure, near, rtt));
     AckDelays {
         timer,
         report: report::AckDelay {
@@ -78,7 +72,7 @@ pub(super) fn ack_delays(
 
 /// The timer cluster of the module docs in sorted pure-ACK `delays`:
 /// its median (ms) and size.
-pub(super) fn timer_cluster(delays: &[i64], send_spacing: Option<i64>) -> Option<(f64, u64)> {
+pub(super) fn timer_cluster(delays: &[i64]) -> Option<(f64, u64)> {
     let long: Vec<i64> = delays.iter().copied().filter(|&d| d >= TIMER_FLOOR).collect();
     if long.len() < TIMER_MIN_ACKS {
         return None;
@@ -96,11 +90,9 @@ pub(super) fn timer_cluster(delays: &[i64], send_spacing: Option<i64>) -> Option
         .filter(|&d| (d as f64 - center).abs() <= 0.25 * center)
         .collect();
     let shoulders = within(0.5 * center, 0.75 * center - 1.0) + within(1.25 * center + 1.0, 1.5 * center);
-    let spacing_like = send_spacing.is_some_and(|s| (s as f64 - center).abs() <= 0.25 * center);
     if members.len() < TIMER_MIN_ACKS
         || members.len() * 10 < long.len()
         || shoulders * 4 >= members.len()
-        || spacing_like
     {
         return None;
     }
@@ -116,45 +108,45 @@ mod tests {
         let mut d: Vec<i64> = (0..20).map(|i| 39_000_000 + i * 100_000).collect();
         d.extend([100_000, 200_000, 5_000_000]);
         d.sort_unstable();
-        let (t, n) = timer_cluster(&d, None).unwrap();
+        let (t, n) = timer_cluster(&d).unwrap();
         assert!((39.0..41.0).contains(&t), "{t}");
         assert_eq!(n, 20);
-        assert!(timer_cluster(&[100_000, 200_000], None).is_none());
+        assert!(timer_cluster(&[100_000, 200_000]).is_none());
     }
 
     #[test]
     fn timer_needs_five_acks_above_the_noise_floor() {
-        assert!(timer_cluster(&[40_000_000; 4], None).is_none());
-        assert!(timer_cluster(&[40_000_000; 5], None).is_some());
+        assert!(timer_cluster(&[40_000_000; 4]).is_none());
+        assert!(timer_cluster(&[40_000_000; 5]).is_some());
         // Scheduling noise of 1.4–1.6 ms is never a timer.
         let noise: Vec<i64> = (0..14).map(|i| 1_400_000 + i * 15_000).collect();
-        assert!(timer_cluster(&noise, None).is_none());
+        assert!(timer_cluster(&noise).is_none());
     }
 
     #[test]
-    fn timer_must_stand_clear_of_the_bulk_and_of_the_spacing() {
+    fn timer_must_stand_clear_of_the_bulk() {
         // A spread of delays from 5 to 60 ms: its busiest bin is no timer.
         let spread: Vec<i64> = (0..56).map(|i| 5_000_000 + i * 1_000_000).collect();
-        assert!(timer_cluster(&spread, None).is_none());
-        // ACKs sent when the next request arrives, 20 ms apart: the
-        // client's spacing, not a timer.
-        let paced = [20_600_000; 12];
-        assert!(timer_cluster(&paced, Some(20_000_000)).is_none());
-        assert!(timer_cluster(&paced, Some(100_000_000)).is_some());
+        assert!(timer_cluster(&spread).is_none());
+        // The same peak with a few stragglers beside it still is one.
+        let mut peak = vec![40_000_000; 12];
+        peak.extend([25_000_000, 55_000_000]);
+        peak.sort_unstable();
+        assert!(timer_cluster(&peak).is_some());
     }
 
     #[test]
     fn ack_delay_is_sample_on_full_path_less_rtt() {
-        let a = ack_delays(&[20_000_000, 60_000_000, 5_000_000], &[], Some(0), Some(20_000_000), None);
+        let a = ack_delays(&[20_000_000, 60_000_000, 5_000_000], &[], Some(0), Some(20_000_000));
         assert_eq!(a.report.samples, 3);
         assert_eq!(a.report.median, Some(0.0));
         assert_eq!(a.report.max, Some(40.0));
         assert_eq!(a.timer, None);
         // Unknown near part: no delays.
-        assert_eq!(ack_delays(&[20_000_000], &[], None, Some(1), None).report.samples, 0);
+        assert_eq!(ack_delays(&[20_000_000], &[], None, Some(1)).report.samples, 0);
         // The timer comes from the pure ACKs only.
         let pure = [60_000_000; 6];
-        let t = ack_delays(&[20_000_000], &pure, Some(0), Some(20_000_000), None);
+        let t = ack_delays(&[20_000_000], &pure, Some(0), Some(20_000_000));
         assert_eq!(t.timer.map(|x| x.1), Some(6));
     }
 }

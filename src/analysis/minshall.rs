@@ -25,7 +25,7 @@
 //! At the sender `near` is 0 and nothing changes; at the receiver, where
 //! every ACK leaves right after the data it acknowledges, the shift by one
 //! RTT is what keeps a TCP_NODELAY sender from looking ACK-clocked.
-//! The margin is 0 at the sender and max(0.5 ms, near/10) elsewhere.
+//! The margin is 0 at the sender and max(0.1 ms, near/10) elsewhere.
 
 use super::observe::SmallSend;
 use super::path::SenderFrame;

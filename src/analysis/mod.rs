@@ -179,11 +179,10 @@ fn measure(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> Measured {
     let log_gap = ctx.cfg.log.as_ref().and_then(|log| log.median_gap());
     let wide_writes = intervals::wide_writes(log_gap.filter(|_| owns_log), rtt, &send_interval);
     let frame = &ctx.timing.frame[d];
-    let spacing = send_interval.median.map(|x| (x * 1e6) as i64);
     let pure = da.pure_ack_samples.0.values();
-    let ack_delay = ack_delay::ack_delays(st.ack_rtt.values(), pure, near, rtt, spacing);
+    let ack_delay = ack_delay::ack_delays(st.ack_rtt.values(), pure, near, rtt);
     let minshall = minshall::minshall(&da.smalls, frame, rtt);
-    let releases = releases::releases(&minshall.candidates, frame.margin(), rtt, bounds.unit);
+    let releases = releases::releases(&minshall.candidates, frame.near, bounds.unit);
     let timer_ms = ack_delay.timer.map(|t| t.0);
     let stalls = stalls::stalls(&releases.by_pure_ack, frame, rtt, timer_ms);
     let mut bounds = bounds;
@@ -248,6 +247,7 @@ fn nagle(ctx: &FlowContext, d: Dir, st: &DirStats, m: &Measured) -> report::Nagl
         clocked_pure: r.by_pure_ack.len() as u64,
         pure_share_ok: r.pure_share_ok,
         rtt_ratio: m.send_interval.rtt_ratio,
+        coincidences: r.coincidences(m.send_interval.median.map(|x| (x * 1e6) as i64)),
         stalls: m.stalls.count,
         stall_median_ms: m.stalls.median_ms,
         wide_writes_ms: m.wide_writes,

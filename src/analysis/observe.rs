@@ -65,6 +65,8 @@ pub(super) struct DirAnalysis {
     /// Data→ACK samples (raw) of ACKs that carried no data: the only ones
     /// a delayed-ACK timer can be read from.
     pub pure_ack_samples: PureAckSamples,
+    /// Payload of the last new-data segment.
+    last_len: u32,
     /// Chart points, only with `--series` (boxed and made on first use:
     /// most runs keep none, and the flow table holds many flows).
     pub series: Option<Box<SeriesPoints>>,
@@ -297,6 +299,7 @@ impl FlowObserver for FlowAnalysis {
             da.send_intervals.push(ev.ts - prev);
         }
         da.last_data_ts = Some(ev.ts);
+        da.last_len = ev.len;
         da.follow_small(ev);
         if !ev.small {
             return;
@@ -309,7 +312,10 @@ impl FlowObserver for FlowAnalysis {
         self.advice.on_ack(ev);
         let da = &mut self.dirs[ev.dir];
         da.ack_since_small = true;
-        if !ev.carries_data {
+        // A timer can only be read from a pure ACK of one segment: an ACK
+        // covering two was sent because the second arrived.
+        let one_segment = ev.newly_acked > 0 && ev.newly_acked <= da.last_len as i64;
+        if !ev.carries_data && one_segment {
             if let Some(sample) = ev.rtt_sample {
                 da.pure_ack_samples.0.push(sample);
             }

@@ -41,10 +41,10 @@ impl SenderFrame {
     /// sender; a tenth of the near part (at least 0.5 ms) otherwise, for the
     /// path's jitter and the estimate's error.
     pub fn margin(&self) -> i64 {
-        if self.near < 1_000_000 {
+        if self.near == 0 {
             0
         } else {
-            (self.near / 10).max(500_000)
+            (self.near / 10).max(100_000)
         }
     }
 
@@ -97,7 +97,10 @@ fn sender_frame(d: Dir, split: Option<(i64, i64)>, vantage: Vantage, near: Optio
         Some(n) if Some(n) == from_handshake => FrameSource::Handshake,
         Some(_) => FrameSource::Samples,
     };
-    SenderFrame { near: near.unwrap_or(0).max(0), source }
+    // At the sender nothing lies between: what the samples add there is
+    // the sender's own processing, not path.
+    let near = if matches!(source, FrameSource::Sender | FrameSource::Local) { 0 } else { near.unwrap_or(0).max(0) };
+    SenderFrame { near, source }
 }
 
 /// The handshake split, when both parts are non-negative.
@@ -271,6 +274,7 @@ mod tests {
         assert_eq!(t.frame[C2S].source, FrameSource::Sender);
         assert_eq!(t.frame[S2C].source, FrameSource::Handshake);
         assert_eq!(t.frame[S2C].margin(), 2_000_000);
+        assert_eq!(t.frame[C2S].margin(), 0);
         // Both ends on one host: nothing between the capture and a sender.
         let mut lo = flow(0, 100_000, 200_000);
         lo.client = "127.0.0.1:40000".parse().unwrap();

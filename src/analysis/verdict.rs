@@ -40,6 +40,10 @@ pub(super) struct VerdictInput {
     /// At least half of the releases came after a pure ACK.
     pub pure_share_ok: bool,
     pub rtt_ratio: Option<f64>,
+    /// How many release candidates would fall within the release tolerance
+    /// after an ACK by chance alone (candidates × tolerance / median send
+    /// interval): ACK-clocked pacing and stalls count only well above it.
+    pub coincidences: f64,
     pub stalls: u64,
     pub stall_median_ms: Option<f64>,
     /// The median gap between writes when it exceeds the RTT.
@@ -108,6 +112,12 @@ fn decide(e: &VerdictInput) -> (Verdict, Vec<String>) {
     }
 }
 
+/// More than three times what chance alone would give: releases right
+/// after an ACK by segments that would have left then anyway.
+fn beyond_chance(count: u64, coincidences: f64) -> bool {
+    count as f64 > 3.0 * coincidences
+}
+
 /// Why neither `on` nor `off`, with the counts it rests on.
 fn too_little(e: &VerdictInput) -> String {
     if e.clocked_pure == 0 {
@@ -137,6 +147,7 @@ fn on_evidence(e: &VerdictInput) -> Option<Vec<String>> {
             e.released_aggregated, e.tolerance_ms
         ), none_overlapped()])
     } else if e.clocked_pure >= 3
+        && beyond_chance(e.clocked_pure, e.coincidences)
         && e.rtt_ratio.is_some_and(|x| (0.7..=1.5).contains(&x))
         && e.pure_share_ok
     {
@@ -145,7 +156,7 @@ fn on_evidence(e: &VerdictInput) -> Option<Vec<String>> {
             e.clocked_pure,
             e.rtt_ratio.unwrap_or(0.0)
         )])
-    } else if e.stalls >= 2 {
+    } else if e.stalls >= 2 && beyond_chance(e.stalls, e.coincidences) {
         Some(vec![format!(
             "{} small segment(s) waited for an ACK the peer delayed (pure ACK after {:.1} ms on median) and left right after it: the write-write-read stall of Nagle with delayed ACK",
             e.stalls,
