@@ -1,17 +1,17 @@
 //! The advice rules (`nagle_analyze::advice`), each against a capture that
 //! shows its pattern: simulated request/response (`synth`), hand-built
-//! captures (`capture::writer`) for keep-alive, zero window, SYN
+//! captures (`nagle_testkit::writer`) for keep-alive, zero window, SYN
 //! retransmission and window- or send-buffer-limited transfers, the lab
 //! fixtures, and the public corpus (`NAGLE_CORPUS`).
 
-mod common;
+use nagle_testkit::helpers as common;
 
 use nagle_analyze::capture::linktype;
-use nagle_analyze::capture::writer::{tcp_frame, Endian, PcapWriter, TcpSpec, TsPrecision};
 use nagle_analyze::decode::flags::{ACK, PSH, SYN};
 use nagle_analyze::pipeline::{analyze_files, Config};
 use nagle_analyze::report::{Advice, Flow, Report};
-use nagle_analyze::synth::{self, AckPolicy, FileSink, FlowSpec, Workload};
+use nagle_testkit::synth::{self, AckPolicy, FileSink, FlowSpec, Workload};
+use nagle_testkit::writer::{tcp_frame, Endian, PcapWriter, TcpSpec, TsPrecision};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

@@ -104,7 +104,7 @@ fn client_direction(dir: &Path) -> (Value, Value) {
         read_json(&dir.join("lab.json"))["analysis"]
     );
     let report = read_json(&p);
-    let (f, d) = nagle_analyze::lab::sweep::client_direction(&report)
+    let (f, d) = nagle_analyze::lab::run_grid::client_direction(&report)
         .expect("a flow with a client→server direction");
     (f.clone(), d.clone())
 }
