@@ -179,7 +179,7 @@ fn measure(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> Measured {
     let log_gap = ctx.cfg.log.as_ref().and_then(|log| log.median_gap());
     let wide_writes = intervals::wide_writes(log_gap.filter(|_| owns_log), rtt, &send_interval);
     let frame = &ctx.timing.frame[d];
-    let pure = da.pure_ack_samples.0.values();
+    let pure = da.pure_ack_samples.values();
     let ack_delay = ack_delay::ack_delays(st.ack_rtt.values(), pure, near, rtt);
     let minshall = minshall::minshall(&da.smalls, frame, rtt);
     let releases = releases::releases(&minshall.candidates, frame.near, bounds.unit);
