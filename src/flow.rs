@@ -459,6 +459,34 @@ impl Samples {
     }
 }
 
+/// An optional sequence offset or timestamp in 8 bytes (an `Option<i64>`
+/// takes 16): `i64::MIN` is "none", which no offset (unwrapped from 32 bits
+/// step by step) and no clamped timestamp ([`MAX_TS_NS`]) reaches. Keeps the
+/// per-flow state under its size guard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Opt64(i64);
+
+impl Opt64 {
+    const NONE: Opt64 = Opt64(i64::MIN);
+
+    #[inline]
+    fn some(v: i64) -> Opt64 {
+        debug_assert!(v != i64::MIN);
+        Opt64(v)
+    }
+
+    #[inline]
+    fn get(self) -> Option<i64> {
+        (self != Self::NONE).then_some(self.0)
+    }
+}
+
+impl Default for Opt64 {
+    fn default() -> Self {
+        Self::NONE
+    }
+}
+
 /// A segment of new data still unacknowledged.
 #[derive(Debug, Clone, Copy)]
 struct Sent {
@@ -499,16 +527,16 @@ struct Endpoint {
     /// Last unwrapped absolute sequence (for wraparound).
     last_abs: i64,
     /// Highest sequence offset sent + 1 (exclusive end).
-    next: Option<i64>,
+    next: Opt64,
     next_ts: TsNs,
     /// Highest offset acknowledged by the peer.
-    una: Option<i64>,
+    una: Opt64,
     outstanding: VecDeque<Sent>,
-    recovery_point: Option<i64>,
-    last_send_ts: Option<TsNs>,
-    last_small_end: Option<i64>,
+    recovery_point: Opt64,
+    last_send_ts: Opt64,
+    last_small_end: Opt64,
     last_small_ts: TsNs,
-    last_small_acked_at: Option<TsNs>,
+    last_small_acked_at: Opt64,
     /// Last advertised window of this side (scaled), applying to the peer's data.
     window: Option<u64>,
     /// Whether the ACK of the last small segment carried no data.
@@ -563,7 +591,7 @@ impl Endpoint {
     /// first sequence number seen (capture started mid-connection).
     fn start_sequence(&mut self, seg: &Segment) {
         let base = if seg.has(flags::SYN) {
-            if self.base.is_some() && self.next.unwrap_or(0) > 0 {
+            if self.base.is_some() && self.next.get().unwrap_or(0) > 0 {
                 return;
             }
             seg.seq.wrapping_add(1)
@@ -574,7 +602,7 @@ impl Endpoint {
         };
         self.base = Some(base);
         self.last_abs = 0;
-        self.next = Some(0);
+        self.next = Opt64::some(0);
         self.next_ts = seg.ts_ns;
     }
 
@@ -674,7 +702,7 @@ impl Endpoint {
         DirStats {
             capture_gaps: self
                 .holes
-                .at_end(self.stats.capture_gaps, self.una.is_some()),
+                .at_end(self.stats.capture_gaps, self.una.get().is_some()),
             ..self.stats.clone()
         }
     }
@@ -714,25 +742,25 @@ impl Endpoint {
         let ts = seg.ts_ns;
         let ack = self.offset(seg.ack)?;
         // Ignore ACKs for data never seen (capture started mid-way, or bogus).
-        if ack > self.next.unwrap_or(0) + 1 && !self.outstanding.is_empty() {
+        if ack > self.next.get().unwrap_or(0) + 1 && !self.outstanding.is_empty() {
             return None;
         }
-        let newly_acked = match self.una {
+        let newly_acked = match self.una.get() {
             Some(una) if ack > una => ack - una,
             _ => 0,
         };
         let mut rtt_sample = None;
-        if self.una.is_none_or(|una| ack > una) {
-            self.una = Some(ack);
+        if self.una.get().is_none_or(|una| ack > una) {
+            self.una = Opt64::some(ack);
             self.holes.ack(ack, &mut self.stats.capture_gaps);
             rtt_sample = self.retire_acked(ack, ts);
-            if self.recovery_point.is_some_and(|rp| ack >= rp) {
-                self.recovery_point = None;
+            if self.recovery_point.get().is_some_and(|rp| ack >= rp) {
+                self.recovery_point = Opt64::NONE;
             }
-            if self.last_small_end.is_some_and(|end| ack >= end)
-                && self.last_small_acked_at.is_none()
+            if self.last_small_end.get().is_some_and(|end| ack >= end)
+                && self.last_small_acked_at.get().is_none()
             {
-                self.last_small_acked_at = Some(ts);
+                self.last_small_acked_at = Opt64::some(ts);
                 self.last_small_acked_pure = seg.payload_len == 0;
                 self.peer_data_after_small_ack = false;
             }
@@ -770,7 +798,7 @@ impl Endpoint {
     /// The peer sent data: after the ACK of this side's last small segment,
     /// what this side sends next answers it rather than being released.
     fn peer_sent_data(&mut self) {
-        if self.last_small_acked_at.is_some() {
+        if self.last_small_acked_at.get().is_some() {
             self.peer_data_after_small_ack = true;
         }
     }
@@ -786,7 +814,7 @@ impl Endpoint {
         seg: &Segment<'a>,
         peer_window: Option<u64>,
     ) -> Option<DataEvent<'a>> {
-        let next = self.next?;
+        let next = self.next.get()?;
         if next <= 0 || self.offset(seg.seq) != Some(next - 1) {
             return None;
         }
@@ -807,7 +835,7 @@ impl Endpoint {
     ) -> Option<DataEvent<'a>> {
         let ts = seg.ts_ns;
         let span = self.span(seg)?;
-        let next = self.next.unwrap_or(span.start);
+        let next = self.next.get().unwrap_or(span.start);
         if span.len == 0 {
             // SYN or FIN without data: only advance (a FIN beyond the
             // highest sequence leaves a hole).
@@ -842,7 +870,7 @@ impl Endpoint {
     /// Move the highest sequence sent to `end` when it is beyond `next`.
     fn advance(&mut self, end: i64, next: i64, ts: TsNs) {
         if end > next {
-            self.next = Some(end);
+            self.next = Opt64::some(end);
             self.next_ts = ts;
         }
     }
@@ -890,7 +918,7 @@ impl Endpoint {
             SegmentKind::KeepAlive => st.keepalives += 1,
             SegmentKind::Retransmission => {
                 st.retransmitted_bytes += payload as u64;
-                self.recovery_point = Some(next);
+                self.recovery_point = Opt64::some(next);
                 for s in self.outstanding.iter_mut() {
                     if s.start < span.end && s.end > span.start {
                         s.retx = true;
@@ -949,9 +977,9 @@ impl Endpoint {
             since_prev_small_acked: None,
             prev_small_ack_wait: None,
             prev_small_acked_by_pure_ack: false,
-            since_prev_send: self.last_send_ts.map(|t| seg.ts_ns - t),
-            in_recovery: self.recovery_point.is_some(),
-            in_flight: self.una.map_or(0, |u| (next - u).max(0)),
+            since_prev_send: self.last_send_ts.get().map(|t| seg.ts_ns - t),
+            in_recovery: self.recovery_point.get().is_some(),
+            in_flight: self.una.get().map_or(0, |u| (next - u).max(0)),
             segments_in_flight: self.outstanding.len() as u32,
             peer_window,
         }
@@ -981,9 +1009,13 @@ impl Endpoint {
             fin: seg.has(flags::FIN),
             prev_small_unacked: self
                 .una
-                .is_some_and(|una| self.last_small_end.is_some_and(|e| e > una)),
-            since_prev_small_acked: self.last_small_acked_at.map(|t| ts - t),
-            prev_small_ack_wait: self.last_small_acked_at.map(|t| t - self.last_small_ts),
+                .get()
+                .is_some_and(|una| self.last_small_end.get().is_some_and(|e| e > una)),
+            since_prev_small_acked: self.last_small_acked_at.get().map(|t| ts - t),
+            prev_small_ack_wait: self
+                .last_small_acked_at
+                .get()
+                .map(|t| t - self.last_small_ts),
             prev_small_acked_by_pure_ack: self.last_small_acked_pure
                 && !self.peer_data_after_small_ack,
             ..self.event(dir, seg, next, peer_window)
@@ -1009,11 +1041,11 @@ impl Endpoint {
             });
         }
         if judged.small {
-            self.last_small_end = Some(span.end);
+            self.last_small_end = Opt64::some(span.end);
             self.last_small_ts = ts;
-            self.last_small_acked_at = None;
+            self.last_small_acked_at = Opt64::NONE;
         }
-        self.last_send_ts = Some(ts);
+        self.last_send_ts = Opt64::some(ts);
     }
 }
 
@@ -1829,18 +1861,18 @@ mod endpoint_tests {
     fn syn_fixes_the_isn_until_data_is_sent() {
         let mut e = Endpoint::default();
         e.start_sequence(&seg(1000, 0, flags::SYN, 0, 5));
-        assert_eq!((e.base, e.next, e.next_ts), (Some(1001), Some(0), 5));
+        assert_eq!((e.base, e.next.get(), e.next_ts), (Some(1001), Some(0), 5));
         // A retransmitted SYN with another ISN before any data restarts it.
         e.start_sequence(&seg(2000, 0, flags::SYN, 0, 6));
         assert_eq!(e.base, Some(2001));
         // Once data was sent, a SYN no longer moves it, nor does plain data.
-        e.next = Some(50);
+        e.next = Opt64::some(50);
         e.start_sequence(&seg(3000, 0, flags::SYN, 0, 7));
         e.start_sequence(&seg(4000, 0, flags::ACK, 0, 8));
         assert_eq!(e.base, Some(2001));
         // Without a SYN the first sequence number seen is offset 0.
         let e = at(77);
-        assert_eq!((e.base, e.next), (Some(77), Some(0)));
+        assert_eq!((e.base, e.next.get()), (Some(77), Some(0)));
     }
 
     #[test]
@@ -1901,10 +1933,10 @@ mod endpoint_tests {
         // A retransmission of the last segment: its ACK gives no sample.
         let ev = e.send(C2S, &seg(200, 0, flags::ACK, 100, 50_000), &peer, 1, 16);
         assert_eq!(ev.map(|ev| ev.kind), Some(SegmentKind::Retransmission));
-        assert!(e.recovery_point.is_some());
+        assert!(e.recovery_point.get().is_some());
         let ev = e.on_ack(C2S, &seg(0, 300, flags::ACK, 0, 60_000)).unwrap();
         assert_eq!((ev.newly_acked, ev.rtt_sample), (100, None));
-        assert!(e.outstanding.is_empty() && e.recovery_point.is_none());
+        assert!(e.outstanding.is_empty() && e.recovery_point.get().is_none());
         assert_eq!(e.stats.ack_rtt.count(), 1);
         // An ACK beyond anything sent is ignored while data is outstanding.
         e.send(C2S, &seg(300, 0, flags::ACK, 100, 70_000), &peer, 1, 16);
@@ -1919,9 +1951,9 @@ mod endpoint_tests {
         let mut peer = Endpoint::default();
         peer.stats.mss_option = Some(1000);
         e.send(C2S, &seg(0, 0, flags::ACK, 10, 1_000), &peer, 1, 16);
-        assert_eq!(e.last_small_end, Some(10));
+        assert_eq!(e.last_small_end.get(), Some(10));
         e.on_ack(C2S, &seg(0, 10, flags::ACK, 0, 5_000));
-        assert_eq!(e.last_small_acked_at, Some(5_000));
+        assert_eq!(e.last_small_acked_at.get(), Some(5_000));
         assert!(e.last_small_acked_pure);
         e.peer_sent_data();
         let ev = e
