@@ -25,6 +25,13 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Lab runs one at a time: two delay lines spinning under SCHED_FIFO on a
+/// 2-core machine distort each other's timing.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn out_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("nagle-lab-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -111,6 +118,7 @@ fn client_direction(dir: &Path) -> (Value, Value) {
 
 #[test]
 fn lab_nagle_on_and_nodelay() {
+    let _serial = serial();
     if !is_root() {
         eprintln!("skipped: the lab test needs root (network namespaces, TUN, live capture)");
         return;
@@ -160,6 +168,7 @@ fn lab_nagle_on_and_nodelay() {
 
 #[test]
 fn lab_refuses_without_root() {
+    let _serial = serial();
     if is_root() {
         // Only testable as root by dropping privileges; use `nobody` via setpriv if present.
         let have_setpriv = Command::new("setpriv").arg("--version").output().is_ok();
@@ -208,6 +217,7 @@ fn sender_segments(report: &Path) -> (u64, u64) {
 
 #[test]
 fn lab_captures_both_ends_and_logs_requests() {
+    let _serial = serial();
     if !is_root() {
         eprintln!("skipped: the lab test needs root (network namespaces, TUN, live capture)");
         return;
@@ -263,6 +273,7 @@ fn lab_captures_both_ends_and_logs_requests() {
 
 #[test]
 fn lab_lossy_path_drops_packets() {
+    let _serial = serial();
     if !is_root() {
         eprintln!("skipped: the lab test needs root (network namespaces, TUN, live capture)");
         return;
@@ -336,6 +347,7 @@ fn mean_write_delay(d: &Value) -> f64 {
 
 #[test]
 fn lab_same_verdict_at_either_end() {
+    let _serial = serial();
     if !is_root() {
         eprintln!("skipped: the lab test needs root (network namespaces, TUN, live capture)");
         return;
@@ -382,6 +394,7 @@ fn request_total_ms(dir: &Path) -> f64 {
 
 #[test]
 fn lab_stall_cost_is_what_the_client_loses() {
+    let _serial = serial();
     if !is_root() {
         eprintln!("skipped: the lab test needs root (network namespaces, TUN, live capture)");
         return;
