@@ -1,0 +1,229 @@
+//! Inferring the write size from segment sizes alone, with a stated chance.
+//!
+//! With no write log, no `--write-size` and no protocol framing, the only
+//! trace of the application's writes is the sizes of the small (sub-MSS)
+//! segments: when an application writes `u` bytes at a time and the kernel
+//! coalesces writes (Nagle, cork, a full window), every small segment carries
+//! a whole number of writes, so every size is a multiple of `u`.
+//!
+//! The rule. Let `g` be the greatest common divisor of the small sizes seen,
+//! and `k` the number of *distinct* sizes (a size seen a thousand times is one
+//! piece of evidence for divisibility, not a thousand). If the sizes were
+//! unrelated to any unit, the chance that `k` of them all share a divisor as
+//! large as `g` is about `g^-(k-1)` (the gcd of two random numbers is `g` or
+//! more with probability about `0.6/g`; each further size is divisible with
+//! probability `1/g`). That figure, `chance`, decides:
+//!
+//! | chance | confidence | used for |
+//! |---|---|---|
+//! | ≤ 1e-6 | `high` | writes per segment, aggregation, Nagle evidence |
+//! | ≤ 1e-3 | `medium` | the same |
+//! | ≤ 0.02 | `low` | writes per segment only: no aggregation or Nagle claim |
+//! | above | — | no unit |
+//!
+//! A second route covers constant writes that are rarely coalesced (TCP_NODELAY,
+//! writes slower than the RTT): when segments of exactly one unit are at least
+//! half of the small segments, and fewer than a tenth carry more than four
+//! units, the unit is `medium` (`high` from 20 segments with a four-fifths
+//! share). Every small segment of one size (`k = 1`) gives that size as the
+//! unit, one write per segment.
+//!
+//! What it cannot do: tell a 16-byte message from four 4-byte writes. A
+//! request written as 10 then 100 bytes gives sizes 10, 100 and 110: unit 10
+//! at chance 0.01, `low`, so no claim rests on it; with only 10 and 100 seen
+//! the chance is 0.1 and no unit is given.
+
+use crate::report::WriteConfidence;
+use std::collections::HashMap;
+
+/// Confidence thresholds on `chance` (module docs).
+pub const CHANCE_HIGH: f64 = 1e-6;
+pub const CHANCE_MEDIUM: f64 = 1e-3;
+pub const CHANCE_LOW: f64 = 0.02;
+
+/// Which route of the rule gave the unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InferenceRule {
+    /// All distinct sizes share a divisor: `chance` says how unlikely by luck.
+    Divisibility,
+    /// Most segments are exactly one unit.
+    DominantUnit,
+    /// Every small segment had the same size.
+    SingleSize,
+}
+
+impl InferenceRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InferenceRule::Divisibility => "divisibility",
+            InferenceRule::DominantUnit => "dominant-unit",
+            InferenceRule::SingleSize => "single-size",
+        }
+    }
+}
+
+/// An inferred write size and what it rests on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inference {
+    pub unit: u32,
+    pub confidence: WriteConfidence,
+    pub rule: InferenceRule,
+    /// Chance that unrelated sizes share the unit (`g^-(k-1)`).
+    pub chance: f64,
+    /// Small segments and distinct small sizes the rule saw.
+    pub segments: u64,
+    pub distinct_sizes: u64,
+}
+
+impl Inference {
+    /// Whether aggregation and Nagle claims may rest on this unit.
+    pub fn supports_claims(&self) -> bool {
+        self.confidence != WriteConfidence::Low
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// The rule of the module docs over a histogram of data segment sizes
+/// (size → count); sizes at or above `mss` are ignored.
+pub fn infer_unit(sizes: &HashMap<u32, u64>, mss: Option<u32>) -> Option<Inference> {
+    let mut small: Vec<(u32, u64)> = sizes
+        .iter()
+        .filter(|(s, c)| **s > 0 && **c > 0 && mss.is_none_or(|m| **s < m))
+        .map(|(s, c)| (*s, *c))
+        .collect();
+    small.sort_unstable();
+    let n: u64 = small.iter().map(|x| x.1).sum();
+    if n < 2 {
+        return None;
+    }
+    let k = small.len() as u64;
+    let g = small.iter().fold(0u64, |g, (s, _)| gcd(g, *s as u64));
+    let base = Inference {
+        unit: g as u32,
+        confidence: WriteConfidence::Low,
+        rule: InferenceRule::Divisibility,
+        chance: 1.0,
+        segments: n,
+        distinct_sizes: k,
+    };
+    if k == 1 {
+        let confidence = if n >= 5 { WriteConfidence::Medium } else { WriteConfidence::Low };
+        return Some(Inference { rule: InferenceRule::SingleSize, confidence, ..base });
+    }
+    let chance = (g as f64).powi(-((k - 1) as i32));
+    if let Some(c) = dominant_unit(&small, g, n) {
+        return Some(Inference { rule: InferenceRule::DominantUnit, confidence: c, chance, ..base });
+    }
+    let confidence = if chance <= CHANCE_HIGH {
+        WriteConfidence::High
+    } else if chance <= CHANCE_MEDIUM {
+        WriteConfidence::Medium
+    } else if chance <= CHANCE_LOW {
+        WriteConfidence::Low
+    } else {
+        return None;
+    };
+    (g >= 2).then_some(Inference { confidence, chance, ..base })
+}
+
+/// The second route: one-unit segments are most, large multiples rare.
+fn dominant_unit(small: &[(u32, u64)], g: u64, n: u64) -> Option<WriteConfidence> {
+    let ones: u64 = small.iter().filter(|(s, _)| *s as u64 == g).map(|x| x.1).sum();
+    let big: u64 = small.iter().filter(|(s, _)| *s as u64 > 4 * g).map(|x| x.1).sum();
+    if ones * 2 < n || big * 10 >= n {
+        return None;
+    }
+    Some(if n >= 20 && ones * 5 >= n * 4 {
+        WriteConfidence::High
+    } else {
+        WriteConfidence::Medium
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hist(pairs: &[(u32, u64)]) -> HashMap<u32, u64> {
+        pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn classic_heavy_aggregation_gives_the_unit() {
+        // 1000 × 4-byte writes every 1 ms over 40 ms: one 4-byte segment,
+        // then ~25 segments of 27..52 writes.
+        let mut h = vec![(4, 1)];
+        h.extend((27..52).map(|m| (4 * m, 1)));
+        let i = infer_unit(&hist(&h), Some(1448)).unwrap();
+        assert_eq!(i.unit, 4);
+        assert_eq!(i.confidence, WriteConfidence::High);
+        assert_eq!(i.rule, InferenceRule::Divisibility);
+    }
+
+    #[test]
+    fn steady_aggregation_is_low_but_right() {
+        // Every 10 ms over 40 ms: 4 writes a segment, a few 3s and 5s.
+        let i = infer_unit(&hist(&[(4, 1), (12, 3), (16, 240), (20, 3)]), Some(1448)).unwrap();
+        assert_eq!(i.unit, 4);
+        assert_eq!(i.confidence, WriteConfidence::Low);
+        assert!(!i.supports_claims());
+    }
+
+    #[test]
+    fn alternating_message_sizes_make_no_claim() {
+        assert_eq!(infer_unit(&hist(&[(10, 50), (100, 50)]), Some(1448)), None);
+        let i = infer_unit(&hist(&[(10, 40), (100, 40), (110, 10)]), Some(1448)).unwrap();
+        assert_eq!(i.unit, 10);
+        assert!(!i.supports_claims(), "{i:?}");
+    }
+
+    #[test]
+    fn nodelay_constant_writes_use_the_dominant_unit() {
+        let i = infer_unit(&hist(&[(4, 900), (8, 50)]), Some(1448)).unwrap();
+        assert_eq!((i.unit, i.confidence, i.rule), (4, WriteConfidence::High, InferenceRule::DominantUnit));
+        let i = infer_unit(&hist(&[(4, 1000)]), Some(1448)).unwrap();
+        assert_eq!((i.unit, i.rule), (4, InferenceRule::SingleSize));
+    }
+
+    #[test]
+    fn unrelated_sizes_give_no_unit() {
+        assert_eq!(infer_unit(&hist(&[(517, 1), (230, 1), (1203, 2), (31, 1)]), Some(1448)), None);
+        // Two sizes with a large common divisor by luck: chance 1/150, low.
+        let i = infer_unit(&hist(&[(300, 1), (450, 1)]), Some(1448)).unwrap();
+        assert!(!i.supports_claims());
+        assert!((i.chance - 1.0 / 150.0).abs() < 1e-12);
+        // Full-size segments do not count.
+        assert_eq!(infer_unit(&hist(&[(1448, 100), (7, 1)]), Some(1448)), None);
+    }
+
+    #[test]
+    fn false_unit_rate_on_random_sizes_is_small() {
+        // A deterministic generator of "HTTP/TLS-like" sizes: 2..12 small
+        // segments of 40..1400 bytes. A unit that supports claims must be rare.
+        let mut x: u64 = 0x9e3779b97f4a7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let (mut claims, mut any, trials) = (0, 0, 10_000);
+        for _ in 0..trials {
+            let k = 2 + next() % 11;
+            let h: HashMap<u32, u64> = (0..k).map(|_| (40 + (next() % 1360) as u32, 1)).collect();
+            if let Some(i) = infer_unit(&h, Some(1448)) {
+                any += 1;
+                claims += i.supports_claims() as u32;
+            }
+        }
+        assert!(any * 100 < trials * 2, "{any} of {trials} random flows got a unit");
+        assert!(claims * 1000 < trials * 2, "{claims} of {trials} supported claims");
+    }
+}
