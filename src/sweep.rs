@@ -133,7 +133,10 @@ fn point(cap: &str, log: Option<PathBuf>, write_size: Option<u32>) -> anyhow::Re
     let mut interval = None;
     let mut source = "inferred";
     if let Some(l) = &log {
-        if let Some(gap) = crate::writes::load(l, None)?.median_gap() {
+        let set = crate::writes::load(l, None)?;
+        // The busiest socket is the sweep's sender.
+        let busiest = set.sockets.iter().max_by_key(|s| s.writes.len());
+        if let Some(gap) = busiest.and_then(|s| s.writes.median_gap()) {
             interval = Some(crate::report::ms(gap));
             source = "log";
         }

@@ -581,6 +581,9 @@ pub enum Misfit {
     Late { writes: u64, worst_ms: f64 },
     /// The log's endpoints name another connection.
     OtherConnection,
+    /// The direction's bytes did not start at a write (the capture began
+    /// after the connection's first data).
+    MidStream,
 }
 
 impl std::fmt::Display for Misfit {
@@ -601,6 +604,7 @@ impl std::fmt::Display for Misfit {
                 "{writes} write(s) were called after their bytes were on the wire (up to {worst_ms:.1} ms)"
             ),
             Misfit::OtherConnection => f.write_str("the log names another connection"),
+            Misfit::MidStream => f.write_str("the capture does not hold the direction's first bytes"),
         }
     }
 }

@@ -31,7 +31,9 @@ mod ack_delay;
 mod boundaries;
 mod causes;
 mod framed;
+mod infer;
 mod intervals;
+mod logs;
 mod notes;
 mod observe;
 mod path;
@@ -47,7 +49,7 @@ use crate::flow::{Dir, DirStats, FlowSummary, Pair, C2S, S2C};
 use crate::flow::{AckEvent, DataEvent};
 use crate::framing::FramingRules;
 use crate::report::{self, ms, secs, MssSource};
-use crate::writes::WriteLog;
+use crate::writes::{LogSet, WriteLog};
 use observe::DirAnalysis;
 use path::PathTiming;
 use std::sync::Arc;
@@ -57,8 +59,9 @@ use std::sync::Arc;
 pub struct AnalysisConfig {
     /// Every write is this many bytes (`--write-size`).
     pub write_size: Option<u32>,
-    /// The sender's write log (`--writes`).
-    pub log: Option<Arc<WriteLog>>,
+    /// The write log (`--writes`): every socket it shows; each direction
+    /// takes the writes that fit it (`logs`).
+    pub log: Option<Arc<LogSet>>,
     /// Keep per-segment time series for charts.
     pub series: bool,
     /// Write boundaries from the protocol's framing (`--framing`).
@@ -71,6 +74,8 @@ pub struct FlowAnalysis {
     cfg: Arc<AnalysisConfig>,
     dirs: Pair<DirAnalysis>,
     advice: Box<crate::advice::Collector>,
+    /// The connection's ends and start, kept only with a write log.
+    open: Option<Box<logs::FlowOpen>>,
 }
 
 impl FlowAnalysis {
@@ -79,6 +84,7 @@ impl FlowAnalysis {
             cfg,
             dirs: Pair::default(),
             advice: Default::default(),
+            open: None,
         }
     }
 }
@@ -88,20 +94,21 @@ struct FlowContext<'a> {
     f: &'a FlowSummary,
     cfg: &'a AnalysisConfig,
     timing: PathTiming,
-    /// The direction the write log belongs to.
-    log_dir: Option<Dir>,
+    /// Each direction's applied write log (offsets from its first write).
+    logs: Pair<Option<WriteLog>>,
 }
 
 /// Turn a finished flow into its report entry.
 pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
-    let FlowAnalysis { cfg, dirs, advice } = an;
+    let FlowAnalysis { cfg, mut dirs, advice, .. } = an;
+    let mut notes: Vec<String> = notes::handshake_note(f).into_iter().collect();
+    let applied = resolve_logs(f, &cfg, &mut dirs, &mut notes);
     let ctx = FlowContext {
         f,
         cfg: &cfg,
         timing: path::path_timing(f),
-        log_dir: boundaries::log_direction(f, cfg.log.as_deref(), &dirs),
+        logs: applied,
     };
-    let mut notes: Vec<String> = notes::handshake_note(f).into_iter().collect();
     let mut directions = Vec::new();
     for (d, da) in dirs.into_iter_dirs() {
         let (direction, framing_note) = direction(&ctx, d, &da);
@@ -128,6 +135,38 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
     flow
 }
 
+/// Stage 3a (`logs`): check each direction's candidate writes, apply the
+/// one that fits, and note the refusals.
+fn resolve_logs(
+    f: &FlowSummary,
+    cfg: &AnalysisConfig,
+    dirs: &mut Pair<DirAnalysis>,
+    notes: &mut Vec<String>,
+) -> Pair<Option<WriteLog>> {
+    let mut applied = Pair::<Option<WriteLog>>::default();
+    let Some(set) = cfg.log.as_deref() else {
+        return applied;
+    };
+    let mut out = Pair::from_fn(|d| match dirs[d].logs.take() {
+        Some(l) => logs::check(set, *l, f.dirs[d].payload_bytes, f.end_ts),
+        None => logs::Outcome::NoCandidate,
+    });
+    logs::settle(&mut out);
+    for (d, o) in out.into_iter_dirs() {
+        notes.extend(logs::refusal_note(set, &o, side(d)));
+        applied[d] = logs::apply(&mut dirs[d], o);
+    }
+    applied
+}
+
+fn side(d: Dir) -> &'static str {
+    if d == C2S {
+        "client→server"
+    } else {
+        "server→client"
+    }
+}
+
 /// What was measured in one direction (stages 2–7).
 struct Measured {
     framing: framed::FramingUse,
@@ -152,9 +191,8 @@ struct Judged {
 fn direction(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> (report::Direction, Option<String>) {
     let mut m = measure(ctx, d, da);
     let judged = judge(ctx, d, da, &mut m);
-    let side = if d == C2S { "client→server" } else { "server→client" };
-    let note = m.framing.note.take().map(|why| format!("{side}: {why}"));
-    let series = ctx.cfg.series.then(|| series::series(da, ctx.f.start_ts));
+    let note = m.framing.note.take().map(|why| format!("{}: {why}", side(d)));
+    let series = ctx.cfg.series.then(|| series::series(da, ctx.f.start_ts, ctx.logs[d].as_ref()));
     (direction_report(ctx, d, m, judged, series), note)
 }
 
@@ -162,10 +200,10 @@ fn direction(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> (report::Direction,
 fn measure(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> Measured {
     let (st, rtt) = (&ctx.f.dirs[d], ctx.timing.rtt);
     let near = ctx.timing.near[d];
-    let owns_log = ctx.log_dir == Some(d);
+    let log = ctx.logs[d].as_ref();
     let framing = framed::framing_use(&da.framing, st.data_segments);
     let bounds = boundaries::write_boundaries(&boundaries::BoundaryInput {
-        log: ctx.cfg.log.as_deref().filter(|_| owns_log),
+        log,
         write_size: ctx.cfg.write_size,
         framing: framing.used.then_some(&*da.framing),
         data_segments: st.data_segments,
@@ -174,8 +212,8 @@ fn measure(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> Measured {
         da,
     });
     let send_interval = intervals::send_interval(&da.send_intervals, rtt);
-    let log_gap = ctx.cfg.log.as_ref().and_then(|log| log.median_gap());
-    let wide_writes = intervals::wide_writes(log_gap.filter(|_| owns_log), rtt, &send_interval);
+    let log_gap = log.and_then(|log| log.median_gap());
+    let wide_writes = intervals::wide_writes(log_gap, rtt, &send_interval);
     let ack_delay = ack_delay::ack_delays(st.ack_rtt.values(), near, rtt);
     let releases = releases::releases(&da.releases, near.unwrap_or(0), rtt, bounds.unit);
     let timer_ms = ack_delay.timer.map(|t| t.0);

@@ -19,14 +19,14 @@ use super::series::SeriesPoints;
 use super::FlowAnalysis;
 use crate::flow::{AckEvent, DataEvent, FlowObserver, SegmentKind, C2S};
 use crate::framing::DirFraming;
-use crate::writes::WriteLog;
+use super::logs::{DirLogs, FlowOpen};
 use crate::TsNs;
+use std::net::SocketAddr;
 use std::collections::{BTreeMap, HashMap};
 
 /// Caps on per-direction memory.
 const MAX_SIZES: usize = 4096;
 const MAX_RELEASES: usize = 1 << 16;
-const MAX_WRITE_DELAYS: usize = 1 << 20;
 
 /// A probe sent after this much silence (ns) is exempt from Minshall's rule:
 /// tail loss probes wait at least 2·RTT + 200 ms with one segment out.
@@ -45,9 +45,10 @@ pub(super) struct DirAnalysis {
     pub wps_framing: BTreeMap<u64, u64>,
     /// Boxed: most flows never use it, and the flow table holds many.
     pub framing: Box<DirFraming>,
-    /// The log is still consistent with this direction's bytes.
-    pub log_active: bool,
-    pub log_started: bool,
+    /// The write log's candidates for this direction (`super::logs`),
+    /// chosen at its first data segment; boxed and only with a log.
+    pub logs: Option<Box<DirLogs>>,
+    /// Filled at the end from the applied log only (`super::logs::apply`).
     pub write_delays: Vec<Option<i64>>,
     pub send_intervals: Intervals,
     pub releases: Vec<Release>,
@@ -67,13 +68,6 @@ pub(super) struct DirAnalysis {
 pub(super) fn writes_ending_in(start: i64, end: i64, unit: u32) -> u64 {
     let u = unit.max(1) as i64;
     (end.div_euclid(u) - start.div_euclid(u)).max(0) as u64
-}
-
-/// The writes a segment carries according to the write log.
-struct LoggedWrites {
-    count: u64,
-    /// When the first of them was called.
-    first_call: Option<TsNs>,
 }
 
 impl DirAnalysis {
@@ -99,40 +93,10 @@ impl DirAnalysis {
         w
     }
 
-    /// Map `[start, end)` onto the write log; the log stays active only
-    /// while this direction's bytes start at 0 and fit in its total.
-    fn writes_by_log(&mut self, log: &WriteLog, ts: TsNs, start: i64, end: i64) -> Option<LoggedWrites> {
-        if !self.log_started {
-            self.log_started = true;
-            self.log_active = start == 0;
-            if self.log_active {
-                self.write_delays = vec![None; log.len().min(MAX_WRITE_DELAYS)];
-            }
-        }
-        if self.log_active && end as u64 > log.total() {
-            // More bytes than the log holds: not the logged direction.
-            self.log_active = false;
-            self.write_delays = Vec::new();
-            self.wps_log.clear();
-        }
-        if !(self.log_active && start >= 0) {
-            return None;
-        }
-        let lo = log.ends.partition_point(|&e| e <= start as u64);
-        let hi = log.ends.partition_point(|&e| e <= end as u64);
-        let count = (hi - lo) as u64;
-        *self.wps_log.entry(count).or_default() += 1;
-        let first_call = if hi > lo { log.times.get(lo).copied() } else { None };
-        for i in lo..hi.min(self.write_delays.len()) {
-            self.write_delays[i] = Some(ts.saturating_sub(log.times[i]));
-        }
-        Some(LoggedWrites { count, first_call })
-    }
-
     /// Minshall's rule for a small segment: a violation when an earlier
     /// small segment is unacknowledged (exempt: loss recovery, FIN, probes,
     /// reordering), else a release candidate when that one was acknowledged.
-    fn check_small(&mut self, ev: &DataEvent, writes: Option<u64>, first_call: Option<TsNs>) {
+    fn check_small(&mut self, ev: &DataEvent, writes: Option<u64>, first_call: Option<TsNs>) -> bool {
         if ev.prev_small_unacked {
             let probe = ev.since_prev_send.is_some_and(|g| g >= PROBE_SILENCE);
             if ev.in_recovery || ev.fin || probe || ev.kind == SegmentKind::OutOfOrder {
@@ -140,6 +104,7 @@ impl DirAnalysis {
             } else {
                 self.violations += 1;
             }
+            false
         } else if let Some(gap) = ev.since_prev_small_acked {
             if self.releases.len() < MAX_RELEASES {
                 self.releases.push(Release {
@@ -151,7 +116,11 @@ impl DirAnalysis {
                     pure_ack: ev.prev_small_acked_by_pure_ack,
                     held: first_call.map(|t| t < ev.ts - gap),
                 });
+                return true;
             }
+            false
+        } else {
+            false
         }
     }
 
@@ -159,39 +128,68 @@ impl DirAnalysis {
     /// segments in flight (cwnd), or no room in the peer's receive window
     /// for another segment of this size (rwnd).
     fn count_aggregation(&mut self, ev: &DataEvent, writes: Option<u64>) {
-        if writes.is_none_or(|w| w < 2) {
-            return;
-        }
-        if ev.segments_in_flight >= 2 {
-            self.agg_in_flight += 1;
-        }
-        if let Some(w) = ev.peer_window {
-            if ev.in_flight as u64 + 2 * ev.len as u64 > w {
-                self.agg_window_limited += 1;
-            }
-        }
+        let (flight, window) = aggregation_causes(ev, writes);
+        self.agg_in_flight += flight as u64;
+        self.agg_window_limited += window as u64;
     }
 }
 
+/// Whether a segment carrying `writes` was aggregated with 2+ segments in
+/// flight, and with the peer's window nearly full.
+fn aggregation_causes(ev: &DataEvent, writes: Option<u64>) -> (bool, bool) {
+    if writes.is_none_or(|w| w < 2) {
+        return (false, false);
+    }
+    let window = ev
+        .peer_window
+        .is_some_and(|w| ev.in_flight as u64 + 2 * ev.len as u64 > w);
+    (ev.segments_in_flight >= 2, window)
+}
+
 impl FlowAnalysis {
-    /// Exact writes carried by a new-data segment: fixed size, then the
-    /// log (which overrides it), then framing when neither is known.
-    fn exact_writes(&mut self, ev: &DataEvent, framed: Option<u64>) -> (Option<u64>, Option<TsNs>) {
+    /// Exact writes carried by a new-data segment without the write log:
+    /// fixed size, else framing.
+    fn exact_writes(&mut self, ev: &DataEvent, framed: Option<u64>) -> Option<u64> {
         let da = &mut self.dirs[ev.dir];
         let (start, end) = (ev.start, ev.start + ev.len as i64);
-        let mut exact = self.cfg.write_size.map(|n| da.writes_by_size(start, end, n));
-        let mut first_call = None;
-        if let Some(log) = &self.cfg.log {
-            if let Some(lw) = da.writes_by_log(log, ev.ts, start, end) {
-                exact = Some(lw.count);
-                first_call = lw.first_call;
-            }
-        }
+        let exact = self.cfg.write_size.map(|n| da.writes_by_size(start, end, n));
         if let Some(w) = framed {
             *da.wps_framing.entry(w).or_default() += 1;
-            exact = exact.or(Some(w));
         }
-        (exact, first_call)
+        exact.or(framed)
+    }
+
+    /// The write log's side of a new-data segment (`super::logs`): choose
+    /// the direction's candidates at its first segment, then map the
+    /// segment on each, with what it means for Minshall's rule
+    /// (`released`: the observer recorded a release candidate for it).
+    fn log_segment(&mut self, ev: &DataEvent, released: bool) {
+        let Some(set) = self.cfg.log.as_deref() else {
+            return;
+        };
+        let open = self.open.as_deref();
+        let da = &mut self.dirs[ev.dir];
+        let logs = da.logs.get_or_insert_with(|| {
+            let ends = open.map(|o| endpoints(o, ev.dir));
+            let start = open.map_or(ev.ts, |o| o.start);
+            Box::new(DirLogs::select(set, ends, start, ev.ts, ev.start))
+        });
+        let end = ev.start + ev.len as i64;
+        logs.push_segment(ev.ts, end, ev.small);
+        for t in logs.trials.iter_mut() {
+            let lw = t.map(&set.sockets[t.socket].writes, ev.ts, ev.start, end);
+            let writes = lw.as_ref().map(|l| l.count);
+            if released {
+                let gap = ev.since_prev_small_acked.unwrap_or(0);
+                let held = lw.and_then(|l| l.first_call).map(|c| c < ev.ts - gap);
+                t.releases.push((writes, held));
+            }
+            if ev.small {
+                let (flight, window) = aggregation_causes(ev, writes);
+                t.agg_in_flight += flight as u64;
+                t.agg_window_limited += window as u64;
+            }
+        }
     }
 
     /// Feed the segment to the direction's protocol framing.
@@ -226,7 +224,40 @@ impl FlowObserver for FlowAnalysis {
             return;
         }
         self.dirs[ev.dir].count_size(ev.len);
-        let (exact_writes, first_call) = self.exact_writes(ev, framed);
+        let exact_writes = self.exact_writes(ev, framed);
+        let released = self.observe_new(ev, exact_writes);
+        self.log_segment(ev, released);
+    }
+
+    fn on_ack(&mut self, ev: &AckEvent) {
+        self.advice.on_ack(ev);
+        if self.cfg.series && ev.newly_acked > 0 {
+            self.dirs[ev.dir].series_mut().acks.push((ev.ts, ev.ack));
+        }
+    }
+
+    fn on_open(&mut self, client: SocketAddr, server: SocketAddr, start: TsNs) {
+        if self.cfg.log.is_some() {
+            self.open = Some(Box::new(FlowOpen { client, server, start }));
+        }
+    }
+}
+
+/// Sender and receiver of direction `d`.
+fn endpoints(o: &FlowOpen, d: crate::flow::Dir) -> (SocketAddr, SocketAddr) {
+    if d == C2S {
+        (o.client, o.server)
+    } else {
+        (o.server, o.client)
+    }
+}
+
+impl FlowAnalysis {
+    /// A new-data segment's records without the log: series, send
+    /// interval, Minshall's rule and aggregation causes. Returns whether a
+    /// release candidate was recorded.
+    fn observe_new(&mut self, ev: &DataEvent, exact_writes: Option<u64>) -> bool {
+        let series = self.cfg.series;
         let da = &mut self.dirs[ev.dir];
         if series {
             da.series_mut().segments.push((ev.ts, ev.start, ev.len, exact_writes, false));
@@ -236,17 +267,11 @@ impl FlowObserver for FlowAnalysis {
         }
         da.last_data_ts = Some(ev.ts);
         if !ev.small {
-            return;
+            return false;
         }
-        da.check_small(ev, exact_writes, first_call);
+        let released = da.check_small(ev, exact_writes, None);
         da.count_aggregation(ev, exact_writes);
-    }
-
-    fn on_ack(&mut self, ev: &AckEvent) {
-        self.advice.on_ack(ev);
-        if self.cfg.series && ev.newly_acked > 0 {
-            self.dirs[ev.dir].series_mut().acks.push((ev.ts, ev.ack));
-        }
+        released
     }
 }
 

@@ -33,6 +33,7 @@
 //! at chance 0.01, `low`, so no claim rests on it; with only 10 and 100 seen
 //! the chance is 0.1 and no unit is given.
 
+use super::stats::gcd;
 use crate::report::WriteConfidence;
 use std::collections::HashMap;
 
@@ -79,14 +80,6 @@ impl Inference {
     /// Whether aggregation and Nagle claims may rest on this unit.
     pub fn supports_claims(&self) -> bool {
         self.confidence != WriteConfidence::Low
-    }
-}
-
-fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
     }
 }
 

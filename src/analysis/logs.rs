@@ -1,0 +1,294 @@
+//! Which logged writes belong to a direction, and whether they fit it.
+//!
+//! Rule (README "Write logs"): a write log (`--writes`) is a set of sockets
+//! ([`LogSet`]). When a direction's first data segment is seen, its
+//! candidates are chosen: the sockets whose known endpoints allow that
+//! direction (a socket whose endpoints are known and match is taken from its
+//! first write; one without endpoints from its first write at or after the
+//! connection's first frame, less [`CLOCK_TOLERANCE`], provided that write
+//! came before the segment). Up to [`MAX_TRIALS`] candidates are mapped onto
+//! the direction's byte stream while it streams (a [`Trial`] each: writes
+//! per segment, each write's wait, and, per release candidate and
+//! aggregated segment, what the log says) — apart from the figures the
+//! observer keeps without the log. When the flow ends, a candidate's writes
+//! are cut to the connection's lifetime (endpoint-less sockets: the writes
+//! called up to the last frame plus the tolerance) and checked by
+//! [`fit`]: same total as the direction's new payload bytes, small segments
+//! ending on write ends, no write called after its bytes left. The first
+//! that fits is applied; its figures replace the log-less ones. If none
+//! fits, the log is refused for that direction with a note naming the
+//! socket and the reason. A socket that fits both directions of one
+//! connection goes to the one whose bytes reach the wire soonest after the
+//! calls (the sender's own), and a refusal is not noted for a direction
+//! whose candidate went to the other.
+//!
+//! What it does not do: read the log (that is `crate::writes`), or let a
+//! log touch any figure of a direction it was not applied to.
+
+use super::observe::DirAnalysis;
+use super::stats::quantile;
+use crate::flow::{Dir, Pair};
+use crate::writes::{fit, LogSet, LogSocket, Misfit, WriteLog};
+use crate::TsNs;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+/// How far the log's clock and the capture's may disagree (ns), for the
+/// connection's lifetime and for writes called after their bytes left.
+pub(super) const CLOCK_TOLERANCE: TsNs = 2_000_000;
+/// Candidate sockets mapped at once per direction.
+pub(super) const MAX_TRIALS: usize = 4;
+/// New-data segments kept per direction for the fit (the rest are not
+/// checked for boundaries and timing; totals always are).
+const MAX_FIT_SEGMENTS: usize = 1 << 16;
+/// Writes whose wait is kept per trial.
+const MAX_WRITE_DELAYS: usize = 1 << 20;
+
+/// Where a connection starts and who its ends are (from the tracker).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FlowOpen {
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub start: TsNs,
+}
+
+/// One candidate run of logged writes, mapped onto one direction.
+#[derive(Debug, Clone)]
+pub(super) struct Trial {
+    /// Index of the socket in the [`LogSet`].
+    pub socket: usize,
+    /// Its first write that belongs to this connection.
+    pub first: usize,
+    /// Bytes the socket wrote before `first`.
+    base: u64,
+    /// The direction's bytes still fit in the writes.
+    pub active: bool,
+    pub wps: BTreeMap<u64, u64>,
+    pub write_delays: Vec<Option<i64>>,
+    /// (writes, held) of each release candidate, in the observer's order.
+    pub releases: Vec<(Option<u64>, Option<bool>)>,
+    pub agg_in_flight: u64,
+    pub agg_window_limited: u64,
+}
+
+/// What the log says of one segment.
+pub(super) struct LoggedWrites {
+    pub count: u64,
+    /// When the first of them was called.
+    pub first_call: Option<TsNs>,
+}
+
+impl Trial {
+    fn new(set: &LogSet, socket: usize, first: usize, active: bool) -> Trial {
+        let w = &set.sockets[socket].writes;
+        Trial {
+            socket,
+            first,
+            base: first.checked_sub(1).map_or(0, |i| w.ends[i]),
+            active,
+            wps: BTreeMap::new(),
+            write_delays: Vec::new(),
+            releases: Vec::new(),
+            agg_in_flight: 0,
+            agg_window_limited: 0,
+        }
+    }
+
+    /// Map the direction's bytes `[start, end)` onto the writes; the trial
+    /// stops (and forgets its figures) once they run past the log.
+    pub fn map(&mut self, log: &WriteLog, ts: TsNs, start: i64, end: i64) -> Option<LoggedWrites> {
+        if self.active && self.base + end.max(0) as u64 > log.total() {
+            self.active = false;
+            self.wps.clear();
+            self.write_delays = Vec::new();
+        }
+        if !(self.active && start >= 0) {
+            return None;
+        }
+        let (s, e) = (self.base + start as u64, self.base + end as u64);
+        let lo = log.ends.partition_point(|&x| x <= s);
+        let hi = log.ends.partition_point(|&x| x <= e);
+        let count = (hi - lo) as u64;
+        *self.wps.entry(count).or_default() += 1;
+        let first_call = (hi > lo).then(|| log.times[lo]);
+        let keep = (hi - self.first).min(MAX_WRITE_DELAYS);
+        if self.write_delays.len() < keep {
+            self.write_delays.resize(keep, None);
+        }
+        for i in lo..hi {
+            if let Some(d) = self.write_delays.get_mut(i - self.first) {
+                *d = Some(ts.saturating_sub(log.times[i]));
+            }
+        }
+        Some(LoggedWrites { count, first_call })
+    }
+}
+
+/// A direction's candidates and what the fit needs.
+#[derive(Debug, Clone, Default)]
+pub(super) struct DirLogs {
+    pub trials: Vec<Trial>,
+    /// (capture time, end offset, small) of new-data segments.
+    pub segments: Vec<(TsNs, u64, bool)>,
+}
+
+impl DirLogs {
+    /// Choose the candidates for `from` → `to` at the direction's first
+    /// data segment (`ts`, starting at offset `start`).
+    pub fn select(set: &LogSet, ends: Option<(SocketAddr, SocketAddr)>, flow_start: TsNs, ts: TsNs, start: i64) -> DirLogs {
+        let mut cands: Vec<(usize, &LogSocket)> = set
+            .sockets
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.writes.is_empty() && ends.is_none_or(|(f, t)| s.id.may_send(f, t)))
+            .collect();
+        cands.sort_by_key(|(_, s)| !s.id.endpoints_known());
+        let trials = cands
+            .into_iter()
+            .filter_map(|(i, s)| first_write(s, flow_start, ts).map(|first| Trial::new(set, i, first, start == 0)))
+            .take(MAX_TRIALS)
+            .collect();
+        DirLogs { trials, segments: Vec::new() }
+    }
+
+    /// Remember a new-data segment for the fit (bounded).
+    pub fn push_segment(&mut self, ts: TsNs, end: i64, small: bool) {
+        if self.segments.len() < MAX_FIT_SEGMENTS && end >= 0 {
+            self.segments.push((ts, end as u64, small));
+        }
+    }
+}
+
+/// The socket's first write on a connection that started at `flow_start`
+/// and sent its first data at `ts`: its first write at all when its
+/// endpoints are known, else its first write from the connection's start
+/// (which must precede that data). None when the socket's lifetime excludes
+/// the connection.
+fn first_write(s: &LogSocket, flow_start: TsNs, ts: TsNs) -> Option<usize> {
+    let tol = CLOCK_TOLERANCE;
+    if s.id.closed.is_some_and(|c| c < flow_start - tol) || s.id.opened.is_some_and(|o| o > ts + tol) {
+        return None;
+    }
+    if s.id.endpoints_known() {
+        return Some(0);
+    }
+    let w = &s.writes;
+    let i = w.times.partition_point(|&t| t < flow_start - tol);
+    (i < w.len() && w.times[i] <= ts + tol).then_some(i)
+}
+
+/// The outcome for one direction.
+#[derive(Debug, Clone)]
+pub(super) enum Outcome {
+    /// No socket of the log could have sent it.
+    NoCandidate,
+    /// These writes are the direction's (offsets from their first).
+    Applied { trial: Trial, writes: WriteLog },
+    /// Candidates existed; none fitted (the first one's socket and reason).
+    Refused { socket: usize, why: Misfit },
+}
+
+/// The writes of `t` within the connection's lifetime (to `end_ts`).
+fn cut(set: &LogSet, t: &Trial, end_ts: TsNs) -> WriteLog {
+    let s = &set.sockets[t.socket];
+    let w = &s.writes;
+    let n = if s.id.endpoints_known() {
+        w.len()
+    } else {
+        w.times.partition_point(|&x| x <= end_ts + CLOCK_TOLERANCE).max(t.first)
+    };
+    w.slice(t.first..n)
+}
+
+/// Check a direction's trials at the end of the flow: the first that fits.
+pub(super) fn check(set: &LogSet, logs: DirLogs, payload_bytes: u64, end_ts: TsNs) -> Outcome {
+    let mut refused = None;
+    for t in logs.trials {
+        let writes = cut(set, &t, end_ts);
+        let verdict = fit(&writes, payload_bytes, &logs.segments, CLOCK_TOLERANCE)
+            .and_then(|()| if t.active { Ok(()) } else { Err(Misfit::MidStream) });
+        match verdict {
+            Ok(()) => return Outcome::Applied { trial: t, writes },
+            Err(why) => {
+                refused.get_or_insert((t.socket, why));
+            }
+        }
+    }
+    match refused {
+        Some((socket, why)) => Outcome::Refused { socket, why },
+        None => Outcome::NoCandidate,
+    }
+}
+
+/// Median of a trial's write waits, by magnitude.
+fn median_wait(t: &Trial) -> i64 {
+    let mut v: Vec<i64> = t.write_delays.iter().flatten().map(|x| x.saturating_abs()).collect();
+    v.sort_unstable();
+    quantile(&v, 0.5).unwrap_or(i64::MAX)
+}
+
+/// One socket's writes applied to both directions: keep the direction whose
+/// bytes reach the wire soonest after the calls; the other gets nothing
+/// (and no note: the writes are accounted for).
+pub(super) fn settle(out: &mut Pair<Outcome>) {
+    let [a, b] = Dir::BOTH;
+    let same = match (&out[a], &out[b]) {
+        (Outcome::Applied { trial: x, .. }, Outcome::Applied { trial: y, .. }) => {
+            (x.socket == y.socket && x.first == y.first).then(|| median_wait(x) <= median_wait(y))
+        }
+        _ => None,
+    };
+    if let Some(a_wins) = same {
+        out[if a_wins { b } else { a }] = Outcome::NoCandidate;
+    }
+    for d in Dir::BOTH {
+        let other = match &out[d.reverse()] {
+            Outcome::Applied { trial, .. } => Some(trial.socket),
+            _ => None,
+        };
+        if let Outcome::Refused { socket, .. } = &out[d] {
+            if Some(*socket) == other {
+                out[d] = Outcome::NoCandidate;
+            }
+        }
+    }
+}
+
+/// Put an applied log's figures in place of the log-less ones; returns the
+/// writes for the boundaries stage and the chart series.
+pub(super) fn apply(da: &mut DirAnalysis, out: Outcome) -> Option<WriteLog> {
+    let Outcome::Applied { trial, writes } = out else {
+        return None;
+    };
+    for (r, (w, held)) in da.releases.iter_mut().zip(&trial.releases) {
+        r.writes = *w;
+        r.held = *held;
+    }
+    da.agg_in_flight = trial.agg_in_flight;
+    da.agg_window_limited = trial.agg_window_limited;
+    da.wps_log = trial.wps;
+    da.write_delays = trial.write_delays;
+    let n = writes.len().min(MAX_WRITE_DELAYS);
+    da.write_delays.resize(n, None);
+    Some(writes)
+}
+
+/// The note for a refused direction.
+pub(super) fn refusal_note(set: &LogSet, out: &Outcome, side: &str) -> Option<String> {
+    let Outcome::Refused { socket, why } = out else {
+        return None;
+    };
+    let who = set.sockets[*socket].id.describe();
+    Some(format!("{side}: write log not applied ({who}): {why}"))
+}
+
+/// Writes whose last byte lies in the direction's `[start, start + len)`,
+/// when those bytes are within the log.
+pub(super) fn writes_in(log: &WriteLog, start: i64, len: u32) -> Option<u64> {
+    let end = start + len as i64;
+    if start < 0 || end as u64 > log.total() {
+        return None;
+    }
+    let below = |x: i64| log.ends.partition_point(|&e| e <= x as u64);
+    Some((below(end) - below(start)) as u64)
+}
