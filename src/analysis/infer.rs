@@ -34,34 +34,14 @@
 //! the chance is 0.1 and no unit is given.
 
 use super::stats::gcd;
-use crate::report::WriteConfidence;
+pub use crate::report::InferenceRule;
+use crate::report::{WriteConfidence, WriteInference};
 use std::collections::HashMap;
 
 /// Confidence thresholds on `chance` (module docs).
 pub const CHANCE_HIGH: f64 = 1e-6;
 pub const CHANCE_MEDIUM: f64 = 1e-3;
 pub const CHANCE_LOW: f64 = 0.02;
-
-/// Which route of the rule gave the unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InferenceRule {
-    /// All distinct sizes share a divisor: `chance` says how unlikely by luck.
-    Divisibility,
-    /// Most segments are exactly one unit.
-    DominantUnit,
-    /// Every small segment had the same size.
-    SingleSize,
-}
-
-impl InferenceRule {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InferenceRule::Divisibility => "divisibility",
-            InferenceRule::DominantUnit => "dominant-unit",
-            InferenceRule::SingleSize => "single-size",
-        }
-    }
-}
 
 /// An inferred write size and what it rests on.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +60,16 @@ impl Inference {
     /// Whether aggregation and Nagle claims may rest on this unit.
     pub fn supports_claims(&self) -> bool {
         self.confidence != WriteConfidence::Low
+    }
+
+    /// The report's `write_inference`.
+    pub fn report(&self) -> WriteInference {
+        WriteInference {
+            rule: self.rule,
+            chance: self.chance,
+            segments: self.segments,
+            distinct_sizes: self.distinct_sizes,
+        }
     }
 }
 

@@ -69,6 +69,7 @@ pub(super) struct Trial {
     pub releases: Vec<(Option<u64>, Option<bool>)>,
     pub agg_in_flight: u64,
     pub agg_window_limited: u64,
+    pub agg_free: u64,
 }
 
 /// What the log says of one segment.
@@ -91,6 +92,7 @@ impl Trial {
             releases: Vec::new(),
             agg_in_flight: 0,
             agg_window_limited: 0,
+            agg_free: 0,
         }
     }
 
@@ -266,6 +268,7 @@ pub(super) fn apply(da: &mut DirAnalysis, out: Outcome) -> Option<WriteLog> {
     }
     da.agg_in_flight = trial.agg_in_flight;
     da.agg_window_limited = trial.agg_window_limited;
+    da.agg_free = trial.agg_free;
     da.wps_log = trial.wps;
     da.write_delays = trial.write_delays;
     let n = writes.len().min(MAX_WRITE_DELAYS);

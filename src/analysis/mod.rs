@@ -215,7 +215,9 @@ fn measure(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> Measured {
     let log_gap = log.and_then(|log| log.median_gap());
     let wide_writes = intervals::wide_writes(log_gap, rtt, &send_interval);
     let ack_delay = ack_delay::ack_delays(st.ack_rtt.values(), near, rtt);
-    let releases = releases::releases(&da.releases, near.unwrap_or(0), rtt, bounds.unit);
+    // A low-confidence unit gives writes per segment, never evidence.
+    let claim_unit = bounds.unit.filter(|_| bounds.supports_claims());
+    let releases = releases::releases(&da.releases, near.unwrap_or(0), rtt, claim_unit);
     let timer_ms = ack_delay.timer.map(|t| t.0);
     let stalls = stalls::stalls(&releases.by_pure_ack, near.unwrap_or(0), rtt, timer_ms);
     Measured {
@@ -236,13 +238,18 @@ fn judge(ctx: &FlowContext, d: Dir, da: &DirAnalysis, m: &mut Measured) -> Judge
     let (f, st) = (ctx.f, &ctx.f.dirs[d]);
     let nagle = nagle(ctx, st, da, m);
     m.stalls.drop_unless_nagle(nagle.verdict);
+    let claim_unit = m.bounds.unit.filter(|_| m.bounds.supports_claims());
+    let batched = m.bounds.messages() || m.bounds.source == Some(report::WriteSource::Log);
     let causes = causes::coalescing_causes(&causes::CauseInput {
         verdict: nagle.verdict,
-        aggregated: m.bounds.aggregated_segments(),
+        aggregated: m.bounds.aggregated_segments().filter(|_| m.bounds.supports_claims()),
         agg_in_flight: da.agg_in_flight,
         agg_window_limited: da.agg_window_limited,
         zero_window_both: st.zero_window > 0 && d == C2S && f.dirs[S2C].zero_window > 0,
         oversize_segments: st.oversize_segments,
+        waited: causes::waited(&da.releases, m.releases.tolerance, claim_unit),
+        held: m.releases.held,
+        free: batched.then_some(da.agg_free),
     });
     let (from, to) = endpoints(f, d);
     let summary = summary::direction_summary(&summary::SummaryInput {
@@ -251,6 +258,7 @@ fn judge(ctx: &FlowContext, d: Dir, da: &DirAnalysis, m: &mut Measured) -> Judge
         to: &to,
         verdict: nagle.verdict,
         writes_per_segment: m.writes_per_segment.as_ref(),
+        messages: m.bounds.messages(),
         rtt_ratio: m.send_interval.rtt_ratio,
         rtt: ctx.timing.rtt.map(ms),
         write_delay: m.bounds.delay.as_ref(),
@@ -347,6 +355,7 @@ fn direction_report(
         write_source: m.bounds.source,
         write_unit: m.bounds.unit,
         write_confidence: m.bounds.confidence,
+        write_inference: m.bounds.inference.as_ref().map(|i| i.report()),
         writes: m.bounds.writes,
         writes_per_segment: m.writes_per_segment,
         send_interval_ms: m.send_interval,

@@ -58,6 +58,9 @@ pub(super) struct DirAnalysis {
     pub agg_in_flight: u64,
     /// Aggregated segments sent with the peer's window nearly full.
     pub agg_window_limited: u64,
+    /// Small aggregated segments sent with no small segment unacknowledged
+    /// (`super::causes`: those not released by an ACK did not wait).
+    pub agg_free: u64,
     pub last_data_ts: Option<TsNs>,
     /// Chart points, only with `--series` (boxed and made on first use:
     /// most runs keep none, and the flow table holds many flows).
@@ -128,22 +131,24 @@ impl DirAnalysis {
     /// segments in flight (cwnd), or no room in the peer's receive window
     /// for another segment of this size (rwnd).
     fn count_aggregation(&mut self, ev: &DataEvent, writes: Option<u64>) {
-        let (flight, window) = aggregation_causes(ev, writes);
+        let (flight, window, free) = aggregation_causes(ev, writes);
         self.agg_in_flight += flight as u64;
         self.agg_window_limited += window as u64;
+        self.agg_free += free as u64;
     }
 }
 
 /// Whether a segment carrying `writes` was aggregated with 2+ segments in
-/// flight, and with the peer's window nearly full.
-fn aggregation_causes(ev: &DataEvent, writes: Option<u64>) -> (bool, bool) {
+/// flight, with the peer's window nearly full, and with no small segment
+/// unacknowledged.
+fn aggregation_causes(ev: &DataEvent, writes: Option<u64>) -> (bool, bool, bool) {
     if writes.is_none_or(|w| w < 2) {
-        return (false, false);
+        return (false, false, false);
     }
     let window = ev
         .peer_window
         .is_some_and(|w| ev.in_flight as u64 + 2 * ev.len as u64 > w);
-    (ev.segments_in_flight >= 2, window)
+    (ev.segments_in_flight >= 2, window, !ev.prev_small_unacked)
 }
 
 impl FlowAnalysis {
@@ -185,9 +190,10 @@ impl FlowAnalysis {
                 t.releases.push((writes, held));
             }
             if ev.small {
-                let (flight, window) = aggregation_causes(ev, writes);
+                let (flight, window, free) = aggregation_causes(ev, writes);
                 t.agg_in_flight += flight as u64;
                 t.agg_window_limited += window as u64;
+                t.agg_free += free as u64;
             }
         }
     }

@@ -15,6 +15,8 @@ pub(super) struct SummaryInput<'a> {
     pub to: &'a str,
     pub verdict: Verdict,
     pub writes_per_segment: Option<&'a report::WritesPerSegment>,
+    /// The boundaries are protocol messages, not writes.
+    pub messages: bool,
     pub rtt_ratio: Option<f64>,
     /// Path RTT (ms).
     pub rtt: Option<f64>,
@@ -49,7 +51,8 @@ pub(super) fn direction_summary(i: &SummaryInput) -> String {
         Verdict::Inconclusive => "Nagle inconclusive",
     });
     if let Some(m) = i.writes_per_segment.and_then(|w| w.mean) {
-        s.push_str(&format!(", {m:.1} writes per segment on average"));
+        let what = if i.messages { "messages" } else { "writes" };
+        s.push_str(&format!(", {m:.1} {what} per segment on average"));
     }
     if let (Some(x), Some(r)) = (i.rtt_ratio, i.rtt) {
         let digits = if r < 1.0 { 3 } else { 1 };
@@ -87,6 +90,7 @@ mod tests {
             to: "10.0.0.2:80",
             verdict: Verdict::On,
             writes_per_segment: None,
+            messages: false,
             rtt_ratio: Some(1.0),
             rtt: Some(0.25),
             write_delay: None,
