@@ -21,12 +21,21 @@
 //! | ≤ 0.02 | `low` | writes per segment only: no aggregation or Nagle claim |
 //! | above | — | no unit |
 //!
+//! The unit must also appear on its own: some small segment is exactly `g`
+//! bytes. Under the write model that is certain (the first data segment,
+//! and any after an idle moment, carries one write); under protocol
+//! alignment it is rare (SSH, X11, Kafka and TLS pad their records to 2, 4, 8
+//! or 16 bytes, so every size shares that divisor without any write of that
+//! size). Without it the divisibility route gives no unit.
+//!
 //! A second route covers constant writes that are rarely coalesced (TCP_NODELAY,
-//! writes slower than the RTT): when segments of exactly one unit are at least
-//! half of the small segments, and fewer than a tenth carry more than four
-//! units, the unit is `medium` (`high` from 20 segments with a four-fifths
-//! share). Every small segment of one size (`k = 1`) gives that size as the
-//! unit, one write per segment.
+//! writes slower than the RTT): from 10 small segments, when segments of
+//! exactly one unit are at least half of them and fewer than a tenth carry
+//! more than four units, the unit is `medium` (`high` from 20 segments with
+//! a four-fifths share). Every small segment of one size (`k = 1`, the
+//! limiting case) gives that size as the unit, one write per segment: `low`
+//! from 3 segments, `medium` from 5, `high` from 20. Fewer than 3 small
+//! segments give no unit.
 //!
 //! What it cannot do: tell a 16-byte message from four 4-byte writes. A
 //! request written as 10 then 100 bytes gives sizes 10, 100 and 110: unit 10
@@ -42,6 +51,10 @@ use std::collections::HashMap;
 pub const CHANCE_HIGH: f64 = 1e-6;
 pub const CHANCE_MEDIUM: f64 = 1e-3;
 pub const CHANCE_LOW: f64 = 0.02;
+/// Fewer small segments give no unit.
+const MIN_SEGMENTS: u64 = 3;
+/// The dominant-unit route needs this many small segments.
+const DOMINANT_MIN_SEGMENTS: u64 = 10;
 
 /// An inferred write size and what it rests on.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,7 +96,7 @@ pub fn infer_unit(sizes: &HashMap<u32, u64>, mss: Option<u32>) -> Option<Inferen
         .collect();
     small.sort_unstable();
     let n: u64 = small.iter().map(|x| x.1).sum();
-    if n < 2 {
+    if n < MIN_SEGMENTS {
         return None;
     }
     let k = small.len() as u64;
@@ -97,7 +110,11 @@ pub fn infer_unit(sizes: &HashMap<u32, u64>, mss: Option<u32>) -> Option<Inferen
         distinct_sizes: k,
     };
     if k == 1 {
-        let confidence = if n >= 5 { WriteConfidence::Medium } else { WriteConfidence::Low };
+        let confidence = match n {
+            20.. => WriteConfidence::High,
+            5.. => WriteConfidence::Medium,
+            _ => WriteConfidence::Low,
+        };
         return Some(Inference { rule: InferenceRule::SingleSize, confidence, ..base });
     }
     let chance = (g as f64).powi(-((k - 1) as i32));
@@ -113,14 +130,16 @@ pub fn infer_unit(sizes: &HashMap<u32, u64>, mss: Option<u32>) -> Option<Inferen
     } else {
         return None;
     };
-    (g >= 2).then_some(Inference { confidence, chance, ..base })
+    // The unit must appear on its own (module docs: protocol alignment).
+    let alone = small.iter().any(|(s, _)| *s as u64 == g);
+    (g >= 2 && alone).then_some(Inference { confidence, chance, ..base })
 }
 
 /// The second route: one-unit segments are most, large multiples rare.
 fn dominant_unit(small: &[(u32, u64)], g: u64, n: u64) -> Option<WriteConfidence> {
     let ones: u64 = small.iter().filter(|(s, _)| *s as u64 == g).map(|x| x.1).sum();
     let big: u64 = small.iter().filter(|(s, _)| *s as u64 > 4 * g).map(|x| x.1).sum();
-    if ones * 2 < n || big * 10 >= n {
+    if n < DOMINANT_MIN_SEGMENTS || ones * 2 < n || big * 10 >= n {
         return None;
     }
     Some(if n >= 20 && ones * 5 >= n * 4 {
@@ -176,12 +195,34 @@ mod tests {
     }
 
     #[test]
+    fn protocol_alignment_is_not_a_unit() {
+        // SSH records: all multiples of 4, none of them 4 bytes.
+        let ssh = hist(&[(12, 2), (20, 3), (28, 1), (156, 1), (268, 1), (284, 1)]);
+        assert_eq!(infer_unit(&ssh, Some(1448)), None);
+        // X11 requests, likewise.
+        let x11 = hist(&[(472, 1), (480, 1), (668, 2), (676, 2), (1148, 1)]);
+        assert_eq!(infer_unit(&x11, Some(1448)), None);
+    }
+
+    #[test]
+    fn too_few_segments_give_no_unit_or_a_weak_one() {
+        // Two BGP messages (19 and 57 bytes): too few for any claim.
+        assert_eq!(infer_unit(&hist(&[(19, 1), (57, 1)]), Some(1460)), None);
+        // Three, but two sizes sharing 19 has a chance of 1/19: no unit.
+        assert_eq!(infer_unit(&hist(&[(19, 2), (57, 1)]), Some(1460)), None);
+        let i = infer_unit(&hist(&[(120, 3)]), Some(1460)).unwrap();
+        assert_eq!((i.rule, i.confidence), (InferenceRule::SingleSize, WriteConfidence::Low));
+        assert_eq!(infer_unit(&hist(&[(120, 30)]), None).unwrap().confidence, WriteConfidence::High);
+    }
+
+    #[test]
     fn unrelated_sizes_give_no_unit() {
         assert_eq!(infer_unit(&hist(&[(517, 1), (230, 1), (1203, 2), (31, 1)]), Some(1448)), None);
-        // Two sizes with a large common divisor by luck: chance 1/150, low.
-        let i = infer_unit(&hist(&[(300, 1), (450, 1)]), Some(1448)).unwrap();
-        assert!(!i.supports_claims());
-        assert!((i.chance - 1.0 / 150.0).abs() < 1e-12);
+        // Sizes with a large common divisor by luck (chance 1/150): no
+        // segment of 150 bytes, no unit.
+        assert_eq!(infer_unit(&hist(&[(300, 1), (450, 2)]), Some(1448)), None);
+        let i = infer_unit(&hist(&[(150, 1), (300, 1), (450, 1)]), Some(1448)).unwrap();
+        assert!((i.chance - 1.0 / 150.0 / 150.0).abs() < 1e-12);
         // Full-size segments do not count.
         assert_eq!(infer_unit(&hist(&[(1448, 100), (7, 1)]), Some(1448)), None);
     }

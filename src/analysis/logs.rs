@@ -295,3 +295,154 @@ pub(super) fn writes_in(log: &WriteLog, start: i64, len: u32) -> Option<u64> {
     let below = |x: i64| log.ends.partition_point(|&e| e <= x as u64);
     Some((below(end) - below(start)) as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::writes::{LogSocket, SocketId};
+
+    const MS: TsNs = 1_000_000;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    /// A socket with `writes` of (time ms, bytes).
+    fn socket(id: SocketId, writes: &[(i64, u64)]) -> LogSocket {
+        LogSocket { id, writes: WriteLog::from_writes(writes.iter().map(|&(t, b)| (t * MS, b))) }
+    }
+
+    fn fd(n: i32) -> SocketId {
+        SocketId { fd: Some(n), ..Default::default() }
+    }
+
+    const C: &str = "10.0.0.1:40000";
+    const S: &str = "10.0.0.2:6379";
+
+    #[test]
+    fn trial_maps_bytes_to_writes() {
+        let set = LogSet { sockets: vec![socket(fd(4), &[(10, 100), (20, 100), (30, 100)])], skipped: 0 };
+        let log = &set.sockets[0].writes;
+        let mut t = Trial::new(&set, 0, 0, true);
+        let lw = t.map(log, 50 * MS, 0, 200).unwrap();
+        assert_eq!((lw.count, lw.first_call), (2, Some(10 * MS)));
+        assert_eq!(t.write_delays, vec![Some(40 * MS), Some(30 * MS)]);
+        // More bytes than the log holds: the trial stops and forgets.
+        assert!(t.map(log, 60 * MS, 200, 400).is_none());
+        assert!(!t.active && t.wps.is_empty());
+        // From a later write: offsets count from it.
+        let mut t = Trial::new(&set, 0, 1, true);
+        assert_eq!(t.map(log, 50 * MS, 0, 100).unwrap().first_call, Some(20 * MS));
+    }
+
+    #[test]
+    fn an_fd_reused_across_connections_is_split_by_lifetime() {
+        // redis-benchmark: three connections one after another on fd 4.
+        let set = LogSet {
+            sockets: vec![socket(fd(4), &[(1, 10), (2, 10), (101, 20), (102, 20), (201, 30)])],
+            skipped: 0,
+        };
+        let ends = Some((addr(C), addr(S)));
+        let second = DirLogs::select(&set, ends, 100 * MS, 101 * MS, 0);
+        assert_eq!((second.trials.len(), second.trials[0].first), (1, 2));
+        // Its writes within the connection's lifetime fit its 40 bytes.
+        let mut logs = second;
+        let w = &set.sockets[0].writes;
+        for (ts, s, e) in [(101, 0, 20), (102, 20, 40)] {
+            logs.trials[0].map(w, ts * MS, s, e);
+            logs.push_segment(ts * MS, e, true);
+        }
+        match check(&set, logs.clone(), 40, 150 * MS) {
+            Outcome::Applied { writes, .. } => assert_eq!(writes.ends, vec![20, 40]),
+            o => panic!("{o:?}"),
+        }
+        // Cut at the wrong end (the last frame after the third's writes):
+        // 70 bytes against 40, refused.
+        match check(&set, logs, 40, 250 * MS) {
+            Outcome::Refused { why: Misfit::TooManyBytes { log: 70, flow: 40 }, .. } => {}
+            o => panic!("{o:?}"),
+        }
+        // No write after the connection's start and before its data.
+        assert!(DirLogs::select(&set, ends, 300 * MS, 301 * MS, 0).trials.is_empty());
+    }
+
+    #[test]
+    fn known_endpoints_pick_their_connection_only() {
+        let mine = SocketId { local: Some(addr(C)), peer: Some(addr(S)), ..fd(4) };
+        let other = SocketId { local: Some(addr("10.0.0.1:40001")), peer: Some(addr(S)), ..fd(4) };
+        let set = LogSet {
+            sockets: vec![socket(other, &[(1, 10)]), socket(mine, &[(2, 10)]), socket(fd(9), &[(3, 10)])],
+            skipped: 0,
+        };
+        let l = DirLogs::select(&set, Some((addr(C), addr(S))), 0, 5 * MS, 0);
+        let picked: Vec<usize> = l.trials.iter().map(|t| t.socket).collect();
+        assert_eq!(picked, vec![1, 2], "known endpoints first, then the fd-only socket");
+        // The reverse direction: neither named socket sends S → C.
+        let r = DirLogs::select(&set, Some((addr(S), addr(C))), 0, 5 * MS, 0);
+        assert_eq!(r.trials.iter().map(|t| t.socket).collect::<Vec<_>>(), vec![2]);
+    }
+
+    fn applied(socket: usize, delay: i64) -> Outcome {
+        let mut trial = Trial::new(&LogSet { sockets: vec![LogSocket::default()], skipped: 0 }, 0, 0, true);
+        trial.socket = socket;
+        trial.write_delays = vec![Some(delay)];
+        Outcome::Applied { trial, writes: WriteLog::from_writes([(0, 1)]) }
+    }
+
+    #[test]
+    fn one_socket_goes_to_one_direction() {
+        // An echo: the same bytes both ways; the sender's writes reach the
+        // wire sooner.
+        let mut out = Pair::new(applied(0, 5 * MS), applied(0, 20 * MS));
+        settle(&mut out);
+        assert!(matches!(out[crate::flow::C2S], Outcome::Applied { .. }));
+        assert!(matches!(out[crate::flow::S2C], Outcome::NoCandidate));
+        // A refusal of the socket applied to the other direction is no news.
+        let refused = Outcome::Refused { socket: 0, why: Misfit::MidStream };
+        let mut out = Pair::new(applied(0, 5 * MS), refused.clone());
+        settle(&mut out);
+        assert!(matches!(out[crate::flow::S2C], Outcome::NoCandidate));
+        let mut out = Pair::new(applied(1, 5 * MS), refused);
+        settle(&mut out);
+        assert!(matches!(out[crate::flow::S2C], Outcome::Refused { .. }));
+    }
+
+    #[test]
+    fn apply_replaces_the_log_less_figures() {
+        use super::super::releases::tests::release;
+        let mut da = DirAnalysis::default();
+        da.releases = vec![release(10, None), release(10, Some(1))];
+        da.agg_in_flight = 7;
+        let mut out = applied(0, MS);
+        if let Outcome::Applied { trial, .. } = &mut out {
+            trial.releases = vec![(Some(3), Some(true)), (Some(1), Some(false))];
+            trial.agg_in_flight = 1;
+        }
+        assert!(apply(&mut da, out).is_some());
+        assert_eq!((da.releases[0].writes, da.releases[0].held), (Some(3), Some(true)));
+        assert_eq!(da.releases[1].held, Some(false));
+        assert_eq!(da.agg_in_flight, 1);
+        // Refused: nothing changes.
+        let before = da.agg_in_flight;
+        assert!(apply(&mut da, Outcome::Refused { socket: 0, why: Misfit::MidStream }).is_none());
+        assert_eq!(da.agg_in_flight, before);
+    }
+
+    #[test]
+    fn refusal_note_names_socket_and_reason() {
+        let set = LogSet { sockets: vec![socket(fd(4), &[(1, 10)])], skipped: 0 };
+        let out = Outcome::Refused { socket: 0, why: Misfit::TooManyBytes { log: 41000, flow: 4000 } };
+        assert_eq!(
+            refusal_note(&set, &out, "client→server").unwrap(),
+            "client→server: write log not applied (fd 4): its writes hold 41000 bytes but the direction sent 4000"
+        );
+    }
+
+    #[test]
+    fn writes_in_a_segment() {
+        let log = WriteLog::from_writes([(0, 4), (1, 4), (2, 4)]);
+        assert_eq!(writes_in(&log, 0, 8), Some(2));
+        assert_eq!(writes_in(&log, 8, 4), Some(1));
+        assert_eq!(writes_in(&log, 8, 8), None);
+    }
+}

@@ -384,19 +384,4 @@ mod tests {
         da.count_aggregation(&roomy, Some(3));
         assert_eq!((da.agg_in_flight, da.agg_window_limited), (2, 1));
     }
-
-    #[test]
-    fn write_log_maps_bytes_to_writes() {
-        let log = WriteLog {
-            times: vec![10, 20, 30],
-            ends: vec![100, 200, 300],
-        };
-        let mut da = DirAnalysis::default();
-        let lw = da.writes_by_log(&log, 50, 0, 200).unwrap();
-        assert_eq!((lw.count, lw.first_call), (2, Some(10)));
-        assert_eq!(da.write_delays, vec![Some(40), Some(30), None]);
-        // More bytes than the log holds: not the logged direction.
-        assert!(da.writes_by_log(&log, 60, 200, 400).is_none());
-        assert!(!da.log_active && da.wps_log.is_empty());
-    }
 }
