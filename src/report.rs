@@ -87,6 +87,8 @@ string_enum! {
         DominantUnit = "dominant-unit",
         /// Every small segment had the same size.
         SingleSize = "single-size",
+        /// The first data segment was exactly the unit (low only).
+        FirstWrite = "first-write",
     }
 }
 

@@ -12,7 +12,7 @@
 //! an aggregated segment carries the ends of two or more. With a log, each
 //! write's delay is from its call to the capture of its last byte.
 
-use super::infer::{infer_unit, Inference};
+use super::infer::{infer, Inference};
 use super::observe::DirAnalysis;
 use super::stats::{hist_summary, quantile};
 use crate::framing::DirFraming;
@@ -72,7 +72,7 @@ pub(super) fn write_boundaries(i: &BoundaryInput) -> WriteBoundaries {
             ..Default::default()
         }
     } else if i.data_segments > 0 {
-        inferred(&i.da.sizes, i.mss).unwrap_or_default()
+        inferred(&i.da.sizes, i.mss, i.da.first_len).unwrap_or_default()
     } else {
         WriteBoundaries::default()
     }
@@ -108,8 +108,8 @@ fn write_delay(per_write: &[Option<i64>]) -> report::WriteDelay {
 
 /// Boundaries from the inferred write unit (`super::infer`): each payload
 /// size counts as size / unit writes, rounded, at least one.
-fn inferred(sizes: &HashMap<u32, u64>, mss: Option<u32>) -> Option<WriteBoundaries> {
-    let inf = infer_unit(sizes, mss)?;
+fn inferred(sizes: &HashMap<u32, u64>, mss: Option<u32>, first: Option<u32>) -> Option<WriteBoundaries> {
+    let inf = infer(sizes, mss, first)?;
     let unit = inf.unit;
     let mut h = BTreeMap::new();
     for (size, c) in sizes {

@@ -37,6 +37,14 @@
 //! from 3 segments, `medium` from 5, `high` from 20. Fewer than 3 small
 //! segments give no unit.
 //!
+//! A last route, the first write: a writer of small units over a long path
+//! may leave only a handful of sizes (`4`, then `16` and `20`, or `4` then
+//! one `1100` and full segments), whose chance stays above 0.02 however
+//! right the unit is (`4^-2` = 1/16). When the direction's first data
+//! segment — a write that left alone, nothing being in flight — is exactly
+//! `g` bytes and at least 3 data segments were seen, the unit is given as
+//! `low`: writes per segment, no aggregation or Nagle claim.
+//!
 //! What it cannot do: tell a 16-byte message from four 4-byte writes. A
 //! request written as 10 then 100 bytes gives sizes 10, 100 and 110: unit 10
 //! at chance 0.01, `low`, so no claim rests on it; with only 10 and 100 seen
@@ -89,6 +97,12 @@ impl Inference {
 /// The rule of the module docs over a histogram of data segment sizes
 /// (size → count); sizes at or above `mss` are ignored.
 pub fn infer_unit(sizes: &HashMap<u32, u64>, mss: Option<u32>) -> Option<Inference> {
+    infer(sizes, mss, None)
+}
+
+/// [`infer_unit`], knowing the size of the direction's first data segment
+/// (`first`) for the first-write route.
+pub fn infer(sizes: &HashMap<u32, u64>, mss: Option<u32>, first: Option<u32>) -> Option<Inference> {
     let mut small: Vec<(u32, u64)> = sizes
         .iter()
         .filter(|(s, c)| **s > 0 && **c > 0 && mss.is_none_or(|m| **s < m))
@@ -96,7 +110,8 @@ pub fn infer_unit(sizes: &HashMap<u32, u64>, mss: Option<u32>) -> Option<Inferen
         .collect();
     small.sort_unstable();
     let n: u64 = small.iter().map(|x| x.1).sum();
-    if n < MIN_SEGMENTS {
+    let all: u64 = sizes.values().sum();
+    if n < 2 || all < MIN_SEGMENTS {
         return None;
     }
     let k = small.len() as u64;
@@ -105,34 +120,45 @@ pub fn infer_unit(sizes: &HashMap<u32, u64>, mss: Option<u32>) -> Option<Inferen
         unit: g as u32,
         confidence: WriteConfidence::Low,
         rule: InferenceRule::Divisibility,
-        chance: 1.0,
+        chance: (g as f64).powi(-((k - 1) as i32)),
         segments: n,
         distinct_sizes: k,
     };
-    if k == 1 {
+    let by_sizes = if n >= MIN_SEGMENTS { by_sizes(&small, base.clone()) } else { None };
+    by_sizes.or_else(|| {
+        // The first-write route: the direction's first segment is one write.
+        (first == Some(g as u32) && g >= 2 && k >= 2)
+            .then_some(Inference { rule: InferenceRule::FirstWrite, ..base })
+    })
+}
+
+/// The single-size, dominant-unit and divisibility routes over the small
+/// sizes (sorted), `base` holding their gcd and chance.
+fn by_sizes(small: &[(u32, u64)], base: Inference) -> Option<Inference> {
+    let (g, n) = (base.unit as u64, base.segments);
+    if base.distinct_sizes == 1 {
         let confidence = match n {
             20.. => WriteConfidence::High,
             5.. => WriteConfidence::Medium,
             _ => WriteConfidence::Low,
         };
-        return Some(Inference { rule: InferenceRule::SingleSize, confidence, ..base });
+        return Some(Inference { rule: InferenceRule::SingleSize, chance: 1.0, confidence, ..base });
     }
-    let chance = (g as f64).powi(-((k - 1) as i32));
-    if let Some(c) = dominant_unit(&small, g, n) {
-        return Some(Inference { rule: InferenceRule::DominantUnit, confidence: c, chance, ..base });
+    if let Some(c) = dominant_unit(small, g, n) {
+        return Some(Inference { rule: InferenceRule::DominantUnit, confidence: c, ..base });
     }
-    let confidence = if chance <= CHANCE_HIGH {
+    let confidence = if base.chance <= CHANCE_HIGH {
         WriteConfidence::High
-    } else if chance <= CHANCE_MEDIUM {
+    } else if base.chance <= CHANCE_MEDIUM {
         WriteConfidence::Medium
-    } else if chance <= CHANCE_LOW {
+    } else if base.chance <= CHANCE_LOW {
         WriteConfidence::Low
     } else {
         return None;
     };
     // The unit must appear on its own (module docs: protocol alignment).
     let alone = small.iter().any(|(s, _)| *s as u64 == g);
-    (g >= 2 && alone).then_some(Inference { confidence, chance, ..base })
+    (g >= 2 && alone).then_some(Inference { confidence, ..base })
 }
 
 /// The second route: one-unit segments are most, large multiples rare.
@@ -192,6 +218,22 @@ mod tests {
         assert_eq!((i.unit, i.confidence, i.rule), (4, WriteConfidence::High, InferenceRule::DominantUnit));
         let i = infer_unit(&hist(&[(4, 1000)]), Some(1448)).unwrap();
         assert_eq!((i.unit, i.rule), (4, InferenceRule::SingleSize));
+    }
+
+    #[test]
+    fn the_first_write_gives_a_low_unit_where_sizes_are_few() {
+        // 4-byte writes every 10 ms over 40 ms, and every 100 µs over 200 ms.
+        let h = hist(&[(4, 1), (16, 136), (20, 11)]);
+        assert_eq!(infer_unit(&h, Some(1448)), None);
+        let i = infer(&h, Some(1448), Some(4)).unwrap();
+        assert_eq!((i.unit, i.rule, i.confidence), (4, InferenceRule::FirstWrite, WriteConfidence::Low));
+        assert!((i.chance - 1.0 / 16.0).abs() < 1e-12);
+        let h = hist(&[(4, 1), (1100, 1), (1448, 2)]);
+        assert_eq!(infer(&h, Some(1448), Some(4)).unwrap().unit, 4);
+        // A first segment that is not the gcd says nothing.
+        assert_eq!(infer(&hist(&[(12, 2), (20, 3), (28, 1)]), Some(1448), Some(12)), None);
+        // Two segments in all: nothing.
+        assert_eq!(infer(&hist(&[(4, 1), (8, 1)]), Some(1448), Some(4)), None);
     }
 
     #[test]

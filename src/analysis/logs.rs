@@ -35,7 +35,7 @@ use std::net::SocketAddr;
 
 /// How far the log's clock and the capture's may disagree (ns), for the
 /// connection's lifetime and for writes called after their bytes left.
-pub(super) const CLOCK_TOLERANCE: TsNs = 2_000_000;
+pub(super) const CLOCK_TOLERANCE: TsNs = 1_000_000;
 /// Candidate sockets mapped at once per direction.
 pub(super) const MAX_TRIALS: usize = 4;
 /// New-data segments kept per direction for the fit (the rest are not
@@ -147,7 +147,8 @@ impl DirLogs {
         cands.sort_by_key(|(_, s)| !s.id.endpoints_known());
         let trials = cands
             .into_iter()
-            .filter_map(|(i, s)| first_write(s, flow_start, ts).map(|first| Trial::new(set, i, first, start == 0)))
+            .flat_map(|(i, s)| first_writes(s, flow_start, ts).into_iter().map(move |first| (i, first)))
+            .map(|(i, first)| Trial::new(set, i, first, start == 0))
             .take(MAX_TRIALS)
             .collect();
         DirLogs { trials, segments: Vec::new() }
@@ -161,22 +162,29 @@ impl DirLogs {
     }
 }
 
-/// The socket's first write on a connection that started at `flow_start`
-/// and sent its first data at `ts`: its first write at all when its
-/// endpoints are known, else its first write from the connection's start
-/// (which must precede that data). None when the socket's lifetime excludes
-/// the connection.
-fn first_write(s: &LogSocket, flow_start: TsNs, ts: TsNs) -> Option<usize> {
+/// The socket's possible first writes on a connection that started at
+/// `flow_start` and sent its first data at `ts`: its first write at all
+/// when its endpoints are known, else its first write from the
+/// connection's start less the tolerance and, if another, from the start
+/// itself (a previous connection on the descriptor may have written just
+/// before). Each must precede that data. None when the socket's lifetime
+/// excludes the connection.
+fn first_writes(s: &LogSocket, flow_start: TsNs, ts: TsNs) -> Vec<usize> {
     let tol = CLOCK_TOLERANCE;
     if s.id.closed.is_some_and(|c| c < flow_start - tol) || s.id.opened.is_some_and(|o| o > ts + tol) {
-        return None;
+        return Vec::new();
     }
     if s.id.endpoints_known() {
-        return Some(0);
+        return vec![0];
     }
     let w = &s.writes;
-    let i = w.times.partition_point(|&t| t < flow_start - tol);
-    (i < w.len() && w.times[i] <= ts + tol).then_some(i)
+    let mut v: Vec<usize> = [flow_start - tol, flow_start]
+        .iter()
+        .map(|&from| w.times.partition_point(|&t| t < from))
+        .filter(|&i| i < w.len() && w.times[i] <= ts + tol)
+        .collect();
+    v.dedup();
+    v
 }
 
 /// The outcome for one direction.
@@ -190,7 +198,8 @@ pub(super) enum Outcome {
     Refused { socket: usize, why: Misfit },
 }
 
-/// The writes of `t` within the connection's lifetime (to `end_ts`).
+/// The writes of `t` within the direction's lifetime: to `end_ts`, its
+/// last data segment (a write called later cannot be in it).
 fn cut(set: &LogSet, t: &Trial, end_ts: TsNs) -> WriteLog {
     let s = &set.sockets[t.socket];
     let w = &s.writes;
@@ -202,7 +211,8 @@ fn cut(set: &LogSet, t: &Trial, end_ts: TsNs) -> WriteLog {
     w.slice(t.first..n)
 }
 
-/// Check a direction's trials at the end of the flow: the first that fits.
+/// Check a direction's trials at the end of the flow (`end_ts`: the time of
+/// its last data segment): the first that fits.
 pub(super) fn check(set: &LogSet, logs: DirLogs, payload_bytes: u64, end_ts: TsNs) -> Outcome {
     let mut refused = None;
     for t in logs.trials {
@@ -345,6 +355,10 @@ mod tests {
         let ends = Some((addr(C), addr(S)));
         let second = DirLogs::select(&set, ends, 100 * MS, 101 * MS, 0);
         assert_eq!((second.trials.len(), second.trials[0].first), (1, 2));
+        // A previous connection's write just before this one's start: both
+        // starting points are tried.
+        let close = DirLogs::select(&set, ends, 2 * MS + CLOCK_TOLERANCE / 2, 101 * MS, 0);
+        assert_eq!(close.trials.iter().map(|t| t.first).collect::<Vec<_>>(), vec![1, 2]);
         // Its writes within the connection's lifetime fit its 40 bytes.
         let mut logs = second;
         let w = &set.sockets[0].writes;

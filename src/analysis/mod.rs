@@ -148,7 +148,10 @@ fn resolve_logs(
         return applied;
     };
     let mut out = Pair::from_fn(|d| match dirs[d].logs.take() {
-        Some(l) => logs::check(set, *l, f.dirs[d].payload_bytes, f.end_ts),
+        Some(l) => {
+            let last = dirs[d].last_data_ts.unwrap_or(f.end_ts);
+            logs::check(set, *l, f.dirs[d].payload_bytes, last)
+        }
         None => logs::Outcome::NoCandidate,
     });
     logs::settle(&mut out);

@@ -38,6 +38,8 @@ pub(super) struct DirAnalysis {
     /// New-data payload size -> count (for write-unit inference).
     pub sizes: HashMap<u32, u64>,
     pub sizes_overflow: bool,
+    /// The first new-data segment's size (write-unit inference).
+    pub first_len: Option<u32>,
     /// Exact writes per segment (size or log) -> count.
     pub wps_size: BTreeMap<u64, u64>,
     pub wps_log: BTreeMap<u64, u64>,
@@ -80,6 +82,7 @@ impl DirAnalysis {
 
     /// Count a new-data payload size (capped number of distinct sizes).
     fn count_size(&mut self, len: u32) {
+        self.first_len.get_or_insert(len);
         if let Some(c) = self.sizes.get_mut(&len) {
             *c += 1;
         } else if self.sizes.len() < MAX_SIZES {
