@@ -180,6 +180,13 @@ pub struct LogSet {
     pub skipped: u64,
 }
 
+/// A log of one socket whose identity is unknown (writes made in memory).
+impl From<WriteLog> for LogSet {
+    fn from(writes: WriteLog) -> Self {
+        LogSet { sockets: vec![LogSocket { id: SocketId::default(), writes }], skipped: 0 }
+    }
+}
+
 impl LogSet {
     /// Total writes over all sockets.
     pub fn writes(&self) -> usize {
