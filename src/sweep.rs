@@ -23,6 +23,10 @@
 //! (`rtt_ms.min`) rounded (0.1 ms below 1 ms, 1 ms below 20 ms, else 5 ms)
 //! so that captures of one emulated RTT share a line.
 //!
+//! Without a log, writes per segment come from the inferred write unit
+//! (`analysis::infer`: a lab sweep of fixed-size writes gives it at every
+//! interval and RTT, `low` where only a few sizes were seen).
+//!
 //! What it does not do: it does not run the experiment (that is `lab`),
 //! and it skips (with a message) captures without write boundaries.
 
