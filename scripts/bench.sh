@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Speed and memory benchmark (issue 7).
 #
-# Builds the release binary, generates a deterministic capture with the
-# project's own simulator (`nagle-analyze synth`), then times on the same
-# file, in this one run:
+# Builds the release binaries, generates a deterministic capture with the
+# project's own simulator (`nagle-testkit synth`, the test kit's binary),
+# then times on the same file, in this one run:
 #   - nagle-analyze --format json        (the full analysis)
 #   - tcpdump -r FILE -w /dev/null       (the libpcap read floor)
 #   - tshark -q -z conv,tcp -r FILE      (when installed)
@@ -29,6 +29,7 @@ SEED=${SEED:-1}
 OUT=${OUT:-out/bench}
 RUNS=${RUNS:-3}
 BIN=target/release/nagle-analyze
+GEN=target/release/nagle-testkit
 
 if [[ "${BENCH_INSTALL:-0}" == 1 && $(id -u) == 0 ]]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q tshark tcptrace time tcpdump >/dev/null 2>&1 ||
@@ -40,14 +41,14 @@ if [[ ! -x /usr/bin/time ]]; then
 fi
 
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-    cargo build --release --quiet
+    cargo build --release --quiet -p nagle-analyze -p nagle-testkit
 fi
 mkdir -p "$OUT"
 CAP="$OUT/bench-p${PACKETS}-f${FLOWS}-s${SEED}.pcap"
 echo "== machine: $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
 echo "== date: $(date -u +%Y-%m-%dT%H:%M:%SZ)   commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo "== generating: packets=$PACKETS flows=$FLOWS mix=$MIX rtt=$RTT loss=$LOSS seed=$SEED"
-"$BIN" synth --out "$CAP" --packets "$PACKETS" --flows "$FLOWS" --mix "$MIX" \
+"$GEN" synth --out "$CAP" --packets "$PACKETS" --flows "$FLOWS" --mix "$MIX" \
     --rtt "$RTT" --loss "$LOSS" --seed "$SEED"
 SIZE=$(stat -c %s "$CAP")
 echo "== capture: $CAP, $((SIZE / 1000000)) MB, sha256 $(sha256sum "$CAP" | cut -c1-16)"

@@ -65,8 +65,8 @@ record() {
         local cap=${BENCH_CAPTURE:-out/golden/bench-p200000-f2000-s1.pcap}
         if [[ ! -e $cap ]]; then
             mkdir -p "$(dirname "$cap")"
-            GEN="$BIN synth"; [[ -x target/release/nagle-testkit ]] && GEN="target/release/nagle-testkit synth"
-            $GEN --out "$cap" --packets 200000 --flows 2000 --mix 3:1 \
+            [[ -x target/release/nagle-testkit ]] || cargo build --release --quiet -p nagle-testkit
+            target/release/nagle-testkit synth --out "$cap" --packets 200000 --flows 2000 --mix 3:1 \
                 --rtt 0.2ms,40ms --loss 0.001 --seed 1 >/dev/null
         fi
         "$BIN" "$cap" --format json >"$OUTDIR/bench.json" 2>/dev/null

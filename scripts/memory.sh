@@ -2,7 +2,8 @@
 # Memory benchmark (issue 8): peak RSS of `nagle-analyze --format json`
 # against the number of packets (connections open at once fixed) and against
 # the number of connections open at once (packets fixed), on captures made by
-# the project's own generator (`nagle-analyze synth`).
+# the project's own generator (`nagle-testkit synth`, the test kit's
+# binary).
 #
 # Expected: flat in packets, linear in live connections.
 #
@@ -27,13 +28,14 @@ FLOWS_LIST=${FLOWS_LIST:-1000 10000 30000 100000}
 PACKETS_FIXED=${PACKETS_FIXED:-3000000}
 OUT=${OUT:-out/memory}
 BIN=target/release/nagle-analyze
+GEN=target/release/nagle-testkit
 
 if [[ ! -x /usr/bin/time ]]; then
     echo "memory: /usr/bin/time missing (apt-get install time)" >&2
     exit 1
 fi
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-    cargo build --release --quiet
+    cargo build --release --quiet -p nagle-analyze -p nagle-testkit
 fi
 mkdir -p "$OUT"
 echo "== machine: $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
@@ -44,7 +46,7 @@ printf '%-9s %-7s %8s %11s %10s %7s %12s %12s\n' packets --flows file_MB connect
 measure() {
     local packets=$1 flows=$2
     local cap="$OUT/mem-p$packets-f$flows.pcap"
-    "$BIN" synth --out "$cap" --packets "$packets" --flows "$flows" --mix 3:1 \
+    "$GEN" synth --out "$cap" --packets "$packets" --flows "$flows" --mix 3:1 \
         --rtt 0.2ms,40ms --loss 0.001 --seed 1 >/dev/null 2>&1
     /usr/bin/time -v -o "$OUT/time.txt" "$BIN" --format json "$cap" -o "$OUT/report.json" 2>"$OUT/err.txt" || {
         echo "memory: nagle-analyze failed on $cap, see $OUT/err.txt" >&2

@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 if [ -z "${NAGLE_CORPUS:-}" ] && [ -d ../shared/captures ]; then
   export NAGLE_CORPUS="$PWD/../shared/captures"
 fi
-cargo test --release --all-targets -- --test-threads=2
-# The build without libpcap (feature `live` off) keeps working.
+# Every crate of the workspace: nagle-analyze and its test kit.
+cargo test --release --workspace --all-targets -- --test-threads=2
+# The build without libpcap (features `live` and `lab` off) keeps working.
 cargo test --release --no-default-features --lib --test cli -- --test-threads=2
 # Fuzzer-found inputs replayed with overflow checks on (a debug build).
 cargo test --test regressions

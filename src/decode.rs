@@ -822,7 +822,7 @@ mod tests {
 
     #[test]
     fn never_panics_on_random_or_cut_bytes() {
-        use crate::capture::writer::{tcp_frame, TcpSpec};
+        use nagle_testkit::writer::{tcp_frame, TcpSpec};
         let lts = [0, 1, 9, 12, 14, 101, 108, 113, 228, 229, 276, 147];
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         let mut seeds: Vec<Vec<u8>> = Vec::new();

@@ -11,9 +11,22 @@
 //!
 //! A stage never reaches back into an earlier one: the renderer never sees
 //! packets, the analysis never parses headers (application payload is read
-//! only by [`framing`], on the analysis' behalf, to find message ends). [`pipeline`] wires the stages
-//! together for one or more inputs; `main.rs` only turns the command line
-//! into a [`pipeline::Config`].
+//! only by [`framing`], on the analysis' behalf, to find message ends).
+//! [`pipeline`] wires the stages together for one or more inputs.
+//!
+//! Boundaries:
+//! - The command line is the binary's (`src/main.rs`, `src/cli/`): clap is
+//!   used nowhere in the library, whose settings are plain types
+//!   ([`pipeline::Config`], [`render::Format`],
+//!   [`render::charts::ChartFormat`], `lab::LabConfig`).
+//! - Features: `live` (default) is live capture and BPF through libpcap;
+//!   `lab` (default, needs `live`) is the root-only experiment harness
+//!   `lab`. Without default features the crate reads captures only.
+//! - [`sweep_chart`] draws the `sweep` chart from captures; [`lab_record`]
+//!   is the typed `lab.json` that the lab writes and the sweep chart reads.
+//! - Test tooling is not here: the TCP simulator, the pcap/pcapng writers
+//!   and the tests' helpers are the `nagle-testkit` crate
+//!   (`crates/testkit`, a dev-dependency, never shipped).
 
 pub mod advice;
 pub mod analysis;
@@ -21,13 +34,13 @@ pub mod capture;
 pub mod decode;
 pub mod flow;
 pub mod framing;
-#[cfg(feature = "live")]
+#[cfg(feature = "lab")]
 pub mod lab;
+pub mod lab_record;
 pub mod pipeline;
 pub mod render;
 pub mod report;
-pub mod sweep;
-pub mod synth;
+pub mod sweep_chart;
 pub mod thin;
 pub mod writes;
 

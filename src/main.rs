@@ -7,6 +7,8 @@
 //! argument); 3 partial: a report was printed, but an input was damaged or
 //! could not be read.
 
+mod cli;
+
 use clap::{Args, Parser, Subcommand};
 use nagle_analyze::pipeline::{self, PipelineError};
 use nagle_analyze::render::{self, ReportSink};
@@ -32,14 +34,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the Nagle experiment in two network namespaces (root).
-    #[cfg(feature = "live")]
-    Lab(nagle_analyze::lab::LabArgs),
+    #[cfg(feature = "lab")]
+    Lab(cli::lab::LabArgs),
     /// Chart a write-interval sweep: aggregated segments and writes per
     /// segment against the write interval, one line per RTT.
     Sweep(SweepArgs),
-    /// Write a synthetic capture with a known truth (tests, benchmark).
-    #[command(hide = true)]
-    Synth(Box<nagle_analyze::synth::SynthArgs>),
 }
 
 #[derive(Args)]
@@ -54,7 +53,7 @@ struct SweepArgs {
     #[arg(long, value_name = "DIR", default_value = ".")]
     out: PathBuf,
     /// Chart file format.
-    #[arg(long, value_enum, default_value = "svg")]
+    #[arg(long, value_parser = cli::chart_format_parser(), default_value = "svg")]
     chart_format: render::charts::ChartFormat,
     /// Every application write is N bytes.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -68,7 +67,7 @@ struct AnalyzeArgs {
     inputs: Vec<String>,
 
     /// Output format.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, value_parser = cli::format_parser(), default_value = "text")]
     format: render::Format,
 
     /// BPF filter expression (libpcap syntax), applied to file input too.
@@ -192,7 +191,7 @@ struct ChartArgs {
     #[arg(long, value_name = "DIR")]
     charts: Option<PathBuf>,
     /// Chart file format.
-    #[arg(long, value_enum, default_value = "svg")]
+    #[arg(long, value_parser = cli::chart_format_parser(), default_value = "svg")]
     chart_format: render::charts::ChartFormat,
     /// Write a report with charts: FILE.html (self-contained) or FILE.md
     /// (chart files written next to it).
@@ -236,16 +235,15 @@ fn main() -> ExitCode {
     #[cfg(unix)]
     pipeline::exit_cleanly_on_sigbus();
     let code = match cli.command {
-        #[cfg(feature = "live")]
-        Some(Command::Lab(args)) => or_fail(nagle_analyze::lab::run(&args)),
-        Some(Command::Sweep(a)) => or_fail(nagle_analyze::sweep::run(
+        #[cfg(feature = "lab")]
+        Some(Command::Lab(args)) => or_fail(cli::lab::run(args)),
+        Some(Command::Sweep(a)) => or_fail(nagle_analyze::sweep_chart::run(
             &a.captures,
             a.write_size,
             &a.out,
             a.chart_format,
             &mut std::io::stdout(),
         )),
-        Some(Command::Synth(args)) => or_fail(nagle_analyze::synth::run_cli(&args)),
         None => analyze(cli.analyze).unwrap_or_else(|e| {
             print_error(&e);
             exit_code(&e)

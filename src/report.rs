@@ -56,7 +56,30 @@ string_enum! {
 
 string_enum! {
     /// Where the capture was taken, from the handshake split.
-    Vantage { Client = "client", Server = "server", Middle = "middle", Unknown = "unknown" }
+    Vantage {
+        Client = "client",
+        Server = "server",
+        Middle = "middle",
+        Unknown = "unknown",
+        /// Both ends on the capturing host (loopback, or one address).
+        Local = "local",
+    }
+}
+
+string_enum! {
+    /// Where a direction's capture → sender → capture time came from.
+    FrameSource {
+        /// Captured at the sender itself (nothing between).
+        Sender = "sender",
+        /// Both ends on the capturing host.
+        Local = "local",
+        /// The handshake split (SYN → SYN/ACK → ACK).
+        Handshake = "handshake",
+        /// The peer's smallest data→ACK or timestamp sample.
+        Samples = "samples",
+        /// Not known: timings are taken as seen, as if at the sender.
+        Unknown = "unknown",
+    }
 }
 
 string_enum! {
@@ -391,10 +414,30 @@ pub struct AckDelay {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StallEvent {
-    /// When the held segment left (seconds since the epoch).
+    /// When the held segment left (seconds since the epoch, at the capture point).
     pub ts: f64,
-    /// How long the ACK that released it was delayed, ms.
+    /// The latency the stall cost, ms: how long the held data waited beyond
+    /// what TCP_NODELAY would have cost — from when it could have left (its
+    /// write call, with a log; else the departure of the small segment
+    /// ahead of it) to its departure, in the sender's frame.
     pub ms: f64,
+    /// How long the peer delayed the ACK that released it, ms.
+    pub ack_delay_ms: f64,
+    /// The held segment's frame number in its input (1-based, as Wireshark).
+    pub frame: u64,
+}
+
+/// The sender's frame of a direction: where the capture point sits on the
+/// path, so that "unacknowledged", "released by an ACK" and write waits are
+/// judged as the sender saw them.
+#[derive(Debug, Clone, Serialize)]
+pub struct SenderFrame {
+    /// Capture point → sender → capture point, ms (0 at the sender).
+    pub near_ms: f64,
+    /// Capture point → receiver → capture point, ms (path RTT less near).
+    pub far_ms: Option<f64>,
+    /// Where `near_ms` came from.
+    pub source: FrameSource,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -466,6 +509,8 @@ pub struct Direction {
     /// Small segments that left right after the ACK of the previous small
     /// segment (the Nagle release).
     pub ack_clocked_segments: u64,
+    /// The frame the timings of this direction are judged in.
+    pub sender_frame: SenderFrame,
     pub nagle: Nagle,
     pub coalescing_causes: Vec<CoalescingCause>,
     /// ACK delay of the receiver of this direction's data.

@@ -4,11 +4,9 @@
 
 use nagle_analyze::capture::file::{read_path, read_reader};
 use nagle_analyze::capture::linktype as lt;
-use nagle_analyze::capture::writer::{
-    tcp_frame, Endian, PcapWriter, PcapngWriter, TcpSpec, TsPrecision,
-};
 use nagle_analyze::capture::{CaptureInfo, Format};
 use nagle_analyze::decode::{decode, flags};
+use nagle_testkit::writer::{tcp_frame, Endian, PcapWriter, PcapngWriter, TcpSpec, TsPrecision};
 
 #[derive(Debug, Clone, PartialEq)]
 struct Got {

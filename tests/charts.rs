@@ -9,12 +9,12 @@
 //! chart, and (when Debian's chromium is installed) that it loads in a
 //! headless browser with the charts present.
 
-use nagle_analyze::capture::writer::{tcp_frame, Endian, PcapWriter, TcpSpec, TsPrecision};
 use nagle_analyze::decode::flags;
 use nagle_analyze::pipeline::{self, Config};
 use nagle_analyze::render::charts::{self, ChartFormat, Plot};
 use nagle_analyze::render::html;
 use nagle_analyze::report::Report;
+use nagle_testkit::writer::{tcp_frame, Endian, PcapWriter, TcpSpec, TsPrecision};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

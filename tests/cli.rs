@@ -2,11 +2,11 @@
 //! standard input and the BPF filter, on captures written by the project's
 //! own writer.
 
-mod common;
+use nagle_testkit::helpers as common;
 
 use nagle_analyze::capture::linktype;
-use nagle_analyze::capture::writer::{tcp_frame, Endian, PcapWriter, TcpSpec, TsPrecision};
 use nagle_analyze::decode::flags::{ACK, PSH, SYN};
+use nagle_testkit::writer::{tcp_frame, Endian, PcapWriter, TcpSpec, TsPrecision};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

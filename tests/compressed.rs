@@ -4,11 +4,11 @@
 //! after the frames before the damage; compressed non-captures refused.
 //! Captures are written by the project's own writer and compressed here.
 
-mod common;
+use nagle_testkit::helpers as common;
 
 use nagle_analyze::capture::linktype;
-use nagle_analyze::capture::writer::{tcp_frame, PcapngWriter, TcpSpec};
 use nagle_analyze::decode::flags::{ACK, FIN, PSH, SYN};
+use nagle_testkit::writer::{tcp_frame, PcapngWriter, TcpSpec};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::path::PathBuf;

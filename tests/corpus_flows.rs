@@ -3,7 +3,7 @@
 //! endpoints must have the same frame and payload byte counts each way.
 //! Files processed end to end through the pipeline, so nothing may panic.
 
-mod common;
+use nagle_testkit::helpers as common;
 
 use nagle_analyze::pipeline::{analyze_file, Config};
 use std::collections::BTreeMap;

@@ -5,7 +5,7 @@
 //! `damaged`. Skipped (with a message) when `NAGLE_CORPUS` is unset; fails
 //! when it is set but the folder is missing.
 
-mod common;
+use nagle_testkit::helpers as common;
 
 use nagle_analyze::capture::file::read_path;
 use nagle_analyze::decode::decode;

@@ -116,11 +116,18 @@ fn write_write_read_stalls_on_the_delayed_ack() {
         (35.0..=50.0).contains(&timer),
         "delayed-ACK timer {timer} ms"
     );
+    // Each stall costs the request the delayed ACK and the held body's own
+    // trip: timer + RTT (about 40 + 20 ms here), as the client measures it.
     let per_stall = f(&d["stalls"]["total_ms"]) / stalls as f64;
+    let rtt = f(&lab["requested"]["rtt_ms"]);
     assert!(
-        (35.0..=50.0).contains(&per_stall),
-        "{per_stall} ms per stall"
+        (per_stall - (timer + rtt)).abs() < 5.0,
+        "{per_stall} ms per stall, timer {timer} + RTT {rtt}"
     );
+    for e in d["stalls"]["events"].as_array().unwrap() {
+        assert!(f(&e["ack_delay_ms"]) >= timer / 2.0, "{e}");
+        assert!(e["frame"].as_u64().unwrap() >= 1, "{e}");
+    }
     // The path RTT is not fooled by the delayed ACKs.
     let path = f(&flow["rtt_ms"]["min"]);
     assert!(

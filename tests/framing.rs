@@ -4,14 +4,14 @@
 //! payloads (framing says it could not be applied), and the public corpus
 //! (`$NAGLE_CORPUS`) with figures checked by hand.
 
-mod common;
+use nagle_testkit::helpers as common;
 
 use nagle_analyze::capture::linktype;
-use nagle_analyze::capture::writer::{tcp_frame, Endian, PcapWriter, TcpSpec, TsPrecision};
 use nagle_analyze::decode::flags::{ACK, PSH, SYN};
 use nagle_analyze::framing::FramingRules;
 use nagle_analyze::pipeline::{analyze_file, Config};
 use nagle_analyze::report::{Direction, Flow};
+use nagle_testkit::writer::{tcp_frame, Endian, PcapWriter, TcpSpec, TsPrecision};
 use std::collections::BTreeMap;
 
 const T0: i64 = 1_700_000_000_000_000_000;

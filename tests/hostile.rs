@@ -4,15 +4,15 @@
 //! warnings) and that every limit that bites is reported. Sizes are fixed,
 //! so run time is bounded by input size; nothing is timed.
 
-mod common;
+use nagle_testkit::helpers as common;
 
 use nagle_analyze::capture::file::read_reader;
 use nagle_analyze::capture::linktype;
-use nagle_analyze::capture::writer::{tcp_frame, PcapngWriter, TcpSpec};
 use nagle_analyze::decode::flags::{ACK, PSH, SYN};
 use nagle_analyze::flow::{Limits, MAX_OUTSTANDING};
 use nagle_analyze::pipeline::{Analyzer, Config};
 use nagle_analyze::report::{CaptureSummary, Flow};
+use nagle_testkit::writer::{tcp_frame, PcapngWriter, TcpSpec};
 use std::io::Cursor;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 

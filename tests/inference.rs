@@ -10,10 +10,10 @@
 //!   log whose bytes do not fit is refused with a note, leaving the figures
 //!   as they are without it.
 
-mod common;
+use nagle_testkit::helpers as common;
 
 use nagle_analyze::capture::linktype;
-use nagle_analyze::capture::writer::{tcp_frame, TcpSpec};
+use nagle_testkit::writer::{tcp_frame, TcpSpec};
 use nagle_analyze::decode::flags::{ACK, PSH, SYN};
 use nagle_analyze::pipeline::{analyze_file, Config};
 use nagle_analyze::report::{Direction, Flow, WriteConfidence, WriteSource};

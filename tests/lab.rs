@@ -104,7 +104,7 @@ fn client_direction(dir: &Path) -> (Value, Value) {
         read_json(&dir.join("lab.json"))["analysis"]
     );
     let report = read_json(&p);
-    let (f, d) = nagle_analyze::lab::sweep::client_direction(&report)
+    let (f, d) = nagle_analyze::lab::run_grid::client_direction(&report)
         .expect("a flow with a client→server direction");
     (f.clone(), d.clone())
 }
@@ -286,4 +286,124 @@ fn lab_lossy_path_drops_packets() {
     let segs = |i: usize| caps[i]["sender_data_segments"].as_u64().unwrap();
     assert!(segs(1) <= segs(0), "receiver {} > sender {}", segs(1), segs(0));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ------------------------------------------- issue 15: either end of the path
+
+/// One lab run with exactly `args` (no defaults of this file), captured at
+/// both ends.
+fn run_lab_both(dir: &Path, args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_nagle-analyze"))
+        .arg("lab")
+        .args(args)
+        .args(["--capture-at", "both", "--out"])
+        .arg(dir)
+        .output()
+        .expect("run nagle-analyze lab");
+    assert!(out.status.success(), "lab {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The client→server direction of `capture` analysed with `extra` options.
+fn analyze_client(capture: &Path, extra: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_nagle-analyze"))
+        .arg(capture)
+        .args(extra)
+        .args(["--format", "json"])
+        .output()
+        .expect("run nagle-analyze");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    let (_, d) = nagle_analyze::lab::run_grid::client_direction(&report).expect("a client direction");
+    d.clone()
+}
+
+/// Verdicts of the client's direction at (sender, receiver), without and
+/// with the write log.
+fn verdicts(dir: &Path) -> Vec<(String, String)> {
+    let log = dir.join("writes.jsonl");
+    let log = log.to_str().unwrap();
+    [vec![], vec!["--writes", log]]
+        .iter()
+        .map(|extra| {
+            let v = |f: &str| analyze_client(&dir.join(f), extra)["nagle"]["verdict"].as_str().unwrap().to_string();
+            (v("capture.pcap"), v("capture-receiver.pcap"))
+        })
+        .collect()
+}
+
+fn mean_write_delay(d: &Value) -> f64 {
+    d["write_delay_ms"]["mean"].as_f64().expect("write_delay_ms.mean")
+}
+
+#[test]
+fn lab_same_verdict_at_either_end() {
+    if !is_root() {
+        eprintln!("skipped: the lab test needs root (network namespaces, TUN, live capture)");
+        return;
+    }
+    // TCP_NODELAY over 200 ms: was called `on` at the receiver.
+    let dir = out_dir("nodelay200");
+    run_lab_both(&dir, &["--rtt", "200ms", "--interval", "10ms", "--writes", "60", "--nodelay"]);
+    for (snd, rcv) in verdicts(&dir) {
+        assert_eq!((snd.as_str(), rcv.as_str()), ("off", "off"), "TCP_NODELAY at 200 ms");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Nagle on over 40 ms: `on` at both ends, and the write waits seen at the
+    // receiver are the sender's (within 15 %), not the sender's plus the path.
+    let dir = out_dir("nagle40");
+    run_lab_both(&dir, &["--rtt", "40ms", "--interval", "1ms", "--writes", "300"]);
+    for (snd, rcv) in verdicts(&dir) {
+        assert_eq!((snd.as_str(), rcv.as_str()), ("on", "on"), "Nagle on at 40 ms");
+    }
+    let log = dir.join("writes.jsonl");
+    let with_log = ["--writes", log.to_str().unwrap()];
+    let snd = mean_write_delay(&analyze_client(&dir.join("capture.pcap"), &with_log));
+    let rcv = mean_write_delay(&analyze_client(&dir.join("capture-receiver.pcap"), &with_log));
+    assert!((rcv - snd).abs() <= 0.15 * snd, "write waits: sender {snd} ms, receiver {rcv} ms");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Bulk writes with Nagle on are never `off` (sub-MSS pieces mid-queue).
+    let dir = out_dir("bulk40");
+    run_lab_both(&dir, &["--rtt", "40ms", "--interval", "1ms", "--writes", "20", "--size", "65536"]);
+    for (snd, rcv) in verdicts(&dir) {
+        assert!(snd != "off" && rcv != "off", "bulk with Nagle on: {snd}/{rcv}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The summed latency of a reqresp run's requests (requests.jsonl).
+fn request_total_ms(dir: &Path) -> f64 {
+    std::fs::read_to_string(dir.join("requests.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["latency_ms"].as_f64().unwrap())
+        .sum()
+}
+
+#[test]
+fn lab_stall_cost_is_what_the_client_loses() {
+    if !is_root() {
+        eprintln!("skipped: the lab test needs root (network namespaces, TUN, live capture)");
+        return;
+    }
+    let args = ["--rtt", "40ms", "--interval", "50ms", "--writes", "40", "--size", "100",
+        "--mode", "reqresp", "--reply-size", "200"];
+    let nagle = out_dir("wwr-nagle");
+    run_lab_both(&nagle, &args);
+    let nodelay = out_dir("wwr-nodelay");
+    run_lab_both(&nodelay, &[&args[..], &["--nodelay"]].concat());
+    let lost = request_total_ms(&nagle) - request_total_ms(&nodelay);
+    assert!(lost > 500.0, "Nagle × delayed ACK should cost ~80 ms per request: {lost} ms");
+    for capture in ["capture.pcap", "capture-receiver.pcap"] {
+        let d = analyze_client(&nagle.join(capture), &[]);
+        let total = d["stalls"]["total_ms"].as_f64().unwrap();
+        assert!(
+            (total - lost).abs() <= 0.1 * lost,
+            "{capture}: stalls cost {total} ms, the client lost {lost} ms ({})",
+            d["stalls"]
+        );
+        assert_eq!(analyze_client(&nodelay.join(capture), &[])["stalls"]["count"], 0);
+    }
+    let _ = std::fs::remove_dir_all(&nagle);
+    let _ = std::fs::remove_dir_all(&nodelay);
 }

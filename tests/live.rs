@@ -5,7 +5,7 @@
 //! and that the saved pcap analyzes to the same figures. Also the error path
 //! without privileges (as `nobody`).
 
-mod common;
+use nagle_testkit::helpers as common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

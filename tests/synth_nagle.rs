@@ -1,4 +1,4 @@
-//! The analysis against the simulator's truth (`nagle_analyze::synth`): the
+//! The analysis against the simulator's truth (`nagle_testkit::synth`): the
 //! classic Nagle experiment (small writes faster than the RTT, Nagle on and
 //! off, writes slower than the RTT), write-write-read request/response with
 //! a 40 ms delayed ACK, path RTT, and loss. Captures are taken at the
@@ -7,7 +7,7 @@
 
 use nagle_analyze::pipeline::{analyze_files, Config};
 use nagle_analyze::report::{Direction, Flow, Report};
-use nagle_analyze::synth::{self, AckPolicy, FileSink, FlowSpec, FlowTruth, Workload};
+use nagle_testkit::synth::{self, AckPolicy, FileSink, FlowSpec, FlowTruth, Workload};
 use std::path::PathBuf;
 
 const MS: i64 = 1_000_000;

@@ -3,8 +3,8 @@
 //! KIND = synflood (N half-open flows from distinct sources, random ports)
 //!      | ooo (N one-byte segments of one flow, each pair swapped).
 use nagle_analyze::capture::linktype;
-use nagle_analyze::capture::writer::{tcp_frame, Endian, PcapWriter, TcpSpec, TsPrecision};
 use nagle_analyze::decode::flags::{ACK, PSH, SYN};
+use nagle_testkit::writer::{tcp_frame, Endian, PcapWriter, TcpSpec, TsPrecision};
 use std::io::BufWriter;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 

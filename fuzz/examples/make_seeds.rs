@@ -5,10 +5,8 @@
 //! Run from `fuzz/`: `cargo run --example make_seeds`.
 use nagle_analyze::capture::file::read_path;
 use nagle_analyze::capture::linktype;
-use nagle_analyze::capture::writer::{
-    tcp_frame, Endian, PcapWriter, PcapngWriter, TcpSpec, TsPrecision,
-};
 use nagle_analyze::decode::flags::{ACK, FIN, PSH, SYN};
+use nagle_testkit::writer::{tcp_frame, Endian, PcapWriter, PcapngWriter, TcpSpec, TsPrecision};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! (c) Flow tracker + analysis on arbitrary segment sequences.
 //!
 //! The input is a config byte followed by 16-byte records; each record
-//! becomes one TCP frame built with `capture::writer::tcp_frame` (so the
+//! becomes one TCP frame built with `nagle_testkit::writer::tcp_frame` (so the
 //! decoder sees well-formed packets and the fuzzer's effort goes into the
 //! *sequence*: handshakes, ACKs, retransmissions, reordering, 2^31 jumps,
 //! timestamps going backwards or to the ends of the i64 range, port reuse,

@@ -102,7 +102,7 @@ pub mod flow_analysis {
     //! (c) Flow tracker + analysis on arbitrary segment sequences.
     //!
     //! The input is a config byte followed by 16-byte records; each record
-    //! becomes one TCP frame built with `capture::writer::tcp_frame` (so the
+    //! becomes one TCP frame built with `nagle_testkit::writer::tcp_frame` (so the
     //! decoder sees well-formed packets and the fuzzer's effort goes into the
     //! *sequence*: handshakes, ACKs, retransmissions, reordering, 2^31 jumps,
     //! timestamps going backwards or to the ends of the i64 range, port reuse,
@@ -120,7 +120,6 @@ pub mod flow_analysis {
     //! (i16), [4] time unit (and extreme timestamps), [5..9] seq operand,
     //! [9..13] ack operand, [13..15] payload length, [15] options and writes.
     use nagle_analyze::analysis::{self, AnalysisConfig, FlowAnalysis};
-    use nagle_analyze::capture::writer::{tcp_frame, TcpSpec};
     use nagle_analyze::capture::{linktype, CaptureInfo, Frame};
     use nagle_analyze::decode;
     use nagle_analyze::flow::{Limits, Tracker};
@@ -128,6 +127,7 @@ pub mod flow_analysis {
     use nagle_analyze::render::{self, Format};
     use nagle_analyze::report::{self, Report};
     use nagle_analyze::writes::WriteLog;
+    use nagle_testkit::writer::{tcp_frame, TcpSpec};
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
     use std::sync::Arc;
 

@@ -73,6 +73,7 @@ impl<'a> Evidence<'a> {
             Vantage::Server => "captured at the server",
             Vantage::Middle => "captured between the hosts",
             Vantage::Unknown => "capture point unknown",
+            Vantage::Local => "captured on the host of both ends",
         }
     }
 

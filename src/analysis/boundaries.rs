@@ -72,7 +72,7 @@ pub(super) fn write_boundaries(i: &BoundaryInput) -> WriteBoundaries {
             ..Default::default()
         }
     } else if i.data_segments > 0 {
-        inferred(&i.da.sizes, i.mss, i.da.first_len).unwrap_or_default()
+        inferred(&i.da.sizes, i.mss, (i.da.first_len > 0).then_some(i.da.first_len)).unwrap_or_default()
     } else {
         WriteBoundaries::default()
     }

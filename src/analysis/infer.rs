@@ -95,13 +95,16 @@ impl Inference {
 }
 
 /// The rule of the module docs over a histogram of data segment sizes
-/// (size → count); sizes at or above `mss` are ignored.
+/// (size → count); sizes at or above `mss` are ignored. (Tests: `infer`
+/// without the first segment.)
+#[cfg(test)]
 pub fn infer_unit(sizes: &HashMap<u32, u64>, mss: Option<u32>) -> Option<Inference> {
     infer(sizes, mss, None)
 }
 
-/// [`infer_unit`], knowing the size of the direction's first data segment
-/// (`first`) for the first-write route.
+/// The rule of the module docs over a histogram of data segment sizes
+/// (size → count; sizes at or above `mss` are ignored), knowing the size of
+/// the direction's first data segment (`first`) for the first-write route.
 pub fn infer(sizes: &HashMap<u32, u64>, mss: Option<u32>, first: Option<u32>) -> Option<Inference> {
     let mut small: Vec<(u32, u64)> = sizes
         .iter()

@@ -8,7 +8,7 @@
 //! connection's first frame, less [`CLOCK_TOLERANCE`], provided that write
 //! came before the segment). Up to [`MAX_TRIALS`] candidates are mapped onto
 //! the direction's byte stream while it streams (a [`Trial`] each: writes
-//! per segment, each write's wait, and, per release candidate and
+//! per segment, each write's wait, and, per recorded small segment and
 //! aggregated segment, what the log says) — apart from the figures the
 //! observer keeps without the log. When the flow ends, a candidate's writes
 //! are cut to the connection's lifetime (endpoint-less sockets: the writes
@@ -65,11 +65,12 @@ pub(super) struct Trial {
     pub active: bool,
     pub wps: BTreeMap<u64, u64>,
     pub write_delays: Vec<Option<i64>>,
-    /// (writes, held) of each release candidate, in the observer's order.
-    pub releases: Vec<(Option<u64>, Option<bool>)>,
+    /// (writes, first call) of each small segment the observer recorded
+    /// (`DirAnalysis::smalls`), in its order.
+    pub smalls: Vec<(Option<u64>, Option<TsNs>)>,
     pub agg_in_flight: u64,
     pub agg_window_limited: u64,
-    pub agg_free: u64,
+    pub agg_free: u32,
 }
 
 /// What the log says of one segment.
@@ -89,7 +90,7 @@ impl Trial {
             active,
             wps: BTreeMap::new(),
             write_delays: Vec::new(),
-            releases: Vec::new(),
+            smalls: Vec::new(),
             agg_in_flight: 0,
             agg_window_limited: 0,
             agg_free: 0,
@@ -272,9 +273,9 @@ pub(super) fn apply(da: &mut DirAnalysis, out: Outcome) -> Option<WriteLog> {
     let Outcome::Applied { trial, writes } = out else {
         return None;
     };
-    for (r, (w, held)) in da.releases.iter_mut().zip(&trial.releases) {
-        r.writes = *w;
-        r.held = *held;
+    for (s, (w, first_call)) in da.smalls.iter_mut().zip(&trial.smalls) {
+        s.writes = *w;
+        s.first_call = *first_call;
     }
     da.agg_in_flight = trial.agg_in_flight;
     da.agg_window_limited = trial.agg_window_limited;
@@ -423,23 +424,34 @@ mod tests {
 
     #[test]
     fn apply_replaces_the_log_less_figures() {
-        use super::super::releases::tests::release;
+        use super::super::observe::SmallSend;
+        let small = SmallSend {
+            ts: 0,
+            frame: 1,
+            since_ack: Some(10),
+            exempt: false,
+            ack_wait: None,
+            writes: None,
+            len: 100,
+            pure_ack: true,
+            first_call: None,
+            next_full: None,
+        };
         let mut da = DirAnalysis::default();
-        da.releases = vec![release(10, None), release(10, Some(1))];
+        da.smalls = vec![small, SmallSend { writes: Some(1), ..small }];
         da.agg_in_flight = 7;
         let mut out = applied(0, MS);
         if let Outcome::Applied { trial, .. } = &mut out {
-            trial.releases = vec![(Some(3), Some(true)), (Some(1), Some(false))];
+            trial.smalls = vec![(Some(3), Some(-5)), (Some(1), None)];
             trial.agg_in_flight = 1;
         }
         assert!(apply(&mut da, out).is_some());
-        assert_eq!((da.releases[0].writes, da.releases[0].held), (Some(3), Some(true)));
-        assert_eq!(da.releases[1].held, Some(false));
+        assert_eq!((da.smalls[0].writes, da.smalls[0].first_call), (Some(3), Some(-5)));
+        assert_eq!(da.smalls[1].first_call, None);
         assert_eq!(da.agg_in_flight, 1);
         // Refused: nothing changes.
-        let before = da.agg_in_flight;
         assert!(apply(&mut da, Outcome::Refused { socket: 0, why: Misfit::MidStream }).is_none());
-        assert_eq!(da.agg_in_flight, before);
+        assert_eq!(da.agg_in_flight, 1);
     }
 
     #[test]

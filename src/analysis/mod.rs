@@ -34,6 +34,7 @@ mod framed;
 mod infer;
 mod intervals;
 mod logs;
+mod minshall;
 mod notes;
 mod observe;
 mod path;
@@ -179,6 +180,7 @@ struct Measured {
     /// Median gap between writes (ms) when wider than the RTT.
     wide_writes: Option<f64>,
     ack_delay: ack_delay::AckDelays,
+    minshall: minshall::Minshall,
     releases: releases::Releases,
     stalls: stalls::Stalls,
 }
@@ -217,12 +219,17 @@ fn measure(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> Measured {
     let send_interval = intervals::send_interval(&da.send_intervals, rtt);
     let log_gap = log.and_then(|log| log.median_gap());
     let wide_writes = intervals::wide_writes(log_gap, rtt, &send_interval);
-    let ack_delay = ack_delay::ack_delays(st.ack_rtt.values(), near, rtt);
+    let frame = &ctx.timing.frame[d];
+    let pure = da.pure_ack_samples.0.values();
+    let ack_delay = ack_delay::ack_delays(st.ack_rtt.values(), pure, near, rtt);
+    let minshall = minshall::minshall(&da.smalls, frame, rtt);
     // A low-confidence unit gives writes per segment, never evidence.
     let claim_unit = bounds.unit.filter(|_| bounds.supports_claims());
-    let releases = releases::releases(&da.releases, near.unwrap_or(0), rtt, claim_unit);
+    let releases = releases::releases(&minshall.candidates, frame.near, claim_unit);
     let timer_ms = ack_delay.timer.map(|t| t.0);
-    let stalls = stalls::stalls(&releases.by_pure_ack, near.unwrap_or(0), rtt, timer_ms);
+    let stalls = stalls::stalls(&releases.by_pure_ack, frame, rtt, timer_ms);
+    let mut bounds = bounds;
+    bounds.delay = bounds.delay.map(|w| path::in_sender_frame(w, frame));
     Measured {
         framing,
         writes_per_segment: bounds.summary(),
@@ -230,6 +237,7 @@ fn measure(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> Measured {
         send_interval,
         wide_writes,
         ack_delay,
+        minshall,
         releases,
         stalls,
     }
@@ -239,7 +247,7 @@ fn measure(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> Measured {
 /// the causes of coalescing and the summary sentence.
 fn judge(ctx: &FlowContext, d: Dir, da: &DirAnalysis, m: &mut Measured) -> Judged {
     let (f, st) = (ctx.f, &ctx.f.dirs[d]);
-    let nagle = nagle(ctx, st, da, m);
+    let nagle = nagle(ctx, d, st, m);
     m.stalls.drop_unless_nagle(nagle.verdict);
     let claim_unit = m.bounds.unit.filter(|_| m.bounds.supports_claims());
     let batched = m.bounds.messages() || m.bounds.source == Some(report::WriteSource::Log);
@@ -250,13 +258,13 @@ fn judge(ctx: &FlowContext, d: Dir, da: &DirAnalysis, m: &mut Measured) -> Judge
         agg_window_limited: da.agg_window_limited,
         zero_window_both: st.zero_window > 0 && d == C2S && f.dirs[S2C].zero_window > 0,
         oversize_segments: st.oversize_segments,
-        waited: causes::waited(&da.releases, m.releases.tolerance, claim_unit),
+        waited: causes::waited(&m.minshall.candidates, m.releases.tolerance, claim_unit),
         held: m.releases.held,
-        free: batched.then_some(da.agg_free),
+        free: batched.then_some(da.agg_free as u64),
     });
     let (from, to) = endpoints(f, d);
     let summary = summary::direction_summary(&summary::SummaryInput {
-        seen_at: summary::seen_at(ctx.timing.vantage, d),
+        seen_at: summary::seen_at(ctx.timing.vantage, d, ms(ctx.timing.frame[d].near)),
         from: &from,
         to: &to,
         verdict: nagle.verdict,
@@ -273,19 +281,22 @@ fn judge(ctx: &FlowContext, d: Dir, da: &DirAnalysis, m: &mut Measured) -> Judge
 }
 
 /// The report's `nagle` object: the verdict from the measured findings.
-fn nagle(ctx: &FlowContext, st: &DirStats, da: &DirAnalysis, m: &Measured) -> report::Nagle {
+fn nagle(ctx: &FlowContext, d: Dir, st: &DirStats, m: &Measured) -> report::Nagle {
     let r = &m.releases;
     let (verdict, evidence) = verdict::nagle_verdict(&verdict::VerdictInput {
         data_segments: st.data_segments,
         small_segments: st.small_segments,
-        violations: da.violations,
-        violations_recovery: da.violations_recovery,
+        violations: m.minshall.violations,
+        violations_recovery: m.minshall.violations_recovery,
+        mid_queue: m.minshall.mid_queue,
+        frame: Some(ctx.timing.frame[d].source),
         released_held: r.held,
         released_aggregated: r.aggregated.max(r.aggregated_inferred),
         writes_exact: m.bounds.exact(),
         clocked_pure: r.by_pure_ack.len() as u64,
         pure_share_ok: r.pure_share_ok,
         rtt_ratio: m.send_interval.rtt_ratio,
+        coincidences: r.coincidences(m.send_interval.median.map(|x| (x * 1e6) as i64)),
         stalls: m.stalls.count,
         stall_median_ms: m.stalls.median_ms,
         wide_writes_ms: m.wide_writes,
@@ -295,8 +306,8 @@ fn nagle(ctx: &FlowContext, st: &DirStats, da: &DirAnalysis, m: &Measured) -> re
     report::Nagle {
         verdict,
         evidence,
-        small_while_unacked: da.violations,
-        small_while_unacked_in_recovery: da.violations_recovery,
+        small_while_unacked: m.minshall.violations,
+        small_while_unacked_in_recovery: m.minshall.violations_recovery,
         release_tolerance_ms: Some(ms(r.tolerance)),
     }
 }
@@ -363,6 +374,7 @@ fn direction_report(
         writes_per_segment: m.writes_per_segment,
         send_interval_ms: m.send_interval,
         ack_clocked_segments: m.releases.ack_clocked,
+        sender_frame: ctx.timing.frame[d].report(ctx.timing.rtt),
         nagle: j.nagle,
         coalescing_causes: j.causes,
         ack_delay_ms: m.ack_delay.report,

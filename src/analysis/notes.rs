@@ -40,9 +40,12 @@ pub(super) fn capture_notes(f: &FlowSummary, timing: &PathTiming) -> Vec<String>
 fn vantage_note(v: Vantage) -> Option<&'static str> {
     match v {
         Vantage::Server => Some(
-            "captured at the server: client→server timings are seen after the path, at the receiver",
+            "captured at the server: client→server timings are seen after the path, at the receiver, and are moved into the client's frame (sender_frame) before Nagle's rules are applied",
         ),
-        Vantage::Middle => Some("captured between the hosts: each side's timing is seen part-way"),
+        Vantage::Middle => Some(
+            "captured between the hosts: each side's timing is seen part-way, and is moved into its sender's frame (sender_frame) before Nagle's rules are applied",
+        ),
+        Vantage::Local => Some("both ends are on the capturing host: every timing is the sender's own"),
         _ => None,
     }
 }

@@ -14,7 +14,6 @@
 //! the stages in `finish` read these records.
 
 use super::intervals::Intervals;
-use super::releases::Release;
 use super::series::SeriesPoints;
 use super::FlowAnalysis;
 use crate::flow::{AckEvent, DataEvent, FlowObserver, SegmentKind, C2S};
@@ -38,8 +37,9 @@ pub(super) struct DirAnalysis {
     /// New-data payload size -> count (for write-unit inference).
     pub sizes: HashMap<u32, u64>,
     pub sizes_overflow: bool,
-    /// The first new-data segment's size (write-unit inference).
-    pub first_len: Option<u32>,
+    /// The first new-data segment's size (write-unit inference; 0: none
+    /// yet — u32s, as `agg_free`, keep the flow state small).
+    pub first_len: u32,
     /// Exact writes per segment (size or log) -> count.
     pub wps_size: BTreeMap<u64, u64>,
     pub wps_log: BTreeMap<u64, u64>,
@@ -53,20 +53,65 @@ pub(super) struct DirAnalysis {
     /// Filled at the end from the applied log only (`super::logs::apply`).
     pub write_delays: Vec<Option<i64>>,
     pub send_intervals: Intervals,
-    pub releases: Vec<Release>,
-    pub violations: u64,
-    pub violations_recovery: u64,
+    /// Small segments sent after an earlier small one, in order (capped):
+    /// Minshall's rule and the releases are judged on them at the end, in
+    /// the sender's frame (`minshall`).
+    pub smalls: Vec<SmallSend>,
+    /// Small segments not recorded because of the cap.
+    pub smalls_overflow: u64,
+    /// An ACK for this direction arrived since the last recorded small segment.
+    ack_since_small: bool,
     /// Aggregated segments (by exact writes) sent with 2+ segments in flight.
     pub agg_in_flight: u64,
     /// Aggregated segments sent with the peer's window nearly full.
     pub agg_window_limited: u64,
     /// Small aggregated segments sent with no small segment unacknowledged
     /// (`super::causes`: those not released by an ACK did not wait).
-    pub agg_free: u64,
+    pub agg_free: u32,
     pub last_data_ts: Option<TsNs>,
+    /// Data→ACK samples (raw) of ACKs that carried no data: the only ones
+    /// a delayed-ACK timer can be read from.
+    pub pure_ack_samples: PureAckSamples,
+    /// Payload of the last new-data segment.
+    last_len: u32,
     /// Chart points, only with `--series` (boxed and made on first use:
     /// most runs keep none, and the flow table holds many flows).
     pub series: Option<Box<SeriesPoints>>,
+}
+
+/// A small new-data segment sent after an earlier small one, as seen at
+/// the capture point (judged later, in the sender's frame: `minshall`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SmallSend {
+    pub ts: TsNs,
+    /// Frame number in its input (1-based).
+    pub frame: u64,
+    /// Time from the ACK of the previous small segment to this one; None
+    /// when that ACK had not been seen yet.
+    pub since_ack: Option<i64>,
+    /// Loss recovery, a FIN, a probe or reordering: exempt from Minshall.
+    pub exempt: bool,
+    /// How long after the previous small segment its ACK came.
+    pub ack_wait: Option<i64>,
+    /// Writes it carries, when known exactly.
+    pub writes: Option<u64>,
+    pub len: u32,
+    /// That ACK carried no data.
+    pub pure_ack: bool,
+    /// When the first write it carries was called (log).
+    pub first_call: Option<TsNs>,
+    /// A full-sized segment followed this long after, with no ACK between.
+    pub next_full: Option<i64>,
+}
+
+/// Raw data→ACK samples of pure ACKs (bounded: every n-th kept).
+#[derive(Debug, Clone)]
+pub(super) struct PureAckSamples(pub crate::thin::Thinned<i64>);
+
+impl Default for PureAckSamples {
+    fn default() -> Self {
+        PureAckSamples(crate::thin::Thinned::new(1 << 12, crate::thin::Keep::Last))
+    }
 }
 
 /// Writes whose last byte lies in `(start, end]` for fixed-size writes.
@@ -82,7 +127,9 @@ impl DirAnalysis {
 
     /// Count a new-data payload size (capped number of distinct sizes).
     fn count_size(&mut self, len: u32) {
-        self.first_len.get_or_insert(len);
+        if self.first_len == 0 {
+            self.first_len = len;
+        }
         if let Some(c) = self.sizes.get_mut(&len) {
             *c += 1;
         } else if self.sizes.len() < MAX_SIZES {
@@ -99,35 +146,52 @@ impl DirAnalysis {
         w
     }
 
-    /// Minshall's rule for a small segment: a violation when an earlier
-    /// small segment is unacknowledged (exempt: loss recovery, FIN, probes,
-    /// reordering), else a release candidate when that one was acknowledged.
-    fn check_small(&mut self, ev: &DataEvent, writes: Option<u64>, first_call: Option<TsNs>) -> bool {
-        if ev.prev_small_unacked {
-            let probe = ev.since_prev_send.is_some_and(|g| g >= PROBE_SILENCE);
-            if ev.in_recovery || ev.fin || probe || ev.kind == SegmentKind::OutOfOrder {
-                self.violations_recovery += 1;
-            } else {
-                self.violations += 1;
-            }
-            false
+    /// Record a small segment sent after an earlier small one: whether
+    /// that one was acknowledged at the capture point before it, and
+    /// whether loss recovery, a FIN, a probe after 200 ms of silence or
+    /// reordering exempts it from Minshall's rule. Judged at the end.
+    /// Returns whether it was recorded.
+    fn record_small(&mut self, ev: &DataEvent, writes: Option<u64>, first_call: Option<TsNs>) -> bool {
+        let since_ack = if ev.prev_small_unacked {
+            None
         } else if let Some(gap) = ev.since_prev_small_acked {
-            if self.releases.len() < MAX_RELEASES {
-                self.releases.push(Release {
-                    ts: ev.ts,
-                    gap,
-                    ack_wait: ev.prev_small_ack_wait,
-                    writes,
-                    len: ev.len,
-                    pure_ack: ev.prev_small_acked_by_pure_ack,
-                    held: first_call.map(|t| t < ev.ts - gap),
-                });
-                return true;
-            }
-            false
+            Some(gap)
         } else {
-            false
+            return false;
+        };
+        if self.smalls.len() >= MAX_RELEASES {
+            self.smalls_overflow += 1;
+            return false;
         }
+        let probe = ev.since_prev_send.is_some_and(|g| g >= PROBE_SILENCE);
+        self.smalls.push(SmallSend {
+            ts: ev.ts,
+            frame: ev.frame,
+            since_ack,
+            exempt: ev.in_recovery || ev.fin || probe || ev.kind == SegmentKind::OutOfOrder,
+            ack_wait: ev.prev_small_ack_wait,
+            writes,
+            len: ev.len,
+            pure_ack: ev.prev_small_acked_by_pure_ack,
+            first_call,
+            next_full: None,
+        });
+        self.ack_since_small = false;
+        true
+    }
+
+    /// The new-data segment after the last recorded small one: when it is
+    /// full-sized and no ACK came between, the small one was not the tail
+    /// of the send queue (Linux tests Nagle only on the tail).
+    fn follow_small(&mut self, ev: &DataEvent) {
+        let ack_between = self.ack_since_small;
+        if let Some(last) = self.smalls.last_mut() {
+            if last.next_full.is_none() && last.ts < ev.ts && !ack_between && !ev.small {
+                last.next_full = Some(ev.ts - last.ts);
+            }
+        }
+        // Only the first segment after a small one counts.
+        self.ack_since_small = true;
     }
 
     /// What else may have aggregated a segment carrying 2+ writes: 2+
@@ -137,7 +201,7 @@ impl DirAnalysis {
         let (flight, window, free) = aggregation_causes(ev, writes);
         self.agg_in_flight += flight as u64;
         self.agg_window_limited += window as u64;
-        self.agg_free += free as u64;
+        self.agg_free = self.agg_free.saturating_add(free as u32);
     }
 }
 
@@ -169,9 +233,9 @@ impl FlowAnalysis {
 
     /// The write log's side of a new-data segment (`super::logs`): choose
     /// the direction's candidates at its first segment, then map the
-    /// segment on each, with what it means for Minshall's rule
-    /// (`released`: the observer recorded a release candidate for it).
-    fn log_segment(&mut self, ev: &DataEvent, released: bool) {
+    /// segment on each, with what it means for the small segment the
+    /// observer recorded for it, if any (`recorded`).
+    fn log_segment(&mut self, ev: &DataEvent, recorded: bool) {
         let Some(set) = self.cfg.log.as_deref() else {
             return;
         };
@@ -187,16 +251,14 @@ impl FlowAnalysis {
         for t in logs.trials.iter_mut() {
             let lw = t.map(&set.sockets[t.socket].writes, ev.ts, ev.start, end);
             let writes = lw.as_ref().map(|l| l.count);
-            if released {
-                let gap = ev.since_prev_small_acked.unwrap_or(0);
-                let held = lw.and_then(|l| l.first_call).map(|c| c < ev.ts - gap);
-                t.releases.push((writes, held));
+            if recorded {
+                t.smalls.push((writes, lw.and_then(|l| l.first_call)));
             }
             if ev.small {
                 let (flight, window, free) = aggregation_causes(ev, writes);
                 t.agg_in_flight += flight as u64;
                 t.agg_window_limited += window as u64;
-                t.agg_free += free as u64;
+                t.agg_free = t.agg_free.saturating_add(free as u32);
             }
         }
     }
@@ -234,12 +296,22 @@ impl FlowObserver for FlowAnalysis {
         }
         self.dirs[ev.dir].count_size(ev.len);
         let exact_writes = self.exact_writes(ev, framed);
-        let released = self.observe_new(ev, exact_writes);
-        self.log_segment(ev, released);
+        let recorded = self.observe_new(ev, exact_writes);
+        self.log_segment(ev, recorded);
     }
 
     fn on_ack(&mut self, ev: &AckEvent) {
         self.advice.on_ack(ev);
+        let da = &mut self.dirs[ev.dir];
+        da.ack_since_small = true;
+        // A timer can only be read from a pure ACK of one segment: an ACK
+        // covering two was sent because the second arrived.
+        let one_segment = ev.newly_acked > 0 && ev.newly_acked <= da.last_len as i64;
+        if !ev.carries_data && one_segment {
+            if let Some(sample) = ev.rtt_sample {
+                da.pure_ack_samples.0.push(sample);
+            }
+        }
         if self.cfg.series && ev.newly_acked > 0 {
             self.dirs[ev.dir].series_mut().acks.push((ev.ts, ev.ack));
         }
@@ -263,24 +335,25 @@ fn endpoints(o: &FlowOpen, d: crate::flow::Dir) -> (SocketAddr, SocketAddr) {
 
 impl FlowAnalysis {
     /// A new-data segment's records without the log: series, send
-    /// interval, Minshall's rule and aggregation causes. Returns whether a
-    /// release candidate was recorded.
+    /// interval, Minshall's records and aggregation causes. Returns whether
+    /// a small segment was recorded for it.
     fn observe_new(&mut self, ev: &DataEvent, exact_writes: Option<u64>) -> bool {
-        let series = self.cfg.series;
         let da = &mut self.dirs[ev.dir];
-        if series {
+        if self.cfg.series {
             da.series_mut().segments.push((ev.ts, ev.start, ev.len, exact_writes, false));
         }
         if let Some(prev) = da.last_data_ts {
             da.send_intervals.push(ev.ts - prev);
         }
         da.last_data_ts = Some(ev.ts);
+        da.last_len = ev.len;
+        da.follow_small(ev);
         if !ev.small {
             return false;
         }
-        let released = da.check_small(ev, exact_writes, None);
+        let recorded = da.record_small(ev, exact_writes, None);
         da.count_aggregation(ev, exact_writes);
-        released
+        recorded
     }
 }
 
@@ -325,14 +398,13 @@ mod tests {
     }
 
     #[test]
-    fn minshall_overlaps_and_their_exemptions() {
+    fn small_segments_are_recorded_with_their_exemptions() {
         let mut da = DirAnalysis::default();
         let overlap = DataEvent {
             prev_small_unacked: true,
             ..small()
         };
-        da.check_small(&overlap, None, None);
-        assert_eq!((da.violations, da.violations_recovery), (1, 0));
+        da.record_small(&overlap, None, None);
         // Loss recovery, a FIN, reordering and a probe after 200 ms of
         // silence go out whatever Nagle says.
         for exempt in [
@@ -341,31 +413,36 @@ mod tests {
             DataEvent { kind: SegmentKind::OutOfOrder, ..overlap },
             DataEvent { since_prev_send: Some(PROBE_SILENCE), ..overlap },
         ] {
-            da.check_small(&exempt, None, None);
+            da.record_small(&exempt, None, None);
         }
-        assert_eq!((da.violations, da.violations_recovery), (1, 4));
-        assert!(da.releases.is_empty());
+        let flags: Vec<(Option<i64>, bool)> = da.smalls.iter().map(|s| (s.since_ack, s.exempt)).collect();
+        assert_eq!(flags, vec![(None, false), (None, true), (None, true), (None, true), (None, true)]);
+        // The first small segment of a direction has nothing to be judged against.
+        da.record_small(&small(), None, None);
+        assert_eq!(da.smalls.len(), 5);
     }
 
     #[test]
-    fn release_candidates_and_held_writes() {
+    fn acknowledged_before_and_the_queue_tail() {
         let mut da = DirAnalysis::default();
-        // Acknowledged 50 µs before: a candidate; its write was called
-        // before that ACK, so the kernel held it.
         let after_ack = DataEvent {
             since_prev_small_acked: Some(50_000),
             prev_small_acked_by_pure_ack: true,
             ..small()
         };
-        da.check_small(&after_ack, Some(2), Some(900_000_000));
-        da.check_small(&after_ack, Some(1), Some(999_990_000));
-        // Never acknowledged before: neither a violation nor a candidate.
-        da.check_small(&small(), None, None);
-        assert_eq!(da.releases.len(), 2);
-        assert_eq!(da.releases[0].held, Some(true));
-        assert_eq!(da.releases[1].held, Some(false));
-        assert!(da.releases[0].pure_ack);
-        assert_eq!(da.violations, 0);
+        da.record_small(&after_ack, Some(2), Some(900_000_000));
+        assert_eq!(da.smalls[0].since_ack, Some(50_000));
+        assert_eq!(da.smalls[0].first_call, Some(900_000_000));
+        assert!(da.smalls[0].pure_ack);
+        // A full segment right after, no ACK between: not the queue's tail.
+        let full = DataEvent { small: false, len: 1448, ts: 1_000_050_000, ..small() };
+        da.follow_small(&full);
+        assert_eq!(da.smalls[0].next_full, Some(50_000));
+        // After an ACK the next full segment says nothing.
+        da.record_small(&DataEvent { ts: 1_100_000_000, ..after_ack }, None, None);
+        da.ack_since_small = true;
+        da.follow_small(&DataEvent { ts: 1_100_050_000, ..full });
+        assert_eq!(da.smalls[1].next_full, None);
     }
 
     #[test]

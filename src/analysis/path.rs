@@ -13,7 +13,7 @@
 
 use super::stats::quantile;
 use crate::flow::{Dir, FlowSummary, Pair, C2S, S2C};
-use crate::report::{self, ms, RttSource, Vantage};
+use crate::report::{self, ms, FrameSource, RttSource, Vantage};
 
 /// Path RTT, vantage and the capture→sender part of the path per direction.
 pub(super) struct PathTiming {
@@ -22,6 +22,85 @@ pub(super) struct PathTiming {
     pub vantage: Vantage,
     /// near[d]: capture → sender of `d` → capture (ns).
     pub near: Pair<Option<i64>>,
+    /// Each direction's sender frame (see [`SenderFrame`]).
+    pub frame: Pair<SenderFrame>,
+}
+
+/// Where the capture point sits for one direction: every event is moved
+/// into the sender's frame by it. A data segment seen at time t left the
+/// sender at t − near/2; an ACK seen at t reached the sender at t + near/2.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct SenderFrame {
+    /// Capture → sender → capture (ns); 0 when unknown (taken as seen).
+    pub near: i64,
+    pub source: FrameSource,
+}
+
+impl SenderFrame {
+    /// How far an event may stray from the sender's frame: nothing at the
+    /// sender; a tenth of the near part (at least 0.5 ms) otherwise, for the
+    /// path's jitter and the estimate's error.
+    pub fn margin(&self) -> i64 {
+        if self.near == 0 {
+            0
+        } else {
+            (self.near / 10).max(100_000)
+        }
+    }
+
+    /// Half the near part: the capture point's one-way distance from the sender.
+    pub fn half(&self) -> i64 {
+        self.near / 2
+    }
+
+    pub fn report(&self, rtt: Option<i64>) -> report::SenderFrame {
+        report::SenderFrame {
+            near_ms: ms(self.near),
+            far_ms: rtt.map(|r| ms((r - self.near).max(0))),
+            source: self.source,
+        }
+    }
+}
+
+/// Write waits moved into the sender's frame: a segment seen at the
+/// capture point left the sender `near/2` earlier (floored at 0).
+pub(super) fn in_sender_frame(mut w: report::WriteDelay, frame: &SenderFrame) -> report::WriteDelay {
+    if frame.near == 0 {
+        return w;
+    }
+    let half = ms(frame.half());
+    let shift = |x: f64| (x - half).max(0.0);
+    w.median = w.median.map(shift);
+    w.p90 = w.p90.map(shift);
+    w.max = w.max.map(shift);
+    w.mean = w.mean.map(shift);
+    for x in w.per_write.iter_mut().flatten() {
+        *x = shift(*x);
+    }
+    w
+}
+
+/// Both ends on one host: loopback, or the same address.
+fn local(f: &FlowSummary) -> bool {
+    let (c, s) = (f.client.ip().to_canonical(), f.server.ip().to_canonical());
+    c == s || (c.is_loopback() && s.is_loopback())
+}
+
+/// The sender frame of `d` from its near part and how it was found.
+fn sender_frame(d: Dir, split: Option<(i64, i64)>, vantage: Vantage, near: Option<i64>) -> SenderFrame {
+    let at_sender = (d == C2S && vantage == Vantage::Client) || (d == S2C && vantage == Vantage::Server);
+    let from_handshake = split.map(|(a, b)| if d == C2S { b } else { a });
+    let source = match near {
+        _ if vantage == Vantage::Local => FrameSource::Local,
+        None => FrameSource::Unknown,
+        Some(_) if at_sender => FrameSource::Sender,
+        Some(n) if Some(n) == from_handshake => FrameSource::Handshake,
+        Some(_) => FrameSource::Samples,
+    };
+    // At the sender nothing lies between: what the samples add there is
+    // the sender's own processing, not path.
+    let near = if matches!(source, FrameSource::Sender | FrameSource::Local) { 0 } else { near.unwrap_or(0).max(0) };
+    SenderFrame { near, source }
 }
 
 /// The handshake split, when both parts are non-negative.
@@ -62,6 +141,10 @@ pub(super) fn vantage(split: Option<(i64, i64)>) -> Vantage {
 /// direction's smallest sample and the handshake part; 0 when nothing is
 /// known but the capture was taken at that sender.
 fn near(f: &FlowSummary, d: Dir, split: Option<(i64, i64)>, vantage: Vantage) -> Option<i64> {
+    if vantage == Vantage::Local {
+        // Both senders are on the capturing host.
+        return Some(0);
+    }
     let from_samples = far(f, d.reverse()).map(|x| x.0);
     let from_handshake = split.map(|(a, b)| if d == C2S { b } else { a });
     let n = match (from_samples, from_handshake) {
@@ -100,14 +183,16 @@ fn best_rtt(f: &FlowSummary, split: Option<(i64, i64)>, near: &Pair<Option<i64>>
 
 pub(super) fn path_timing(f: &FlowSummary) -> PathTiming {
     let split = plausible_split(f);
-    let vantage = vantage(split);
+    let vantage = if local(f) { Vantage::Local } else { vantage(split) };
     let near = Pair::from_fn(|d| near(f, d, split, vantage));
     let best = best_rtt(f, split, &near);
+    let frame = Pair::from_fn(|d| sender_frame(d, split, vantage, near[d]));
     PathTiming {
         rtt: best.map(|b| b.0),
         rtt_source: best.map(|b| b.1),
         vantage,
         near,
+        frame,
     }
 }
 
@@ -151,11 +236,10 @@ mod tests {
     }
 
     fn flow(syn: i64, syn_ack: i64, ack: i64) -> FlowSummary {
-        let addr = "10.0.0.1:1".parse().unwrap();
         FlowSummary {
             id: 0,
-            client: addr,
-            server: addr,
+            client: "10.0.0.1:40000".parse().unwrap(),
+            server: "10.0.0.2:80".parse().unwrap(),
             handshake: crate::flow::Handshake {
                 syn: Some(syn),
                 syn_ack: Some(syn_ack),
@@ -187,5 +271,32 @@ mod tests {
         let t = path_timing(&flow(0, 20_000_000, 20_000_000));
         assert_eq!((t.rtt, t.rtt_source), (Some(20_000_000), Some(RttSource::Handshake)));
         assert_eq!(t.near, Pair::new(Some(0), Some(20_000_000)));
+        assert_eq!(t.frame[C2S].source, FrameSource::Sender);
+        assert_eq!(t.frame[S2C].source, FrameSource::Handshake);
+        assert_eq!(t.frame[S2C].margin(), 2_000_000);
+        assert_eq!(t.frame[C2S].margin(), 0);
+        // Both ends on one host: nothing between the capture and a sender.
+        let mut lo = flow(0, 100_000, 200_000);
+        lo.client = "127.0.0.1:40000".parse().unwrap();
+        lo.server = "127.0.0.1:80".parse().unwrap();
+        let t = path_timing(&lo);
+        assert_eq!(t.vantage, Vantage::Local);
+        assert_eq!(t.near, Pair::new(Some(0), Some(0)));
+        assert_eq!(t.frame[S2C].source, FrameSource::Local);
+    }
+
+    #[test]
+    fn write_waits_move_into_the_senders_frame() {
+        let w = report::WriteDelay {
+            median: Some(40.0),
+            p90: Some(41.0),
+            max: Some(50.0),
+            mean: Some(40.5),
+            per_write: vec![Some(40.0), None, Some(10.0)],
+        };
+        let frame = SenderFrame { near: 40_000_000, source: FrameSource::Handshake };
+        let v = in_sender_frame(w, &frame);
+        assert_eq!((v.median, v.max, v.mean), (Some(20.0), Some(30.0), Some(20.5)));
+        assert_eq!(v.per_write, vec![Some(20.0), None, Some(0.0)]);
     }
 }

@@ -1,63 +1,85 @@
-//! Stage: Nagle × delayed-ACK stalls.
+//! Stage: Nagle × delayed-ACK stalls, and what they cost.
 //!
-//! Rule (README "Delayed ACK and stalls"): a stall is a small segment
-//! released by a pure ACK (so Nagle held it) whose releasing ACK the peer
-//! had delayed by at least max(2 ms, half the path RTT) and, when a timer
-//! cluster was found, by at least half that timer. The delay is the
-//! segment's wait for its ACK brought to the full path, less the path RTT.
-//! Flows with verdict `off` have no stalls: with Nagle off a late ACK holds
-//! nothing back.
+//! Rule (README "Delayed ACK and stalls"): a stall is a small segment that
+//! an ACK released (a pure-ACK release, `releases`) where the peer had
+//! delayed that ACK: its ACK delay (the previous small segment's data→ACK
+//! time brought to the full path, less the path RTT) is at least half the
+//! peer's delayed-ACK timer when one was found, else at least
+//! [`STALL_MIN_DELAY`] (5 ms, above scheduling noise and below every
+//! stack's timer). The ratio of that delay to the RTT does not matter: a
+//! Linux peer delays ~40 ms on a 1 ms path and on a 200 ms one alike.
+//!
+//! Cost: the latency the held data lost to Nagle, i.e. beyond what
+//! TCP_NODELAY would have cost — from when it could have left to when it
+//! left, in the sender's frame. With a write log "could have left" is its
+//! first write's call (departure at the capture point less the capture's
+//! one-way distance from the sender, less the call time); without one it is
+//! the departure of the small segment ahead of it (the held segment's
+//! capture time less that one's: the ACK delay *and* the round trip the
+//! held data waited for, about RTT + 40 ms on Linux, which is what a
+//! client measures).
 
+use super::path::SenderFrame;
 use super::releases::Release;
 use super::stats::quantile;
 use crate::report::{self, ms, secs, Verdict};
 
-/// At most this many stall events are listed per direction.
+/// Cap on the stall events listed in the report (all are counted).
 const MAX_STALL_EVENTS: usize = 1000;
 
-/// The stalls of one direction.
+/// Without a timer, an ACK delayed at least this much (ns) makes a stall.
+pub const STALL_MIN_DELAY: i64 = 5_000_000;
+
+/// A direction's stalls.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Stalls {
     pub count: u64,
-    /// Sum of the ACK delays (ns).
+    /// Latency lost over all stalls (ns).
     pub total: i64,
-    /// Median ACK delay of a stall (ms).
+    /// Median ACK delay behind the stalls (ms).
     pub median_ms: Option<f64>,
     pub events: Vec<report::StallEvent>,
 }
 
-/// The smallest ACK delay (ns) that makes a stall: max(2 ms, RTT / 2,
-/// timer / 2).
-pub(super) fn threshold(rtt: i64, timer_ms: Option<f64>) -> i64 {
-    let mut t = (rtt / 2).max(2_000_000);
-    if let Some(timer) = timer_ms {
-        t = t.max((timer * 1e6 / 2.0) as i64);
-    }
-    t
+/// The least ACK delay (ns) that makes a stall: half the timer, else 5 ms.
+pub(super) fn threshold(timer_ms: Option<f64>) -> i64 {
+    timer_ms.map_or(STALL_MIN_DELAY, |t| ((t * 1e6 / 2.0) as i64).max(STALL_MIN_DELAY))
 }
 
-/// The stalls among the pure-ACK releases; `near` is the capture → sender
-/// → capture time (0 when unknown). None without a path RTT.
-pub(super) fn stalls(by_pure_ack: &[Release], near: i64, rtt: Option<i64>, timer_ms: Option<f64>) -> Stalls {
+/// The latency one stall cost (ns): see the module docs.
+fn cost(rel: &Release, ack_wait: i64, frame: &SenderFrame) -> i64 {
+    let cost = match rel.first_call {
+        Some(call) => rel.ts - frame.half() - call,
+        None => rel.raw_gap.saturating_add(ack_wait),
+    };
+    cost.max(0)
+}
+
+/// The stalls among the pure-ACK releases of a direction seen through
+/// `frame`; none without a path RTT.
+pub(super) fn stalls(by_pure_ack: &[Release], frame: &SenderFrame, rtt: Option<i64>, timer_ms: Option<f64>) -> Stalls {
     let mut s = Stalls::default();
     let Some(r) = rtt else {
         return s;
     };
-    let threshold = threshold(r, timer_ms);
+    let threshold = threshold(timer_ms);
     let mut delays: Vec<i64> = Vec::new();
     for rel in by_pure_ack {
         let Some(w) = rel.ack_wait else { continue };
-        let delay = w.saturating_add(near).saturating_sub(r);
+        let delay = w.saturating_add(frame.near).saturating_sub(r);
         if delay < threshold {
             continue;
         }
+        let lost = cost(rel, w, frame);
         s.count += 1;
-        s.total = s.total.saturating_add(delay);
+        s.total = s.total.saturating_add(lost);
         delays.push(delay);
         if s.events.len() < MAX_STALL_EVENTS {
             s.events.push(report::StallEvent {
                 ts: secs(rel.ts),
-                ms: ms(delay),
+                ms: ms(lost),
+                ack_delay_ms: ms(delay),
+                frame: rel.frame,
             });
         }
     }
@@ -68,7 +90,7 @@ pub(super) fn stalls(by_pure_ack: &[Release], near: i64, rtt: Option<i64>, timer
 
 impl Stalls {
     /// A stall is Nagle holding data: with Nagle off there is none, only a
-    /// slow ACK. The median stays: the verdict has already read it.
+    /// slow ACK.
     pub fn drop_unless_nagle(&mut self, verdict: Verdict) {
         if verdict == Verdict::Off {
             self.count = 0;
@@ -90,35 +112,55 @@ impl Stalls {
 mod tests {
     use super::super::releases::tests::release;
     use super::*;
+    use crate::report::FrameSource;
 
-    #[test]
-    fn stall_threshold() {
-        // LAN: the 2 ms floor.
-        assert_eq!(threshold(100_000, None), 2_000_000);
-        // WAN: half the path RTT.
-        assert_eq!(threshold(40_000_000, None), 20_000_000);
-        // A 200 ms timer: half of it.
-        assert_eq!(threshold(1_000_000, Some(200.0)), 100_000_000);
+    fn at(near: i64) -> SenderFrame {
+        SenderFrame { near, source: FrameSource::Handshake }
     }
 
     #[test]
-    fn stalls_are_waits_beyond_the_threshold() {
-        let rtt = 20_000_000;
-        let wait = |w| Release {
-            ack_wait: Some(w),
-            ..release(1_000, Some(1))
-        };
-        // 60 ms wait on a 20 ms path: 40 ms delayed ACK, a stall; 25 ms
-        // wait: 5 ms of delay, below the 10 ms threshold.
-        let s = stalls(&[wait(60_000_000), wait(25_000_000)], 0, Some(rtt), None);
+    fn stall_threshold_ignores_the_rtt() {
+        assert_eq!(threshold(None), 5_000_000);
+        assert_eq!(threshold(Some(40.0)), 20_000_000);
+        assert_eq!(threshold(Some(200.0)), 100_000_000);
+    }
+
+    #[test]
+    fn a_stall_costs_the_ack_delay_and_the_round_trip() {
+        // At the sender of a 40 ms path: the previous small segment was
+        // acknowledged after 80 ms (40 ms RTT + 40 ms delayed ACK) and this
+        // one left 0.05 ms after that ACK: it lost 80.05 ms.
+        let rtt = 40_000_000;
+        let rel = Release { ack_wait: Some(80_000_000), raw_gap: 50_000, ..release(50_000, Some(1)) };
+        let s = stalls(&[rel], &at(0), Some(rtt), None);
         assert_eq!(s.count, 1);
-        assert_eq!(s.total, 40_000_000);
+        assert_eq!(s.total, 80_050_000);
         assert_eq!(s.median_ms, Some(40.0));
-        // The near part counts toward the wait.
-        assert_eq!(stalls(&[wait(25_000_000)], 5_000_000, Some(rtt), None).count, 1);
-        // No path RTT: nothing to measure against.
-        assert_eq!(stalls(&[wait(60_000_000)], 0, None, None).count, 0);
-        let mut off = stalls(&[wait(60_000_000)], 0, Some(rtt), None);
+        assert_eq!(s.events[0].ack_delay_ms, 40.0);
+        // At the receiver: the ACK left 40 ms after the data, the held
+        // segment arrived one RTT after that: the same 80 ms lost.
+        let rcv = Release { ack_wait: Some(40_000_000), raw_gap: 40_100_000, ..release(100_000, Some(1)) };
+        let s = stalls(&[rcv], &at(40_000_000), Some(rtt), None);
+        assert_eq!((s.count, s.total), (1, 80_100_000));
+        // With a log: from the write call to the departure at the sender.
+        let logged = Release { first_call: Some(rcv.ts - 100_000_000), ..rcv };
+        let s = stalls(&[logged], &at(40_000_000), Some(rtt), None);
+        assert_eq!(s.total, 80_000_000);
+    }
+
+    #[test]
+    fn stalls_at_every_rtt() {
+        // 100 ms and 1 ms paths, 40 ms delayed ACK: one stall each.
+        for rtt in [100_000_000, 1_000_000] {
+            let rel = Release { ack_wait: Some(rtt + 40_000_000), ..release(10_000, Some(1)) };
+            assert_eq!(stalls(&[rel], &at(0), Some(rtt), Some(40.0)).count, 1, "rtt {rtt}");
+        }
+        // A 2 ms wait beyond the path is noise, not a delayed ACK.
+        let quick = Release { ack_wait: Some(42_000_000), ..release(10_000, Some(1)) };
+        assert_eq!(stalls(&[quick], &at(0), Some(40_000_000), None).count, 0);
+        assert_eq!(stalls(&[quick], &at(0), None, None).count, 0);
+        let mut off = stalls(&[Release { ack_wait: Some(90_000_000), ..quick }], &at(0), Some(40_000_000), None);
+        assert_eq!(off.count, 1);
         off.drop_unless_nagle(Verdict::Off);
         assert_eq!((off.count, off.total, off.events.len()), (0, 0, 0));
     }

@@ -9,7 +9,7 @@
 //! 0.7–1.5 × RTT, or two stalls; otherwise `inconclusive` with the reason.
 //! Overlaps inside loss recovery, FINs and probes are listed, not counted.
 
-use crate::report::Verdict;
+use crate::report::{FrameSource, Verdict};
 
 /// What the Nagle verdict is decided from (see [`nagle_verdict`]).
 #[derive(Debug, Clone, Default)]
@@ -21,6 +21,11 @@ pub(super) struct VerdictInput {
     pub violations: u64,
     /// Such overlaps inside loss recovery, with a FIN, or probes.
     pub violations_recovery: u64,
+    /// Overlaps by a segment that was not the tail of the send queue.
+    pub mid_queue: u64,
+    /// Where the sender's frame came from (the timings' footing); None
+    /// in tests that do not care.
+    pub frame: Option<FrameSource>,
     /// Releases whose writes were called before the releasing ACK (log).
     pub released_held: u64,
     /// Releases by a pure ACK carrying two or more writes.
@@ -35,6 +40,10 @@ pub(super) struct VerdictInput {
     /// At least half of the releases came after a pure ACK.
     pub pure_share_ok: bool,
     pub rtt_ratio: Option<f64>,
+    /// How many release candidates would fall within the release tolerance
+    /// after an ACK by chance alone (candidates × tolerance / median send
+    /// interval): ACK-clocked pacing and stalls count only well above it.
+    pub coincidences: f64,
     pub stalls: u64,
     pub stall_median_ms: Option<f64>,
     /// The median gap between writes when it exceeds the RTT.
@@ -65,6 +74,17 @@ pub(super) fn nagle_verdict(e: &VerdictInput) -> (Verdict, Vec<String>) {
             e.violations_recovery
         ));
     }
+    if e.mid_queue > 0 {
+        evidence.push(format!(
+            "{} small segment(s) overlapped an unacknowledged one but a full-sized segment followed at once: not the tail of the send queue, the only segment Linux holds back (not counted)",
+            e.mid_queue
+        ));
+    }
+    if e.frame == Some(FrameSource::Unknown) && e.data_segments > 0 {
+        evidence.push(
+            "where the capture point sits on the path is unknown (no handshake, or one direction only): timings are taken as seen, as if at the sender".to_string(),
+        );
+    }
     (verdict, evidence)
 }
 
@@ -88,7 +108,28 @@ fn decide(e: &VerdictInput) -> (Verdict, Vec<String>) {
             e.rtt_ms.unwrap_or(0.0)
         )])
     } else {
-        (Verdict::Inconclusive, vec!["too little evidence either way".to_string()])
+        (Verdict::Inconclusive, vec![too_little(e)])
+    }
+}
+
+/// More than three times what chance alone would give: releases right
+/// after an ACK by segments that would have left then anyway.
+fn beyond_chance(count: u64, coincidences: f64) -> bool {
+    count as f64 > 3.0 * coincidences
+}
+
+/// Why neither `on` nor `off`, with the counts it rests on.
+fn too_little(e: &VerdictInput) -> String {
+    if e.clocked_pure == 0 {
+        format!(
+            "{} small segment(s): none was sent while another was unacknowledged, and none waited for an ACK: every write left at once, so Nagle had nothing to hold",
+            e.small_segments
+        )
+    } else {
+        format!(
+            "{} small segment(s): none was sent while another was unacknowledged; {} left right after a pure ACK, too few (or not paced at the RTT) to show Nagle holding them",
+            e.small_segments, e.clocked_pure
+        )
     }
 }
 
@@ -106,6 +147,7 @@ fn on_evidence(e: &VerdictInput) -> Option<Vec<String>> {
             e.released_aggregated, e.tolerance_ms
         ), none_overlapped()])
     } else if e.clocked_pure >= 3
+        && beyond_chance(e.clocked_pure, e.coincidences)
         && e.rtt_ratio.is_some_and(|x| (0.7..=1.5).contains(&x))
         && e.pure_share_ok
     {
@@ -114,7 +156,7 @@ fn on_evidence(e: &VerdictInput) -> Option<Vec<String>> {
             e.clocked_pure,
             e.rtt_ratio.unwrap_or(0.0)
         )])
-    } else if e.stalls >= 2 {
+    } else if e.stalls >= 2 && beyond_chance(e.stalls, e.coincidences) {
         Some(vec![format!(
             "{} small segment(s) waited for an ACK the peer delayed (pure ACK after {:.1} ms on median) and left right after it: the write-write-read stall of Nagle with delayed ACK",
             e.stalls,

@@ -17,7 +17,6 @@ pub mod compressed;
 pub mod file;
 #[cfg(feature = "live")]
 pub mod live;
-pub mod writer;
 
 use crate::TsNs;
 

@@ -12,8 +12,10 @@
 //! mode, every request's latency to `requests.jsonl`) and a discard or
 //! request/response receiver ([`traffic`]); then the analyzer runs on each
 //! capture with the write log (`report.json`, `report-receiver.json`) and
-//! the settings, requested and achieved, go to `lab.json`. Several RTTs and/or intervals make a sweep
-//! ([`sweep`]): one subdirectory per run plus `sweep.csv` and `sweep.json`.
+//! the settings, requested and achieved, go to `lab.json` (the typed
+//! [`crate::lab_record::LabRecord`], built by `record`). Several RTTs and/or
+//! intervals make a grid of runs ([`run_grid`]): one subdirectory per run
+//! plus `sweep.csv` and `sweep.json`.
 //!
 //! Everything runs as threads of this process: each thread that needs a
 //! namespace enters it with `setns` before opening its socket, TUN device or
@@ -26,7 +28,8 @@
 pub mod delay;
 pub mod measure;
 pub mod netns;
-pub mod sweep;
+mod record;
+pub mod run_grid;
 pub mod tap;
 pub mod traffic;
 
@@ -37,9 +40,8 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use serde_json::json;
 
-use delay::{RECEIVER_ADDR, SENDER_ADDR};
+use delay::RECEIVER_ADDR;
 use netns::{Netns, STOP};
 use traffic::TrafficSpec;
 
@@ -99,69 +101,69 @@ pub fn fmt_ms(d: Duration) -> String {
     format!("{s}ms")
 }
 
-/// `nagle-analyze lab`: run the Nagle experiment in network namespaces.
-#[derive(Debug, Clone, clap::Args)]
-pub struct LabArgs {
-    /// Round-trip time of the emulated path; repeat or comma-separate for a sweep.
-    #[arg(long, value_delimiter = ',', value_parser = parse_duration, default_value = "40ms")]
+pub use crate::lab_record::{CaptureAt, LabMode};
+
+/// How the RTT is emulated (`--delay-method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DelayMethod {
+    /// netem when the kernel has it, else the TUN delay line.
+    Auto,
+    Netem,
+    Tun,
+}
+
+impl DelayMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DelayMethod::Auto => "auto",
+            DelayMethod::Netem => "netem",
+            DelayMethod::Tun => "tun",
+        }
+    }
+}
+
+/// The settings of `nagle-analyze lab` (the command line's flags of the
+/// same names, see `src/cli/lab.rs`).
+#[derive(Debug, Clone)]
+pub struct LabConfig {
+    /// Round-trip times of the emulated path (several: a sweep).
     pub rtt: Vec<Duration>,
-    /// Time between writes (between requests with --mode reqresp); comma list for a sweep.
-    #[arg(long = "interval", visible_alias = "intervals", value_delimiter = ',',
-          value_parser = parse_duration, default_value = "1ms")]
+    /// Times between writes (between requests in reqresp mode).
     pub intervals: Vec<Duration>,
     /// Number of write calls.
-    #[arg(long, default_value_t = 1000)]
     pub writes: u64,
     /// Bytes per write call.
-    #[arg(long, default_value_t = 4)]
     pub size: usize,
-    /// Set TCP_NODELAY on the sender (Nagle off).
-    #[arg(long)]
+    /// TCP_NODELAY on the sender.
     pub nodelay: bool,
-    /// Set TCP_CORK on the sender for the whole run (released at the end).
-    #[arg(long)]
+    /// TCP_CORK on the sender for the whole run.
     pub cork: bool,
-    /// Set TCP_QUICKACK on both ends, again after every read (it is not sticky).
-    #[arg(long)]
+    /// TCP_QUICKACK on both ends, after every read.
     pub quickack: bool,
-    /// SO_SNDBUF of the sender, bytes (k/m suffix ok), set before connect.
-    #[arg(long, value_parser = parse_bytes)]
+    /// SO_SNDBUF of the sender.
     pub sndbuf: Option<u32>,
-    /// SO_RCVBUF of both ends, bytes (k/m suffix ok), set before connect/listen.
-    #[arg(long, value_parser = parse_bytes)]
+    /// SO_RCVBUF of both ends.
     pub rcvbuf: Option<u32>,
-    /// discard: the receiver reads and drops; reqresp: write-write-read requests.
-    #[arg(long, default_value = "discard", value_parser = ["discard", "reqresp"])]
-    pub mode: String,
+    pub mode: LabMode,
     /// Reply size of the receiver in reqresp mode, bytes.
-    #[arg(long, default_value_t = 64)]
     pub reply_size: usize,
     /// Receiver's think time before each reply in reqresp mode.
-    #[arg(long, value_parser = parse_duration, default_value = "0ms")]
     pub think_time: Duration,
-    /// Where to capture: the sender's interface (capture.pcap), the
-    /// receiver's (capture-receiver.pcap), or both ends of the same flow.
-    #[arg(long, value_enum, default_value_t = tap::CaptureAt::Sender)]
-    pub capture_at: tap::CaptureAt,
-    /// Drop each packet on the path (both directions) with this probability, 0..1.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
+    /// Which ends of the path are captured.
+    pub capture_at: CaptureAt,
+    /// Probability of dropping each packet on the path, 0..1.
     pub loss: f64,
-    /// Seed of the path's packet loss (same seed, same drop pattern).
-    #[arg(long, default_value_t = 1)]
+    /// Seed of the path's packet loss.
     pub seed: u64,
     /// Output directory.
-    #[arg(long, default_value = "lab-out")]
     pub out: PathBuf,
-    /// RTT emulation: auto (netem if the kernel has it, else tun), netem, tun.
-    #[arg(long, default_value = "auto", value_parser = ["auto", "netem", "tun"], hide = true)]
-    pub delay_method: String,
+    pub delay_method: DelayMethod,
     /// TCP port of the receiver.
-    #[arg(long, default_value_t = 5001, hide = true)]
     pub port: u16,
 }
 
 /// Run the experiment (one run, or a sweep over `--rtt` × `--interval`).
-pub fn run(args: &LabArgs) -> anyhow::Result<()> {
+pub fn run(args: &LabConfig) -> anyhow::Result<()> {
     netns::require_root()?;
     netns::install_ctrlc();
     if args.writes == 0 {
@@ -177,8 +179,8 @@ pub fn run(args: &LabArgs) -> anyhow::Result<()> {
     if runs.len() == 1 {
         let (rtt, iv) = runs[0];
         run_one(args, rtt, iv, &args.out)?;
-        let row = sweep::row_from_dir(&args.out, rtt, iv, args);
-        sweep::print_table(&[row]);
+        let row = run_grid::row_from_dir(&args.out, rtt, iv, args);
+        run_grid::print_table(&[row]);
         return interrupted(&args.out);
     }
     let mut rows = Vec::new();
@@ -193,10 +195,10 @@ pub fn run(args: &LabArgs) -> anyhow::Result<()> {
         if let Err(e) = run_one(args, rtt, iv, &dir) {
             eprintln!("lab: run {} failed: {e:#}", dir.display());
         }
-        rows.push(sweep::row_from_dir(&dir, rtt, iv, args));
+        rows.push(run_grid::row_from_dir(&dir, rtt, iv, args));
     }
-    sweep::write(&args.out, &rows)?;
-    sweep::print_table(&rows);
+    run_grid::write(&args.out, &rows)?;
+    run_grid::print_table(&rows);
     interrupted(&args.out)
 }
 
@@ -220,7 +222,7 @@ struct RunData {
     receiver: traffic::ReceiverResult,
     /// The captures taken, sender side first.
     taken: Vec<tap::Taken>,
-    sysctls: serde_json::Value,
+    sysctls: std::collections::BTreeMap<String, String>,
 }
 
 impl RunData {
@@ -231,7 +233,7 @@ impl RunData {
     }
 }
 
-fn spec_of(args: &LabArgs, interval: Duration) -> TrafficSpec {
+fn spec_of(args: &LabConfig, interval: Duration) -> TrafficSpec {
     TrafficSpec {
         writes: args.writes,
         size: args.size,
@@ -241,7 +243,7 @@ fn spec_of(args: &LabArgs, interval: Duration) -> TrafficSpec {
         quickack: args.quickack,
         sndbuf: args.sndbuf,
         rcvbuf: args.rcvbuf,
-        mode: args.mode.clone(),
+        mode: args.mode.as_str().to_string(),
         reply_size: args.reply_size,
         think_time_ns: args.think_time.as_nanos() as u64,
         port: args.port,
@@ -249,8 +251,8 @@ fn spec_of(args: &LabArgs, interval: Duration) -> TrafficSpec {
 }
 
 /// The sysctls that shape the flow, read in the sender's namespace.
-fn read_sysctls(snd: &Netns) -> serde_json::Value {
-    let mut sysctls = serde_json::Map::new();
+fn read_sysctls(snd: &Netns) -> std::collections::BTreeMap<String, String> {
+    let mut sysctls = std::collections::BTreeMap::new();
     for k in [
         "net.ipv4.tcp_autocorking",
         "net.ipv4.tcp_congestion_control",
@@ -260,16 +262,16 @@ fn read_sysctls(snd: &Netns) -> serde_json::Value {
         "net.ipv4.tcp_rmem",
     ] {
         if let Ok(v) = snd.exec(&["sysctl", "-n", k]) {
-            sysctls.insert(k.into(), json!(v.trim()));
+            sysctls.insert(k.to_string(), v.trim().to_string());
         }
     }
-    serde_json::Value::Object(sysctls)
+    sysctls
 }
 
 /// Start a tap on every side `args.capture_at` asks for; on an error the
 /// taps already started are stopped.
 fn start_taps(
-    args: &LabArgs,
+    args: &LabConfig,
     snd: &Netns,
     rcv: &Netns,
     dir: &Path,
@@ -331,7 +333,7 @@ fn run_traffic(
 /// The part of a run that needs the namespaces. They are deleted when this
 /// returns, whichever way.
 fn live_part(
-    args: &LabArgs,
+    args: &LabConfig,
     rtt: Duration,
     interval: Duration,
     dir: &Path,
@@ -342,7 +344,7 @@ fn live_part(
         probability: args.loss,
         seed: args.seed,
     };
-    let path = delay::build(&snd, &rcv, rtt, &args.delay_method, loss)?;
+    let path = delay::build(&snd, &rcv, rtt, args.delay_method.as_str(), loss)?;
     let sysctls = read_sysctls(&snd);
 
     // Achieved RTT, before any TCP traffic: 20 pings 10 ms apart (the first
@@ -430,113 +432,10 @@ fn write_lines(path: &Path, lines: &[String]) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// The settings asked for, as `lab.json` records them.
-fn requested_json(args: &LabArgs, rtt: Duration, interval: Duration) -> serde_json::Value {
-    json!({
-        "rtt_ms": rtt.as_secs_f64() * 1000.0,
-        "interval_ms": interval.as_secs_f64() * 1000.0,
-        "writes": args.writes,
-        "size": args.size,
-        "nodelay": args.nodelay,
-        "cork": args.cork,
-        "quickack": args.quickack,
-        "sndbuf": args.sndbuf,
-        "rcvbuf": args.rcvbuf,
-        "mode": args.mode,
-        "reply_size": args.reply_size,
-        "think_time_ms": args.think_time.as_secs_f64() * 1000.0,
-        "capture_at": args.capture_at,
-        "loss": args.loss,
-        "seed": args.seed,
-    })
-}
-
-/// What was achieved: RTT, write pacing, request latencies.
-fn achieved_json(d: &RunData, rtt_ms: f64) -> serde_json::Value {
-    let ping = measure::summarize(&d.ping_ms);
-    let gaps: Vec<f64> = d
-        .sender
-        .log
-        .windows(2)
-        .map(|w| (w[1].t - w[0].t) * 1000.0)
-        .collect();
-    let latencies: Vec<f64> = d.sender.requests.iter().map(|r| r.latency_ms).collect();
-    json!({
-        "rtt_ping_ms": ping,
-        "rtt_ping_samples_ms": d.ping_ms,
-        "rtt_handshake_ms": d.sender.handshake_ms,
-        "rtt_error_ms": ping.as_ref().map(|p| p.median - rtt_ms),
-        "write_gap_ms": measure::summarize(&gaps),
-        "request_latency_ms": measure::summarize(&latencies),
-        "request_latency_total_ms": latencies.iter().sum::<f64>(),
-        "stopped_early": d.sender.stopped_early,
-        "sender_sched_fifo": d.sender.realtime,
-    })
-}
-
-/// `lab.json`: requested and achieved settings, the path, the captures and
-/// the lab's own counts. `capture` is the primary capture (see
-/// [`RunData::primary`]); `captures` lists every capture taken.
-fn lab_json(
-    args: &LabArgs,
-    rtt: Duration,
-    interval: Duration,
-    d: &RunData,
-    started: String,
-) -> serde_json::Value {
-    let p = d.primary();
-    let mut counts = json!({
-        "write_calls": d.sender.log.len(),
-        "bytes_written": d.sender.bytes_written,
-        "bytes_received": d.receiver.bytes_received,
-        "replies": d.receiver.replies,
-        "requests": d.sender.requests.len(),
-        "sender_data_segments": p.segs.len(),
-        "sender_payload_bytes": p.payload_bytes(),
-    });
-    if let Some(r) = d.taken.iter().find(|t| t.side == tap::Side::Receiver) {
-        counts["receiver_side_data_segments"] = json!(r.segs.len());
-        counts["receiver_side_payload_bytes"] = json!(r.payload_bytes());
-    }
-    json!({
-        "tool": crate::report::TOOL,
-        "command": std::env::args().collect::<Vec<_>>().join(" "),
-        "date": started,
-        "kernel": kernel(),
-        "requested": requested_json(args, rtt, interval),
-        "achieved": achieved_json(d, rtt.as_secs_f64() * 1000.0),
-        "path": {
-            "method": d.path.method,
-            "one_way_delay_ms": d.path.one_way_delay_ms,
-            "interface": d.path.interface,
-            "addresses": { "sender": SENDER_ADDR, "receiver": RECEIVER_ADDR },
-            "offloads": d.path.offloads,
-            "loss": d.path.loss,
-            "delay_line": d.delay_stats.iter().take(2).collect::<Vec<_>>(),
-        },
-        "socket": d.sender.sockopts,
-        "sysctls": d.sysctls,
-        "capture_at": args.capture_at,
-        "capture": p.to_json(),
-        "captures": d.taken.iter().map(tap::Taken::to_json).collect::<Vec<_>>(),
-        "counts": counts,
-        // The lab's own rough reading of the primary capture, a cross-check
-        // for the analyzer (not the analysis): data segments from the
-        // sender, those carrying more than one write's bytes, write calls
-        // per segment, and the time between data segments.
-        "capture_check": {
-            "data_segments": p.segs.len(),
-            "segments_larger_than_one_write": p.segs.iter().filter(|s| s.1 > args.size).count(),
-            "writes_per_segment": if p.segs.is_empty() { None } else { Some(d.sender.log.len() as f64 / p.segs.len() as f64) },
-            "send_interval_ms": measure::summarize(&p.segs.windows(2).map(|w| (w[1].0 - w[0].0) as f64 / 1e6).collect::<Vec<_>>()),
-        },
-    })
-}
-
 /// One experiment into `dir`: the capture(s), writes.jsonl, requests.jsonl
 /// (reqresp), lab.json, report.json (and report-receiver.json).
 pub fn run_one(
-    args: &LabArgs,
+    args: &LabConfig,
     rtt: Duration,
     interval: Duration,
     dir: &Path,
@@ -555,8 +454,8 @@ pub fn run_one(
     }
     let started = now_utc();
     let d = live_part(args, rtt, interval, dir)?;
-    write_logs(dir, &d, args.mode == "reqresp")?;
-    let mut lab = lab_json(args, rtt, interval, &d, started);
+    write_logs(dir, &d, args.mode == LabMode::Reqresp)?;
+    let mut lab = record::build(args, rtt, interval, &d, started);
     for t in &d.taken {
         if t.stats.dropped > 0 || t.stats.if_dropped > 0 {
             eprintln!(
@@ -568,7 +467,7 @@ pub fn run_one(
     }
 
     // The analysis of each capture with the write log applied.
-    let mut status = serde_json::Map::new();
+    let mut status = std::collections::BTreeMap::new();
     let primary = d.primary().side;
     for t in &d.taken {
         let r = analyze(
@@ -580,21 +479,21 @@ pub fn run_one(
             eprintln!("lab: warning: no {}: {e:#}", t.side.report_name(primary));
         }
         status.insert(
-            t.side.report_name(primary).into(),
+            t.side.report_name(primary).to_string(),
             match r {
-                Ok(()) => json!("ok"),
-                Err(e) => json!(format!("failed: {e:#}")),
+                Ok(()) => "ok".to_string(),
+                Err(e) => format!("failed: {e:#}"),
             },
         );
     }
     // `analysis`: the primary capture's outcome, as before; per file beside it.
-    lab["analysis"] = status
+    lab.analysis = status
         .get("report.json")
         .cloned()
-        .unwrap_or(json!("not run"));
-    lab["analyses"] = serde_json::Value::Object(status);
+        .unwrap_or_else(|| "not run".to_string());
+    lab.analyses = status;
     let lab_path = dir.join("lab.json");
-    std::fs::write(&lab_path, serde_json::to_string_pretty(&lab)? + "\n")
+    std::fs::write(&lab_path, lab.to_json()?)
         .with_context(|| format!("cannot write {}", lab_path.display()))?;
     eprintln!(
         "lab: rtt {} (ping median {}), interval {}, {} writes, {} data segments captured -> {}",

@@ -21,12 +21,12 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
 use anyhow::bail;
-use serde::Serialize;
 
 use super::{delay, measure, netns};
 use crate::capture::linktype;
 use crate::capture::live::{open_live, LiveOptions, LiveStats};
 use crate::capture::CaptureInfo;
+use crate::lab_record::{CaptureRecord, CaptureStats};
 
 /// Snapshot length of every lab capture: whole packets fit (MTU 1500); a
 /// small snaplen keeps the ring's frames small (libpcap sizes TPACKET_V2
@@ -36,59 +36,7 @@ pub const SNAPLEN: i32 = 2048;
 /// Capture filter of every lab capture.
 pub const FILTER: &str = "tcp";
 
-/// Which ends of the path the lab captures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum CaptureAt {
-    /// The sender's interface only (`capture.pcap`).
-    #[default]
-    Sender,
-    /// The receiver's interface only (`capture-receiver.pcap`).
-    Receiver,
-    /// Both ends of the same flow.
-    Both,
-}
-
-impl CaptureAt {
-    /// The sides to tap, sender first.
-    pub fn sides(self) -> &'static [Side] {
-        match self {
-            CaptureAt::Sender => &[Side::Sender],
-            CaptureAt::Receiver => &[Side::Receiver],
-            CaptureAt::Both => &[Side::Sender, Side::Receiver],
-        }
-    }
-}
-
-/// One end of the path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Side {
-    Sender,
-    Receiver,
-}
-
-impl Side {
-    /// The capture file of this side inside a run directory.
-    pub fn file_name(self) -> &'static str {
-        match self {
-            Side::Sender => "capture.pcap",
-            Side::Receiver => "capture-receiver.pcap",
-        }
-    }
-
-    /// The report file of this side's capture inside a run directory:
-    /// `report.json` for the primary capture (the sender side when taken,
-    /// else the receiver side), `report-receiver.json` for a receiver side
-    /// taken beside the sender side.
-    pub fn report_name(self, primary: Side) -> &'static str {
-        if self == primary {
-            "report.json"
-        } else {
-            "report-receiver.json"
-        }
-    }
-}
+pub use crate::lab_record::{CaptureAt, Side};
 
 /// What one tap saw, after it stopped.
 #[derive(Debug, Clone)]
@@ -110,21 +58,25 @@ impl Taken {
     }
 
     /// The `lab.json` record of this capture.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "file": self.side.file_name(),
-            "interface": delay::IFNAME,
-            "side": self.side,
-            "filter": FILTER,
-            "snaplen": SNAPLEN,
-            "link_type": self.link_type,
-            "nanosecond_timestamps": self.nano,
-            "frames": self.info.frames,
-            "stats": self.stats,
-            "warnings": self.info.warnings,
-            "sender_data_segments": self.segs.len(),
-            "sender_payload_bytes": self.payload_bytes(),
-        })
+    pub fn to_record(&self) -> CaptureRecord {
+        CaptureRecord {
+            file: self.side.file_name().to_string(),
+            filter: FILTER.to_string(),
+            frames: self.info.frames,
+            interface: delay::IFNAME.to_string(),
+            link_type: self.link_type,
+            nanosecond_timestamps: self.nano,
+            sender_data_segments: Some(self.segs.len() as u64),
+            sender_payload_bytes: Some(self.payload_bytes()),
+            side: self.side,
+            snaplen: Some(SNAPLEN as u32),
+            stats: CaptureStats {
+                dropped: self.stats.dropped,
+                if_dropped: self.stats.if_dropped,
+                received: self.stats.received,
+            },
+            warnings: self.info.warnings.clone(),
+        }
     }
 }
 

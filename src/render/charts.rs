@@ -65,7 +65,7 @@ pub const RETRANS_COLOR: RGBColor = RGBColor(200, 0, 0);
 const ACK_COLOR: RGBColor = RGBColor(130, 130, 130);
 
 /// Which files `--chart-format` asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ChartFormat {
     #[default]
     Svg,

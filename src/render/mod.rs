@@ -25,7 +25,7 @@ use crate::report::{CaptureSummary, Direction, Flow, Report, WriteConfidence, Wr
 use std::fmt::Write as _;
 
 /// Output formats of the analysis report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Text,
     Json,

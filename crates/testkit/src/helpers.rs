@@ -1,5 +1,7 @@
-//! Helpers shared by the integration tests.
-#![allow(dead_code)]
+//! Helpers shared by the integration tests of nagle-analyze (each test
+//! file brings them in as `use nagle_testkit::helpers as common;`): the
+//! public corpus folder and its `reference.tsv`, the root check of the lab
+//! and live tests, an in-memory pcap and a TCP segment builder.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -59,7 +61,7 @@ pub fn is_root() -> bool {
 /// A little-endian, nanosecond pcap of `link` frames (snaplen 65535) written
 /// by the project's writer, in memory.
 pub fn pcap_nano(link: u32, frames: impl IntoIterator<Item = (i64, Vec<u8>)>) -> Vec<u8> {
-    use nagle_analyze::capture::writer::{Endian, PcapWriter, TsPrecision};
+    use crate::writer::{Endian, PcapWriter, TsPrecision};
     let mut w = PcapWriter::new(Vec::new(), link, 65535, Endian::Little, TsPrecision::Nano)
         .expect("pcap header");
     for (ts, f) in frames {
@@ -77,15 +79,15 @@ pub fn segment(
     ack: u32,
     flags: u8,
     payload: Vec<u8>,
-) -> nagle_analyze::capture::writer::TcpSpec {
-    nagle_analyze::capture::writer::TcpSpec {
+) -> crate::writer::TcpSpec {
+    crate::writer::TcpSpec {
         src,
         dst,
         seq,
         ack,
         flags,
         window: 65535,
-        mss: (flags & nagle_analyze::decode::flags::SYN != 0).then_some(1460),
+        mss: (flags & crate::flags::SYN != 0).then_some(1460),
         payload,
         ..Default::default()
     }

@@ -1,7 +1,7 @@
-//! `nagle-analyze sweep`: one point per capture of a write-interval sweep,
-//! drawn as aggregated writes and mean writes per segment against the
-//! write interval, one line per RTT (the seed article's "1000 packets
-//! through LAN/WAN" figures).
+//! The sweep chart (`nagle-analyze sweep`): one point per capture of a
+//! write-interval sweep, drawn as aggregated writes and mean writes per
+//! segment against the write interval, one line per RTT (the seed article's
+//! "1000 packets through LAN/WAN" figures).
 //!
 //! Each capture is analyzed on its own (the normal pipeline). Its point is
 //! taken from the direction that carried the most payload (the sender):
@@ -14,7 +14,9 @@
 //! 2. lab metadata next to the capture: `<capture>.json` (e.g.
 //!    `a.pcap.json`), `<capture stem>.json` or `lab.json` in the same
 //!    folder, an object with `interval_ms` (and optionally `rtt_ms`, which
-//!    then names the line instead of the measured RTT);
+//!    then names the line instead of the measured RTT), at the top level or
+//!    as the lab's record ([`crate::lab_record::LabRecord`]) has them in
+//!    `requested`;
 //! 3. inferred from the capture: the time from the first to the last
 //!    new-data segment divided by (writes − 1), i.e. the mean gap between
 //!    writes (this assumes a steady writer, as a sweep has).
@@ -30,6 +32,7 @@
 //! What it does not do: it does not run the experiment (that is `lab`),
 //! and it skips (with a message) captures without write boundaries.
 
+use crate::lab_record::LabRecord;
 use crate::pipeline::{self, Config};
 use crate::render::charts::{self, ChartFormat, SweepPoint};
 use crate::report::Direction;
@@ -63,6 +66,15 @@ struct Meta {
     nodelay: bool,
 }
 
+/// A hand-written metadata file: the keys at the top level.
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+struct TopLevel {
+    interval_ms: Option<f64>,
+    rtt_ms: Option<f64>,
+    nodelay: Option<bool>,
+}
+
 fn metadata(capture: &Path) -> anyhow::Result<Meta> {
     let mut cands = vec![PathBuf::from(format!("{}.json", capture.display()))];
     let dir = capture.parent().unwrap_or(Path::new(""));
@@ -74,23 +86,18 @@ fn metadata(capture: &Path) -> anyhow::Result<Meta> {
         if c.is_file() {
             let text = std::fs::read_to_string(&c)
                 .with_context(|| format!("cannot read {}", c.display()))?;
-            let v: serde_json::Value = serde_json::from_str(&text)
+            serde_json::from_str::<serde_json::Value>(&text)
                 .with_context(|| format!("{}: not JSON", c.display()))?;
-            // Top level, or the lab's `requested` settings.
-            let field = |k: &str| {
-                v.get(k)
-                    .or_else(|| v.get("requested").and_then(|r| r.get(k)))
-                    .and_then(|x| x.as_f64())
-            };
-            let nodelay = v
-                .get("nodelay")
-                .or_else(|| v.get("requested").and_then(|r| r.get("nodelay")))
-                .and_then(|x| x.as_bool())
-                .unwrap_or(false);
+            // Top level, or the lab's `requested` settings (a field of the
+            // wrong type counts as absent, as it did when read by key). Read
+            // from the text, not from the parsed value: one deserializer
+            // per type in the binary, not two.
+            let top: TopLevel = serde_json::from_str(&text).unwrap_or_default();
+            let lab = LabRecord::from_json(&text).unwrap_or_default();
             return Ok(Meta {
-                interval_ms: field("interval_ms"),
-                rtt_ms: field("rtt_ms"),
-                nodelay,
+                interval_ms: top.interval_ms.or(lab.requested.interval_ms),
+                rtt_ms: top.rtt_ms.or(lab.requested.rtt_ms),
+                nodelay: top.nodelay.unwrap_or(lab.requested.nodelay),
             });
         }
     }

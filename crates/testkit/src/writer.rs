@@ -1,5 +1,6 @@
-//! Writers for pcap and pcapng, used by the fixture generator, the lab and
-//! tests to produce exact scenarios. Not used on the analysis path.
+//! Writers for pcap and pcapng, used by the fixture generator, the simulator
+//! and tests to produce exact scenarios. Not part of the shipped analyzer
+//! (live capture's `--save` goes through libpcap's own dump file).
 //!
 //! - [`PcapWriter`]: classic pcap, either byte order, µs or ns timestamps.
 //! - [`PcapngWriter`]: pcapng, either byte order, any number of sections and
@@ -14,7 +15,7 @@
 //! the snaplen, do not sort timestamps, and return I/O errors as they come.
 //! Timestamps before 1970 or beyond the format's range are clamped.
 
-use super::linktype;
+use crate::linktype;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 
@@ -294,7 +295,7 @@ pub struct TcpSpec {
     pub dst: SocketAddr,
     pub seq: u32,
     pub ack: u32,
-    /// Flag bits as in [`crate::decode::flags`].
+    /// Flag bits as in [`crate::flags`].
     pub flags: u8,
     pub window: u16,
     pub mss: Option<u16>,
@@ -314,7 +315,7 @@ impl Default for TcpSpec {
             dst: "192.0.2.2:80".parse().unwrap(),
             seq: 1000,
             ack: 0,
-            flags: crate::decode::flags::ACK,
+            flags: crate::flags::ACK,
             window: 65535,
             mss: None,
             wscale: None,

@@ -1,6 +1,7 @@
-//! Sweep summary: one row per run, read back from each run's `report.json`
-//! (as untyped JSON, so the lab does not depend on the report's Rust types)
-//! and `lab.json`; written as `sweep.csv` and `sweep.json` and printed as a
+//! The lab's run grid (`lab` with several `--rtt` × `--interval`): one row
+//! per run, read back from each run's `report.json` (as untyped JSON, so the
+//! lab does not depend on the report's Rust types) and `lab.json` (the typed
+//! [`LabRecord`]); written as `sweep.csv` and `sweep.json` and printed as a
 //! table. A figure the report does not have is shown as `-` (null in JSON).
 //!
 //! From the report it takes, for the flow's client→server direction (the
@@ -20,7 +21,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::LabArgs;
+use super::LabConfig;
+use crate::lab_record::LabRecord;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Row {
@@ -66,7 +68,7 @@ pub fn client_direction(report: &Value) -> Option<(&Value, &Value)> {
 }
 
 /// Fill a row from `report.json` and `lab.json` of a run directory.
-pub fn row_from_report(row: &mut Row, report: Option<&Value>, lab: Option<&Value>) {
+pub fn row_from_report(row: &mut Row, report: Option<&Value>, lab: Option<&LabRecord>) {
     if let Some((flow, d)) = report.and_then(client_direction) {
         row.data_segments = d.get("data_segments").and_then(Value::as_u64);
         row.aggregated_segments = d.get("aggregated_segments").and_then(Value::as_u64);
@@ -83,23 +85,17 @@ pub fn row_from_report(row: &mut Row, report: Option<&Value>, lab: Option<&Value
         row.rtt_min_ms = flow.pointer("/rtt_ms/min").and_then(Value::as_f64);
     }
     if let Some(l) = lab {
-        row.writes = l.pointer("/counts/write_calls").and_then(Value::as_u64);
-        row.lab_data_segments = l
-            .pointer("/counts/sender_data_segments")
-            .and_then(Value::as_u64);
-        row.ping_rtt_median_ms = l
-            .pointer("/achieved/rtt_ping_ms/median")
-            .and_then(Value::as_f64);
-        row.lab_aggregated = l
-            .pointer("/capture_check/segments_larger_than_one_write")
-            .and_then(Value::as_u64);
-        row.lab_send_interval_median_ms = l
-            .pointer("/capture_check/send_interval_ms/median")
-            .and_then(Value::as_f64);
+        row.writes = Some(l.counts.write_calls);
+        row.lab_data_segments = Some(l.counts.sender_data_segments);
+        row.ping_rtt_median_ms = l.achieved.rtt_ping_ms.map(|p| p.median);
+        if let Some(c) = &l.capture_check {
+            row.lab_aggregated = Some(c.segments_larger_than_one_write);
+            row.lab_send_interval_median_ms = c.send_interval_ms.map(|s| s.median);
+        }
     }
 }
 
-pub fn row_from_dir(dir: &Path, rtt: Duration, interval: Duration, args: &LabArgs) -> Row {
+pub fn row_from_dir(dir: &Path, rtt: Duration, interval: Duration, args: &LabConfig) -> Row {
     let mut row = Row {
         dir: dir.display().to_string(),
         rtt_ms: rtt.as_secs_f64() * 1000.0,
@@ -108,7 +104,9 @@ pub fn row_from_dir(dir: &Path, rtt: Duration, interval: Duration, args: &LabArg
         ..Default::default()
     };
     let report = read_json(&dir.join("report.json"));
-    let lab = read_json(&dir.join("lab.json"));
+    let lab = std::fs::read_to_string(dir.join("lab.json"))
+        .ok()
+        .and_then(|t| LabRecord::from_json(&t).ok());
     row_from_report(&mut row, report.as_ref(), lab.as_ref());
     row
 }
@@ -228,7 +226,7 @@ mod tests {
                    "nagle":{"verdict":"on"}}]}]}"#,
         )
         .unwrap();
-        let lab: Value = serde_json::from_str(
+        let lab = LabRecord::from_json(
             r#"{"counts":{"write_calls":100,"sender_data_segments":6},
                 "capture_check":{"segments_larger_than_one_write":5,"send_interval_ms":{"median":20.2}}}"#,
         )

@@ -42,9 +42,9 @@
 //! instead), jitter, loss of ACKs or of server data. It is deterministic:
 //! the same specs and seed give byte-identical output.
 
-use crate::capture::linktype;
-use crate::capture::writer::{tcp_frame, TcpSpec};
-use crate::decode::flags;
+use crate::flags;
+use crate::linktype;
+use crate::writer::{tcp_frame, TcpSpec};
 use crate::TsNs;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
@@ -407,13 +407,13 @@ pub trait FrameSink {
     fn frame(&mut self, ts_ns: TsNs, data: &[u8]) -> io::Result<()>;
 }
 
-impl<W: Write> FrameSink for crate::capture::writer::PcapWriter<W> {
+impl<W: Write> FrameSink for crate::writer::PcapWriter<W> {
     fn frame(&mut self, ts_ns: TsNs, data: &[u8]) -> io::Result<()> {
         self.write(ts_ns, data, data.len() as u32)
     }
 }
 
-impl<W: Write> FrameSink for crate::capture::writer::PcapngWriter<W> {
+impl<W: Write> FrameSink for crate::writer::PcapngWriter<W> {
     fn frame(&mut self, ts_ns: TsNs, data: &[u8]) -> io::Result<()> {
         self.write(0, ts_ns, data, data.len() as u32)
     }
@@ -1152,7 +1152,7 @@ impl Default for MixParams {
 }
 
 /// Client address of connection `n`: 10.0.0.0/8 hosts, 50,000 ports each.
-fn client_addr(n: u64) -> SocketAddr {
+pub fn client_addr(n: u64) -> SocketAddr {
     let host = n / 50_000;
     let ip = Ipv4Addr::new(10, (host >> 8) as u8 & 0x7f, host as u8, 1 + (n % 7) as u8);
     SocketAddr::new(IpAddr::V4(ip), 10_000 + (n % 50_000) as u16)
@@ -1237,6 +1237,80 @@ pub fn bench_mix(p: &MixParams, sink: &mut dyn FrameSink) -> io::Result<(u64, u6
     };
     sim.run(sink, Some(p.packets), &mut on_close)?;
     Ok((sim.frames, sim.seen))
+}
+
+// ---------------------------------------------------------------- files
+
+/// "40ms", "0.2ms", "200us", "1s", "500ns" to nanoseconds.
+pub fn parse_duration(s: &str) -> anyhow::Result<i64> {
+    let s = s.trim();
+    let (num, mul) = if let Some(n) = s.strip_suffix("ns") {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix("us") {
+        (n, 1e3)
+    } else if let Some(n) = s.strip_suffix("ms") {
+        (n, 1e6)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1e9)
+    } else {
+        anyhow::bail!("duration {s:?} needs a unit: ns, us, ms or s")
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("bad duration {s:?}"))?;
+    if !(v.is_finite() && v >= 0.0) {
+        anyhow::bail!("bad duration {s:?}");
+    }
+    Ok((v * mul).round() as i64)
+}
+
+type FileW = io::BufWriter<std::fs::File>;
+
+/// A capture file being written by `nagle-testkit synth` or a test.
+pub enum FileSink {
+    Pcap(crate::writer::PcapWriter<FileW>),
+    Pcapng(crate::writer::PcapngWriter<FileW>),
+}
+
+impl FrameSink for FileSink {
+    fn frame(&mut self, ts_ns: TsNs, data: &[u8]) -> io::Result<()> {
+        match self {
+            FileSink::Pcap(w) => w.frame(ts_ns, data),
+            FileSink::Pcapng(w) => w.frame(ts_ns, data),
+        }
+    }
+}
+
+impl FileSink {
+    /// Create `path` (pcapng when `pcapng`), Ethernet, ns timestamps.
+    pub fn create(path: &std::path::Path, pcapng: bool) -> anyhow::Result<Self> {
+        use crate::writer::{Endian, PcapWriter, PcapngWriter, TsPrecision};
+        let f = std::fs::File::create(path)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+        let w = io::BufWriter::with_capacity(1 << 20, f);
+        Ok(if pcapng {
+            let mut w = PcapngWriter::new(w)?;
+            w.add_interface(linktype::ETHERNET, 262_144, Some(9))?;
+            FileSink::Pcapng(w)
+        } else {
+            FileSink::Pcap(PcapWriter::new(
+                w,
+                linktype::ETHERNET,
+                262_144,
+                Endian::Little,
+                TsPrecision::Nano,
+            )?)
+        })
+    }
+
+    /// Flush everything to the file.
+    pub fn finish(self) -> io::Result<()> {
+        match self {
+            FileSink::Pcap(w) => w.into_inner().flush(),
+            FileSink::Pcapng(w) => w.into_inner().flush(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1356,263 +1430,4 @@ mod tests {
         assert_eq!(a, b);
         assert!(a.windows(2).all(|w| w[0].0 <= w[1].0));
     }
-}
-
-// ---------------------------------------------------------------- command line
-
-/// `nagle-analyze synth`: write a synthetic capture (hidden subcommand).
-#[derive(Debug, clap::Args)]
-pub struct SynthArgs {
-    /// Output capture file.
-    #[arg(long, value_name = "FILE")]
-    pub out: std::path::PathBuf,
-    /// Container format (default: pcapng when FILE ends in .pcapng).
-    #[arg(long, value_parser = ["pcap", "pcapng"])]
-    pub format: Option<String>,
-    /// PRNG seed: the same seed and options give the same bytes.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Benchmark mix: stop after N frames.
-    #[arg(long, default_value_t = 500_000)]
-    pub packets: u64,
-    /// Connections open at once (scenario mode: copies of the scenario).
-    #[arg(long)]
-    pub flows: Option<usize>,
-    /// Benchmark mix: weights of small-write and bulk connections.
-    #[arg(long, default_value = "3:1", value_name = "SMALL:BULK")]
-    pub mix: String,
-    /// Path RTTs, comma-separated (`200us`, `0.2ms`, `40ms`, `1s`).
-    #[arg(long, default_value = "0.2ms,40ms")]
-    pub rtt: String,
-    /// Loss probability of the client's data segments (after the capture).
-    #[arg(long, default_value_t = 0.0)]
-    pub loss: f64,
-    /// One scenario instead of the mix: periodic, reqresp or bulk.
-    #[arg(long, value_parser = ["periodic", "reqresp", "bulk"])]
-    pub scenario: Option<String>,
-    /// periodic: bytes per write.
-    #[arg(long, default_value_t = 4)]
-    pub write_size: u32,
-    /// periodic: time between writes.
-    #[arg(long, default_value = "5ms")]
-    pub interval: String,
-    /// periodic: number of writes.
-    #[arg(long, default_value_t = 200)]
-    pub count: u32,
-    /// Nagle on the client: on or off.
-    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
-    pub nagle: String,
-    /// The server's ACK policy: `quick` or a delayed-ACK timer (`40ms`).
-    #[arg(long, default_value = "quick")]
-    pub delack: String,
-    /// reqresp: request parts written back to back (bytes, comma-separated).
-    #[arg(long, default_value = "50,100")]
-    pub parts: String,
-    /// reqresp: reply size in bytes.
-    #[arg(long, default_value_t = 500)]
-    pub response: u32,
-    /// reqresp: number of requests.
-    #[arg(long, default_value_t = 20)]
-    pub requests: u32,
-    /// reqresp: think time after each reply.
-    #[arg(long, default_value = "5ms")]
-    pub think: String,
-    /// bulk: bytes to send.
-    #[arg(long, default_value_t = 10_000_000)]
-    pub bytes: u64,
-    /// Scenario mode: write the client's writes as JSON lines to FILE
-    /// (`{flow}` in the name: one file per connection, else the first).
-    #[arg(long, value_name = "FILE")]
-    pub writes_log: Option<String>,
-}
-
-/// "40ms", "0.2ms", "200us", "1s", "500ns" to nanoseconds.
-pub fn parse_duration(s: &str) -> anyhow::Result<i64> {
-    let s = s.trim();
-    let (num, mul) = if let Some(n) = s.strip_suffix("ns") {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix("us") {
-        (n, 1e3)
-    } else if let Some(n) = s.strip_suffix("ms") {
-        (n, 1e6)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1e9)
-    } else {
-        anyhow::bail!("duration {s:?} needs a unit: ns, us, ms or s")
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| anyhow::anyhow!("bad duration {s:?}"))?;
-    if !(v.is_finite() && v >= 0.0) {
-        anyhow::bail!("bad duration {s:?}");
-    }
-    Ok((v * mul).round() as i64)
-}
-
-type FileW = io::BufWriter<std::fs::File>;
-
-/// A capture file being written by the `synth` subcommand.
-pub enum FileSink {
-    Pcap(crate::capture::writer::PcapWriter<FileW>),
-    Pcapng(crate::capture::writer::PcapngWriter<FileW>),
-}
-
-impl FrameSink for FileSink {
-    fn frame(&mut self, ts_ns: TsNs, data: &[u8]) -> io::Result<()> {
-        match self {
-            FileSink::Pcap(w) => w.frame(ts_ns, data),
-            FileSink::Pcapng(w) => w.frame(ts_ns, data),
-        }
-    }
-}
-
-impl FileSink {
-    /// Create `path` (pcapng when `pcapng`), Ethernet, ns timestamps.
-    pub fn create(path: &std::path::Path, pcapng: bool) -> anyhow::Result<Self> {
-        use crate::capture::writer::{Endian, PcapWriter, PcapngWriter, TsPrecision};
-        let f = std::fs::File::create(path)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
-        let w = io::BufWriter::with_capacity(1 << 20, f);
-        Ok(if pcapng {
-            let mut w = PcapngWriter::new(w)?;
-            w.add_interface(linktype::ETHERNET, 262_144, Some(9))?;
-            FileSink::Pcapng(w)
-        } else {
-            FileSink::Pcap(PcapWriter::new(
-                w,
-                linktype::ETHERNET,
-                262_144,
-                Endian::Little,
-                TsPrecision::Nano,
-            )?)
-        })
-    }
-
-    /// Flush everything to the file.
-    pub fn finish(self) -> io::Result<()> {
-        match self {
-            FileSink::Pcap(w) => w.into_inner().flush(),
-            FileSink::Pcapng(w) => w.into_inner().flush(),
-        }
-    }
-}
-
-/// Run the `synth` subcommand.
-pub fn run_cli(a: &SynthArgs) -> anyhow::Result<()> {
-    let rtts: Vec<i64> = a
-        .rtt
-        .split(',')
-        .map(parse_duration)
-        .collect::<anyhow::Result<_>>()?;
-    if rtts.is_empty() {
-        anyhow::bail!("--rtt: at least one RTT");
-    }
-    if !(0.0..1.0).contains(&a.loss) {
-        anyhow::bail!("--loss must be in [0, 1)");
-    }
-    let server_ack = if a.delack == "quick" {
-        AckPolicy::Quick
-    } else {
-        AckPolicy::Delayed {
-            timer_ns: parse_duration(&a.delack)?,
-        }
-    };
-    let ng = match a.format.as_deref() {
-        Some(f) => f == "pcapng",
-        None => a.out.extension().is_some_and(|e| e == "pcapng"),
-    };
-    let mut sink = FileSink::create(&a.out, ng)?;
-    match a.scenario.as_deref() {
-        None => {
-            let (s, b) = a
-                .mix
-                .split_once(':')
-                .and_then(|(s, b)| Some((s.parse().ok()?, b.parse().ok()?)))
-                .ok_or_else(|| anyhow::anyhow!("--mix wants SMALL:BULK weights, e.g. 3:1"))?;
-            let p = MixParams {
-                packets: a.packets,
-                flows: a.flows.unwrap_or(2000).max(1),
-                small_weight: s,
-                bulk_weight: b,
-                rtts_ns: rtts,
-                loss: a.loss,
-                seed: a.seed,
-            };
-            let (frames, conns) = bench_mix(&p, &mut sink)?;
-            sink.finish()?;
-            eprintln!(
-                "synth: {frames} frames, {conns} connections ({} at once) -> {}",
-                p.flows,
-                a.out.display()
-            );
-        }
-        Some(sc) => {
-            let workload = match sc {
-                "periodic" => Workload::Periodic {
-                    size: a.write_size.max(1),
-                    interval_ns: parse_duration(&a.interval)?,
-                    count: a.count,
-                },
-                "reqresp" => Workload::RequestResponse {
-                    parts: a
-                        .parts
-                        .split(',')
-                        .map(|p| p.trim().parse::<u32>())
-                        .collect::<Result<_, _>>()
-                        .map_err(|_| anyhow::anyhow!("--parts: comma-separated byte counts"))?,
-                    response: a.response.max(1),
-                    requests: a.requests,
-                    think_ns: parse_duration(&a.think)?,
-                },
-                _ => Workload::Bulk {
-                    bytes: a.bytes,
-                    chunk: 65_536,
-                },
-            };
-            let n = a.flows.unwrap_or(1).max(1);
-            let specs: Vec<FlowSpec> = (0..n)
-                .map(|i| {
-                    let mut s = FlowSpec::new(rtts[i % rtts.len()], workload.clone());
-                    s.client = client_addr(i as u64);
-                    s.nagle = a.nagle == "on";
-                    s.server_ack = server_ack;
-                    s.loss = a.loss;
-                    s.seed = a.seed.wrapping_add(i as u64);
-                    s
-                })
-                .collect();
-            let truths = simulate(specs, &mut sink)?;
-            sink.finish()?;
-            if let Some(path) = &a.writes_log {
-                for t in &truths {
-                    if !path.contains("{flow}") && t.id > 0 {
-                        break;
-                    }
-                    let p = path.replace("{flow}", &t.id.to_string());
-                    let mut w = io::BufWriter::new(
-                        std::fs::File::create(&p)
-                            .map_err(|e| anyhow::anyhow!("cannot create {p}: {e}"))?,
-                    );
-                    t.write_log_jsonl(&mut w)?;
-                    w.flush()?;
-                }
-            }
-            for t in &truths {
-                eprintln!(
-                    "synth: flow {}: {} writes, {} data segments ({} aggregated, {:.2} writes/segment), {} retransmissions, {} stalls, {} server timer ACKs, {} frames",
-                    t.id,
-                    t.writes.len(),
-                    t.data_segments().count(),
-                    t.aggregated_segments(),
-                    t.writes_per_segment_mean(),
-                    t.segments.iter().filter(|s| s.retransmission).count(),
-                    t.stalls,
-                    t.server_timer_acks,
-                    t.frames
-                );
-            }
-        }
-    }
-    Ok(())
 }
