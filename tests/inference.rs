@@ -18,7 +18,7 @@ use nagle_analyze::decode::flags::{ACK, PSH, SYN};
 use nagle_analyze::pipeline::{analyze_file, Config};
 use nagle_analyze::report::{Direction, Flow, WriteConfidence, WriteSource};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const T0: i64 = 1_700_000_000_000_000_000;
 const MS: i64 = 1_000_000;
@@ -53,7 +53,7 @@ fn write(name: &str, frames: Vec<(i64, Vec<u8>)>) -> PathBuf {
     p
 }
 
-fn run(p: &PathBuf, cfg: &Config) -> Vec<Flow> {
+fn run(p: &Path, cfg: &Config) -> Vec<Flow> {
     analyze_file(p.to_str().unwrap(), cfg).unwrap().1
 }
 

@@ -219,7 +219,7 @@ pub(super) fn check(set: &LogSet, logs: DirLogs, payload_bytes: u64, end_ts: TsN
     for t in logs.trials {
         let writes = cut(set, &t, end_ts);
         let verdict = fit(&writes, payload_bytes, &logs.segments, CLOCK_TOLERANCE)
-            .and_then(|()| if t.active { Ok(()) } else { Err(Misfit::MidStream) });
+            .and(if t.active { Ok(()) } else { Err(Misfit::MidStream) });
         match verdict {
             Ok(()) => return Outcome::Applied { trial: t, writes },
             Err(why) => {

@@ -246,6 +246,9 @@ impl FlowAnalysis {
             let start = open.map_or(ev.ts, |o| o.start);
             Box::new(DirLogs::select(set, ends, start, ev.ts, ev.start))
         });
+        if logs.trials.is_empty() {
+            return;
+        }
         let end = ev.start + ev.len as i64;
         logs.push_segment(ev.ts, end, ev.small);
         for t in logs.trials.iter_mut() {
