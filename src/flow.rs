@@ -43,21 +43,37 @@
 //! is then idle, or at the end of input.
 //!
 //! Rules, in the words the README repeats:
-//! - *retransmission*: a segment carrying data (or SYN/FIN) that starts below
-//!   the highest sequence number already seen in its direction, arriving
-//!   more than the out-of-order threshold after the highest one was sent
-//!   (Wireshark's rule; the threshold is the handshake RTT, else 3 ms);
-//! - *out-of-order*: the same, but arriving within the threshold;
+//! - *new data / retransmitted bytes* (the tracker's own [`SegmentKind`],
+//!   what the analysis counts on): a segment below the highest sequence
+//!   number seen repeats bytes seen before unless it lies inside a range
+//!   never seen (a hole, `flow/gaps.rs`), which it fills; filling one within the
+//!   out-of-order threshold (the handshake RTT, else 3 ms) is out-of-order
+//!   new data;
+//! - *Wireshark's labels* (the report's `retransmissions`,
+//!   `fast_retransmissions`, `spurious_retransmissions`, `out_of_order`):
+//!   Wireshark 4.0's rules, frame by frame, in `flow/wireshark.rs`;
+//! - *capture gap*: a hole the peer's cumulative ACK passes unfilled
+//!   (received, but never captured), see `flow/gaps.rs`;
 //! - *keep-alive*: 0 or 1 byte at exactly one below the next sequence number.
+//!
+//! Every [`DataEvent`] and [`AckEvent`] carries the 1-based number of its
+//! frame in its input, as Wireshark shows it.
+
+mod gaps;
+mod wireshark;
 
 use crate::decode::{flags, Segment};
 use crate::thin::{Keep, Thinned};
 use crate::TsNs;
+pub use gaps::CaptureGaps;
+use gaps::Holes;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::ops::{Index, IndexMut};
+pub use wireshark::WsClass;
+use wireshark::WsSeq;
 
 /// Default of [`Limits::max_outstanding`] (`--max-outstanding`): at most this
 /// many outstanding (unacknowledged) segments are remembered per direction;
@@ -67,7 +83,6 @@ pub const MAX_OUTSTANDING: usize = 1 << 16;
 /// beyond that every other sample is dropped (the min stays exact).
 pub const MAX_SAMPLES: usize = 1 << 16;
 const MAX_TS_PENDING: usize = 4096;
-const MAX_HOLES: usize = 256;
 /// A gap between two packets longer than this (30 days) is a broken
 /// timestamp, not idleness: it neither ends a connection nor triggers the
 /// idle sweep.
@@ -307,6 +322,8 @@ pub struct AckEvent {
     /// The direction whose data is acknowledged.
     pub dir: Dir,
     pub ts: TsNs,
+    /// 1-based number of the ACK's frame in its input (as Wireshark shows it).
+    pub frame: u64,
     /// Acknowledged offset in `dir`'s sequence space.
     pub ack: i64,
     /// Bytes newly acknowledged (0 for a duplicate).
@@ -345,8 +362,17 @@ pub struct DirStats {
     pub data_segments: u64,
     /// Payload bytes of `data_segments`.
     pub payload_bytes: u64,
+    /// Frames Wireshark flags `tcp.analysis.retransmission` (fast and
+    /// spurious ones included), see [`WsClass`].
     pub retransmissions: u64,
+    /// Of those, `tcp.analysis.fast_retransmission`.
+    pub fast_retransmissions: u32,
+    /// Of those, `tcp.analysis.spurious_retransmission`.
+    pub spurious_retransmissions: u32,
+    /// Payload of segments resending bytes seen before (the tracker's own
+    /// [`SegmentKind::Retransmission`]).
     pub retransmitted_bytes: u64,
+    /// Frames Wireshark flags `tcp.analysis.out_of_order`.
     pub out_of_order: u64,
     pub keepalives: u64,
     /// Data segments below the effective MSS.
@@ -388,6 +414,8 @@ pub struct DirStats {
     pub min_data_options_len: Option<u8>,
     /// Outstanding segments forgotten because of [`Limits::max_outstanding`].
     pub outstanding_overflow: u64,
+    /// Sequence ranges missing from the capture (see [`CaptureGaps`]).
+    pub capture_gaps: CaptureGaps,
     /// Data→ACK samples (raw, ns) for this direction's data.
     pub ack_rtt: Samples,
     /// TSval→TSecr echo samples (raw, ns) for this direction's segments.
@@ -493,8 +521,11 @@ struct Endpoint {
     peer_data_after_small_ack: bool,
     /// Sequence ranges skipped over (data never seen): a later segment
     /// filling one is out-of-order (or a retransmission of data lost before
-    /// the capture point), one overlapping seen data is a retransmission.
-    holes: VecDeque<(i64, i64)>,
+    /// the capture point), one overlapping seen data is a retransmission;
+    /// one the peer acknowledges unfilled is a capture gap.
+    holes: Holes,
+    /// Wireshark's view of this side's sequence numbers.
+    ws: WsSeq,
     ts_pending: VecDeque<(u32, TsNs)>,
     last_tsval: Option<u32>,
 }
@@ -563,23 +594,6 @@ impl Endpoint {
         Some(abs)
     }
 
-    /// Remove `[start, end)` from the holes; true when it lay entirely in
-    /// one (the bytes were never seen before).
-    fn fill_hole(&mut self, start: i64, end: i64) -> bool {
-        let Some(i) = self.holes.iter().position(|&(a, b)| a <= start && end <= b) else {
-            return false;
-        };
-        let (a, b) = self.holes[i];
-        self.holes.remove(i);
-        if end < b {
-            self.holes.insert(i, (end, b));
-        }
-        if a < start {
-            self.holes.insert(i, (a, start));
-        }
-        true
-    }
-
     /// The window this side advertises (applies to the peer's data): scaled
     /// by this side's SYN option when both SYNs agreed on scaling (never on
     /// a SYN itself), and the zero-window episodes it opens and closes.
@@ -603,6 +617,25 @@ impl Endpoint {
         } else if seg.window > 0 {
             if let Some(t0) = st.zero_window_since.take() {
                 st.zero_window_ns = st.zero_window_ns.saturating_add((seg.ts_ns - t0).max(0));
+            }
+        }
+    }
+
+    /// Wireshark's label for this side's frame `seg`, counted.
+    fn wireshark_class(&mut self, seg: &Segment, peer: &WsSeq, ooo_threshold: i64) {
+        let st = &mut self.stats;
+        match self.ws.frame(peer, seg, ooo_threshold) {
+            None => {}
+            Some(WsClass::OutOfOrder) => st.out_of_order += 1,
+            Some(c) => {
+                st.retransmissions += 1;
+                let (fast, spurious) = (
+                    &mut st.fast_retransmissions,
+                    &mut st.spurious_retransmissions,
+                );
+                *fast = fast.saturating_add(u32::from(c == WsClass::FastRetransmission));
+                *spurious =
+                    spurious.saturating_add(u32::from(c == WsClass::SpuriousRetransmission));
             }
         }
     }
@@ -635,6 +668,17 @@ impl Endpoint {
                 }
                 break;
             }
+        }
+    }
+
+    /// The counters as the report shows them: the stats with the capture
+    /// gaps as they stand (open holes count when no ACK was ever seen).
+    fn final_stats(&self) -> DirStats {
+        DirStats {
+            capture_gaps: self
+                .holes
+                .at_end(self.stats.capture_gaps, self.una.is_some()),
+            ..self.stats.clone()
         }
     }
 
@@ -683,6 +727,7 @@ impl Endpoint {
         let mut rtt_sample = None;
         if self.una.is_none_or(|una| ack > una) {
             self.una = Some(ack);
+            self.holes.ack(ack, &mut self.stats.capture_gaps);
             rtt_sample = self.retire_acked(ack, ts);
             if self.recovery_point.is_some_and(|rp| ack >= rp) {
                 self.recovery_point = None;
@@ -698,6 +743,7 @@ impl Endpoint {
         Some(AckEvent {
             dir,
             ts,
+            frame: seg.frame,
             ack,
             newly_acked,
             rtt_sample,
@@ -766,7 +812,10 @@ impl Endpoint {
         let span = self.span(seg)?;
         let next = self.next.unwrap_or(span.start);
         if span.len == 0 {
-            // SYN or FIN without data: only advance.
+            // SYN or FIN without data: only advance (a FIN beyond the
+            // highest sequence leaves a hole).
+            self.holes
+                .skip(next, span.start, &mut self.stats.capture_gaps);
             self.advance(span.end, next, ts);
             return None;
         }
@@ -824,19 +873,14 @@ impl Endpoint {
             // Below the highest sequence seen: out-of-order only if it fills
             // a gap never seen and arrives within the threshold (Wireshark's
             // timing rule); bytes seen before are always a retransmission.
-            let fills_hole = self.fill_hole(start, start + len);
+            let fills_hole = self.holes.fill(start, start + len);
             if fills_hole && ts - self.next_ts < ooo_threshold {
                 SegmentKind::OutOfOrder
             } else {
                 SegmentKind::Retransmission
             }
         } else {
-            if start > next {
-                if self.holes.len() >= MAX_HOLES {
-                    self.holes.pop_front();
-                }
-                self.holes.push_back((next, start));
-            }
+            self.holes.skip(next, start, &mut self.stats.capture_gaps);
             SegmentKind::New
         }
     }
@@ -848,7 +892,6 @@ impl Endpoint {
         match kind {
             SegmentKind::KeepAlive => st.keepalives += 1,
             SegmentKind::Retransmission => {
-                st.retransmissions += 1;
                 st.retransmitted_bytes += payload as u64;
                 self.recovery_point = Some(next);
                 for s in self.outstanding.iter_mut() {
@@ -861,9 +904,6 @@ impl Endpoint {
                 st.data_segments += 1;
                 st.payload_bytes += payload as u64;
                 st.max_payload = st.max_payload.max(payload);
-                if kind == SegmentKind::OutOfOrder {
-                    st.out_of_order += 1;
-                }
             }
         }
     }
@@ -1017,6 +1057,55 @@ impl Handshake {
     }
 }
 
+/// Wireshark's "initial RTT" (`tcp.analysis.initial_rtt`): from the most
+/// recent SYN to the first frame with ACK and without SYN after it. Its
+/// out-of-order threshold is that, else 3 ms; unlike [`Handshake::split`]
+/// a SYN retransmitted after the SYN/ACK restarts it.
+#[derive(Debug, Clone, Copy)]
+struct WsFirstRtt {
+    /// Time of the most recent SYN, `NONE` before any.
+    mru_syn: TsNs,
+    /// The RTT, `NONE` until known.
+    rtt: i64,
+}
+
+impl WsFirstRtt {
+    /// "Not yet" (no timestamp is clamped this low, see [`MAX_TS_NS`]).
+    const NONE: i64 = i64::MIN;
+
+    fn observe(&mut self, seg: &Segment) {
+        match (seg.has(flags::SYN), seg.has(flags::ACK)) {
+            (true, false) => self.mru_syn = seg.ts_ns,
+            (false, true) if self.rtt == Self::NONE && self.mru_syn != Self::NONE => {
+                // Wireshark keeps a zero RTT as "none" (3 ms), and takes a
+                // negative one unsigned: a threshold nothing exceeds.
+                let r = seg.ts_ns.saturating_sub(self.mru_syn);
+                if r != 0 {
+                    self.rtt = r;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn threshold(&self) -> i64 {
+        match self.rtt {
+            Self::NONE => DEFAULT_OOO_THRESHOLD_NS,
+            r if r < 0 => i64::MAX,
+            r => r,
+        }
+    }
+}
+
+impl Default for WsFirstRtt {
+    fn default() -> Self {
+        WsFirstRtt {
+            mru_syn: Self::NONE,
+            rtt: Self::NONE,
+        }
+    }
+}
+
 /// Everything the tracker knows about a finished connection.
 #[derive(Debug, Clone)]
 pub struct FlowSummary {
@@ -1041,6 +1130,8 @@ struct Flow<O> {
     client: SocketAddr,
     server: SocketAddr,
     handshake: Handshake,
+    /// Wireshark's out-of-order threshold (see [`Flow::note_first_rtt`]).
+    ws_rtt: WsFirstRtt,
     syn_decided: bool,
     start_ts: TsNs,
     last_ts: TsNs,
@@ -1156,7 +1247,11 @@ impl<O: FlowObserver> Tracker<O> {
         };
         let k = key(seg.src, seg.dst);
         let idle_timeout = self.limits.idle_timeout_ns;
-        if self.flows.get(&k).is_some_and(|f| f.ended_before(seg, idle_timeout)) {
+        if self
+            .flows
+            .get(&k)
+            .is_some_and(|f| f.ended_before(seg, idle_timeout))
+        {
             self.finish_key(k, sink);
         }
         let max_outstanding = self.limits.max_outstanding.max(1);
@@ -1322,6 +1417,7 @@ impl<O> Flow<O> {
             client,
             server,
             handshake: Handshake::default(),
+            ws_rtt: WsFirstRtt::default(),
             syn_decided: seg.has(flags::SYN),
             start_ts: seg.ts_ns,
             last_ts: seg.ts_ns,
@@ -1357,7 +1453,7 @@ impl<O> Flow<O> {
             handshake_seen: self.syn_decided,
             start_ts: self.start_ts,
             end_ts: self.last_ts,
-            dirs: Pair::from_fn(|d| self.ends[d].stats.clone()),
+            dirs: Pair::from_fn(|d| self.ends[d].final_stats()),
             mss: Pair::from_fn(|d| self.ends[d].effective_mss(&self.ends[d.reverse()].stats)),
             evicted,
         }
@@ -1373,8 +1469,10 @@ impl<O: FlowObserver> Flow<O> {
         let d = if seg.src == self.client { C2S } else { S2C };
         self.last_ts = self.last_ts.max(seg.ts_ns);
         self.handshake.observe(d, seg);
+        self.ws_rtt.observe(seg);
         let (own, peer) = self.ends.split_mut(d);
         own.count_frame(seg);
+        own.wireshark_class(seg, &peer.ws, self.ws_rtt.threshold());
         if seg.has(flags::RST) || (own.stats.fin && peer.stats.fin) {
             self.closed = true;
         }
@@ -1402,16 +1500,21 @@ impl<O: FlowObserver> Flow<O> {
         }
     }
 
+    /// Out-of-order vs retransmission: the handshake RTT (SYN to the ACK
+    /// of the SYN/ACK), else 3 ms, as Wireshark.
+    fn ooo_threshold(&self) -> i64 {
+        self.handshake
+            .split()
+            .map(|(a, b)| (a + b).max(1))
+            .unwrap_or(DEFAULT_OOO_THRESHOLD_NS)
+    }
+
     /// A segment of `d` with SYN, FIN or payload.
     fn process_data(&mut self, d: Dir, seg: &Segment, max_outstanding: usize) {
         if seg.payload_len > 0 {
             self.ends[d.reverse()].peer_sent_data();
         }
-        let ooo_threshold = self
-            .handshake
-            .split()
-            .map(|(a, b)| (a + b).max(1))
-            .unwrap_or(DEFAULT_OOO_THRESHOLD_NS);
+        let ooo_threshold = self.ooo_threshold();
         let (own, peer) = self.ends.split_mut(d);
         if let Some(ev) = own.send(d, seg, peer, ooo_threshold, max_outstanding) {
             self.observer.on_data(&ev);
@@ -1809,7 +1912,9 @@ mod endpoint_tests {
         assert_eq!(e.stats.ack_rtt.count(), 1);
         // An ACK beyond anything sent is ignored while data is outstanding.
         e.send(C2S, &seg(300, 0, flags::ACK, 100, 70_000), &peer, 1, 16);
-        assert!(e.on_ack(C2S, &seg(0, 9_999, flags::ACK, 0, 80_000)).is_none());
+        assert!(e
+            .on_ack(C2S, &seg(0, 9_999, flags::ACK, 0, 80_000))
+            .is_none());
     }
 
     #[test]
@@ -1823,7 +1928,9 @@ mod endpoint_tests {
         assert_eq!(e.last_small_acked_at, Some(5_000));
         assert!(e.last_small_acked_pure);
         e.peer_sent_data();
-        let ev = e.send(C2S, &seg(10, 0, flags::ACK, 10, 6_000), &peer, 1, 16).unwrap();
+        let ev = e
+            .send(C2S, &seg(10, 0, flags::ACK, 10, 6_000), &peer, 1, 16)
+            .unwrap();
         assert!(ev.small && !ev.prev_small_unacked);
         assert_eq!(ev.since_prev_small_acked, Some(1_000));
         assert_eq!(ev.prev_small_ack_wait, Some(4_000));

@@ -455,6 +455,19 @@ pub struct SendInterval {
     pub rtt_ratio: Option<f64>,
 }
 
+/// Data the receiver acknowledged but the capture never showed (packets
+/// the capture dropped, not network loss).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CaptureGaps {
+    /// Sequence ranges missing.
+    pub count: u64,
+    /// Bytes in them.
+    pub bytes: u64,
+    /// Ranges whose fate is unknown: more were open at once than the
+    /// tracker keeps.
+    pub untracked: u64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Direction {
     pub from: String,
@@ -468,10 +481,19 @@ pub struct Direction {
     pub payload_bytes: u64,
     /// TCP payload of every frame, retransmissions included.
     pub all_payload_bytes: u64,
+    /// Frames Wireshark flags `tcp.analysis.retransmission` (fast and
+    /// spurious retransmissions included).
     pub retransmissions: u64,
+    /// Frames Wireshark flags `tcp.analysis.out_of_order`.
     pub out_of_order: u64,
+    /// Of `retransmissions`, `tcp.analysis.fast_retransmission`.
+    pub fast_retransmissions: u64,
+    /// Of `retransmissions`, `tcp.analysis.spurious_retransmission`.
+    pub spurious_retransmissions: u64,
     pub keepalives: u64,
     pub zero_window: u64,
+    /// Sequence ranges acknowledged by the peer but never in the capture.
+    pub capture_gaps: CaptureGaps,
     /// Effective MSS (SYN MSS less per-segment options), else the largest
     /// payload seen; null when unknown.
     pub mss: Option<u32>,

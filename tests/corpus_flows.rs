@@ -1,6 +1,9 @@
 //! Per-flow agreement with tshark on the public corpus (`$NAGLE_CORPUS`):
 //! for every conversation in `reference.tsv`, the flow with the same
-//! endpoints must have the same frame and payload byte counts each way.
+//! endpoints must have the same frame and payload byte counts each way;
+//! its flow id must be tshark's `tcp.stream`; and per file, the counts of
+//! retransmissions, fast and spurious retransmissions and out-of-order
+//! segments must be tshark's (`tcp.analysis.*`).
 //! Files processed end to end through the pipeline, so nothing may panic.
 
 use nagle_testkit::helpers as common;
@@ -168,4 +171,123 @@ fn check_sums(
         ));
     }
     convs.len()
+}
+
+/// The reference's `file` rows and `conv` rows, by file.
+type ByFile<'a> = BTreeMap<
+    String,
+    (
+        Option<&'a BTreeMap<String, String>>,
+        Vec<&'a BTreeMap<String, String>>,
+    ),
+>;
+
+fn by_file(rows: &[BTreeMap<String, String>]) -> ByFile<'_> {
+    let mut m: ByFile = BTreeMap::new();
+    for r in rows {
+        match r.get("kind").map(String::as_str) {
+            Some("file") => m.entry(r["file"].clone()).or_default().0 = Some(r),
+            Some("conv") => m.entry(r["file"].clone()).or_default().1.push(r),
+            _ => {}
+        }
+    }
+    m
+}
+
+/// An address and port as the report spells them.
+fn endpoint(addr: &str, port: &str) -> String {
+    if addr.contains(':') {
+        format!("[{addr}]:{port}")
+    } else {
+        format!("{addr}:{port}")
+    }
+}
+
+#[test]
+fn corpus_retransmission_classes_match_tshark() {
+    let Some(dir) = common::corpus_dir("corpus_retransmission_classes") else {
+        return;
+    };
+    let rows = common::reference_rows(&dir);
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (file, (frow, _)) in by_file(&rows) {
+        let Some(frow) = frow else { continue };
+        if KNOWN_DIFFERENCES.iter().any(|(f, _)| *f == file) {
+            continue;
+        }
+        let path = dir.join(&file).to_string_lossy().to_string();
+        let (_summary, flows) = analyze_file(&path, &Config::default()).expect("analyzes");
+        let mut ours = [0u64; 4];
+        for d in flows.iter().flat_map(|f| &f.directions) {
+            ours[0] += d.retransmissions;
+            ours[1] += d.fast_retransmissions;
+            ours[2] += d.spurious_retransmissions;
+            ours[3] += d.out_of_order;
+        }
+        let want = [
+            common::num(frow, "retransmission"),
+            common::num(frow, "fast_retransmission"),
+            common::num(frow, "spurious_retransmission"),
+            common::num(frow, "out_of_order"),
+        ];
+        if ours != want {
+            failures.push(format!(
+                "{file}: retransmission/fast/spurious/out-of-order ours {ours:?}, tshark {want:?}"
+            ));
+        }
+        checked += 1;
+    }
+    eprintln!("corpus_retransmission_classes: {checked} files");
+    assert!(
+        checked > 0 && failures.is_empty(),
+        "{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn corpus_flow_ids_are_tcp_stream() {
+    let Some(dir) = common::corpus_dir("corpus_flow_ids") else {
+        return;
+    };
+    let rows = common::reference_rows(&dir);
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (file, (_, convs)) in by_file(&rows) {
+        if KNOWN_DIFFERENCES.iter().any(|(f, _)| *f == file)
+            || TSHARK_SPLITS.contains(&file.as_str())
+        {
+            continue;
+        }
+        let path = dir.join(&file).to_string_lossy().to_string();
+        let (_summary, flows) = analyze_file(&path, &Config::default()).expect("analyzes");
+        for c in convs {
+            let stream = common::num(c, "stream");
+            let ends = [
+                endpoint(&c["addr_a"], &c["port_a"]),
+                endpoint(&c["addr_b"], &c["port_b"]),
+            ];
+            let frames = common::num(c, "frames_a_to_b") + common::num(c, "frames_b_to_a");
+            let ok = flows.iter().any(|f| {
+                f.id == stream
+                    && ends.contains(&f.client)
+                    && ends.contains(&f.server)
+                    && f.directions.iter().map(|d| d.frames).sum::<u64>() == frames
+            });
+            if !ok {
+                failures.push(format!(
+                    "{file}: tcp.stream {stream} ({} <-> {}) is not our flow {stream}",
+                    ends[0], ends[1]
+                ));
+            }
+            checked += 1;
+        }
+    }
+    eprintln!("corpus_flow_ids: {checked} streams");
+    assert!(
+        checked > 0 && failures.is_empty(),
+        "{}",
+        failures.join("\n")
+    );
 }

@@ -220,7 +220,7 @@ fn measure(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> Measured {
     let log_gap = log.and_then(|log| log.median_gap());
     let wide_writes = intervals::wide_writes(log_gap, rtt, &send_interval);
     let frame = &ctx.timing.frame[d];
-    let pure = da.pure_ack_samples.0.values();
+    let pure = da.pure_ack_samples.values();
     let ack_delay = ack_delay::ack_delays(st.ack_rtt.values(), pure, near, rtt);
     let minshall = minshall::minshall(&da.smalls, frame, rtt);
     // A low-confidence unit gives writes per segment, never evidence.
@@ -354,8 +354,15 @@ fn direction_report(
         all_payload_bytes: st.all_payload_bytes,
         retransmissions: st.retransmissions,
         out_of_order: st.out_of_order,
+        fast_retransmissions: st.fast_retransmissions.into(),
+        spurious_retransmissions: st.spurious_retransmissions.into(),
         keepalives: st.keepalives,
         zero_window: st.zero_window,
+        capture_gaps: report::CaptureGaps {
+            count: st.capture_gaps.count.into(),
+            bytes: st.capture_gaps.bytes,
+            untracked: st.capture_gaps.untracked.into(),
+        },
         mss: ctx.f.mss[d],
         mss_source: mss_source(ctx.f, d),
         small_segments: st.small_segments,

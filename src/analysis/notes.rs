@@ -1,8 +1,8 @@
 //! Stage: the flow's notes, where the capture cannot tell everything: no
 //! handshake, where the capture was taken, a middlebox answering for the far
 //! end (handshake over 1 ms and over 10 × the path RTT), TSO/GRO-merged
-//! segments, snaplen-cut frames, and unacknowledged segments forgotten at
-//! the outstanding-data limit. The per-direction framing notes come from
+//! segments, snaplen-cut frames, capture gaps, and unacknowledged segments
+//! forgotten at the outstanding-data limit. The per-direction framing notes come from
 //! the framing stage and go between the first note and these.
 
 use super::path::PathTiming;
@@ -28,6 +28,7 @@ pub(super) fn capture_notes(f: &FlowSummary, timing: &PathTiming) -> Vec<String>
     if f.dirs.iter().any(|d| d.truncated_frames > 0) {
         notes.push("some frames were cut by the snaplen: lengths come from the IP header".into());
     }
+    notes.extend(capture_gap_note(f));
     let forgotten: u64 = f.dirs.iter().map(|d| d.outstanding_overflow).sum();
     if forgotten > 0 {
         notes.push(format!(
@@ -35,6 +36,20 @@ pub(super) fn capture_notes(f: &FlowSummary, timing: &PathTiming) -> Vec<String>
         ));
     }
     notes
+}
+
+/// Sequence ranges acknowledged but never captured, and the figures that
+/// rest on them.
+fn capture_gap_note(f: &FlowSummary) -> Option<String> {
+    let gaps: u64 = f.dirs.iter().map(|d| u64::from(d.capture_gaps.count)).sum();
+    let (ranges, were, them) = if gaps == 1 {
+        ("range", "was", "it")
+    } else {
+        ("ranges", "were", "them")
+    };
+    (gaps > 0).then(|| format!(
+        "{gaps} sequence {ranges} {were} acknowledged but never captured (capture loss): writes per segment, segment counts and RTT samples around {them} are incomplete"
+    ))
 }
 
 fn vantage_note(v: Vantage) -> Option<&'static str> {

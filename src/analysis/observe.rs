@@ -58,7 +58,7 @@ pub(super) struct DirAnalysis {
     /// the sender's frame (`minshall`).
     pub smalls: Vec<SmallSend>,
     /// Small segments not recorded because of the cap.
-    pub smalls_overflow: u64,
+    pub smalls_overflow: u32,
     /// An ACK for this direction arrived since the last recorded small segment.
     ack_since_small: bool,
     /// Aggregated segments (by exact writes) sent with 2+ segments in flight.
@@ -104,13 +104,21 @@ pub(super) struct SmallSend {
     pub next_full: Option<i64>,
 }
 
-/// Raw data→ACK samples of pure ACKs (bounded: every n-th kept).
-#[derive(Debug, Clone)]
-pub(super) struct PureAckSamples(pub crate::thin::Thinned<i64>);
+/// Raw data→ACK samples of pure ACKs (bounded: every n-th kept; boxed and
+/// made on first use, to keep the flow table's entries small).
+#[derive(Debug, Clone, Default)]
+pub(super) struct PureAckSamples(Option<Box<crate::thin::Thinned<i64>>>);
 
-impl Default for PureAckSamples {
-    fn default() -> Self {
-        PureAckSamples(crate::thin::Thinned::new(1 << 12, crate::thin::Keep::Last))
+impl PureAckSamples {
+    fn push(&mut self, v: i64) {
+        self.0
+            .get_or_insert_with(|| Box::new(crate::thin::Thinned::new(1 << 12, crate::thin::Keep::Last)))
+            .push(v);
+    }
+
+    /// The samples kept.
+    pub fn values(&self) -> &[i64] {
+        self.0.as_deref().map_or(&[], |t| t.values())
     }
 }
 
@@ -312,7 +320,7 @@ impl FlowObserver for FlowAnalysis {
         let one_segment = ev.newly_acked > 0 && ev.newly_acked <= da.last_len as i64;
         if !ev.carries_data && one_segment {
             if let Some(sample) = ev.rtt_sample {
-                da.pure_ack_samples.0.push(sample);
+                da.pure_ack_samples.push(sample);
             }
         }
         if self.cfg.series && ev.newly_acked > 0 {

@@ -296,19 +296,47 @@ fn flow_text(s: &mut String, f: &Flow) {
     }
 }
 
+/// " (N fast, M spurious)" for the retransmissions Wireshark names so,
+/// empty when there are none.
+fn retransmission_classes(d: &Direction) -> String {
+    let mut parts = Vec::new();
+    if d.fast_retransmissions > 0 {
+        parts.push(format!("{} fast", d.fast_retransmissions));
+    }
+    if d.spurious_retransmissions > 0 {
+        parts.push(format!("{} spurious", d.spurious_retransmissions));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
+}
+
 fn direction_text(s: &mut String, d: &Direction) {
     let _ = writeln!(s, "  {}", d.summary);
     let _ = writeln!(
         s,
-        "    segments: {} data ({} small) of {} frames, {} bytes, {} retransmitted, {} out of order{}",
+        "    segments: {} data ({} small) of {} frames, {} bytes, {} retransmitted{}, {} out of order{}",
         d.data_segments,
         d.small_segments,
         d.frames,
         d.payload_bytes,
         d.retransmissions,
+        retransmission_classes(d),
         d.out_of_order,
         if d.keepalives > 0 { format!(", {} keep-alives", d.keepalives) } else { String::new() }
     );
+    let g = &d.capture_gaps;
+    if g.count > 0 {
+        let _ = writeln!(
+            s,
+            "    warning: {} sequence range{} ({} bytes) acknowledged but never captured: capture loss (dropped by the capture), not network loss",
+            g.count,
+            if g.count == 1 { "" } else { "s" },
+            g.bytes
+        );
+    }
     let _ = writeln!(
         s,
         "    MSS {} ({}), timestamps {}, window scale {}",
@@ -437,6 +465,10 @@ pub const CSV_COLUMNS: &[&str] = &[
     "ack_delay_median_ms",
     "stalls",
     "nagle",
+    "fast_retransmissions",
+    "spurious_retransmissions",
+    "capture_gaps",
+    "capture_gap_bytes",
 ];
 
 fn csv_field(v: &str) -> String {
@@ -468,7 +500,10 @@ fn csv_rows(path: &str, f: &Flow) -> String {
             d.out_of_order.to_string(),
             d.mss.map_or(String::new(), |m| m.to_string()),
             d.small_segments.to_string(),
-            d.write_source.as_ref().map(|w| w.to_string()).unwrap_or_default(),
+            d.write_source
+                .as_ref()
+                .map(|w| w.to_string())
+                .unwrap_or_default(),
             d.writes.map_or(String::new(), |w| w.to_string()),
             o(d.writes_per_segment.as_ref().and_then(|w| w.mean)),
             d.aggregated_segments
@@ -479,6 +514,10 @@ fn csv_rows(path: &str, f: &Flow) -> String {
             o(d.ack_delay_ms.median),
             d.stalls.count.to_string(),
             d.nagle.verdict.to_string(),
+            d.fast_retransmissions.to_string(),
+            d.spurious_retransmissions.to_string(),
+            d.capture_gaps.count.to_string(),
+            d.capture_gaps.bytes.to_string(),
         ];
         let row: Vec<String> = row.iter().map(|v| csv_field(v)).collect();
         s.push_str(&row.join(","));
