@@ -17,6 +17,8 @@ use super::observe::DirAnalysis;
 use super::stats::{hist_summary, quantile};
 use crate::framing::DirFraming;
 use crate::report::{self, ms, WriteConfidence, WriteSource};
+use super::logs::Applied;
+#[cfg(test)]
 use crate::writes::WriteLog;
 use std::collections::{BTreeMap, HashMap};
 
@@ -38,8 +40,8 @@ pub(super) struct WriteBoundaries {
 
 /// What the boundaries of one direction are decided from.
 pub(super) struct BoundaryInput<'a> {
-    /// The write log, when it belongs to this direction.
-    pub log: Option<&'a WriteLog>,
+    /// The write log, when it was applied to this direction.
+    pub log: Option<&'a Applied>,
     pub write_size: Option<u32>,
     /// The direction's framing, when it gives the boundaries.
     pub framing: Option<&'a DirFraming>,
@@ -52,7 +54,7 @@ pub(super) struct BoundaryInput<'a> {
 /// Log > size > framing > inferred.
 pub(super) fn write_boundaries(i: &BoundaryInput) -> WriteBoundaries {
     if let Some(log) = i.log {
-        from_log(log, i.da)
+        from_log(log)
     } else if let Some(n) = i.write_size {
         WriteBoundaries {
             source: Some(WriteSource::Size),
@@ -78,13 +80,13 @@ pub(super) fn write_boundaries(i: &BoundaryInput) -> WriteBoundaries {
     }
 }
 
-fn from_log(log: &WriteLog, da: &DirAnalysis) -> WriteBoundaries {
+fn from_log(log: &Applied) -> WriteBoundaries {
     WriteBoundaries {
         source: Some(WriteSource::Log),
         confidence: Some(WriteConfidence::Exact),
-        writes: Some(log.len() as u64),
-        per_segment: Some(da.wps_log.clone()),
-        delay: Some(write_delay(&da.write_delays)),
+        writes: Some(log.writes.len() as u64),
+        per_segment: Some(log.wps.clone()),
+        delay: Some(write_delay(&log.delays)),
         unit: None,
         inference: None,
     }
@@ -172,7 +174,6 @@ mod tests {
         let mut da = DirAnalysis::default();
         da.sizes.insert(100, 10);
         da.wps_size.insert(1, 7);
-        da.wps_log.insert(2, 3);
         da.wps_framing.insert(3, 2);
         da
     }
@@ -180,7 +181,11 @@ mod tests {
     #[test]
     fn boundary_precedence_log_size_framing_inferred() {
         let da = analysis();
-        let log = WriteLog::from_writes([(0, 100), (1, 100)]);
+        let log = Applied {
+            writes: WriteLog::from_writes([(0, 100), (1, 100)]),
+            wps: BTreeMap::from([(2, 1)]),
+            delays: vec![Some(5), None],
+        };
         let fr = lines(4, 10, Outcome::Active);
         let all = BoundaryInput {
             log: Some(&log),

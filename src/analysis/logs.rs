@@ -267,9 +267,19 @@ pub(super) fn settle(out: &mut Pair<Outcome>) {
     }
 }
 
-/// Put an applied log's figures in place of the log-less ones; returns the
-/// writes for the boundaries stage and the chart series.
-pub(super) fn apply(da: &mut DirAnalysis, out: Outcome) -> Option<WriteLog> {
+/// A direction's applied log: its writes (offsets from the first), writes
+/// per segment and each write's wait (kept here, not in the flow state,
+/// which stays small).
+#[derive(Debug, Clone)]
+pub(super) struct Applied {
+    pub writes: WriteLog,
+    pub wps: BTreeMap<u64, u64>,
+    pub delays: Vec<Option<i64>>,
+}
+
+/// Put an applied log's figures in place of the log-less ones; returns
+/// what the boundaries stage and the chart series read.
+pub(super) fn apply(da: &mut DirAnalysis, out: Outcome) -> Option<Applied> {
     let Outcome::Applied { trial, writes } = out else {
         return None;
     };
@@ -280,11 +290,9 @@ pub(super) fn apply(da: &mut DirAnalysis, out: Outcome) -> Option<WriteLog> {
     da.agg_in_flight = trial.agg_in_flight;
     da.agg_window_limited = trial.agg_window_limited;
     da.agg_free = trial.agg_free;
-    da.wps_log = trial.wps;
-    da.write_delays = trial.write_delays;
-    let n = writes.len().min(MAX_WRITE_DELAYS);
-    da.write_delays.resize(n, None);
-    Some(writes)
+    let mut delays = trial.write_delays;
+    delays.resize(writes.len().min(MAX_WRITE_DELAYS), None);
+    Some(Applied { writes, wps: trial.wps, delays })
 }
 
 /// The note for a refused direction.
@@ -445,7 +453,8 @@ mod tests {
             trial.smalls = vec![(Some(3), Some(-5)), (Some(1), None)];
             trial.agg_in_flight = 1;
         }
-        assert!(apply(&mut da, out).is_some());
+        let a = apply(&mut da, out).unwrap();
+        assert_eq!((a.writes.len(), a.delays), (1, vec![Some(MS)]));
         assert_eq!((da.smalls[0].writes, da.smalls[0].first_call), (Some(3), Some(-5)));
         assert_eq!(da.smalls[1].first_call, None);
         assert_eq!(da.agg_in_flight, 1);

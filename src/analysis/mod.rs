@@ -50,7 +50,7 @@ use crate::flow::{Dir, DirStats, FlowSummary, Pair, C2S, S2C};
 use crate::flow::{AckEvent, DataEvent};
 use crate::framing::FramingRules;
 use crate::report::{self, ms, secs, MssSource};
-use crate::writes::{LogSet, WriteLog};
+use crate::writes::LogSet;
 use observe::DirAnalysis;
 use path::PathTiming;
 use std::sync::Arc;
@@ -95,8 +95,8 @@ struct FlowContext<'a> {
     f: &'a FlowSummary,
     cfg: &'a AnalysisConfig,
     timing: PathTiming,
-    /// Each direction's applied write log (offsets from its first write).
-    logs: Pair<Option<WriteLog>>,
+    /// Each direction's applied write log.
+    logs: Pair<Option<logs::Applied>>,
 }
 
 /// Turn a finished flow into its report entry.
@@ -143,8 +143,8 @@ fn resolve_logs(
     cfg: &AnalysisConfig,
     dirs: &mut Pair<DirAnalysis>,
     notes: &mut Vec<String>,
-) -> Pair<Option<WriteLog>> {
-    let mut applied = Pair::<Option<WriteLog>>::default();
+) -> Pair<Option<logs::Applied>> {
+    let mut applied = Pair::<Option<logs::Applied>>::default();
     let Some(set) = cfg.log.as_deref() else {
         return applied;
     };
@@ -197,7 +197,7 @@ fn direction(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> (report::Direction,
     let mut m = measure(ctx, d, da);
     let judged = judge(ctx, d, da, &mut m);
     let note = m.framing.note.take().map(|why| format!("{}: {why}", side(d)));
-    let series = ctx.cfg.series.then(|| series::series(da, ctx.f.start_ts, ctx.logs[d].as_ref()));
+    let series = ctx.cfg.series.then(|| series::series(da, ctx.f.start_ts, ctx.logs[d].as_ref().map(|a| &a.writes)));
     (direction_report(ctx, d, m, judged, series), note)
 }
 
@@ -217,7 +217,7 @@ fn measure(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> Measured {
         da,
     });
     let send_interval = intervals::send_interval(&da.send_intervals, rtt);
-    let log_gap = log.and_then(|log| log.median_gap());
+    let log_gap = log.and_then(|log| log.writes.median_gap());
     let wide_writes = intervals::wide_writes(log_gap, rtt, &send_interval);
     let frame = &ctx.timing.frame[d];
     let pure = da.pure_ack_samples.values();

@@ -40,9 +40,9 @@ pub(super) struct DirAnalysis {
     /// The first new-data segment's size (write-unit inference; 0: none
     /// yet — u32s, as `agg_free`, keep the flow state small).
     pub first_len: u32,
-    /// Exact writes per segment (size or log) -> count.
+    /// Exact writes per segment (fixed size) -> count (a log's are kept by
+    /// its trial, `super::logs`).
     pub wps_size: BTreeMap<u64, u64>,
-    pub wps_log: BTreeMap<u64, u64>,
     /// Messages per segment from the protocol's framing.
     pub wps_framing: BTreeMap<u64, u64>,
     /// Boxed: most flows never use it, and the flow table holds many.
@@ -50,8 +50,6 @@ pub(super) struct DirAnalysis {
     /// The write log's candidates for this direction (`super::logs`),
     /// chosen at its first data segment; boxed and only with a log.
     pub logs: Option<Box<DirLogs>>,
-    /// Filled at the end from the applied log only (`super::logs::apply`).
-    pub write_delays: Vec<Option<i64>>,
     pub send_intervals: Intervals,
     /// Small segments sent after an earlier small one, in order (capped):
     /// Minshall's rule and the releases are judged on them at the end, in
