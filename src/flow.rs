@@ -336,6 +336,9 @@ pub struct AckEvent {
 
 /// Receives a flow's events. The analysis stage implements it.
 pub trait FlowObserver {
+    /// The connection was seen for the first time: its client, server and
+    /// first frame's time (called once, before any other event).
+    fn on_open(&mut self, _client: SocketAddr, _server: SocketAddr, _start: TsNs) {}
     fn on_data(&mut self, ev: &DataEvent<'_>);
     fn on_ack(&mut self, ev: &AckEvent);
 }
@@ -1305,7 +1308,8 @@ impl<O: FlowObserver> Tracker<O> {
         match self.flows.entry(k) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
-                let flow = Flow::new(self.next_id, seg, (self.new_observer)());
+                let mut flow = Flow::new(self.next_id, seg, (self.new_observer)());
+                flow.observer.on_open(flow.client, flow.server, flow.start_ts);
                 self.next_id += 1;
                 self.peak_flows = self.peak_flows.max(live + 1);
                 e.insert(Box::new(flow))

@@ -74,13 +74,15 @@ struct AnalyzeArgs {
     #[arg(long, value_name = "EXPR")]
     filter: Option<String>,
 
-    /// Log of the sender's write calls: JSON lines {"t": secs, "bytes": n}
-    /// or `strace -f -ttt -e trace=write,writev,sendto,sendmsg` output.
+    /// Log of write calls: JSON lines {"t": secs, "bytes": n, "conn":
+    /// "ip:port"?} or `strace -f -ttt -yy -e
+    /// trace=socket,connect,accept,accept4,close,dup,dup2,dup3,write,writev,sendto,sendmsg`
+    /// output. Each direction takes only the writes that fit its bytes.
     #[arg(long, value_name = "FILE")]
     writes: Option<PathBuf>,
 
-    /// With an strace log: the socket's file descriptor (default: the one
-    /// with the most bytes written).
+    /// With an strace log: keep only this file descriptor's writes
+    /// (default: every socket in the log is a candidate).
     #[arg(long, value_name = "FD")]
     writes_fd: Option<i32>,
 

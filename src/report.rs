@@ -101,6 +101,33 @@ string_enum! {
 }
 
 string_enum! {
+    /// Which route of the inference rule gave a write unit.
+    InferenceRule {
+        /// All distinct small sizes share the unit (`chance` says how
+        /// unlikely that is by luck).
+        Divisibility = "divisibility",
+        /// Most small segments are exactly one unit.
+        DominantUnit = "dominant-unit",
+        /// Every small segment had the same size.
+        SingleSize = "single-size",
+        /// The first data segment was exactly the unit (low only).
+        FirstWrite = "first-write",
+    }
+}
+
+/// What an inferred write unit rests on (`write_source: inferred`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WriteInference {
+    pub rule: InferenceRule,
+    /// Chance that unrelated sizes would share the unit: `g^-(k-1)` for
+    /// `k` distinct small sizes whose greatest common divisor is `g`.
+    pub chance: f64,
+    /// Small segments and distinct small sizes the rule saw.
+    pub segments: u64,
+    pub distinct_sizes: u64,
+}
+
+string_enum! {
     /// Where a direction's MSS came from.
     MssSource { Syn = "syn", LargestPayload = "largest-payload" }
 }
@@ -122,7 +149,15 @@ string_enum! {
 
 string_enum! {
     /// Why writes were coalesced into fewer segments.
-    CoalescingCause { Nagle = "nagle", Cwnd = "cwnd", Rwnd = "rwnd", Tso = "tso" }
+    CoalescingCause {
+        Nagle = "nagle",
+        Cwnd = "cwnd",
+        Rwnd = "rwnd",
+        Tso = "tso",
+        /// Several messages or writes in a segment that left without
+        /// waiting for any ACK: the application's own batching.
+        Application = "application",
+    }
 }
 
 string_enum! {
@@ -481,6 +516,9 @@ pub struct Direction {
     pub write_unit: Option<u32>,
     /// `exact`, `high`, `medium`, `low`.
     pub write_confidence: Option<WriteConfidence>,
+    /// With an inferred unit: the rule and its figures (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_inference: Option<WriteInference>,
     pub writes: Option<u64>,
     pub writes_per_segment: Option<WritesPerSegment>,
     /// Data segments carrying the end of two or more writes.

@@ -25,6 +25,10 @@
 //! (`rtt_ms.min`) rounded (0.1 ms below 1 ms, 1 ms below 20 ms, else 5 ms)
 //! so that captures of one emulated RTT share a line.
 //!
+//! Without a log, writes per segment come from the inferred write unit
+//! (`analysis::infer`: a lab sweep of fixed-size writes gives it at every
+//! interval and RTT, `low` where only a few sizes were seen).
+//!
 //! What it does not do: it does not run the experiment (that is `lab`),
 //! and it skips (with a message) captures without write boundaries.
 
@@ -140,7 +144,10 @@ fn point(cap: &str, log: Option<PathBuf>, write_size: Option<u32>) -> anyhow::Re
     let mut interval = None;
     let mut source = "inferred";
     if let Some(l) = &log {
-        if let Some(gap) = crate::writes::load(l, None)?.median_gap() {
+        let set = crate::writes::load(l, None)?;
+        // The busiest socket is the sweep's sender.
+        let busiest = set.sockets.iter().max_by_key(|s| s.writes.len());
+        if let Some(gap) = busiest.and_then(|s| s.writes.median_gap()) {
             interval = Some(crate::report::ms(gap));
             source = "log";
         }

@@ -267,7 +267,7 @@ pub mod flow_analysis {
             // and analysis with the log in memory.
             let acfg = Arc::new(AnalysisConfig {
                 write_size,
-                log: Some(Arc::new(WriteLog::from_writes(writes))),
+                log: Some(Arc::new(WriteLog::from_writes(writes).into())),
                 series,
                 ..Default::default()
             });

@@ -39,6 +39,7 @@ pub fn direction(from: &str, to: &str) -> report::Direction {
         write_source: None,
         write_unit: None,
         write_confidence: None,
+        write_inference: None,
         writes: None,
         writes_per_segment: None,
         aggregated_segments: None,

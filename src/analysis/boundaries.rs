@@ -4,18 +4,21 @@
 //! Rule (README "Writes per segment"): boundaries come, in order of
 //! preference, from a write log (exact; matched to the direction whose
 //! byte count it fits), a fixed write size (exact), the protocol's framing
-//! (one message = one write), or inference: the greatest common divisor of
-//! the small segments' sizes, trusted as far as the share of small segments
-//! that are exactly one unit (`high` ≥ 50 %, `medium` ≥ 20 %, `low` ≥ 5 %,
-//! else no unit). A segment carries the writes whose last byte it carries;
+//! (one message per boundary: these are messages, not writes), or
+//! inference (`super::infer`: the small segments' sizes share a unit, with
+//! the chance that they would by luck; a `low` unit gives writes per
+//! segment but no aggregation evidence). A write log is the direction's only
+//! when `super::logs` applied it. A segment carries the writes whose last byte it carries;
 //! an aggregated segment carries the ends of two or more. With a log, each
 //! write's delay is from its call to the capture of its last byte.
 
+use super::infer::{infer, Inference};
 use super::observe::DirAnalysis;
-use super::stats::{gcd, hist_summary, quantile};
-use crate::flow::{Dir, FlowSummary, Pair};
+use super::stats::{hist_summary, quantile};
 use crate::framing::DirFraming;
 use crate::report::{self, ms, WriteConfidence, WriteSource};
+use super::logs::Applied;
+#[cfg(test)]
 use crate::writes::WriteLog;
 use std::collections::{BTreeMap, HashMap};
 
@@ -31,12 +34,14 @@ pub(super) struct WriteBoundaries {
     pub per_segment: Option<BTreeMap<u64, u64>>,
     /// With a write log: each write's wait until the wire.
     pub delay: Option<report::WriteDelay>,
+    /// What an inferred unit rests on.
+    pub inference: Option<Inference>,
 }
 
 /// What the boundaries of one direction are decided from.
 pub(super) struct BoundaryInput<'a> {
-    /// The write log, when it belongs to this direction.
-    pub log: Option<&'a WriteLog>,
+    /// The write log, when it was applied to this direction.
+    pub log: Option<&'a Applied>,
     pub write_size: Option<u32>,
     /// The direction's framing, when it gives the boundaries.
     pub framing: Option<&'a DirFraming>,
@@ -49,7 +54,7 @@ pub(super) struct BoundaryInput<'a> {
 /// Log > size > framing > inferred.
 pub(super) fn write_boundaries(i: &BoundaryInput) -> WriteBoundaries {
     if let Some(log) = i.log {
-        from_log(log, i.da)
+        from_log(log)
     } else if let Some(n) = i.write_size {
         WriteBoundaries {
             source: Some(WriteSource::Size),
@@ -58,6 +63,7 @@ pub(super) fn write_boundaries(i: &BoundaryInput) -> WriteBoundaries {
             writes: Some(i.payload_bytes / n.max(1) as u64),
             per_segment: Some(i.da.wps_size.clone()),
             delay: None,
+            inference: None,
         }
     } else if let Some(fr) = i.framing {
         WriteBoundaries {
@@ -68,20 +74,21 @@ pub(super) fn write_boundaries(i: &BoundaryInput) -> WriteBoundaries {
             ..Default::default()
         }
     } else if i.data_segments > 0 {
-        inferred(&i.da.sizes, i.mss).unwrap_or_default()
+        inferred(&i.da.sizes, i.mss, (i.da.first_len > 0).then_some(i.da.first_len)).unwrap_or_default()
     } else {
         WriteBoundaries::default()
     }
 }
 
-fn from_log(log: &WriteLog, da: &DirAnalysis) -> WriteBoundaries {
+fn from_log(log: &Applied) -> WriteBoundaries {
     WriteBoundaries {
         source: Some(WriteSource::Log),
         confidence: Some(WriteConfidence::Exact),
-        writes: Some(log.len() as u64),
-        per_segment: Some(da.wps_log.clone()),
-        delay: Some(write_delay(&da.write_delays)),
+        writes: Some(log.writes.len() as u64),
+        per_segment: Some(log.wps.clone()),
+        delay: Some(write_delay(&log.delays)),
         unit: None,
+        inference: None,
     }
 }
 
@@ -101,10 +108,11 @@ fn write_delay(per_write: &[Option<i64>]) -> report::WriteDelay {
     }
 }
 
-/// Boundaries from the inferred write unit: each payload size counts as
-/// size / unit writes, rounded, at least one.
-fn inferred(sizes: &HashMap<u32, u64>, mss: Option<u32>) -> Option<WriteBoundaries> {
-    let (unit, conf) = infer_unit(sizes, mss)?;
+/// Boundaries from the inferred write unit (`super::infer`): each payload
+/// size counts as size / unit writes, rounded, at least one.
+fn inferred(sizes: &HashMap<u32, u64>, mss: Option<u32>, first: Option<u32>) -> Option<WriteBoundaries> {
+    let inf = infer(sizes, mss, first)?;
+    let unit = inf.unit;
     let mut h = BTreeMap::new();
     for (size, c) in sizes {
         let w = ((*size as f64 / unit as f64).round() as u64).max(1);
@@ -113,44 +121,12 @@ fn inferred(sizes: &HashMap<u32, u64>, mss: Option<u32>) -> Option<WriteBoundari
     Some(WriteBoundaries {
         source: Some(WriteSource::Inferred),
         unit: Some(unit),
-        confidence: Some(conf),
+        confidence: Some(inf.confidence),
         writes: Some(h.iter().map(|(w, c)| w * c).sum()),
         per_segment: Some(h),
         delay: None,
+        inference: Some(inf),
     })
-}
-
-/// The write unit inferred from payload sizes: the greatest common divisor
-/// of the small segments' sizes, trusted as far as the share of small
-/// segments that are exactly one unit long (the first segment after an
-/// idle period is usually one write).
-pub(super) fn infer_unit(sizes: &HashMap<u32, u64>, mss: Option<u32>) -> Option<(u32, WriteConfidence)> {
-    let small: Vec<(u32, u64)> = sizes
-        .iter()
-        .filter(|(s, _)| mss.is_none_or(|m| **s < m))
-        .map(|(s, c)| (*s, *c))
-        .collect();
-    let n: u64 = small.iter().map(|x| x.1).sum();
-    if n < 3 {
-        return None;
-    }
-    let g = small.iter().fold(0u64, |g, (s, _)| gcd(g, *s as u64)) as u32;
-    let ones: u64 = small.iter().filter(|(s, _)| *s == g).map(|x| x.1).sum();
-    let share = ones as f64 / n as f64;
-    if g == 0 || (g == 1 && share < 0.5) {
-        return None;
-    }
-    let conf = if share >= 0.5 {
-        WriteConfidence::High
-    } else if share >= 0.2 {
-        WriteConfidence::Medium
-    } else {
-        WriteConfidence::Low
-    };
-    if share < 0.05 {
-        return None;
-    }
-    Some((g, conf))
 }
 
 impl WriteBoundaries {
@@ -175,34 +151,17 @@ impl WriteBoundaries {
     pub fn exact(&self) -> bool {
         self.source.as_ref().is_some_and(WriteSource::is_exact)
     }
-}
 
-/// Which direction the write log belongs to: the one whose bytes match the
-/// log's total exactly, else the one that came closest; on a tie, the one
-/// where writes reach the wire soonest (the sender's own log precedes its
-/// segments by microseconds to an RTT, the peer's stream follows a
-/// request/response turn later). None without a log or a consistent
-/// direction.
-pub(super) fn log_direction(f: &FlowSummary, log: Option<&WriteLog>, dirs: &Pair<DirAnalysis>) -> Option<Dir> {
-    let log = log?;
-    let fits = |d: Dir| dirs[d].log_active && f.dirs[d].payload_bytes > 0;
-    let median_delay = |d: Dir| {
-        let mut v: Vec<i64> = dirs[d]
-            .write_delays
-            .iter()
-            .flatten()
-            .map(|x| x.saturating_abs())
-            .collect();
-        v.sort_unstable();
-        quantile(&v, 0.5).unwrap_or(i64::MAX)
-    };
-    Dir::BOTH.into_iter().filter(|&d| fits(d)).max_by_key(|&d| {
-        (
-            f.dirs[d].payload_bytes == log.total(),
-            f.dirs[d].payload_bytes,
-            std::cmp::Reverse(median_delay(d)),
-        )
-    })
+    /// Whether aggregation may be used as evidence: not from a
+    /// low-confidence inferred unit (`super::infer`).
+    pub fn supports_claims(&self) -> bool {
+        self.inference.as_ref().is_none_or(Inference::supports_claims)
+    }
+
+    /// The boundaries are protocol messages, not writes.
+    pub fn messages(&self) -> bool {
+        matches!(self.source, Some(WriteSource::Framing(_)))
+    }
 }
 
 #[cfg(test)]
@@ -211,36 +170,10 @@ mod tests {
     use super::*;
     use crate::framing::Outcome;
 
-    #[test]
-    fn unit_inference() {
-        let mut s = HashMap::new();
-        s.insert(4, 10);
-        s.insert(8, 5);
-        s.insert(12, 2);
-        assert_eq!(infer_unit(&s, Some(1448)), Some((4, WriteConfidence::High)));
-        let mut t = HashMap::new();
-        t.insert(37, 3);
-        t.insert(52, 3);
-        t.insert(100, 3);
-        assert_eq!(infer_unit(&t, Some(1448)), None);
-    }
-
-    #[test]
-    fn unit_confidence_is_the_share_of_one_unit_segments() {
-        let sizes = |ones: u64, twos: u64| HashMap::from([(100, ones), (200, twos)]);
-        assert_eq!(infer_unit(&sizes(5, 5), None), Some((100, WriteConfidence::High)));
-        assert_eq!(infer_unit(&sizes(3, 7), None), Some((100, WriteConfidence::Medium)));
-        assert_eq!(infer_unit(&sizes(1, 9), None), Some((100, WriteConfidence::Low)));
-        assert_eq!(infer_unit(&sizes(1, 30), None), None);
-        // Full-size segments are not evidence of a write size.
-        assert_eq!(infer_unit(&HashMap::from([(1448, 50)]), Some(1448)), None);
-    }
-
     fn analysis() -> DirAnalysis {
         let mut da = DirAnalysis::default();
         da.sizes.insert(100, 10);
         da.wps_size.insert(1, 7);
-        da.wps_log.insert(2, 3);
         da.wps_framing.insert(3, 2);
         da
     }
@@ -248,9 +181,10 @@ mod tests {
     #[test]
     fn boundary_precedence_log_size_framing_inferred() {
         let da = analysis();
-        let log = WriteLog {
-            times: vec![0, 1],
-            ends: vec![100, 200],
+        let log = Applied {
+            writes: WriteLog::from_writes([(0, 100), (1, 100)]),
+            wps: BTreeMap::from([(2, 1)]),
+            delays: vec![Some(5), None],
         };
         let fr = lines(4, 10, Outcome::Active);
         let all = BoundaryInput {

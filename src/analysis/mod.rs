@@ -31,7 +31,9 @@ mod ack_delay;
 mod boundaries;
 mod causes;
 mod framed;
+mod infer;
 mod intervals;
+mod logs;
 mod minshall;
 mod notes;
 mod observe;
@@ -48,7 +50,7 @@ use crate::flow::{Dir, DirStats, FlowSummary, Pair, C2S, S2C};
 use crate::flow::{AckEvent, DataEvent};
 use crate::framing::FramingRules;
 use crate::report::{self, ms, secs, MssSource};
-use crate::writes::WriteLog;
+use crate::writes::LogSet;
 use observe::DirAnalysis;
 use path::PathTiming;
 use std::sync::Arc;
@@ -58,8 +60,9 @@ use std::sync::Arc;
 pub struct AnalysisConfig {
     /// Every write is this many bytes (`--write-size`).
     pub write_size: Option<u32>,
-    /// The sender's write log (`--writes`).
-    pub log: Option<Arc<WriteLog>>,
+    /// The write log (`--writes`): every socket it shows; each direction
+    /// takes the writes that fit it (`logs`).
+    pub log: Option<Arc<LogSet>>,
     /// Keep per-segment time series for charts.
     pub series: bool,
     /// Write boundaries from the protocol's framing (`--framing`).
@@ -72,6 +75,8 @@ pub struct FlowAnalysis {
     cfg: Arc<AnalysisConfig>,
     dirs: Pair<DirAnalysis>,
     advice: Box<crate::advice::Collector>,
+    /// The connection's ends and start, kept only with a write log.
+    open: Option<Box<logs::FlowOpen>>,
 }
 
 impl FlowAnalysis {
@@ -80,6 +85,7 @@ impl FlowAnalysis {
             cfg,
             dirs: Pair::default(),
             advice: Default::default(),
+            open: None,
         }
     }
 }
@@ -89,20 +95,21 @@ struct FlowContext<'a> {
     f: &'a FlowSummary,
     cfg: &'a AnalysisConfig,
     timing: PathTiming,
-    /// The direction the write log belongs to.
-    log_dir: Option<Dir>,
+    /// Each direction's applied write log.
+    logs: Pair<Option<logs::Applied>>,
 }
 
 /// Turn a finished flow into its report entry.
 pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
-    let FlowAnalysis { cfg, dirs, advice } = an;
+    let FlowAnalysis { cfg, mut dirs, advice, .. } = an;
+    let mut notes: Vec<String> = notes::handshake_note(f).into_iter().collect();
+    let applied = resolve_logs(f, &cfg, &mut dirs, &mut notes);
     let ctx = FlowContext {
         f,
         cfg: &cfg,
         timing: path::path_timing(f),
-        log_dir: boundaries::log_direction(f, cfg.log.as_deref(), &dirs),
+        logs: applied,
     };
-    let mut notes: Vec<String> = notes::handshake_note(f).into_iter().collect();
     let mut directions = Vec::new();
     for (d, da) in dirs.into_iter_dirs() {
         let (direction, framing_note) = direction(&ctx, d, &da);
@@ -127,6 +134,41 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
     };
     flow.advice = crate::advice::advise(f, &advice, &flow);
     flow
+}
+
+/// Stage 3a (`logs`): check each direction's candidate writes, apply the
+/// one that fits, and note the refusals.
+fn resolve_logs(
+    f: &FlowSummary,
+    cfg: &AnalysisConfig,
+    dirs: &mut Pair<DirAnalysis>,
+    notes: &mut Vec<String>,
+) -> Pair<Option<logs::Applied>> {
+    let mut applied = Pair::<Option<logs::Applied>>::default();
+    let Some(set) = cfg.log.as_deref() else {
+        return applied;
+    };
+    let mut out = Pair::from_fn(|d| match dirs[d].logs.take() {
+        Some(l) => {
+            let last = dirs[d].last_data_ts.unwrap_or(f.end_ts);
+            logs::check(set, *l, f.dirs[d].payload_bytes, last)
+        }
+        None => logs::Outcome::NoCandidate,
+    });
+    logs::settle(&mut out);
+    for (d, o) in out.into_iter_dirs() {
+        notes.extend(logs::refusal_note(set, &o, side(d)));
+        applied[d] = logs::apply(&mut dirs[d], o);
+    }
+    applied
+}
+
+fn side(d: Dir) -> &'static str {
+    if d == C2S {
+        "client→server"
+    } else {
+        "server→client"
+    }
 }
 
 /// What was measured in one direction (stages 2–7).
@@ -154,9 +196,8 @@ struct Judged {
 fn direction(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> (report::Direction, Option<String>) {
     let mut m = measure(ctx, d, da);
     let judged = judge(ctx, d, da, &mut m);
-    let side = if d == C2S { "client→server" } else { "server→client" };
-    let note = m.framing.note.take().map(|why| format!("{side}: {why}"));
-    let series = ctx.cfg.series.then(|| series::series(da, ctx.f.start_ts));
+    let note = m.framing.note.take().map(|why| format!("{}: {why}", side(d)));
+    let series = ctx.cfg.series.then(|| series::series(da, ctx.f.start_ts, ctx.logs[d].as_ref().map(|a| &a.writes)));
     (direction_report(ctx, d, m, judged, series), note)
 }
 
@@ -164,10 +205,10 @@ fn direction(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> (report::Direction,
 fn measure(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> Measured {
     let (st, rtt) = (&ctx.f.dirs[d], ctx.timing.rtt);
     let near = ctx.timing.near[d];
-    let owns_log = ctx.log_dir == Some(d);
+    let log = ctx.logs[d].as_ref();
     let framing = framed::framing_use(&da.framing, st.data_segments);
     let bounds = boundaries::write_boundaries(&boundaries::BoundaryInput {
-        log: ctx.cfg.log.as_deref().filter(|_| owns_log),
+        log,
         write_size: ctx.cfg.write_size,
         framing: framing.used.then_some(&*da.framing),
         data_segments: st.data_segments,
@@ -176,13 +217,15 @@ fn measure(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> Measured {
         da,
     });
     let send_interval = intervals::send_interval(&da.send_intervals, rtt);
-    let log_gap = ctx.cfg.log.as_ref().and_then(|log| log.median_gap());
-    let wide_writes = intervals::wide_writes(log_gap.filter(|_| owns_log), rtt, &send_interval);
+    let log_gap = log.and_then(|log| log.writes.median_gap());
+    let wide_writes = intervals::wide_writes(log_gap, rtt, &send_interval);
     let frame = &ctx.timing.frame[d];
     let pure = da.pure_ack_samples.values();
     let ack_delay = ack_delay::ack_delays(st.ack_rtt.values(), pure, near, rtt);
     let minshall = minshall::minshall(&da.smalls, frame, rtt);
-    let releases = releases::releases(&minshall.candidates, frame.near, bounds.unit);
+    // A low-confidence unit gives writes per segment, never evidence.
+    let claim_unit = bounds.unit.filter(|_| bounds.supports_claims());
+    let releases = releases::releases(&minshall.candidates, frame.near, claim_unit);
     let timer_ms = ack_delay.timer.map(|t| t.0);
     let stalls = stalls::stalls(&releases.by_pure_ack, frame, rtt, timer_ms);
     let mut bounds = bounds;
@@ -206,13 +249,18 @@ fn judge(ctx: &FlowContext, d: Dir, da: &DirAnalysis, m: &mut Measured) -> Judge
     let (f, st) = (ctx.f, &ctx.f.dirs[d]);
     let nagle = nagle(ctx, d, st, m);
     m.stalls.drop_unless_nagle(nagle.verdict);
+    let claim_unit = m.bounds.unit.filter(|_| m.bounds.supports_claims());
+    let batched = m.bounds.messages() || m.bounds.source == Some(report::WriteSource::Log);
     let causes = causes::coalescing_causes(&causes::CauseInput {
         verdict: nagle.verdict,
-        aggregated: m.bounds.aggregated_segments(),
+        aggregated: m.bounds.aggregated_segments().filter(|_| m.bounds.supports_claims()),
         agg_in_flight: da.agg_in_flight,
         agg_window_limited: da.agg_window_limited,
         zero_window_both: st.zero_window > 0 && d == C2S && f.dirs[S2C].zero_window > 0,
         oversize_segments: st.oversize_segments,
+        waited: causes::waited(&m.minshall.candidates, m.releases.tolerance, claim_unit),
+        held: m.releases.held,
+        free: batched.then_some(da.agg_free as u64),
     });
     let (from, to) = endpoints(f, d);
     let summary = summary::direction_summary(&summary::SummaryInput {
@@ -221,6 +269,7 @@ fn judge(ctx: &FlowContext, d: Dir, da: &DirAnalysis, m: &mut Measured) -> Judge
         to: &to,
         verdict: nagle.verdict,
         writes_per_segment: m.writes_per_segment.as_ref(),
+        messages: m.bounds.messages(),
         rtt_ratio: m.send_interval.rtt_ratio,
         rtt: ctx.timing.rtt.map(ms),
         write_delay: m.bounds.delay.as_ref(),
@@ -327,6 +376,7 @@ fn direction_report(
         write_source: m.bounds.source,
         write_unit: m.bounds.unit,
         write_confidence: m.bounds.confidence,
+        write_inference: m.bounds.inference.as_ref().map(|i| i.report()),
         writes: m.bounds.writes,
         writes_per_segment: m.writes_per_segment,
         send_interval_ms: m.send_interval,

@@ -18,14 +18,14 @@ use super::series::SeriesPoints;
 use super::FlowAnalysis;
 use crate::flow::{AckEvent, DataEvent, FlowObserver, SegmentKind, C2S};
 use crate::framing::DirFraming;
-use crate::writes::WriteLog;
+use super::logs::{DirLogs, FlowOpen};
 use crate::TsNs;
+use std::net::SocketAddr;
 use std::collections::{BTreeMap, HashMap};
 
 /// Caps on per-direction memory.
 const MAX_SIZES: usize = 4096;
 const MAX_RELEASES: usize = 1 << 16;
-const MAX_WRITE_DELAYS: usize = 1 << 20;
 
 /// A probe sent after this much silence (ns) is exempt from Minshall's rule:
 /// tail loss probes wait at least 2·RTT + 200 ms with one segment out.
@@ -37,17 +37,19 @@ pub(super) struct DirAnalysis {
     /// New-data payload size -> count (for write-unit inference).
     pub sizes: HashMap<u32, u64>,
     pub sizes_overflow: bool,
-    /// Exact writes per segment (size or log) -> count.
+    /// The first new-data segment's size (write-unit inference; 0: none
+    /// yet — u32s, as `agg_free`, keep the flow state small).
+    pub first_len: u32,
+    /// Exact writes per segment (fixed size) -> count (a log's are kept by
+    /// its trial, `super::logs`).
     pub wps_size: BTreeMap<u64, u64>,
-    pub wps_log: BTreeMap<u64, u64>,
     /// Messages per segment from the protocol's framing.
     pub wps_framing: BTreeMap<u64, u64>,
     /// Boxed: most flows never use it, and the flow table holds many.
     pub framing: Box<DirFraming>,
-    /// The log is still consistent with this direction's bytes.
-    pub log_active: bool,
-    pub log_started: bool,
-    pub write_delays: Vec<Option<i64>>,
+    /// The write log's candidates for this direction (`super::logs`),
+    /// chosen at its first data segment; boxed and only with a log.
+    pub logs: Option<Box<DirLogs>>,
     pub send_intervals: Intervals,
     /// Small segments sent after an earlier small one, in order (capped):
     /// Minshall's rule and the releases are judged on them at the end, in
@@ -61,6 +63,9 @@ pub(super) struct DirAnalysis {
     pub agg_in_flight: u64,
     /// Aggregated segments sent with the peer's window nearly full.
     pub agg_window_limited: u64,
+    /// Small aggregated segments sent with no small segment unacknowledged
+    /// (`super::causes`: those not released by an ACK did not wait).
+    pub agg_free: u32,
     pub last_data_ts: Option<TsNs>,
     /// Data→ACK samples (raw) of ACKs that carried no data: the only ones
     /// a delayed-ACK timer can be read from.
@@ -121,13 +126,6 @@ pub(super) fn writes_ending_in(start: i64, end: i64, unit: u32) -> u64 {
     (end.div_euclid(u) - start.div_euclid(u)).max(0) as u64
 }
 
-/// The writes a segment carries according to the write log.
-struct LoggedWrites {
-    count: u64,
-    /// When the first of them was called.
-    first_call: Option<TsNs>,
-}
-
 impl DirAnalysis {
     fn series_mut(&mut self) -> &mut SeriesPoints {
         self.series.get_or_insert_with(Default::default)
@@ -135,6 +133,9 @@ impl DirAnalysis {
 
     /// Count a new-data payload size (capped number of distinct sizes).
     fn count_size(&mut self, len: u32) {
+        if self.first_len == 0 {
+            self.first_len = len;
+        }
         if let Some(c) = self.sizes.get_mut(&len) {
             *c += 1;
         } else if self.sizes.len() < MAX_SIZES {
@@ -151,51 +152,22 @@ impl DirAnalysis {
         w
     }
 
-    /// Map `[start, end)` onto the write log; the log stays active only
-    /// while this direction's bytes start at 0 and fit in its total.
-    fn writes_by_log(&mut self, log: &WriteLog, ts: TsNs, start: i64, end: i64) -> Option<LoggedWrites> {
-        if !self.log_started {
-            self.log_started = true;
-            self.log_active = start == 0;
-            if self.log_active {
-                self.write_delays = vec![None; log.len().min(MAX_WRITE_DELAYS)];
-            }
-        }
-        if self.log_active && end as u64 > log.total() {
-            // More bytes than the log holds: not the logged direction.
-            self.log_active = false;
-            self.write_delays = Vec::new();
-            self.wps_log.clear();
-        }
-        if !(self.log_active && start >= 0) {
-            return None;
-        }
-        let lo = log.ends.partition_point(|&e| e <= start as u64);
-        let hi = log.ends.partition_point(|&e| e <= end as u64);
-        let count = (hi - lo) as u64;
-        *self.wps_log.entry(count).or_default() += 1;
-        let first_call = if hi > lo { log.times.get(lo).copied() } else { None };
-        for i in lo..hi.min(self.write_delays.len()) {
-            self.write_delays[i] = Some(ts.saturating_sub(log.times[i]));
-        }
-        Some(LoggedWrites { count, first_call })
-    }
-
     /// Record a small segment sent after an earlier small one: whether
     /// that one was acknowledged at the capture point before it, and
     /// whether loss recovery, a FIN, a probe after 200 ms of silence or
     /// reordering exempts it from Minshall's rule. Judged at the end.
-    fn record_small(&mut self, ev: &DataEvent, writes: Option<u64>, first_call: Option<TsNs>) {
+    /// Returns whether it was recorded.
+    fn record_small(&mut self, ev: &DataEvent, writes: Option<u64>, first_call: Option<TsNs>) -> bool {
         let since_ack = if ev.prev_small_unacked {
             None
         } else if let Some(gap) = ev.since_prev_small_acked {
             Some(gap)
         } else {
-            return;
+            return false;
         };
         if self.smalls.len() >= MAX_RELEASES {
             self.smalls_overflow += 1;
-            return;
+            return false;
         }
         let probe = ev.since_prev_send.is_some_and(|g| g >= PROBE_SILENCE);
         self.smalls.push(SmallSend {
@@ -211,6 +183,7 @@ impl DirAnalysis {
             next_full: None,
         });
         self.ack_since_small = false;
+        true
     }
 
     /// The new-data segment after the last recorded small one: when it is
@@ -231,39 +204,72 @@ impl DirAnalysis {
     /// segments in flight (cwnd), or no room in the peer's receive window
     /// for another segment of this size (rwnd).
     fn count_aggregation(&mut self, ev: &DataEvent, writes: Option<u64>) {
-        if writes.is_none_or(|w| w < 2) {
-            return;
-        }
-        if ev.segments_in_flight >= 2 {
-            self.agg_in_flight += 1;
-        }
-        if let Some(w) = ev.peer_window {
-            if ev.in_flight as u64 + 2 * ev.len as u64 > w {
-                self.agg_window_limited += 1;
-            }
-        }
+        let (flight, window, free) = aggregation_causes(ev, writes);
+        self.agg_in_flight += flight as u64;
+        self.agg_window_limited += window as u64;
+        self.agg_free = self.agg_free.saturating_add(free as u32);
     }
 }
 
+/// Whether a segment carrying `writes` was aggregated with 2+ segments in
+/// flight, with the peer's window nearly full, and with no small segment
+/// unacknowledged.
+fn aggregation_causes(ev: &DataEvent, writes: Option<u64>) -> (bool, bool, bool) {
+    if writes.is_none_or(|w| w < 2) {
+        return (false, false, false);
+    }
+    let window = ev
+        .peer_window
+        .is_some_and(|w| ev.in_flight as u64 + 2 * ev.len as u64 > w);
+    (ev.segments_in_flight >= 2, window, !ev.prev_small_unacked)
+}
+
 impl FlowAnalysis {
-    /// Exact writes carried by a new-data segment: fixed size, then the
-    /// log (which overrides it), then framing when neither is known.
-    fn exact_writes(&mut self, ev: &DataEvent, framed: Option<u64>) -> (Option<u64>, Option<TsNs>) {
+    /// Exact writes carried by a new-data segment without the write log:
+    /// fixed size, else framing.
+    fn exact_writes(&mut self, ev: &DataEvent, framed: Option<u64>) -> Option<u64> {
         let da = &mut self.dirs[ev.dir];
         let (start, end) = (ev.start, ev.start + ev.len as i64);
-        let mut exact = self.cfg.write_size.map(|n| da.writes_by_size(start, end, n));
-        let mut first_call = None;
-        if let Some(log) = &self.cfg.log {
-            if let Some(lw) = da.writes_by_log(log, ev.ts, start, end) {
-                exact = Some(lw.count);
-                first_call = lw.first_call;
-            }
-        }
+        let exact = self.cfg.write_size.map(|n| da.writes_by_size(start, end, n));
         if let Some(w) = framed {
             *da.wps_framing.entry(w).or_default() += 1;
-            exact = exact.or(Some(w));
         }
-        (exact, first_call)
+        exact.or(framed)
+    }
+
+    /// The write log's side of a new-data segment (`super::logs`): choose
+    /// the direction's candidates at its first segment, then map the
+    /// segment on each, with what it means for the small segment the
+    /// observer recorded for it, if any (`recorded`).
+    fn log_segment(&mut self, ev: &DataEvent, recorded: bool) {
+        let Some(set) = self.cfg.log.as_deref() else {
+            return;
+        };
+        let open = self.open.as_deref();
+        let da = &mut self.dirs[ev.dir];
+        let logs = da.logs.get_or_insert_with(|| {
+            let ends = open.map(|o| endpoints(o, ev.dir));
+            let start = open.map_or(ev.ts, |o| o.start);
+            Box::new(DirLogs::select(set, ends, start, ev.ts, ev.start))
+        });
+        if logs.trials.is_empty() {
+            return;
+        }
+        let end = ev.start + ev.len as i64;
+        logs.push_segment(ev.ts, end, ev.small);
+        for t in logs.trials.iter_mut() {
+            let lw = t.map(&set.sockets[t.socket].writes, ev.ts, ev.start, end);
+            let writes = lw.as_ref().map(|l| l.count);
+            if recorded {
+                t.smalls.push((writes, lw.and_then(|l| l.first_call)));
+            }
+            if ev.small {
+                let (flight, window, free) = aggregation_causes(ev, writes);
+                t.agg_in_flight += flight as u64;
+                t.agg_window_limited += window as u64;
+                t.agg_free = t.agg_free.saturating_add(free as u32);
+            }
+        }
     }
 
     /// Feed the segment to the direction's protocol framing.
@@ -298,22 +304,9 @@ impl FlowObserver for FlowAnalysis {
             return;
         }
         self.dirs[ev.dir].count_size(ev.len);
-        let (exact_writes, first_call) = self.exact_writes(ev, framed);
-        let da = &mut self.dirs[ev.dir];
-        if series {
-            da.series_mut().segments.push((ev.ts, ev.start, ev.len, exact_writes, false));
-        }
-        if let Some(prev) = da.last_data_ts {
-            da.send_intervals.push(ev.ts - prev);
-        }
-        da.last_data_ts = Some(ev.ts);
-        da.last_len = ev.len;
-        da.follow_small(ev);
-        if !ev.small {
-            return;
-        }
-        da.record_small(ev, exact_writes, first_call);
-        da.count_aggregation(ev, exact_writes);
+        let exact_writes = self.exact_writes(ev, framed);
+        let recorded = self.observe_new(ev, exact_writes);
+        self.log_segment(ev, recorded);
     }
 
     fn on_ack(&mut self, ev: &AckEvent) {
@@ -331,6 +324,45 @@ impl FlowObserver for FlowAnalysis {
         if self.cfg.series && ev.newly_acked > 0 {
             self.dirs[ev.dir].series_mut().acks.push((ev.ts, ev.ack));
         }
+    }
+
+    fn on_open(&mut self, client: SocketAddr, server: SocketAddr, start: TsNs) {
+        if self.cfg.log.is_some() {
+            self.open = Some(Box::new(FlowOpen { client, server, start }));
+        }
+    }
+}
+
+/// Sender and receiver of direction `d`.
+fn endpoints(o: &FlowOpen, d: crate::flow::Dir) -> (SocketAddr, SocketAddr) {
+    if d == C2S {
+        (o.client, o.server)
+    } else {
+        (o.server, o.client)
+    }
+}
+
+impl FlowAnalysis {
+    /// A new-data segment's records without the log: series, send
+    /// interval, Minshall's records and aggregation causes. Returns whether
+    /// a small segment was recorded for it.
+    fn observe_new(&mut self, ev: &DataEvent, exact_writes: Option<u64>) -> bool {
+        let da = &mut self.dirs[ev.dir];
+        if self.cfg.series {
+            da.series_mut().segments.push((ev.ts, ev.start, ev.len, exact_writes, false));
+        }
+        if let Some(prev) = da.last_data_ts {
+            da.send_intervals.push(ev.ts - prev);
+        }
+        da.last_data_ts = Some(ev.ts);
+        da.last_len = ev.len;
+        da.follow_small(ev);
+        if !ev.small {
+            return false;
+        }
+        let recorded = da.record_small(ev, exact_writes, None);
+        da.count_aggregation(ev, exact_writes);
+        recorded
     }
 }
 
@@ -440,20 +472,5 @@ mod tests {
         let roomy = DataEvent { peer_window: Some(1200), ..busy };
         da.count_aggregation(&roomy, Some(3));
         assert_eq!((da.agg_in_flight, da.agg_window_limited), (2, 1));
-    }
-
-    #[test]
-    fn write_log_maps_bytes_to_writes() {
-        let log = WriteLog {
-            times: vec![10, 20, 30],
-            ends: vec![100, 200, 300],
-        };
-        let mut da = DirAnalysis::default();
-        let lw = da.writes_by_log(&log, 50, 0, 200).unwrap();
-        assert_eq!((lw.count, lw.first_call), (2, Some(10)));
-        assert_eq!(da.write_delays, vec![Some(40), Some(30), None]);
-        // More bytes than the log holds: not the logged direction.
-        assert!(da.writes_by_log(&log, 60, 200, 400).is_none());
-        assert!(!da.log_active && da.wps_log.is_empty());
     }
 }

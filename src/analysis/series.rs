@@ -7,6 +7,7 @@
 use super::observe::DirAnalysis;
 use crate::report::{self, secs};
 use crate::thin::{Keep, Thinned};
+use crate::writes::WriteLog;
 use crate::TsNs;
 
 /// Cap on the points kept per series; beyond it every other point is dropped.
@@ -45,8 +46,9 @@ pub(super) struct SeriesPoints {
     pub acks: Points<(TsNs, i64)>,
 }
 
-/// A direction's series, with times relative to `t0`.
-pub(super) fn series(da: &DirAnalysis, t0: TsNs) -> report::Series {
+/// A direction's series, with times relative to `t0`; with the direction's
+/// applied write log, each new segment's writes are the log's.
+pub(super) fn series(da: &DirAnalysis, t0: TsNs, log: Option<&WriteLog>) -> report::Series {
     let empty = SeriesPoints::default();
     let sp = da.series.as_deref().unwrap_or(&empty);
     report::Series {
@@ -58,7 +60,10 @@ pub(super) fn series(da: &DirAnalysis, t0: TsNs) -> report::Series {
                 t: secs(ts - t0),
                 offset,
                 len,
-                writes,
+                writes: match log {
+                    Some(l) if !retransmission => super::logs::writes_in(l, offset, len),
+                    _ => writes,
+                },
                 retransmission,
             })
             .collect(),

@@ -15,6 +15,8 @@ pub(super) struct SummaryInput<'a> {
     pub to: &'a str,
     pub verdict: Verdict,
     pub writes_per_segment: Option<&'a report::WritesPerSegment>,
+    /// The boundaries are protocol messages, not writes.
+    pub messages: bool,
     pub rtt_ratio: Option<f64>,
     /// Path RTT (ms).
     pub rtt: Option<f64>,
@@ -43,11 +45,12 @@ pub(super) fn seen_at(vantage: Vantage, d: Dir, near_ms: f64) -> Option<String> 
 
 /// Writes per segment in words: "N writes per segment on average", or
 /// "each write spans N segments" when writes are larger than a segment.
-fn per_segment_words(mean: f64) -> String {
+fn per_segment_words(mean: f64, messages: bool) -> String {
+    let (what, one) = if messages { ("messages", "message") } else { ("writes", "write") };
     if mean > 0.0 && mean < 0.95 {
-        format!(", each write spans {:.1} segments on average", 1.0 / mean)
+        format!(", each {one} spans {:.1} segments on average", 1.0 / mean)
     } else {
-        format!(", {mean:.1} writes per segment on average")
+        format!(", {mean:.1} {what} per segment on average")
     }
 }
 
@@ -75,7 +78,7 @@ pub(super) fn direction_summary(i: &SummaryInput) -> String {
         Verdict::Inconclusive => "Nagle inconclusive",
     });
     if let Some(m) = i.writes_per_segment.and_then(|w| w.mean) {
-        s.push_str(&per_segment_words(m));
+        s.push_str(&per_segment_words(m, i.messages));
     }
     if let (Some(x), Some(r)) = (i.rtt_ratio, i.rtt) {
         s.push_str(&pacing_words(x, r));
@@ -113,6 +116,7 @@ mod tests {
             to: "10.0.0.2:80",
             verdict: Verdict::On,
             writes_per_segment: None,
+            messages: false,
             rtt_ratio: Some(1.0),
             rtt: Some(0.25),
             write_delay: None,
@@ -137,8 +141,9 @@ mod tests {
 
     #[test]
     fn words_for_big_writes_and_slow_sends() {
-        assert_eq!(per_segment_words(0.02), ", each write spans 50.0 segments on average");
-        assert_eq!(per_segment_words(4.0), ", 4.0 writes per segment on average");
+        assert_eq!(per_segment_words(0.02, false), ", each write spans 50.0 segments on average");
+        assert_eq!(per_segment_words(4.0, false), ", 4.0 writes per segment on average");
+        assert_eq!(per_segment_words(3.0, true), ", 3.0 messages per segment on average");
         assert_eq!(
             pacing_words(1237.69, 40.0),
             ", sends 49507.6 ms apart on median (1237.69 × the 40.0 ms RTT)"

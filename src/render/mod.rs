@@ -21,7 +21,7 @@ pub mod sink;
 
 pub use sink::{writer, Collector, CsvWriter, JsonWriter, ReportSink, TextWriter};
 
-use crate::report::{CaptureSummary, Direction, Flow, Report};
+use crate::report::{CaptureSummary, Direction, Flow, Report, WriteConfidence, WriteSource};
 use std::fmt::Write as _;
 
 /// Output formats of the analysis report.
@@ -359,9 +359,14 @@ fn direction_text(s: &mut String, d: &Direction) {
                 .take(12)
                 .map(|(k, v)| format!("{k}:{v}"))
                 .collect();
+            // Protocol framing counts messages, not writes.
+            let what = match src {
+                WriteSource::Framing(_) => "messages",
+                _ => "writes",
+            };
             let _ = writeln!(
                 s,
-                "    writes: {} ({src}{unit}, {}), per segment mean {} median {} max {}; aggregated segments {}",
+                "    {what}: {} ({src}{unit}, {}), per segment mean {} median {} max {}; aggregated segments {}",
                 d.writes.map_or("-".into(), |w| w.to_string()),
                 d.write_confidence.map_or("-", |s| s.as_str()),
                 opt(w.mean, 2),
@@ -369,7 +374,19 @@ fn direction_text(s: &mut String, d: &Direction) {
                 w.max.map_or("-".into(), |m| m.to_string()),
                 d.aggregated_segments.unwrap_or(0)
             );
-            let _ = writeln!(s, "    writes per segment histogram: {}", hist.join(" "));
+            let _ = writeln!(s, "    {what} per segment histogram: {}", hist.join(" "));
+            if let Some(i) = &d.write_inference {
+                let low = d.write_confidence == Some(WriteConfidence::Low);
+                let _ = writeln!(
+                    s,
+                    "    write unit: rule {}, {} distinct sizes in {} small segments, chance {:.1e} by luck{}",
+                    i.rule,
+                    i.distinct_sizes,
+                    i.segments,
+                    i.chance,
+                    if low { " (low: no aggregation or Nagle claim rests on it)" } else { "" }
+                );
+            }
         }
         _ => {
             let _ = writeln!(
