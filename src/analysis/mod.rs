@@ -156,7 +156,8 @@ fn direction(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> (report::Direction,
     let judged = judge(ctx, d, da, &mut m);
     let side = if d == C2S { "client→server" } else { "server→client" };
     let note = m.framing.note.take().map(|why| format!("{side}: {why}"));
-    let series = ctx.cfg.series.then(|| series::series(da, ctx.f.start_ts));
+    let log = ctx.cfg.log.as_deref().filter(|_| ctx.log_dir == Some(d));
+    let series = ctx.cfg.series.then(|| series::series(da, ctx.f.start_ts, log));
     (direction_report(ctx, d, m, judged, series), note)
 }
 

@@ -39,7 +39,11 @@
 //! without a `series` (the pipeline's `Config::series` was off) get no
 //! time-sequence or send-interval chart.
 
+pub mod marks;
+pub mod timeseq;
+
 use crate::report::{Direction, Flow, Report};
+use marks::Mark;
 use anyhow::{anyhow, Context};
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
@@ -51,18 +55,14 @@ use std::path::{Path, PathBuf};
 pub const WIDTH: u32 = 1000;
 pub const HEIGHT: u32 = 600;
 /// Approximate width of the plotting area in pixels (for binning).
-const PLOT_COLUMNS: usize = 860;
+pub(crate) const PLOT_COLUMNS: usize = 860;
 /// Default cap on the number of flows charted when none are selected.
 pub const DEFAULT_MAX_FLOWS: usize = 8;
 
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 /// Fill of the histogram bars (tests find the bars by it).
 pub const BAR_COLOR: RGBColor = RGBColor(90, 90, 90);
-/// Stroke of new-data segment bars in the time-sequence graph.
-pub const SEGMENT_COLOR: RGBColor = RGBColor(20, 20, 20);
-/// Stroke of retransmitted segment bars (plus a cross marker).
-pub const RETRANS_COLOR: RGBColor = RGBColor(200, 0, 0);
-const ACK_COLOR: RGBColor = RGBColor(130, 130, 130);
+pub use timeseq::{RETRANS_COLOR, SEGMENT_COLOR};
 
 /// Which files `--chart-format` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -114,15 +114,7 @@ pub enum Plot {
     Histogram {
         bars: Vec<(u64, u64)>,
     },
-    TimeSequence {
-        /// (t seconds, offset, end) of new-data segments.
-        segments: Vec<(f64, f64, f64)>,
-        retrans: Vec<(f64, f64, f64)>,
-        /// (t seconds, cumulative ACK offset).
-        acks: Vec<(f64, f64)>,
-        binned: bool,
-        stride: u64,
-    },
+    TimeSequence(timeseq::TimeSeq),
     SendInterval {
         /// (t seconds, interval ms).
         points: Vec<(f64, f64)>,
@@ -155,11 +147,13 @@ impl Chart {
     pub fn svg(&self) -> anyhow::Result<String> {
         init_fonts();
         let mut s = String::new();
+        let marks;
         {
             let root = SVGBackend::with_string(&mut s, (WIDTH, HEIGHT)).into_drawing_area();
-            draw(&root, self)?;
+            marks = draw(&root, self)?;
             root.present().map_err(err)?;
         }
+        marks::inject_svg(&mut s, &marks);
         Ok(s)
     }
 
@@ -169,7 +163,8 @@ impl Chart {
         let mut buf = vec![255u8; (WIDTH * HEIGHT * 3) as usize];
         {
             let root = BitMapBackend::with_buffer(&mut buf, (WIDTH, HEIGHT)).into_drawing_area();
-            draw(&root, self)?;
+            let m = draw(&root, self)?;
+            marks::draw_marks(&root, &m)?;
             root.present().map_err(err)?;
         }
         Ok(buf)
@@ -179,7 +174,8 @@ impl Chart {
     pub fn write_png(&self, path: &Path) -> anyhow::Result<()> {
         init_fonts();
         let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
-        draw(&root, self)?;
+        let m = draw(&root, self)?;
+        marks::draw_marks(&root, &m)?;
         root.present()
             .map_err(err)
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -187,7 +183,7 @@ impl Chart {
     }
 }
 
-fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+pub(crate) fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("chart drawing failed: {e:?}")
 }
 
@@ -223,7 +219,7 @@ pub fn direction_charts(flow: &Flow, d: &Direction) -> Vec<Chart> {
             out.push(Chart {
                 name: format!("{base}-timeseq"),
                 title: format!("Time-sequence graph, {who}"),
-                plot: time_sequence(s),
+                plot: Plot::TimeSequence(timeseq::build(flow, d, s)),
             });
             let pts = send_intervals(s);
             if !pts.is_empty() {
@@ -280,66 +276,11 @@ pub fn sweep_chart(points: &[SweepPoint]) -> Chart {
     }
 }
 
-fn time_sequence(s: &crate::report::Series) -> Plot {
-    let t0 = s.segments.iter().map(|p| p.t).fold(f64::INFINITY, f64::min);
-    let t1 = s
-        .segments
-        .iter()
-        .map(|p| p.t)
-        .fold(f64::NEG_INFINITY, f64::max);
-    let mut segs = Vec::new();
-    let mut retrans = Vec::new();
-    for p in &s.segments {
-        let bar = (p.t, p.offset as f64, p.offset as f64 + p.len as f64);
-        if p.retransmission {
-            retrans.push(bar);
-        } else {
-            segs.push(bar);
-        }
-    }
-    let mut acks: Vec<(f64, f64)> = s.acks.iter().map(|a| (a.t, a.ack as f64)).collect();
-    let binned = segs.len() > PLOT_COLUMNS || retrans.len() > PLOT_COLUMNS;
-    if binned {
-        segs = bin_bars(&segs, t0, t1);
-        retrans = bin_bars(&retrans, t0, t1);
-    }
-    if acks.len() > 2 * PLOT_COLUMNS {
-        // Largest ACK per column, at the column's last ACK time.
-        let mut cols: Vec<Option<(f64, f64)>> = vec![None; PLOT_COLUMNS];
-        for &(t, a) in &acks {
-            let c = column(t, t0, t1);
-            let e = cols[c].get_or_insert((t, a));
-            e.0 = e.0.max(t);
-            e.1 = e.1.max(a);
-        }
-        acks = cols.into_iter().flatten().collect();
-    }
-    Plot::TimeSequence {
-        segments: segs,
-        retrans,
-        acks,
-        binned,
-        stride: s.segment_stride.max(1),
-    }
-}
-
 fn column(t: f64, t0: f64, t1: f64) -> usize {
     if t1 <= t0 {
         return 0;
     }
     (((t - t0) / (t1 - t0) * PLOT_COLUMNS as f64) as usize).min(PLOT_COLUMNS - 1)
-}
-
-/// Min offset / max end per pixel column.
-fn bin_bars(bars: &[(f64, f64, f64)], t0: f64, t1: f64) -> Vec<(f64, f64, f64)> {
-    let mut cols: Vec<Option<(f64, f64, f64)>> = vec![None; PLOT_COLUMNS];
-    for &(t, lo, hi) in bars {
-        let c = column(t, t0, t1);
-        let e = cols[c].get_or_insert((t, lo, hi));
-        e.1 = e.1.min(lo);
-        e.2 = e.2.max(hi);
-    }
-    cols.into_iter().flatten().collect()
 }
 
 /// (t, ms since the previous new-data segment ÷ stride), binned to min/max
@@ -484,7 +425,9 @@ pub fn write_charts(
 
 // ---------------------------------------------------------------- drawing
 
-fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Chart) -> anyhow::Result<()>
+/// Draw the chart; returns the data marks the caller draws (bitmaps) or
+/// writes with tooltips (SVG).
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Chart) -> anyhow::Result<Vec<Mark>>
 where
     DB::ErrorType: 'static,
 {
@@ -492,15 +435,13 @@ where
     // A strip at the bottom for the one-line note, apart from the axis label.
     let (main, foot) = root.split_vertically(HEIGHT - FOOTER);
     let root = &main;
+    let mut marks = Vec::new();
     let text = match &c.plot {
         Plot::Histogram { bars } => draw_histogram(root, &c.title, bars),
-        Plot::TimeSequence {
-            segments,
-            retrans,
-            acks,
-            binned,
-            stride,
-        } => draw_timeseq(root, &c.title, segments, retrans, acks, *binned, *stride),
+        Plot::TimeSequence(ts) => timeseq::draw(root, &c.title, ts).map(|(n, m)| {
+            marks = m;
+            n
+        }),
         Plot::SendInterval {
             points,
             rtt_ms,
@@ -522,14 +463,14 @@ where
         ))
         .map_err(err)?;
     }
-    Ok(())
+    Ok(marks)
 }
 
 /// Height of the note strip under each chart.
 const FOOTER: u32 = 24;
 
 /// Tick label: no trailing `.0`, at most 3 decimals.
-fn num_label(v: &f64) -> String {
+pub(crate) fn num_label(v: &f64) -> String {
     let s = format!("{:.3}", v);
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" {
@@ -539,12 +480,12 @@ fn num_label(v: &f64) -> String {
     }
 }
 
-fn caption_style() -> TextStyle<'static> {
+pub(crate) fn caption_style() -> TextStyle<'static> {
     (FONT, 22).into_font().style(FontStyle::Bold).color(&BLACK)
 }
 
 /// Time axis unit: seconds, or milliseconds for short flows.
-fn time_unit(max_t: f64) -> (f64, &'static str) {
+pub(crate) fn time_unit(max_t: f64) -> (f64, &'static str) {
     if max_t < 2.0 {
         (1000.0, "ms")
     } else {
@@ -618,127 +559,6 @@ fn draw_histogram<DB: DrawingBackend>(
             "{total} segments carrying the end of {writes} writes; a bar above 1 means writes were coalesced"
         ),
     )
-}
-
-#[allow(clippy::too_many_arguments)]
-fn draw_timeseq<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-    segs: &[(f64, f64, f64)],
-    retrans: &[(f64, f64, f64)],
-    acks: &[(f64, f64)],
-    binned: bool,
-    stride: u64,
-) -> anyhow::Result<String> {
-    let all_t = segs
-        .iter()
-        .chain(retrans)
-        .map(|s| s.0)
-        .chain(acks.iter().map(|a| a.0));
-    let max_t = all_t.clone().fold(0.0f64, f64::max);
-    let min_t = all_t.fold(f64::INFINITY, f64::min).min(max_t);
-    let (k, unit) = time_unit(max_t);
-    let max_y = segs
-        .iter()
-        .chain(retrans)
-        .map(|s| s.2)
-        .chain(acks.iter().map(|a| a.1))
-        .fold(1.0f64, f64::max);
-    let min_y = segs
-        .iter()
-        .chain(retrans)
-        .map(|s| s.1)
-        .fold(0.0f64, f64::min);
-    let pad_t = ((max_t - min_t) * k * 0.02).max(1e-3);
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, caption_style())
-        .margin(20)
-        .x_label_area_size(55)
-        .y_label_area_size(90)
-        .build_cartesian_2d(min_t * k - pad_t..max_t * k + pad_t, min_y..max_y * 1.03)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .light_line_style(RGBColor(238, 238, 238))
-        .max_light_lines(4)
-        .x_desc(format!("time since the flow's first frame ({unit})"))
-        .y_desc("sequence offset (bytes)")
-        .y_label_formatter(&|v| format!("{}", v.round() as i64))
-        .x_label_formatter(&num_label)
-        .axis_desc_style((FONT, 18))
-        .label_style((FONT, 15))
-        .draw()
-        .map_err(err)?;
-    if !acks.is_empty() {
-        let mut steps = Vec::with_capacity(acks.len() * 2 + 1);
-        for (i, &(t, a)) in acks.iter().enumerate() {
-            if i > 0 {
-                steps.push((t * k, acks[i - 1].1));
-            }
-            steps.push((t * k, a));
-        }
-        steps.push((max_t * k + pad_t, acks[acks.len() - 1].1));
-        chart
-            .draw_series(LineSeries::new(steps, ACK_COLOR.stroke_width(2)))
-            .map_err(err)?
-            .label("cumulative ACK from the peer")
-            .legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 25, y)], ACK_COLOR.stroke_width(2))
-            });
-    }
-    chart
-        .draw_series(segs.iter().map(|&(t, lo, hi)| {
-            PathElement::new(
-                vec![(t * k, lo), (t * k, hi)],
-                SEGMENT_COLOR.stroke_width(2),
-            )
-        }))
-        .map_err(err)?
-        .label("data segment (offset to offset + length)")
-        .legend(|(x, y)| {
-            PathElement::new(
-                vec![(x + 12, y - 7), (x + 12, y + 7)],
-                SEGMENT_COLOR.stroke_width(2),
-            )
-        });
-    if !retrans.is_empty() {
-        chart
-            .draw_series(retrans.iter().map(|&(t, lo, hi)| {
-                PathElement::new(
-                    vec![(t * k, lo), (t * k, hi)],
-                    RETRANS_COLOR.stroke_width(2),
-                )
-            }))
-            .map_err(err)?;
-        chart
-            .draw_series(
-                retrans
-                    .iter()
-                    .map(|&(t, _, hi)| Cross::new((t * k, hi), 6, RETRANS_COLOR.stroke_width(2))),
-            )
-            .map_err(err)?
-            .label("retransmission (×)")
-            .legend(|(x, y)| Cross::new((x + 12, y), 6, RETRANS_COLOR.stroke_width(2)));
-    }
-    // Sequence rises from lower left to upper right: lower right is free.
-    legend(&mut chart, SeriesLabelPosition::LowerRight, 15)?;
-    let mut n = Vec::new();
-    if binned {
-        n.push(format!(
-            "{} pixel columns, each bar spans the segments sent in it",
-            segs.len()
-        ));
-    } else {
-        n.push(format!(
-            "{} segments, {} retransmitted",
-            segs.len(),
-            retrans.len()
-        ));
-    }
-    if stride > 1 {
-        n.push(format!("every {stride}th segment of the flow kept"));
-    }
-    Ok(n.join("; "))
 }
 
 fn nice_log_range(lo: f64, hi: f64) -> (f64, f64) {
@@ -1038,7 +858,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Series, SeriesAck, SeriesSegment};
+    use crate::report::{Series, SeriesAck, SeriesSegment, SeriesWrite};
 
     fn series(n: usize) -> Series {
         Series {
@@ -1049,69 +869,72 @@ mod tests {
                     len: 100,
                     writes: Some(1),
                     retransmission: i % 1000 == 999,
+                    frame: i as u64 + 4,
                 })
                 .collect(),
             acks: (0..n / 2)
                 .map(|i| SeriesAck {
                     t: i as f64 * 2e-4 + 5e-5,
                     ack: i as i64 * 200,
+                    win: Some(65535),
                 })
                 .collect(),
             segment_stride: 1,
             ack_stride: 1,
+            writes: (0..n)
+                .map(|i| SeriesWrite {
+                    t_call: i as f64 * 1e-4 - 2e-5,
+                    offset_end: (i as u64 + 1) * 100,
+                    t_departure: Some(i as f64 * 1e-4),
+                })
+                .collect(),
+            write_stride: 1,
         }
     }
 
     #[test]
     fn small_series_is_not_binned() {
-        let Plot::TimeSequence {
-            segments,
-            retrans,
-            acks,
-            binned,
-            ..
-        } = time_sequence(&series(100))
-        else {
-            panic!()
-        };
-        assert!(!binned);
-        assert_eq!(segments.len() + retrans.len(), 100);
-        assert_eq!(acks.len(), 50);
-        assert_eq!((segments[3].1, segments[3].2), (300.0, 400.0));
+        let ts = timeseq::from_series(&series(100), Vec::new());
+        assert!(!ts.binned);
+        assert_eq!(ts.bars.len(), 100);
+        assert_eq!(ts.acks.len(), 50);
+        assert_eq!(ts.window.len(), 50);
+        assert_eq!((ts.bars[3].lo, ts.bars[3].hi, ts.bars[3].first_frame), (300.0, 400.0, 7));
+        // Each write is carried by the segment ending at its end.
+        assert_eq!(ts.writes.len(), 100);
+        assert_eq!(ts.writes[3].frame, Some(7));
+        assert_eq!(ts.writes[3].bytes, Some(100));
     }
 
     #[test]
     fn million_segments_bin_by_pixel_column_and_render_fast() {
         let s = series(1_000_000);
         let start = std::time::Instant::now();
-        let plot = time_sequence(&s);
-        let Plot::TimeSequence {
-            segments,
-            retrans,
-            acks,
-            binned,
-            ..
-        } = &plot
-        else {
-            panic!()
-        };
-        assert!(binned);
-        assert!(segments.len() <= PLOT_COLUMNS && retrans.len() <= PLOT_COLUMNS);
-        assert!(acks.len() <= PLOT_COLUMNS);
+        let ts = timeseq::from_series(&s, Vec::new());
+        assert!(ts.binned);
+        assert!(ts.bars.len() <= 2 * PLOT_COLUMNS);
+        assert!(ts.acks.len() <= PLOT_COLUMNS);
+        assert!(ts.writes.len() <= timeseq::MAX_WRITE_MARKS);
+        assert!(ts.write_stride > 1);
         // Binning keeps the extremes: the first offset and the last end.
-        assert_eq!(segments[0].1, 0.0);
-        let last = segments.iter().map(|b| b.2).fold(0.0, f64::max);
+        let new: Vec<_> = ts.bars.iter().filter(|b| !b.retrans).collect();
+        assert_eq!(new[0].lo, 0.0);
+        assert_eq!(new[0].first_frame, 4);
+        let last = new.iter().map(|b| b.hi).fold(0.0, f64::max);
         // Segment 999_999 is a retransmission: the last new-data end is 999_998's.
         assert_eq!(last, 999_998.0 * 100.0 + 100.0);
+        let segs: u64 = ts.bars.iter().map(|b| b.segments).sum();
+        assert_eq!(segs, 1_000_000);
         let iv = send_intervals(&s);
         assert!(iv.len() <= 2 * PLOT_COLUMNS);
         let chart = Chart {
             name: "t".into(),
             title: "t".into(),
-            plot,
+            plot: Plot::TimeSequence(ts),
         };
         let svg = chart.svg().unwrap();
         assert!(svg.len() < 2_000_000);
+        assert!(svg.contains("binned: one bar per pixel column"));
         chart.rgb().unwrap();
         assert!(
             start.elapsed().as_secs() < 20,
