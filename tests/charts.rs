@@ -342,6 +342,28 @@ fn time_sequence_marks_every_write_stall_and_frame() {
 }
 
 #[test]
+fn latency_chart_has_every_seen_write_and_reference_lines() {
+    let r = lab_report("nagle-on-rtt20-int1");
+    let f = &r.flows[0];
+    let d = f.directions.iter().find(|d| d.write_delay_ms.is_some()).unwrap();
+    let seen = d.write_delay_ms.as_ref().unwrap().per_write.iter().flatten().count();
+    let chart = charts::direction_charts(f, d)
+        .into_iter()
+        .find(|c| matches!(c.plot, Plot::Latency { .. }))
+        .expect("latency chart with a log");
+    let Plot::Latency(l) = &chart.plot else { unreachable!() };
+    assert_eq!(l.points.len(), seen);
+    // Nagle held each write up to one RTT: no delay above RTT + 10 %.
+    let rtt = f.rtt_ms.min.unwrap();
+    assert!(l.points.iter().all(|p| p.1 <= rtt * 1.1), "delays above the RTT");
+    assert!(l.points.iter().any(|p| p.1 >= rtt * 0.8), "some write waited about an RTT");
+    let svg = chart.svg().unwrap();
+    roxmltree::Document::parse(&svg).unwrap();
+    assert!(svg.contains(&format!("path RTT {rtt:.3} ms")));
+    assert!(svg.contains("ACK delay") || svg.contains("delayed-ACK timer"));
+}
+
+#[test]
 fn time_sequence_axes_fit_the_data() {
     // Data fills the first ~1 s, then a long idle tail with one late ACK
     // would stretch a flow-duration axis: the chart's axis follows the data.

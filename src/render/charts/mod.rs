@@ -13,6 +13,8 @@
 //! - **send interval over time**: the gap between consecutive new-data
 //!   segments (log scale), with the path RTT (`rtt_ms.min`, solid) and the
 //!   median ACK delay (dashed) as horizontal reference lines;
+//! - **latency** ([`latency`]): write → wire delay over time with the RTT
+//!   and the delayed-ACK timer as reference lines (with a write log);
 //! - **write → wire delay CDF**, only when the report has
 //!   `write_delay_ms` (a write log was given);
 //! - **sweep**: aggregated segments and mean writes per segment against the
@@ -39,6 +41,7 @@
 //! without a `series` (the pipeline's `Config::series` was off) get no
 //! time-sequence or send-interval chart.
 
+pub mod latency;
 pub mod marks;
 pub mod timeseq;
 
@@ -115,6 +118,8 @@ pub enum Plot {
         bars: Vec<(u64, u64)>,
     },
     TimeSequence(timeseq::TimeSeq),
+    /// Write → wire delay against the write's call time.
+    Latency(latency::Latency),
     SendInterval {
         /// (t seconds, interval ms).
         points: Vec<(f64, f64)>,
@@ -235,6 +240,13 @@ pub fn direction_charts(flow: &Flow, d: &Direction) -> Vec<Chart> {
                 });
             }
         }
+    }
+    if let Some(l) = latency::build(flow.rtt_ms.min, d) {
+        out.push(Chart {
+            name: format!("{base}-latency"),
+            title: format!("Write → wire delay over time, {who}"),
+            plot: Plot::Latency(l),
+        });
     }
     if let Some(wd) = &d.write_delay_ms {
         let mut v: Vec<f64> = wd.per_write.iter().flatten().copied().collect();
@@ -448,6 +460,7 @@ where
             ack_delay_ms,
             stride,
         } => draw_interval(root, &c.title, points, *rtt_ms, *ack_delay_ms, *stride),
+        Plot::Latency(l) => latency::draw(root, &c.title, l),
         Plot::WriteDelayCdf {
             points,
             unseen,
