@@ -364,6 +364,64 @@ fn latency_chart_has_every_seen_write_and_reference_lines() {
 }
 
 #[test]
+fn sweep_marks_each_rtt_and_leaves_gaps_for_missing_points() {
+    use charts::SweepPoint;
+    let p = |rtt_ms: f64, interval_ms: f64, wps: f64| SweepPoint {
+        rtt_ms,
+        interval_ms,
+        aggregated: ((wps - 1.0) * 100.0).max(0.0) as u64,
+        mean_wps: wps,
+        nodelay: false,
+    };
+    // RTT 40 ms lacks the 10 ms point; RTT 1 ms is complete.
+    let pts = vec![
+        p(1.0, 0.1, 10.0),
+        p(1.0, 1.0, 1.0),
+        p(1.0, 10.0, 1.0),
+        p(1.0, 50.0, 1.0),
+        p(40.0, 0.1, 400.0),
+        p(40.0, 1.0, 40.0),
+        p(40.0, 50.0, 1.0),
+    ];
+    let chart = charts::sweep_chart(&pts);
+    let svg = chart.svg().unwrap();
+    roxmltree::Document::parse(&svg).unwrap();
+    // The interval = RTT marks: vertical dash pieces at one x per RTT and panel.
+    let mut xs: Vec<i64> = elements(&svg, "polyline")
+        .into_iter()
+        .filter(|e| attr(e, "stroke").as_deref() == Some("#5A5A5A"))
+        .filter_map(|e| {
+            let pts = attr(e, "points")?;
+            let v: Vec<(i64, i64)> = pts
+                .split_whitespace()
+                .map(|xy| {
+                    let (x, y) = xy.split_once(',').unwrap();
+                    (x.parse().unwrap(), y.parse().unwrap())
+                })
+                .collect();
+            (v.len() == 2 && v[0].0 == v[1].0).then_some(v[0].0)
+        })
+        .collect();
+    xs.sort_unstable();
+    xs.dedup();
+    assert_eq!(xs.len(), 4, "one RTT mark per RTT in each panel: {xs:?}");
+    // log x axis: 1 ms and 40 ms are log10(40) decades apart in both panels.
+    let gap = |a: i64, b: i64| (b - a) as f64;
+    assert!((gap(xs[0], xs[1]) - gap(xs[2], xs[3])).abs() <= 2.0);
+    assert!(svg.contains("1 missing point(s) drawn as gaps"), "note names the gap");
+    // Writes per segment spans 1..400: the automatic axis goes log.
+    assert!(svg.contains("mean writes per segment (log)"));
+    // Legend outside the data: every legend label sits right of both panels.
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    for n in doc.descendants().filter(|n| n.has_tag_name("text")) {
+        if n.text().is_some_and(|t| t.starts_with("RTT ")) {
+            let x: f64 = n.attribute("x").unwrap().parse().unwrap();
+            assert!(x > (charts::WIDTH - 230) as f64, "legend label at x {x}");
+        }
+    }
+}
+
+#[test]
 fn time_sequence_axes_fit_the_data() {
     // Data fills the first ~1 s, then a long idle tail with one late ACK
     // would stretch a flow-duration axis: the chart's axis follows the data.

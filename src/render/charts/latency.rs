@@ -93,7 +93,10 @@ fn min_max_per_column(pts: &[(f64, f64)]) -> Vec<(f64, f64)> {
 }
 
 /// Draw the chart; returns the note.
-pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, l: &Latency) -> anyhow::Result<String> {
+pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, l: &Latency) -> anyhow::Result<String>
+where
+    DB::ErrorType: 'static,
+{
     let root = root.titled(title, caption_style()).map_err(err)?;
     let (plot, side) = root.split_horizontally(WIDTH - LEGEND_W);
     let t0 = l.points.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);

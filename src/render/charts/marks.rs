@@ -138,10 +138,15 @@ pub enum Key {
     Ring(RGBColor),
     Cross(RGBColor),
     Down(RGBColor),
+    /// A series line (dash 0 = solid) with marker `shape` (see `super::marker`).
+    Marker { color: RGBColor, dash: u32, shape: usize },
 }
 
 /// Draw the legend entries top-down in `area` (a strip beside the plot).
-pub fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[(Key, String)]) -> anyhow::Result<()> {
+pub fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[(Key, String)]) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
     let style = (FONT, 14).into_font().color(&BLACK);
     let mut y = 70;
     for (key, label) in entries {
@@ -159,6 +164,16 @@ pub fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &
             Key::Bar(c) => area.draw(&PathElement::new(vec![(x + 13, cy - 8), (x + 13, cy + 8)], c.stroke_width(2))),
             Key::Ring(c) => area.draw(&Circle::new((x + 13, cy), 4, c.stroke_width(2))),
             Key::Cross(c) => area.draw(&Cross::new((x + 13, cy), 5, c.stroke_width(2))),
+            Key::Marker { color, dash, shape } => {
+                let st = color.stroke_width(2);
+                let line = vec![(x, cy), (x + 26, cy)];
+                if dash > 0 {
+                    area.draw(&DashedPathElement::new(line, dash, 4, st)).map_err(err)?;
+                } else {
+                    area.draw(&PathElement::new(line, st)).map_err(err)?;
+                }
+                area.draw(&(EmptyElement::at((x + 13, cy)) + super::marker::<DB>(shape, (0, 0), color)))
+            }
             Key::Down(c) => area.draw(&Polygon::new(
                 vec![(x + 13, cy + 5), (x + 7, cy - 7), (x + 19, cy - 7)],
                 c.filled(),

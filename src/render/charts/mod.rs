@@ -43,6 +43,7 @@
 
 pub mod latency;
 pub mod marks;
+pub mod sweep;
 pub mod timeseq;
 
 use crate::report::{Direction, Flow, Report};
@@ -135,6 +136,8 @@ pub enum Plot {
     },
     Sweep {
         points: Vec<SweepPoint>,
+        /// The writes-per-segment axis.
+        y_axis: sweep::YAxis,
     },
 }
 
@@ -284,6 +287,7 @@ pub fn sweep_chart(points: &[SweepPoint]) -> Chart {
         title: "Write interval sweep: coalescing against the write interval".into(),
         plot: Plot::Sweep {
             points: points.to_vec(),
+            y_axis: sweep::YAxis::Auto,
         },
     }
 }
@@ -466,7 +470,10 @@ where
             unseen,
             total,
         } => draw_cdf(root, &c.title, points, *unseen, *total),
-        Plot::Sweep { points } => draw_sweep(root, &c.title, points),
+        Plot::Sweep { points, y_axis } => root
+            .titled(&c.title, caption_style())
+            .map_err(err)
+            .and_then(|r| sweep::draw(&r, points, *y_axis)),
     }?;
     if !text.is_empty() {
         foot.draw(&Text::new(
@@ -574,7 +581,7 @@ fn draw_histogram<DB: DrawingBackend>(
     )
 }
 
-fn nice_log_range(lo: f64, hi: f64) -> (f64, f64) {
+pub(crate) fn nice_log_range(lo: f64, hi: f64) -> (f64, f64) {
     let lo = 10f64.powf(lo.log10().floor());
     let hi = 10f64.powf(hi.log10().ceil());
     if hi <= lo {
@@ -584,7 +591,7 @@ fn nice_log_range(lo: f64, hi: f64) -> (f64, f64) {
     }
 }
 
-fn log_label(v: &f64) -> String {
+pub(crate) fn log_label(v: &f64) -> String {
     if *v >= 1.0 {
         format!("{}", (*v * 1000.0).round() / 1000.0)
     } else {
@@ -730,18 +737,7 @@ fn draw_cdf<DB: DrawingBackend>(
     ))
 }
 
-/// Marker shapes and dash patterns for the sweep lines, by index.
-fn sweep_style(i: usize) -> (RGBColor, u32) {
-    const GREYS: [RGBColor; 4] = [
-        RGBColor(0, 0, 0),
-        RGBColor(70, 70, 70),
-        RGBColor(120, 120, 120),
-        RGBColor(40, 40, 40),
-    ];
-    (GREYS[i % 4], [0, 8, 3, 14][i % 4])
-}
-
-fn marker<DB: DrawingBackend>(
+pub(crate) fn marker<DB: DrawingBackend>(
     i: usize,
     (x, y): (i32, i32),
     color: RGBColor,
@@ -770,102 +766,6 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
         .draw()
         .map_err(err)?;
     Ok(())
-}
-
-fn draw_sweep<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-    points: &[SweepPoint],
-) -> anyhow::Result<String>
-where
-    DB::ErrorType: 'static,
-{
-    let root = root.titled(title, caption_style()).map_err(err)?;
-    let (left, right) = root.split_horizontally(WIDTH / 2);
-    // Lines: one per RTT (and TCP_NODELAY setting), sorted by interval.
-    let mut rtts: Vec<(f64, bool)> = points.iter().map(|p| (p.rtt_ms, p.nodelay)).collect();
-    rtts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    rtts.dedup();
-    let lo = points
-        .iter()
-        .map(|p| p.interval_ms)
-        .fold(f64::INFINITY, f64::min);
-    let hi = points.iter().map(|p| p.interval_ms).fold(0.0, f64::max);
-    let (x0, x1) = if points.is_empty() {
-        (0.1, 100.0)
-    } else {
-        nice_log_range(lo.max(1e-3), hi.max(1e-3))
-    };
-    for (panel, area) in [(0, &left), (1, &right)] {
-        let val = |p: &SweepPoint| {
-            if panel == 0 {
-                p.aggregated as f64
-            } else {
-                p.mean_wps
-            }
-        };
-        let ymax = points.iter().map(val).fold(1.0, f64::max);
-        let mut chart = ChartBuilder::on(area)
-            .margin(15)
-            .x_label_area_size(55)
-            .y_label_area_size(70)
-            .build_cartesian_2d((x0..x1).log_scale(), 0f64..ymax * 1.1)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .light_line_style(RGBColor(238, 238, 238))
-            .max_light_lines(4)
-            .x_desc("write interval (ms, log)")
-            .y_desc(if panel == 0 {
-                "aggregated writes (count)"
-            } else {
-                "mean writes per segment"
-            })
-            .x_label_formatter(&log_label)
-            .y_label_formatter(&num_label)
-            .axis_desc_style((FONT, 17))
-            .label_style((FONT, 14))
-            .draw()
-            .map_err(err)?;
-        for (i, rtt) in rtts.iter().enumerate() {
-            let mut line: Vec<(f64, f64)> = points
-                .iter()
-                .filter(|p| (p.rtt_ms, p.nodelay) == *rtt)
-                .map(|p| (p.interval_ms, val(p)))
-                .collect();
-            line.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let (color, dash) = sweep_style(i);
-            let style = color.stroke_width(2);
-            if dash == 0 {
-                chart
-                    .draw_series(LineSeries::new(line.clone(), style))
-                    .map_err(err)?;
-            } else {
-                chart
-                    .draw_series(DashedLineSeries::new(line.clone(), dash, 5, style))
-                    .map_err(err)?;
-            }
-            let pos = |c: (f64, f64)| c;
-            let ann = chart
-                .draw_series(
-                    line.iter()
-                        .map(|&p| EmptyElement::at(pos(p)) + marker::<DB>(i, (0, 0), color)),
-                )
-                .map_err(err)?;
-            let nd = if rtt.1 { ", TCP_NODELAY" } else { "" };
-            ann.label(format!("RTT {} ms{nd}", log_label(&rtt.0)))
-                .legend(move |(x, y)| {
-                    EmptyElement::at((x + 12, y))
-                        + marker::<DB>(i, (0, 0), color)
-                        + PathElement::new(vec![(-12, 0), (12, 0)], style)
-                });
-        }
-        // One legend (right panel) serves both panels.
-        if panel == 1 {
-            legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
-        }
-    }
-    Ok(String::new())
 }
 
 #[cfg(test)]

@@ -276,7 +276,10 @@ pub fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
     ts: &TimeSeq,
-) -> anyhow::Result<(String, Vec<Mark>)> {
+) -> anyhow::Result<(String, Vec<Mark>)>
+where
+    DB::ErrorType: 'static,
+{
     let root = root.titled(title, caption_style()).map_err(err)?;
     let (plot, side) = root.split_horizontally(WIDTH - LEGEND_W);
     let ((t0, t1), (y0, y1)) = extent(ts);
