@@ -525,6 +525,34 @@ fn html_report_is_self_contained() {
     }
     assert_eq!(s.matches("<svg").count(), n_charts);
     assert!(s.contains("Nagle on") || s.contains("Nagle off") || s.contains("inconclusive"));
+    // Advice (when there is any) comes before the summary table.
+    if r.flows.iter().any(|f| !f.advice.is_empty()) {
+        assert!(s.find("<h2>Advice").unwrap() < s.find("<h2>Summary").unwrap());
+    }
+    // The page title names the capture.
+    assert!(s.contains("<title>nagle.pcap — nagle-analyze report</title>"), "title");
+    // Summary rows link to flow sections that exist.
+    let doc = roxmltree::Document::parse_with_options(
+        &s[s.find("<table>").unwrap()..s.find("</table>").unwrap() + 8],
+        roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() },
+    )
+    .expect("summary table is well-formed");
+    let links: Vec<&str> = doc.descendants().filter_map(|n| n.attribute("href")).collect();
+    assert!(!links.is_empty(), "summary links");
+    for l in &links {
+        assert!(s.contains(&format!("id=\"{}\"", l.trim_start_matches('#'))), "{l} has no target");
+    }
+    // Every numeric cell carries its unit.
+    for row in doc.descendants().filter(|n| n.has_tag_name("tr")).skip(1) {
+        let cells: Vec<String> = row
+            .children()
+            .filter(|c| c.has_tag_name("td"))
+            .map(|c| c.descendants().filter_map(|t| t.text()).collect())
+            .collect();
+        for (i, unit) in [(3, " ms"), (4, " segments"), (5, " segments"), (7, " writes/segment"), (9, " ms total")] {
+            assert!(cells[i] == "–" || cells[i].ends_with(unit), "cell {i} {:?} lacks {unit}", cells[i]);
+        }
+    }
     chromium_check(&path, n_charts);
 }
 
@@ -661,6 +689,7 @@ fn chromium_check(path: &Path, n_charts: usize) {
         return;
     };
     let profile = out_dir("chromium-profile");
+    let shot = profile.join("report.png");
     let out = Command::new(bin)
         .args([
             "--headless",
@@ -670,6 +699,8 @@ fn chromium_check(path: &Path, n_charts: usize) {
             "--disable-component-update",
             "--disable-sync",
             "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg("--dump-dom")
@@ -684,4 +715,20 @@ fn chromium_check(path: &Path, n_charts: usize) {
     );
     assert_eq!(dom.matches("<svg").count(), n_charts, "svgs in the DOM");
     assert!(dom.contains("Summary"));
+    // No console errors (chromium logs console messages as "CONSOLE(...)").
+    let err = String::from_utf8_lossy(&out.stderr);
+    let console: Vec<&str> = err.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:?}");
+    // And a screenshot of the page renders.
+    let st = Command::new(bin)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1200,2400"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", path.display()))
+        .output()
+        .expect("chromium runs");
+    assert!(st.status.success(), "screenshot: {}", String::from_utf8_lossy(&st.stderr));
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(png.len() > 10_000, "screenshot suspiciously small");
 }

@@ -877,6 +877,61 @@ mod tests {
         assert_eq!(log_label(&10.0), "10");
     }
 
+    /// Ink boxes (first col, last col, top row, bottom row) of the glyphs of
+    /// `text` drawn in the bitmap backend, split at blank columns.
+    fn ink_boxes(text: &str, size: u32) -> Vec<(usize, usize, usize, usize)> {
+        init_fonts();
+        let (w, h) = (400usize, 120usize);
+        let mut buf = vec![255u8; w * h * 3];
+        {
+            let root = BitMapBackend::with_buffer(&mut buf, (w as u32, h as u32)).into_drawing_area();
+            root.draw(&Text::new(text.to_string(), (10, 20), (FONT, size).into_font().color(&BLACK)))
+                .unwrap();
+            root.present().unwrap();
+        }
+        let ink = |x: usize, y: usize| buf[(y * w + x) * 3] < 128;
+        let mut boxes = Vec::new();
+        let mut cur: Option<(usize, usize, usize, usize)> = None;
+        for x in 0..w {
+            let rows: Vec<usize> = (0..h).filter(|&y| ink(x, y)).collect();
+            match (rows.first(), &mut cur) {
+                (Some(&t), Some(b)) => {
+                    b.1 = x;
+                    b.2 = b.2.min(t);
+                    b.3 = b.3.max(*rows.last().unwrap());
+                }
+                (Some(&t), None) => cur = Some((x, x, t, *rows.last().unwrap())),
+                (None, Some(_)) => boxes.push(cur.take().unwrap()),
+                (None, None) => {}
+            }
+        }
+        boxes
+    }
+
+    #[test]
+    fn png_decimal_point_sits_on_the_baseline() {
+        for size in [15, 22, 40] {
+            let b = ink_boxes("1.5", size);
+            assert_eq!(b.len(), 3, "three glyphs at {size} px: {b:?}");
+            let (one, dot) = (b[0], b[1]);
+            // The dot's bottom is the digit's bottom (baseline), ±1 px, and
+            // the dot is in the lower third of the digit's height.
+            assert!(dot.3.abs_diff(one.3) <= 1, "dot bottom {} vs digit bottom {} at {size} px", dot.3, one.3);
+            let height = one.3 - one.2;
+            assert!(dot.2 >= one.2 + height * 2 / 3, "dot top {} too high at {size} px ({one:?})", dot.2);
+            // Advance: the gaps either side of the dot are about equal.
+            let (l, r) = (dot.0 - one.1, b[2].0 - dot.1);
+            assert!(l.abs_diff(r) <= 2 + size as usize / 10, "gaps {l} and {r} at {size} px");
+        }
+        // Addresses keep even spacing around ':' ("65.54.95.1 4:80" was the bug).
+        for size in [15, 22] {
+            let b = ink_boxes("1:4", size);
+            assert_eq!(b.len(), 3, "{b:?}");
+            let (l, r) = (b[1].0 - b[0].1, b[2].0 - b[1].1);
+            assert!(l.abs_diff(r) <= 2, "gaps {l} and {r} around ':' at {size} px");
+        }
+    }
+
     #[test]
     fn fonts_are_embedded() {
         init_fonts();
