@@ -5,11 +5,10 @@
 //!
 //! - **writes per segment**: a histogram of `writes_per_segment.histogram`,
 //!   each bar labelled with its count;
-//! - **time-sequence graph** (Stevens style): every data segment is a
-//!   vertical bar from its sequence offset to offset + length at its time;
-//!   retransmissions are drawn with a cross on top (and in red), so they stay
-//!   distinguishable in black-and-white print; the peer's cumulative ACK is
-//!   a grey step line;
+//! - **time-sequence graph** ([`timeseq`]): segments, retransmissions, the
+//!   peer's cumulative ACK and window edge, write calls with their held
+//!   intervals and stall events, each data mark with an SVG tooltip
+//!   ([`marks`]);
 //! - **send interval over time**: the gap between consecutive new-data
 //!   segments (log scale), with the path RTT (`rtt_ms.min`, solid) and the
 //!   median ACK delay (dashed) as horizontal reference lines;
@@ -17,8 +16,10 @@
 //!   and the delayed-ACK timer as reference lines (with a write log);
 //! - **write → wire delay CDF**, only when the report has
 //!   `write_delay_ms` (a write log was given);
-//! - **sweep**: aggregated segments and mean writes per segment against the
-//!   write interval (log x axis), one line (and one marker shape) per RTT.
+//! - **sweep** ([`sweep`]): aggregated writes and mean writes per segment
+//!   against the write interval (log x axis), one line (colour, dash and
+//!   marker) per RTT, a vertical mark at interval = RTT, gaps for missing
+//!   points.
 //!
 //! Charts are slide-sized ([`WIDTH`] × [`HEIGHT`]), axis labels carry units,
 //! titles name the flow and the direction. Text is drawn with DejaVu Sans,
