@@ -76,7 +76,8 @@ fn min_max_per_column(pts: &[(f64, f64)]) -> Vec<(f64, f64)> {
             (((t - t0) / (t1 - t0) * PLOT_COLUMNS as f64) as usize).min(PLOT_COLUMNS - 1)
         }
     };
-    let mut cols: Vec<Option<((f64, f64), (f64, f64))>> = vec![None; PLOT_COLUMNS];
+    type MinMax = Option<((f64, f64), (f64, f64))>;
+    let mut cols: Vec<MinMax> = vec![None; PLOT_COLUMNS];
     for &p in pts {
         let e = cols[col(p.0)].get_or_insert((p, p));
         if p.1 < e.0 .1 {
