@@ -332,6 +332,8 @@ pub struct AckEvent {
     pub rtt_sample: Option<i64>,
     /// The ACK carried data of its own (piggybacked).
     pub carries_data: bool,
+    /// The receive window the ACKing side advertised in it (scaled), when known.
+    pub window: Option<u64>,
 }
 
 /// Receives a flow's events. The analysis stage implements it.
@@ -776,6 +778,7 @@ impl Endpoint {
             newly_acked,
             rtt_sample,
             carries_data: seg.payload_len > 0,
+            window: None,
         })
     }
 
@@ -1518,7 +1521,8 @@ impl<O: FlowObserver> Flow<O> {
             }
         }
         if seg.has(flags::ACK) {
-            if let Some(ev) = self.ends[d.reverse()].on_ack(d.reverse(), seg) {
+            if let Some(mut ev) = self.ends[d.reverse()].on_ack(d.reverse(), seg) {
+                ev.window = self.ends[d].window;
                 self.observer.on_ack(&ev);
             }
         }

@@ -560,6 +560,21 @@ pub struct Series {
     pub acks: Vec<SeriesAck>,
     pub segment_stride: u64,
     pub ack_stride: u64,
+    /// Write calls of the direction's write log (empty without a log for
+    /// this direction), in log order; every `write_stride`-th kept.
+    pub writes: Vec<SeriesWrite>,
+    pub write_stride: u64,
+}
+
+/// One write call of the log, mapped onto the direction's stream.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesWrite {
+    /// When the write was called, seconds since the flow's first frame.
+    pub t_call: f64,
+    /// Stream offset just past the write's last byte.
+    pub offset_end: u64,
+    /// When the segment carrying its last byte was captured (null when not seen).
+    pub t_departure: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -572,12 +587,17 @@ pub struct SeriesSegment {
     /// Writes ending in this segment, when write boundaries are known exactly.
     pub writes: Option<u64>,
     pub retransmission: bool,
+    /// The segment's frame number in its input (1-based, as Wireshark).
+    pub frame: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SeriesAck {
     pub t: f64,
     pub ack: i64,
+    /// The peer's advertised receive window with this ACK (bytes, scaled),
+    /// when known.
+    pub win: Option<u64>,
 }
 
 /// Nanoseconds to milliseconds.

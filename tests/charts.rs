@@ -222,25 +222,229 @@ fn time_sequence_has_one_bar_per_segment() {
         .unwrap();
     let svg = chart.svg().unwrap();
     roxmltree::Document::parse(&svg).expect("well-formed SVG");
-    let stroke = |c: plotters::style::RGBColor| format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2);
-    let count = |col: String| {
-        elements(&svg, "polyline")
-            .into_iter()
-            .filter(|p| attr(p, "stroke").is_some_and(|s| s.eq_ignore_ascii_case(&col)))
-            .filter(|p| attr(p, "points").is_some_and(|pts| pts.split_whitespace().count() == 2))
-            .count()
-    };
+    let marks = svg_marks(&svg);
+    let count = |class: &str| marks.iter().filter(|m| m.0 == class).count();
     let retrans = series.segments.iter().filter(|s| s.retransmission).count();
     assert_eq!(retrans, 1, "fixture has one retransmission");
-    // The legend adds one sample line of each kind.
-    assert_eq!(
-        count(stroke(charts::SEGMENT_COLOR)),
-        series.segments.len() - retrans + 1
-    );
-    // Retransmission: a bar plus a cross marker (two lines) each; legend: a cross.
-    assert!(count(stroke(charts::RETRANS_COLOR)) >= retrans);
+    assert_eq!(count("segment"), series.segments.len() - retrans);
+    // Retransmission: a bar plus a cross marker, both with the tooltip.
+    assert_eq!(count("retransmission"), 2 * retrans);
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let colour = |c: plotters::style::RGBColor| format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2);
+    for (class, c) in [("segment", charts::SEGMENT_COLOR), ("retransmission", charts::RETRANS_COLOR)] {
+        assert!(doc
+            .descendants()
+            .filter(|n| n.attribute("class") == Some(class))
+            .all(|n| n.attribute("stroke") == Some(colour(c).as_str())));
+    }
     assert!(svg.contains("retransmission"));
     assert!(svg.contains("flow 0") || svg.contains(&format!("flow {}", f.id)));
+}
+
+/// The lab fixture `name` analysed with its write log and series.
+fn lab_report(name: &str) -> Report {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/lab").join(name);
+    let cfg = Config {
+        series: true,
+        writes_log: Some(dir.join("writes.jsonl")),
+        ..Default::default()
+    };
+    pipeline::analyze_files(&[dir.join("capture.pcap").display().to_string()], &cfg).unwrap()
+}
+
+/// (class, title) of every data mark in an SVG.
+fn svg_marks(svg: &str) -> Vec<(String, String)> {
+    let doc = roxmltree::Document::parse(svg).expect("well-formed SVG");
+    doc.descendants()
+        .filter(|n| n.is_element() && n.attribute("class").is_some())
+        .filter(|n| n.parent().is_some_and(|p| p.attribute("class") == Some("marks")))
+        .map(|n| {
+            let title = n
+                .children()
+                .find(|c| c.has_tag_name("title"))
+                .and_then(|t| t.text())
+                .unwrap_or("")
+                .to_string();
+            (n.attribute("class").unwrap().to_string(), title)
+        })
+        .collect()
+}
+
+/// Numbers after "frame " / "frames " in a tooltip.
+fn frames_in(title: &str) -> Vec<u64> {
+    let mut out = Vec::new();
+    for part in title.split("frame").skip(1) {
+        let part = part.trim_start_matches('s').trim_start();
+        for n in part.split('–').take(2) {
+            let digits: String = n.chars().take_while(|c| c.is_ascii_digit()).collect();
+            if let Ok(v) = digits.parse() {
+                out.push(v);
+            }
+            if !n.chars().all(|c| c.is_ascii_digit()) {
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn time_sequence_marks_every_write_stall_and_frame() {
+    for name in ["nagle-on-rtt20-int1", "reqresp-rtt20"] {
+        let r = lab_report(name);
+        let f = &r.flows[0];
+        let frames_in_capture = r.captures[0].frames;
+        let d = f.directions.iter().find(|d| d.write_delay_ms.is_some()).expect("log direction");
+        let series = d.series.as_ref().unwrap();
+        let n_writes = d.writes.unwrap() as usize;
+        assert_eq!(series.writes.len(), n_writes, "{name}: one series write per log write");
+        let chart = charts::direction_charts(f, d)
+            .into_iter()
+            .find(|c| matches!(c.plot, Plot::TimeSequence { .. }))
+            .unwrap();
+        let svg = chart.svg().unwrap();
+        let marks = svg_marks(&svg);
+        // Every write of the log is a mark, numbered 1..=n.
+        let writes: Vec<&String> = marks.iter().filter(|m| m.0 == "write").map(|m| &m.1).collect();
+        assert_eq!(writes.len(), n_writes, "{name}");
+        for (i, t) in writes.iter().enumerate() {
+            assert!(t.starts_with(&format!("write {}:", i + 1)), "{name}: {t}");
+        }
+        // Every stall event is a marker naming its frame and cost.
+        let stalls: Vec<&String> = marks.iter().filter(|m| m.0 == "stall").map(|m| &m.1).collect();
+        assert_eq!(stalls.len(), d.stalls.events.len(), "{name}");
+        for (e, t) in d.stalls.events.iter().zip(&stalls) {
+            assert!(t.contains(&format!("frame {},", e.frame)), "{t}");
+            assert!(t.contains(&format!("cost {:.3} ms", e.ms)), "{t}");
+        }
+        if name == "reqresp-rtt20" {
+            assert!(!stalls.is_empty(), "the request/response fixture stalls");
+        }
+        // Every segment is a mark; every mark has a tooltip; every frame
+        // named exists in the capture and is a segment of the series.
+        let seg_frames: std::collections::HashSet<u64> = series.segments.iter().map(|s| s.frame).collect();
+        let segs = marks.iter().filter(|m| m.0 == "segment").count();
+        assert_eq!(segs, series.segments.iter().filter(|s| !s.retransmission).count());
+        let mut named = 0;
+        for (class, t) in &marks {
+            assert!(!t.is_empty(), "{class} mark without a tooltip");
+            for fr in frames_in(t) {
+                assert!(fr >= 1 && fr <= frames_in_capture, "{name}: frame {fr} in {t}");
+                assert!(seg_frames.contains(&fr), "{name}: frame {fr} is not a data segment: {t}");
+                named += 1;
+            }
+        }
+        assert!(named >= segs + n_writes, "{name}: tooltips name frames ({named})");
+        // Segment tooltips carry time, bytes and writes.
+        let seg = marks.iter().find(|m| m.0 == "segment").unwrap();
+        assert!(seg.1.contains(" ms") && seg.1.contains("bytes") && seg.1.contains("write"), "{}", seg.1);
+    }
+}
+
+#[test]
+fn latency_chart_has_every_seen_write_and_reference_lines() {
+    let r = lab_report("nagle-on-rtt20-int1");
+    let f = &r.flows[0];
+    let d = f.directions.iter().find(|d| d.write_delay_ms.is_some()).unwrap();
+    let seen = d.write_delay_ms.as_ref().unwrap().per_write.iter().flatten().count();
+    let chart = charts::direction_charts(f, d)
+        .into_iter()
+        .find(|c| matches!(c.plot, Plot::Latency { .. }))
+        .expect("latency chart with a log");
+    let Plot::Latency(l) = &chart.plot else { unreachable!() };
+    assert_eq!(l.points.len(), seen);
+    // Nagle held each write up to one RTT: no delay above RTT + 10 %.
+    let rtt = f.rtt_ms.min.unwrap();
+    assert!(l.points.iter().all(|p| p.1 <= rtt * 1.1), "delays above the RTT");
+    assert!(l.points.iter().any(|p| p.1 >= rtt * 0.8), "some write waited about an RTT");
+    let svg = chart.svg().unwrap();
+    roxmltree::Document::parse(&svg).unwrap();
+    assert!(svg.contains(&format!("path RTT {rtt:.3} ms")));
+    assert!(svg.contains("ACK delay") || svg.contains("delayed-ACK timer"));
+}
+
+#[test]
+fn sweep_marks_each_rtt_and_leaves_gaps_for_missing_points() {
+    use charts::SweepPoint;
+    let p = |rtt_ms: f64, interval_ms: f64, wps: f64| SweepPoint {
+        rtt_ms,
+        interval_ms,
+        aggregated: ((wps - 1.0) * 100.0).max(0.0) as u64,
+        mean_wps: wps,
+        nodelay: false,
+    };
+    // RTT 40 ms lacks the 10 ms point; RTT 1 ms is complete.
+    let pts = vec![
+        p(1.0, 0.1, 10.0),
+        p(1.0, 1.0, 1.0),
+        p(1.0, 10.0, 1.0),
+        p(1.0, 50.0, 1.0),
+        p(40.0, 0.1, 400.0),
+        p(40.0, 1.0, 40.0),
+        p(40.0, 50.0, 1.0),
+    ];
+    let chart = charts::sweep_chart(&pts);
+    let svg = chart.svg().unwrap();
+    roxmltree::Document::parse(&svg).unwrap();
+    // The interval = RTT marks: vertical dash pieces at one x per RTT and panel.
+    let mut xs: Vec<i64> = elements(&svg, "polyline")
+        .into_iter()
+        .filter(|e| attr(e, "stroke").as_deref() == Some("#5A5A5A"))
+        .filter_map(|e| {
+            let pts = attr(e, "points")?;
+            let v: Vec<(i64, i64)> = pts
+                .split_whitespace()
+                .map(|xy| {
+                    let (x, y) = xy.split_once(',').unwrap();
+                    (x.parse().unwrap(), y.parse().unwrap())
+                })
+                .collect();
+            (v.len() == 2 && v[0].0 == v[1].0).then_some(v[0].0)
+        })
+        .collect();
+    xs.sort_unstable();
+    xs.dedup();
+    assert_eq!(xs.len(), 4, "one RTT mark per RTT in each panel: {xs:?}");
+    // log x axis: 1 ms and 40 ms are log10(40) decades apart in both panels.
+    let gap = |a: i64, b: i64| (b - a) as f64;
+    assert!((gap(xs[0], xs[1]) - gap(xs[2], xs[3])).abs() <= 2.0);
+    assert!(svg.contains("1 missing point(s) drawn as gaps"), "note names the gap");
+    // Writes per segment spans 1..400: the automatic axis goes log.
+    assert!(svg.contains("mean writes per segment (log)"));
+    // Legend outside the data: every legend label sits right of both panels.
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    for n in doc.descendants().filter(|n| n.has_tag_name("text")) {
+        if n.text().is_some_and(|t| t.starts_with("RTT ")) {
+            let x: f64 = n.attribute("x").unwrap().parse().unwrap();
+            assert!(x > (charts::WIDTH - 230) as f64, "legend label at x {x}");
+        }
+    }
+}
+
+#[test]
+fn time_sequence_axes_fit_the_data() {
+    // Data fills the first ~1 s, then a long idle tail with one late ACK
+    // would stretch a flow-duration axis: the chart's axis follows the data.
+    let r = lab_report("nagle-on-rtt20-int1");
+    let f = &r.flows[0];
+    let d = f.directions.iter().find(|d| d.write_delay_ms.is_some()).unwrap();
+    let chart = charts::direction_charts(f, d)
+        .into_iter()
+        .find(|c| matches!(c.plot, Plot::TimeSequence { .. }))
+        .unwrap();
+    let svg = chart.svg().unwrap();
+    let marks = svg_marks(&svg);
+    // Writes start at ~21 ms after the SYN: the first write mark must sit
+    // well inside the plot, not at its left edge (x axis starts at the data).
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let xs: Vec<f64> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("write"))
+        .map(|n| n.attribute("cx").unwrap().parse().unwrap())
+        .collect();
+    let (lo, hi) = xs.iter().fold((f64::MAX, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
+    assert!(hi - lo > 0.6 * (charts::WIDTH as f64 - 230.0 - 120.0), "writes span {lo}..{hi} px");
+    assert!(!marks.is_empty());
 }
 
 #[test]
@@ -321,6 +525,34 @@ fn html_report_is_self_contained() {
     }
     assert_eq!(s.matches("<svg").count(), n_charts);
     assert!(s.contains("Nagle on") || s.contains("Nagle off") || s.contains("inconclusive"));
+    // Advice (when there is any) comes before the summary table.
+    if r.flows.iter().any(|f| !f.advice.is_empty()) {
+        assert!(s.find("<h2>Advice").unwrap() < s.find("<h2>Summary").unwrap());
+    }
+    // The page title names the capture.
+    assert!(s.contains("<title>nagle.pcap — nagle-analyze report</title>"), "title");
+    // Summary rows link to flow sections that exist.
+    let doc = roxmltree::Document::parse_with_options(
+        &s[s.find("<table>").unwrap()..s.find("</table>").unwrap() + 8],
+        roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() },
+    )
+    .expect("summary table is well-formed");
+    let links: Vec<&str> = doc.descendants().filter_map(|n| n.attribute("href")).collect();
+    assert!(!links.is_empty(), "summary links");
+    for l in &links {
+        assert!(s.contains(&format!("id=\"{}\"", l.trim_start_matches('#'))), "{l} has no target");
+    }
+    // Every numeric cell carries its unit.
+    for row in doc.descendants().filter(|n| n.has_tag_name("tr")).skip(1) {
+        let cells: Vec<String> = row
+            .children()
+            .filter(|c| c.has_tag_name("td"))
+            .map(|c| c.descendants().filter_map(|t| t.text()).collect())
+            .collect();
+        for (i, unit) in [(3, " ms"), (4, " segments"), (5, " segments"), (7, " writes/segment"), (9, " ms total")] {
+            assert!(cells[i] == "–" || cells[i].ends_with(unit), "cell {i} {:?} lacks {unit}", cells[i]);
+        }
+    }
     chromium_check(&path, n_charts);
 }
 
@@ -457,6 +689,7 @@ fn chromium_check(path: &Path, n_charts: usize) {
         return;
     };
     let profile = out_dir("chromium-profile");
+    let shot = profile.join("report.png");
     let out = Command::new(bin)
         .args([
             "--headless",
@@ -466,6 +699,8 @@ fn chromium_check(path: &Path, n_charts: usize) {
             "--disable-component-update",
             "--disable-sync",
             "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg("--dump-dom")
@@ -480,4 +715,20 @@ fn chromium_check(path: &Path, n_charts: usize) {
     );
     assert_eq!(dom.matches("<svg").count(), n_charts, "svgs in the DOM");
     assert!(dom.contains("Summary"));
+    // No console errors (chromium logs console messages as "CONSOLE(...)").
+    let err = String::from_utf8_lossy(&out.stderr);
+    let console: Vec<&str> = err.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:?}");
+    // And a screenshot of the page renders.
+    let st = Command::new(bin)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1200,2400"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", path.display()))
+        .output()
+        .expect("chromium runs");
+    assert!(st.status.success(), "screenshot: {}", String::from_utf8_lossy(&st.stderr));
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(png.len() > 10_000, "screenshot suspiciously small");
 }

@@ -182,5 +182,6 @@ pub fn ack(d: Dir, ts: i64, newly_acked: i64) -> AckEvent {
         newly_acked,
         rtt_sample: None,
         carries_data: false,
+        window: None,
     }
 }

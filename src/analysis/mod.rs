@@ -197,7 +197,7 @@ fn direction(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> (report::Direction,
     let mut m = measure(ctx, d, da);
     let judged = judge(ctx, d, da, &mut m);
     let note = m.framing.note.take().map(|why| format!("{}: {why}", side(d)));
-    let series = ctx.cfg.series.then(|| series::series(da, ctx.f.start_ts, ctx.logs[d].as_ref().map(|a| &a.writes)));
+    let series = ctx.cfg.series.then(|| series::series(da, ctx.f.start_ts, ctx.logs[d].as_ref()));
     (direction_report(ctx, d, m, judged, series), note)
 }
 

@@ -299,7 +299,7 @@ impl FlowObserver for FlowAnalysis {
         if !matches!(ev.kind, SegmentKind::New | SegmentKind::OutOfOrder) {
             if series && ev.kind == SegmentKind::Retransmission {
                 let da = &mut self.dirs[ev.dir];
-                da.series_mut().segments.push((ev.ts, ev.start, ev.len, None, true));
+                da.series_mut().segments.push((ev.ts, ev.start, ev.len, None, true, ev.frame));
             }
             return;
         }
@@ -322,7 +322,7 @@ impl FlowObserver for FlowAnalysis {
             }
         }
         if self.cfg.series && ev.newly_acked > 0 {
-            self.dirs[ev.dir].series_mut().acks.push((ev.ts, ev.ack));
+            self.dirs[ev.dir].series_mut().acks.push((ev.ts, ev.ack, ev.window));
         }
     }
 
@@ -349,7 +349,7 @@ impl FlowAnalysis {
     fn observe_new(&mut self, ev: &DataEvent, exact_writes: Option<u64>) -> bool {
         let da = &mut self.dirs[ev.dir];
         if self.cfg.series {
-            da.series_mut().segments.push((ev.ts, ev.start, ev.len, exact_writes, false));
+            da.series_mut().segments.push((ev.ts, ev.start, ev.len, exact_writes, false, ev.frame));
         }
         if let Some(prev) = da.last_data_ts {
             da.send_intervals.push(ev.ts - prev);

@@ -1,8 +1,12 @@
 //! Stage: the per-segment time series for charts (`--series`): each new or
-//! retransmitted data segment and each ACK that acknowledged new bytes, in
-//! capture order, evenly thinned to a bounded count (`crate::thin`,
-//! keeping the first point of each stride). Times become seconds
-//! from the flow's start. Nothing here feeds a finding.
+//! retransmitted data segment (with its frame number) and each ACK that
+//! acknowledged new bytes (with the window it advertised), in capture
+//! order, evenly thinned to a bounded count (`crate::thin`, keeping the
+//! first point of each stride); and, for the direction that owns the write
+//! log, every write call with its stream offset and the departure of its
+//! last byte (from the log mapping `observe` made), thinned the same way.
+//! Times become seconds from the flow's start. Nothing here feeds a
+//! finding.
 
 use super::observe::DirAnalysis;
 use crate::report::{self, secs};
@@ -41,14 +45,18 @@ impl<T> Points<T> {
 /// A direction's chart points: segments and ACKs.
 #[derive(Debug, Clone, Default)]
 pub(super) struct SeriesPoints {
-    /// (ts, offset, len, writes, retransmission).
-    pub segments: Points<(TsNs, i64, u32, Option<u64>, bool)>,
-    pub acks: Points<(TsNs, i64)>,
+    /// (ts, offset, len, writes, retransmission, frame).
+    pub segments: Points<(TsNs, i64, u32, Option<u64>, bool, u64)>,
+    /// (ts, ack, advertised window).
+    pub acks: Points<(TsNs, i64, Option<u64>)>,
 }
 
 /// A direction's series, with times relative to `t0`; with the direction's
-/// applied write log, each new segment's writes are the log's.
-pub(super) fn series(da: &DirAnalysis, t0: TsNs, log: Option<&WriteLog>) -> report::Series {
+/// applied write log, each new segment's writes are the log's and the write
+/// calls are listed.
+pub(super) fn series(da: &DirAnalysis, t0: TsNs, applied: Option<&super::logs::Applied>) -> report::Series {
+    let log = applied.map(|a| &a.writes);
+    let (writes, write_stride) = applied.map(|a| writes(&a.writes, &a.delays, t0)).unwrap_or((Vec::new(), 1));
     let empty = SeriesPoints::default();
     let sp = da.series.as_deref().unwrap_or(&empty);
     report::Series {
@@ -56,7 +64,7 @@ pub(super) fn series(da: &DirAnalysis, t0: TsNs, log: Option<&WriteLog>) -> repo
             .segments
             .points()
             .iter()
-            .map(|&(ts, offset, len, writes, retransmission)| report::SeriesSegment {
+            .map(|&(ts, offset, len, writes, retransmission, frame)| report::SeriesSegment {
                 t: secs(ts - t0),
                 offset,
                 len,
@@ -65,20 +73,43 @@ pub(super) fn series(da: &DirAnalysis, t0: TsNs, log: Option<&WriteLog>) -> repo
                     _ => writes,
                 },
                 retransmission,
+                frame,
             })
             .collect(),
         acks: sp
             .acks
             .points()
             .iter()
-            .map(|&(ts, ack)| report::SeriesAck {
+            .map(|&(ts, ack, win)| report::SeriesAck {
                 t: secs(ts - t0),
                 ack,
+                win,
             })
             .collect(),
         segment_stride: sp.segments.stride(),
         ack_stride: sp.acks.stride(),
+        writes,
+        write_stride,
     }
+}
+
+/// The log's write calls, every `stride`-th (so at most [`MAX_SERIES`]),
+/// each with the departure of its last byte when it was seen.
+fn writes(log: &WriteLog, delays: &[Option<i64>], t0: TsNs) -> (Vec<report::SeriesWrite>, u64) {
+    let stride = log.len().div_ceil(MAX_SERIES as usize).max(1);
+    let out = (0..log.len())
+        .step_by(stride)
+        .map(|i| {
+            let call = log.times[i];
+            let delay = delays.get(i).copied().flatten();
+            report::SeriesWrite {
+                t_call: secs(call - t0),
+                offset_end: log.ends[i],
+                t_departure: delay.map(|d| secs(call + d - t0)),
+            }
+        })
+        .collect();
+    (out, stride as u64)
 }
 
 #[cfg(test)]

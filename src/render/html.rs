@@ -1,13 +1,15 @@
 //! The report for people to read and embed: one self-contained HTML file,
 //! or a Markdown file next to its chart files.
 //!
-//! What it does: a summary table (one row per flow direction that carries
-//! data: path RTT, segments, coalescing, ACK delay, stalls, the Nagle verdict
-//! in words), then per charted flow the verdict sentences, the evidence, the
+//! What it does: the advice of every flow (most saving first), a summary
+//! table ranked by cost (one row per flow direction that carries data:
+//! path RTT, segments, coalescing, ACK delay, stalls, the Nagle verdict in
+//! words; every cell with its unit; the flow cell links to the flow's
+//! section when it is charted), then per charted flow the verdict sentences, the evidence, the
 //! notes and the charts of [`super::charts`]. The HTML has its charts inline
 //! as SVG and its style in a `<style>` element: no scripts, no fonts, images
 //! or style sheets from elsewhere, so it opens offline and can be mailed or
-//! attached to a ticket as one file. The Markdown report links the chart
+//! attached to a ticket as one file. The page title names the captures. The Markdown report links the chart
 //! files it writes into its own folder (`![title](flow3-c2s-timeseq.svg)`).
 //!
 //! What it does not do: it never reads packets; it shows what the
@@ -40,6 +42,11 @@ fn ms(v: Option<f64>) -> String {
     v.map_or("–".into(), |x| format!("{x:.3}"))
 }
 
+/// A time cell with its unit.
+fn ms_cell(v: Option<f64>) -> String {
+    v.map_or("–".into(), |x| format!("{x:.3} ms"))
+}
+
 /// The Nagle verdict in words.
 pub fn verdict_words(d: &Direction) -> &'static str {
     match d.nagle.verdict {
@@ -49,9 +56,11 @@ pub fn verdict_words(d: &Direction) -> &'static str {
     }
 }
 
-/// Rows of the summary table: (flow, direction) for directions with data.
+/// Rows of the summary table: (flow, direction) for directions with data,
+/// ranked by what Nagle / delayed ACK cost: stall time, then aggregated
+/// segments, then small segments (flow id breaks ties).
 fn rows(report: &Report) -> Vec<(&Flow, &Direction)> {
-    report
+    let mut v: Vec<(&Flow, &Direction)> = report
         .flows
         .iter()
         .flat_map(|f| {
@@ -60,20 +69,43 @@ fn rows(report: &Report) -> Vec<(&Flow, &Direction)> {
                 .filter(|d| d.data_segments > 0)
                 .map(move |d| (f, d))
         })
-        .collect()
+        .collect();
+    v.sort_by(|a, b| {
+        b.1.stalls
+            .total_ms
+            .total_cmp(&a.1.stalls.total_ms)
+            .then(b.1.aggregated_segments.cmp(&a.1.aggregated_segments))
+            .then(b.1.small_segments.cmp(&a.1.small_segments))
+            .then(a.0.id.cmp(&b.0.id))
+    });
+    v
+}
+
+/// The page title: the capture file names.
+fn page_title(report: &Report) -> String {
+    let names: Vec<&str> = report
+        .captures
+        .iter()
+        .map(|c| Path::new(&c.path).file_name().and_then(|n| n.to_str()).unwrap_or(&c.path))
+        .collect();
+    if names.is_empty() {
+        "nagle-analyze report".into()
+    } else {
+        format!("{} — nagle-analyze report", names.join(", "))
+    }
 }
 
 const COLUMNS: &[&str] = &[
     "flow",
     "direction",
     "vantage",
-    "path RTT (ms)",
+    "path RTT",
     "data segments",
-    "small",
-    "aggregated",
-    "writes / segment",
-    "ACK delay median (ms)",
-    "stalls (ms)",
+    "small segments",
+    "aggregated segments",
+    "writes per segment",
+    "ACK delay median",
+    "stalls",
     "Nagle",
 ];
 
@@ -82,16 +114,16 @@ fn row_cells(f: &Flow, d: &Direction) -> Vec<String> {
         f.id.to_string(),
         format!("{} → {}", d.from, d.to),
         f.vantage.to_string(),
-        ms(f.rtt_ms.min),
-        d.data_segments.to_string(),
-        d.small_segments.to_string(),
-        d.aggregated_segments.map_or("–".into(), |a| a.to_string()),
+        ms_cell(f.rtt_ms.min),
+        format!("{} segments", d.data_segments),
+        format!("{} segments", d.small_segments),
+        d.aggregated_segments.map_or("–".into(), |a| format!("{a} segments")),
         d.writes_per_segment
             .as_ref()
             .and_then(|w| w.mean)
-            .map_or("–".into(), |m| format!("{m:.2}")),
-        ms(d.ack_delay_ms.median),
-        format!("{} ({:.1})", d.stalls.count, d.stalls.total_ms),
+            .map_or("–".into(), |m| format!("{m:.2} writes/segment")),
+        ms_cell(d.ack_delay_ms.median),
+        format!("{} stalls, {:.1} ms total", d.stalls.count, d.stalls.total_ms),
         verdict_words(d).to_string(),
     ]
 }
@@ -108,7 +140,7 @@ figcaption{font-size:.9em;color:#333}h2{border-bottom:1px solid #999;margin-top:
 pub fn html(report: &Report, flows: &[&Flow]) -> anyhow::Result<String> {
     let mut s = String::new();
     s.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    s.push_str("<title>nagle-analyze report</title>\n");
+    let _ = writeln!(s, "<title>{}</title>", esc(&page_title(report)));
     let _ = writeln!(s, "<style>{STYLE}</style>\n</head>\n<body>");
     let _ = writeln!(s, "<h1>Nagle and delayed ACK report</h1>");
     s.push_str("<p>Captures: ");
@@ -131,21 +163,27 @@ pub fn html(report: &Report, flows: &[&Flow]) -> anyhow::Result<String> {
     s.push_str(&caps.join("; "));
     let _ = writeln!(s, ". {}.</p>", esc(&report.tool));
 
+    advice_first(&mut s, report, flows);
     let rows = rows(report);
-    let _ = writeln!(s, "<h2>Summary</h2>\n<table>\n<tr>");
+    let _ = writeln!(s, "<h2>Summary (most costly first)</h2>\n<table>\n<tr>");
     for c in COLUMNS {
         let _ = write!(s, "<th>{}</th>", esc(c));
     }
     s.push_str("</tr>\n");
     for (f, d) in rows.iter().take(MAX_TABLE_ROWS) {
         s.push_str("<tr>");
+        let charted = flows.iter().any(|g| g.id == f.id);
         for (i, c) in row_cells(f, d).iter().enumerate() {
             let class = if (3..=9).contains(&i) {
                 " class=\"n\""
             } else {
                 ""
             };
-            let _ = write!(s, "<td{class}>{}</td>", esc(c));
+            if i == 0 && charted {
+                let _ = write!(s, "<td><a href=\"#flow{}\">{}</a></td>", f.id, esc(c));
+            } else {
+                let _ = write!(s, "<td{class}>{}</td>", esc(c));
+            }
         }
         s.push_str("</tr>\n");
     }
@@ -244,6 +282,40 @@ pub fn html(report: &Report, flows: &[&Flow]) -> anyhow::Result<String> {
     }
     s.push_str("</body>\n</html>\n");
     Ok(s)
+}
+
+/// Every flow's advice, most saving first, each linking to its flow
+/// section when that flow is charted.
+fn advice_first(s: &mut String, report: &Report, flows: &[&Flow]) {
+    let mut all: Vec<(&Flow, &crate::report::Advice)> =
+        report.flows.iter().flat_map(|f| f.advice.iter().map(move |a| (f, a))).collect();
+    if all.is_empty() {
+        return;
+    }
+    all.sort_by(|a, b| {
+        b.1.saving_ms
+            .unwrap_or(0.0)
+            .total_cmp(&a.1.saving_ms.unwrap_or(0.0))
+            .then(a.0.id.cmp(&b.0.id))
+    });
+    s.push_str("<h2>Advice (most saving first)</h2>\n<ol>\n");
+    for (f, a) in all.iter().take(MAX_TABLE_ROWS) {
+        let flow = if flows.iter().any(|g| g.id == f.id) {
+            format!("<a href=\"#flow{}\">flow {}</a>", f.id, f.id)
+        } else {
+            format!("flow {}", f.id)
+        };
+        let _ = writeln!(
+            s,
+            "<li>{flow}: <b>{}</b> on the {} <code>{}</code>: {} ({})</li>",
+            esc(a.option.as_str()),
+            esc(a.side.as_str()),
+            esc(&a.address),
+            esc(&a.action),
+            esc(&a.estimated_saving)
+        );
+    }
+    s.push_str("</ol>\n");
 }
 
 fn figure(s: &mut String, c: &Chart) -> anyhow::Result<()> {

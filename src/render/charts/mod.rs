@@ -5,18 +5,21 @@
 //!
 //! - **writes per segment**: a histogram of `writes_per_segment.histogram`,
 //!   each bar labelled with its count;
-//! - **time-sequence graph** (Stevens style): every data segment is a
-//!   vertical bar from its sequence offset to offset + length at its time;
-//!   retransmissions are drawn with a cross on top (and in red), so they stay
-//!   distinguishable in black-and-white print; the peer's cumulative ACK is
-//!   a grey step line;
+//! - **time-sequence graph** ([`timeseq`]): segments, retransmissions, the
+//!   peer's cumulative ACK and window edge, write calls with their held
+//!   intervals and stall events, each data mark with an SVG tooltip
+//!   ([`marks`]);
 //! - **send interval over time**: the gap between consecutive new-data
 //!   segments (log scale), with the path RTT (`rtt_ms.min`, solid) and the
 //!   median ACK delay (dashed) as horizontal reference lines;
+//! - **latency** ([`latency`]): write → wire delay over time with the RTT
+//!   and the delayed-ACK timer as reference lines (with a write log);
 //! - **write → wire delay CDF**, only when the report has
 //!   `write_delay_ms` (a write log was given);
-//! - **sweep**: aggregated segments and mean writes per segment against the
-//!   write interval (log x axis), one line (and one marker shape) per RTT.
+//! - **sweep** ([`sweep`]): aggregated writes and mean writes per segment
+//!   against the write interval (log x axis), one line (colour, dash and
+//!   marker) per RTT, a vertical mark at interval = RTT, gaps for missing
+//!   points.
 //!
 //! Charts are slide-sized ([`WIDTH`] × [`HEIGHT`]), axis labels carry units,
 //! titles name the flow and the direction. Text is drawn with DejaVu Sans,
@@ -39,7 +42,13 @@
 //! without a `series` (the pipeline's `Config::series` was off) get no
 //! time-sequence or send-interval chart.
 
+pub mod latency;
+pub mod marks;
+pub mod sweep;
+pub mod timeseq;
+
 use crate::report::{Direction, Flow, Report};
+use marks::Mark;
 use anyhow::{anyhow, Context};
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
@@ -51,18 +60,14 @@ use std::path::{Path, PathBuf};
 pub const WIDTH: u32 = 1000;
 pub const HEIGHT: u32 = 600;
 /// Approximate width of the plotting area in pixels (for binning).
-const PLOT_COLUMNS: usize = 860;
+pub(crate) const PLOT_COLUMNS: usize = 860;
 /// Default cap on the number of flows charted when none are selected.
 pub const DEFAULT_MAX_FLOWS: usize = 8;
 
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 /// Fill of the histogram bars (tests find the bars by it).
 pub const BAR_COLOR: RGBColor = RGBColor(90, 90, 90);
-/// Stroke of new-data segment bars in the time-sequence graph.
-pub const SEGMENT_COLOR: RGBColor = RGBColor(20, 20, 20);
-/// Stroke of retransmitted segment bars (plus a cross marker).
-pub const RETRANS_COLOR: RGBColor = RGBColor(200, 0, 0);
-const ACK_COLOR: RGBColor = RGBColor(130, 130, 130);
+pub use timeseq::{RETRANS_COLOR, SEGMENT_COLOR};
 
 /// Which files `--chart-format` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -114,15 +119,9 @@ pub enum Plot {
     Histogram {
         bars: Vec<(u64, u64)>,
     },
-    TimeSequence {
-        /// (t seconds, offset, end) of new-data segments.
-        segments: Vec<(f64, f64, f64)>,
-        retrans: Vec<(f64, f64, f64)>,
-        /// (t seconds, cumulative ACK offset).
-        acks: Vec<(f64, f64)>,
-        binned: bool,
-        stride: u64,
-    },
+    TimeSequence(timeseq::TimeSeq),
+    /// Write → wire delay against the write's call time.
+    Latency(latency::Latency),
     SendInterval {
         /// (t seconds, interval ms).
         points: Vec<(f64, f64)>,
@@ -138,6 +137,8 @@ pub enum Plot {
     },
     Sweep {
         points: Vec<SweepPoint>,
+        /// The writes-per-segment axis.
+        y_axis: sweep::YAxis,
     },
 }
 
@@ -155,11 +156,13 @@ impl Chart {
     pub fn svg(&self) -> anyhow::Result<String> {
         init_fonts();
         let mut s = String::new();
+        let marks;
         {
             let root = SVGBackend::with_string(&mut s, (WIDTH, HEIGHT)).into_drawing_area();
-            draw(&root, self)?;
+            marks = draw(&root, self)?;
             root.present().map_err(err)?;
         }
+        marks::inject_svg(&mut s, &marks);
         Ok(s)
     }
 
@@ -169,7 +172,8 @@ impl Chart {
         let mut buf = vec![255u8; (WIDTH * HEIGHT * 3) as usize];
         {
             let root = BitMapBackend::with_buffer(&mut buf, (WIDTH, HEIGHT)).into_drawing_area();
-            draw(&root, self)?;
+            let m = draw(&root, self)?;
+            marks::draw_marks(&root, &m)?;
             root.present().map_err(err)?;
         }
         Ok(buf)
@@ -179,7 +183,8 @@ impl Chart {
     pub fn write_png(&self, path: &Path) -> anyhow::Result<()> {
         init_fonts();
         let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
-        draw(&root, self)?;
+        let m = draw(&root, self)?;
+        marks::draw_marks(&root, &m)?;
         root.present()
             .map_err(err)
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -187,7 +192,7 @@ impl Chart {
     }
 }
 
-fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+pub(crate) fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("chart drawing failed: {e:?}")
 }
 
@@ -223,7 +228,7 @@ pub fn direction_charts(flow: &Flow, d: &Direction) -> Vec<Chart> {
             out.push(Chart {
                 name: format!("{base}-timeseq"),
                 title: format!("Time-sequence graph, {who}"),
-                plot: time_sequence(s),
+                plot: Plot::TimeSequence(timeseq::build(flow, d, s)),
             });
             let pts = send_intervals(s);
             if !pts.is_empty() {
@@ -239,6 +244,13 @@ pub fn direction_charts(flow: &Flow, d: &Direction) -> Vec<Chart> {
                 });
             }
         }
+    }
+    if let Some(l) = latency::build(flow.rtt_ms.min, d) {
+        out.push(Chart {
+            name: format!("{base}-latency"),
+            title: format!("Write → wire delay over time, {who}"),
+            plot: Plot::Latency(l),
+        });
     }
     if let Some(wd) = &d.write_delay_ms {
         let mut v: Vec<f64> = wd.per_write.iter().flatten().copied().collect();
@@ -276,50 +288,8 @@ pub fn sweep_chart(points: &[SweepPoint]) -> Chart {
         title: "Write interval sweep: coalescing against the write interval".into(),
         plot: Plot::Sweep {
             points: points.to_vec(),
+            y_axis: sweep::YAxis::Auto,
         },
-    }
-}
-
-fn time_sequence(s: &crate::report::Series) -> Plot {
-    let t0 = s.segments.iter().map(|p| p.t).fold(f64::INFINITY, f64::min);
-    let t1 = s
-        .segments
-        .iter()
-        .map(|p| p.t)
-        .fold(f64::NEG_INFINITY, f64::max);
-    let mut segs = Vec::new();
-    let mut retrans = Vec::new();
-    for p in &s.segments {
-        let bar = (p.t, p.offset as f64, p.offset as f64 + p.len as f64);
-        if p.retransmission {
-            retrans.push(bar);
-        } else {
-            segs.push(bar);
-        }
-    }
-    let mut acks: Vec<(f64, f64)> = s.acks.iter().map(|a| (a.t, a.ack as f64)).collect();
-    let binned = segs.len() > PLOT_COLUMNS || retrans.len() > PLOT_COLUMNS;
-    if binned {
-        segs = bin_bars(&segs, t0, t1);
-        retrans = bin_bars(&retrans, t0, t1);
-    }
-    if acks.len() > 2 * PLOT_COLUMNS {
-        // Largest ACK per column, at the column's last ACK time.
-        let mut cols: Vec<Option<(f64, f64)>> = vec![None; PLOT_COLUMNS];
-        for &(t, a) in &acks {
-            let c = column(t, t0, t1);
-            let e = cols[c].get_or_insert((t, a));
-            e.0 = e.0.max(t);
-            e.1 = e.1.max(a);
-        }
-        acks = cols.into_iter().flatten().collect();
-    }
-    Plot::TimeSequence {
-        segments: segs,
-        retrans,
-        acks,
-        binned,
-        stride: s.segment_stride.max(1),
     }
 }
 
@@ -328,18 +298,6 @@ fn column(t: f64, t0: f64, t1: f64) -> usize {
         return 0;
     }
     (((t - t0) / (t1 - t0) * PLOT_COLUMNS as f64) as usize).min(PLOT_COLUMNS - 1)
-}
-
-/// Min offset / max end per pixel column.
-fn bin_bars(bars: &[(f64, f64, f64)], t0: f64, t1: f64) -> Vec<(f64, f64, f64)> {
-    let mut cols: Vec<Option<(f64, f64, f64)>> = vec![None; PLOT_COLUMNS];
-    for &(t, lo, hi) in bars {
-        let c = column(t, t0, t1);
-        let e = cols[c].get_or_insert((t, lo, hi));
-        e.1 = e.1.min(lo);
-        e.2 = e.2.max(hi);
-    }
-    cols.into_iter().flatten().collect()
 }
 
 /// (t, ms since the previous new-data segment ÷ stride), binned to min/max
@@ -484,7 +442,9 @@ pub fn write_charts(
 
 // ---------------------------------------------------------------- drawing
 
-fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Chart) -> anyhow::Result<()>
+/// Draw the chart; returns the data marks the caller draws (bitmaps) or
+/// writes with tooltips (SVG).
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Chart) -> anyhow::Result<Vec<Mark>>
 where
     DB::ErrorType: 'static,
 {
@@ -492,27 +452,29 @@ where
     // A strip at the bottom for the one-line note, apart from the axis label.
     let (main, foot) = root.split_vertically(HEIGHT - FOOTER);
     let root = &main;
+    let mut marks = Vec::new();
     let text = match &c.plot {
         Plot::Histogram { bars } => draw_histogram(root, &c.title, bars),
-        Plot::TimeSequence {
-            segments,
-            retrans,
-            acks,
-            binned,
-            stride,
-        } => draw_timeseq(root, &c.title, segments, retrans, acks, *binned, *stride),
+        Plot::TimeSequence(ts) => timeseq::draw(root, &c.title, ts).map(|(n, m)| {
+            marks = m;
+            n
+        }),
         Plot::SendInterval {
             points,
             rtt_ms,
             ack_delay_ms,
             stride,
         } => draw_interval(root, &c.title, points, *rtt_ms, *ack_delay_ms, *stride),
+        Plot::Latency(l) => latency::draw(root, &c.title, l),
         Plot::WriteDelayCdf {
             points,
             unseen,
             total,
         } => draw_cdf(root, &c.title, points, *unseen, *total),
-        Plot::Sweep { points } => draw_sweep(root, &c.title, points),
+        Plot::Sweep { points, y_axis } => root
+            .titled(&c.title, caption_style())
+            .map_err(err)
+            .and_then(|r| sweep::draw(&r, points, *y_axis)),
     }?;
     if !text.is_empty() {
         foot.draw(&Text::new(
@@ -522,14 +484,14 @@ where
         ))
         .map_err(err)?;
     }
-    Ok(())
+    Ok(marks)
 }
 
 /// Height of the note strip under each chart.
 const FOOTER: u32 = 24;
 
 /// Tick label: no trailing `.0`, at most 3 decimals.
-fn num_label(v: &f64) -> String {
+pub(crate) fn num_label(v: &f64) -> String {
     let s = format!("{:.3}", v);
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" {
@@ -539,12 +501,12 @@ fn num_label(v: &f64) -> String {
     }
 }
 
-fn caption_style() -> TextStyle<'static> {
+pub(crate) fn caption_style() -> TextStyle<'static> {
     (FONT, 22).into_font().style(FontStyle::Bold).color(&BLACK)
 }
 
 /// Time axis unit: seconds, or milliseconds for short flows.
-fn time_unit(max_t: f64) -> (f64, &'static str) {
+pub(crate) fn time_unit(max_t: f64) -> (f64, &'static str) {
     if max_t < 2.0 {
         (1000.0, "ms")
     } else {
@@ -620,128 +582,7 @@ fn draw_histogram<DB: DrawingBackend>(
     )
 }
 
-#[allow(clippy::too_many_arguments)]
-fn draw_timeseq<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-    segs: &[(f64, f64, f64)],
-    retrans: &[(f64, f64, f64)],
-    acks: &[(f64, f64)],
-    binned: bool,
-    stride: u64,
-) -> anyhow::Result<String> {
-    let all_t = segs
-        .iter()
-        .chain(retrans)
-        .map(|s| s.0)
-        .chain(acks.iter().map(|a| a.0));
-    let max_t = all_t.clone().fold(0.0f64, f64::max);
-    let min_t = all_t.fold(f64::INFINITY, f64::min).min(max_t);
-    let (k, unit) = time_unit(max_t);
-    let max_y = segs
-        .iter()
-        .chain(retrans)
-        .map(|s| s.2)
-        .chain(acks.iter().map(|a| a.1))
-        .fold(1.0f64, f64::max);
-    let min_y = segs
-        .iter()
-        .chain(retrans)
-        .map(|s| s.1)
-        .fold(0.0f64, f64::min);
-    let pad_t = ((max_t - min_t) * k * 0.02).max(1e-3);
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, caption_style())
-        .margin(20)
-        .x_label_area_size(55)
-        .y_label_area_size(90)
-        .build_cartesian_2d(min_t * k - pad_t..max_t * k + pad_t, min_y..max_y * 1.03)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .light_line_style(RGBColor(238, 238, 238))
-        .max_light_lines(4)
-        .x_desc(format!("time since the flow's first frame ({unit})"))
-        .y_desc("sequence offset (bytes)")
-        .y_label_formatter(&|v| format!("{}", v.round() as i64))
-        .x_label_formatter(&num_label)
-        .axis_desc_style((FONT, 18))
-        .label_style((FONT, 15))
-        .draw()
-        .map_err(err)?;
-    if !acks.is_empty() {
-        let mut steps = Vec::with_capacity(acks.len() * 2 + 1);
-        for (i, &(t, a)) in acks.iter().enumerate() {
-            if i > 0 {
-                steps.push((t * k, acks[i - 1].1));
-            }
-            steps.push((t * k, a));
-        }
-        steps.push((max_t * k + pad_t, acks[acks.len() - 1].1));
-        chart
-            .draw_series(LineSeries::new(steps, ACK_COLOR.stroke_width(2)))
-            .map_err(err)?
-            .label("cumulative ACK from the peer")
-            .legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 25, y)], ACK_COLOR.stroke_width(2))
-            });
-    }
-    chart
-        .draw_series(segs.iter().map(|&(t, lo, hi)| {
-            PathElement::new(
-                vec![(t * k, lo), (t * k, hi)],
-                SEGMENT_COLOR.stroke_width(2),
-            )
-        }))
-        .map_err(err)?
-        .label("data segment (offset to offset + length)")
-        .legend(|(x, y)| {
-            PathElement::new(
-                vec![(x + 12, y - 7), (x + 12, y + 7)],
-                SEGMENT_COLOR.stroke_width(2),
-            )
-        });
-    if !retrans.is_empty() {
-        chart
-            .draw_series(retrans.iter().map(|&(t, lo, hi)| {
-                PathElement::new(
-                    vec![(t * k, lo), (t * k, hi)],
-                    RETRANS_COLOR.stroke_width(2),
-                )
-            }))
-            .map_err(err)?;
-        chart
-            .draw_series(
-                retrans
-                    .iter()
-                    .map(|&(t, _, hi)| Cross::new((t * k, hi), 6, RETRANS_COLOR.stroke_width(2))),
-            )
-            .map_err(err)?
-            .label("retransmission (×)")
-            .legend(|(x, y)| Cross::new((x + 12, y), 6, RETRANS_COLOR.stroke_width(2)));
-    }
-    // Sequence rises from lower left to upper right: lower right is free.
-    legend(&mut chart, SeriesLabelPosition::LowerRight, 15)?;
-    let mut n = Vec::new();
-    if binned {
-        n.push(format!(
-            "{} pixel columns, each bar spans the segments sent in it",
-            segs.len()
-        ));
-    } else {
-        n.push(format!(
-            "{} segments, {} retransmitted",
-            segs.len(),
-            retrans.len()
-        ));
-    }
-    if stride > 1 {
-        n.push(format!("every {stride}th segment of the flow kept"));
-    }
-    Ok(n.join("; "))
-}
-
-fn nice_log_range(lo: f64, hi: f64) -> (f64, f64) {
+pub(crate) fn nice_log_range(lo: f64, hi: f64) -> (f64, f64) {
     let lo = 10f64.powf(lo.log10().floor());
     let hi = 10f64.powf(hi.log10().ceil());
     if hi <= lo {
@@ -751,7 +592,7 @@ fn nice_log_range(lo: f64, hi: f64) -> (f64, f64) {
     }
 }
 
-fn log_label(v: &f64) -> String {
+pub(crate) fn log_label(v: &f64) -> String {
     if *v >= 1.0 {
         format!("{}", (*v * 1000.0).round() / 1000.0)
     } else {
@@ -897,18 +738,7 @@ fn draw_cdf<DB: DrawingBackend>(
     ))
 }
 
-/// Marker shapes and dash patterns for the sweep lines, by index.
-fn sweep_style(i: usize) -> (RGBColor, u32) {
-    const GREYS: [RGBColor; 4] = [
-        RGBColor(0, 0, 0),
-        RGBColor(70, 70, 70),
-        RGBColor(120, 120, 120),
-        RGBColor(40, 40, 40),
-    ];
-    (GREYS[i % 4], [0, 8, 3, 14][i % 4])
-}
-
-fn marker<DB: DrawingBackend>(
+pub(crate) fn marker<DB: DrawingBackend>(
     i: usize,
     (x, y): (i32, i32),
     color: RGBColor,
@@ -939,106 +769,10 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     Ok(())
 }
 
-fn draw_sweep<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-    points: &[SweepPoint],
-) -> anyhow::Result<String>
-where
-    DB::ErrorType: 'static,
-{
-    let root = root.titled(title, caption_style()).map_err(err)?;
-    let (left, right) = root.split_horizontally(WIDTH / 2);
-    // Lines: one per RTT (and TCP_NODELAY setting), sorted by interval.
-    let mut rtts: Vec<(f64, bool)> = points.iter().map(|p| (p.rtt_ms, p.nodelay)).collect();
-    rtts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    rtts.dedup();
-    let lo = points
-        .iter()
-        .map(|p| p.interval_ms)
-        .fold(f64::INFINITY, f64::min);
-    let hi = points.iter().map(|p| p.interval_ms).fold(0.0, f64::max);
-    let (x0, x1) = if points.is_empty() {
-        (0.1, 100.0)
-    } else {
-        nice_log_range(lo.max(1e-3), hi.max(1e-3))
-    };
-    for (panel, area) in [(0, &left), (1, &right)] {
-        let val = |p: &SweepPoint| {
-            if panel == 0 {
-                p.aggregated as f64
-            } else {
-                p.mean_wps
-            }
-        };
-        let ymax = points.iter().map(val).fold(1.0, f64::max);
-        let mut chart = ChartBuilder::on(area)
-            .margin(15)
-            .x_label_area_size(55)
-            .y_label_area_size(70)
-            .build_cartesian_2d((x0..x1).log_scale(), 0f64..ymax * 1.1)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .light_line_style(RGBColor(238, 238, 238))
-            .max_light_lines(4)
-            .x_desc("write interval (ms, log)")
-            .y_desc(if panel == 0 {
-                "aggregated writes (count)"
-            } else {
-                "mean writes per segment"
-            })
-            .x_label_formatter(&log_label)
-            .y_label_formatter(&num_label)
-            .axis_desc_style((FONT, 17))
-            .label_style((FONT, 14))
-            .draw()
-            .map_err(err)?;
-        for (i, rtt) in rtts.iter().enumerate() {
-            let mut line: Vec<(f64, f64)> = points
-                .iter()
-                .filter(|p| (p.rtt_ms, p.nodelay) == *rtt)
-                .map(|p| (p.interval_ms, val(p)))
-                .collect();
-            line.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let (color, dash) = sweep_style(i);
-            let style = color.stroke_width(2);
-            if dash == 0 {
-                chart
-                    .draw_series(LineSeries::new(line.clone(), style))
-                    .map_err(err)?;
-            } else {
-                chart
-                    .draw_series(DashedLineSeries::new(line.clone(), dash, 5, style))
-                    .map_err(err)?;
-            }
-            let pos = |c: (f64, f64)| c;
-            let ann = chart
-                .draw_series(
-                    line.iter()
-                        .map(|&p| EmptyElement::at(pos(p)) + marker::<DB>(i, (0, 0), color)),
-                )
-                .map_err(err)?;
-            let nd = if rtt.1 { ", TCP_NODELAY" } else { "" };
-            ann.label(format!("RTT {} ms{nd}", log_label(&rtt.0)))
-                .legend(move |(x, y)| {
-                    EmptyElement::at((x + 12, y))
-                        + marker::<DB>(i, (0, 0), color)
-                        + PathElement::new(vec![(-12, 0), (12, 0)], style)
-                });
-        }
-        // One legend (right panel) serves both panels.
-        if panel == 1 {
-            legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
-        }
-    }
-    Ok(String::new())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Series, SeriesAck, SeriesSegment};
+    use crate::report::{Series, SeriesAck, SeriesSegment, SeriesWrite};
 
     fn series(n: usize) -> Series {
         Series {
@@ -1049,69 +783,72 @@ mod tests {
                     len: 100,
                     writes: Some(1),
                     retransmission: i % 1000 == 999,
+                    frame: i as u64 + 4,
                 })
                 .collect(),
             acks: (0..n / 2)
                 .map(|i| SeriesAck {
                     t: i as f64 * 2e-4 + 5e-5,
                     ack: i as i64 * 200,
+                    win: Some(65535),
                 })
                 .collect(),
             segment_stride: 1,
             ack_stride: 1,
+            writes: (0..n)
+                .map(|i| SeriesWrite {
+                    t_call: i as f64 * 1e-4 - 2e-5,
+                    offset_end: (i as u64 + 1) * 100,
+                    t_departure: Some(i as f64 * 1e-4),
+                })
+                .collect(),
+            write_stride: 1,
         }
     }
 
     #[test]
     fn small_series_is_not_binned() {
-        let Plot::TimeSequence {
-            segments,
-            retrans,
-            acks,
-            binned,
-            ..
-        } = time_sequence(&series(100))
-        else {
-            panic!()
-        };
-        assert!(!binned);
-        assert_eq!(segments.len() + retrans.len(), 100);
-        assert_eq!(acks.len(), 50);
-        assert_eq!((segments[3].1, segments[3].2), (300.0, 400.0));
+        let ts = timeseq::from_series(&series(100), Vec::new());
+        assert!(!ts.binned);
+        assert_eq!(ts.bars.len(), 100);
+        assert_eq!(ts.acks.len(), 50);
+        assert_eq!(ts.window.len(), 50);
+        assert_eq!((ts.bars[3].lo, ts.bars[3].hi, ts.bars[3].first_frame), (300.0, 400.0, 7));
+        // Each write is carried by the segment ending at its end.
+        assert_eq!(ts.writes.len(), 100);
+        assert_eq!(ts.writes[3].frame, Some(7));
+        assert_eq!(ts.writes[3].bytes, Some(100));
     }
 
     #[test]
     fn million_segments_bin_by_pixel_column_and_render_fast() {
         let s = series(1_000_000);
         let start = std::time::Instant::now();
-        let plot = time_sequence(&s);
-        let Plot::TimeSequence {
-            segments,
-            retrans,
-            acks,
-            binned,
-            ..
-        } = &plot
-        else {
-            panic!()
-        };
-        assert!(binned);
-        assert!(segments.len() <= PLOT_COLUMNS && retrans.len() <= PLOT_COLUMNS);
-        assert!(acks.len() <= PLOT_COLUMNS);
+        let ts = timeseq::from_series(&s, Vec::new());
+        assert!(ts.binned);
+        assert!(ts.bars.len() <= 2 * PLOT_COLUMNS);
+        assert!(ts.acks.len() <= PLOT_COLUMNS);
+        assert!(ts.writes.len() <= timeseq::MAX_WRITE_MARKS);
+        assert!(ts.write_stride > 1);
         // Binning keeps the extremes: the first offset and the last end.
-        assert_eq!(segments[0].1, 0.0);
-        let last = segments.iter().map(|b| b.2).fold(0.0, f64::max);
+        let new: Vec<_> = ts.bars.iter().filter(|b| !b.retrans).collect();
+        assert_eq!(new[0].lo, 0.0);
+        assert_eq!(new[0].first_frame, 4);
+        let last = new.iter().map(|b| b.hi).fold(0.0, f64::max);
         // Segment 999_999 is a retransmission: the last new-data end is 999_998's.
         assert_eq!(last, 999_998.0 * 100.0 + 100.0);
+        let segs: u64 = ts.bars.iter().map(|b| b.segments).sum();
+        assert_eq!(segs, 1_000_000);
         let iv = send_intervals(&s);
         assert!(iv.len() <= 2 * PLOT_COLUMNS);
         let chart = Chart {
             name: "t".into(),
             title: "t".into(),
-            plot,
+            plot: Plot::TimeSequence(ts),
         };
         let svg = chart.svg().unwrap();
         assert!(svg.len() < 2_000_000);
+        assert!(svg.contains("binned: one bar per pixel column"));
         chart.rgb().unwrap();
         assert!(
             start.elapsed().as_secs() < 20,
@@ -1139,6 +876,61 @@ mod tests {
         assert_eq!(num_label(&-0.0), "0");
         assert_eq!(log_label(&0.001), "0.001");
         assert_eq!(log_label(&10.0), "10");
+    }
+
+    /// Ink boxes (first col, last col, top row, bottom row) of the glyphs of
+    /// `text` drawn in the bitmap backend, split at blank columns.
+    fn ink_boxes(text: &str, size: u32) -> Vec<(usize, usize, usize, usize)> {
+        init_fonts();
+        let (w, h) = (400usize, 120usize);
+        let mut buf = vec![255u8; w * h * 3];
+        {
+            let root = BitMapBackend::with_buffer(&mut buf, (w as u32, h as u32)).into_drawing_area();
+            root.draw(&Text::new(text.to_string(), (10, 20), (FONT, size).into_font().color(&BLACK)))
+                .unwrap();
+            root.present().unwrap();
+        }
+        let ink = |x: usize, y: usize| buf[(y * w + x) * 3] < 128;
+        let mut boxes = Vec::new();
+        let mut cur: Option<(usize, usize, usize, usize)> = None;
+        for x in 0..w {
+            let rows: Vec<usize> = (0..h).filter(|&y| ink(x, y)).collect();
+            match (rows.first(), &mut cur) {
+                (Some(&t), Some(b)) => {
+                    b.1 = x;
+                    b.2 = b.2.min(t);
+                    b.3 = b.3.max(*rows.last().unwrap());
+                }
+                (Some(&t), None) => cur = Some((x, x, t, *rows.last().unwrap())),
+                (None, Some(_)) => boxes.push(cur.take().unwrap()),
+                (None, None) => {}
+            }
+        }
+        boxes
+    }
+
+    #[test]
+    fn png_decimal_point_sits_on_the_baseline() {
+        for size in [15, 22, 40] {
+            let b = ink_boxes("1.5", size);
+            assert_eq!(b.len(), 3, "three glyphs at {size} px: {b:?}");
+            let (one, dot) = (b[0], b[1]);
+            // The dot's bottom is the digit's bottom (baseline), ±1 px, and
+            // the dot is in the lower third of the digit's height.
+            assert!(dot.3.abs_diff(one.3) <= 1, "dot bottom {} vs digit bottom {} at {size} px", dot.3, one.3);
+            let height = one.3 - one.2;
+            assert!(dot.2 >= one.2 + height * 2 / 3, "dot top {} too high at {size} px ({one:?})", dot.2);
+            // Advance: the gaps either side of the dot are about equal.
+            let (l, r) = (dot.0 - one.1, b[2].0 - dot.1);
+            assert!(l.abs_diff(r) <= 2 + size as usize / 10, "gaps {l} and {r} at {size} px");
+        }
+        // Addresses keep even spacing around ':' ("65.54.95.1 4:80" was the bug).
+        for size in [15, 22] {
+            let b = ink_boxes("1:4", size);
+            assert_eq!(b.len(), 3, "{b:?}");
+            let (l, r) = (b[1].0 - b[0].1, b[2].0 - b[1].1);
+            assert!(l.abs_diff(r) <= 2, "gaps {l} and {r} around ':' at {size} px");
+        }
     }
 
     #[test]
