@@ -10,6 +10,7 @@
 mod cli;
 
 use clap::{Args, Parser, Subcommand};
+use nagle_analyze::duration::parse_duration;
 use nagle_analyze::pipeline::{self, PipelineError};
 use nagle_analyze::render::{self, ReportSink};
 use nagle_analyze::report::CaptureSummary;
@@ -49,9 +50,9 @@ struct SweepArgs {
     /// `rtt_ms`) or is inferred from the capture.
     #[arg(value_name = "CAPTURE", required = true)]
     captures: Vec<String>,
-    /// Folder for sweep.svg / sweep.png.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    out: PathBuf,
+    /// Folder for sweep.svg / sweep.png (`--out` is a deprecated alias).
+    #[arg(long, value_name = "DIR", alias = "out", default_value = ".")]
+    out_dir: PathBuf,
     /// Chart file format.
     #[arg(long, value_parser = cli::chart_format_parser(), default_value = "svg")]
     chart_format: render::charts::ChartFormat,
@@ -176,30 +177,6 @@ fn parse_framing(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-/// "30s", "2m", "500ms", "1.5s", "90" (seconds).
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, "s"),
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("not a duration: {s} (try 30s, 2m, 500ms)"))?;
-    let secs = match unit {
-        "ms" => v / 1000.0,
-        "s" => v,
-        "m" | "min" => v * 60.0,
-        "h" => v * 3600.0,
-        _ => return Err(format!("unknown unit in {s}: use ms, s, m or h")),
-    };
-    if !(secs.is_finite() && secs >= 0.0) {
-        return Err(format!("not a duration: {s}"));
-    }
-    Ok(std::time::Duration::from_secs_f64(secs))
-}
-
 /// Charts and the HTML/Markdown report: of the `--flow` flows, or else of
 /// the flows where Nagle or delayed ACK cost most (at most 8).
 #[derive(Args)]
@@ -258,7 +235,7 @@ fn main() -> ExitCode {
         Some(Command::Sweep(a)) => or_fail(nagle_analyze::sweep_chart::run(
             &a.captures,
             a.write_size,
-            &a.out,
+            &a.out_dir,
             a.chart_format,
             &mut std::io::stdout(),
         )),
