@@ -40,6 +40,14 @@ enum Command {
     /// Chart a write-interval sweep: aggregated segments and writes per
     /// segment against the write interval, one line per RTT.
     Sweep(SweepArgs),
+    /// Print a shell completion script: bash, zsh, fish (e.g.
+    /// `nagle-analyze completions bash > /etc/bash_completion.d/nagle-analyze`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `nagle-analyze man | man -l -`.
+    Man,
 }
 
 #[derive(Args)]
@@ -239,6 +247,13 @@ fn main() -> ExitCode {
             a.chart_format,
             &mut std::io::stdout(),
         )),
+        Some(Command::Completions { shell }) => {
+            cli::completions(shell, &mut command(), &mut std::io::stdout());
+            0
+        }
+        Some(Command::Man) => or_fail(
+            cli::man_page(command(), &mut std::io::stdout()).map_err(anyhow::Error::from),
+        ),
         None => {
             let mut a = cli.analyze;
             if let Err(msg) = resolve_inputs(&mut a) {
@@ -255,17 +270,20 @@ fn main() -> ExitCode {
 
 /// A usage error in clap's words (with the usage line): exit code 2.
 fn usage_error(msg: &str) -> ! {
-    use clap::CommandFactory;
-    Cli::command()
+    command()
         .error(clap::error::ErrorKind::ArgumentConflict, msg)
         .exit()
 }
 
-/// tcpdump's habits: with `-r FILE` the positional words are a filter
-/// expression; without it, a word that is no file but reads as a filter is
+/// tcpdump's habits: with `-r FILE` or `-i IFACE` the positional words are
+/// a filter expression; without it, a word that is no file but reads as a filter is
 /// a usage error that suggests `--filter`. No input at all is a usage error.
 fn resolve_inputs(a: &mut AnalyzeArgs) -> Result<(), String> {
-    if !a.read.is_empty() {
+    let live = a.live.interface.is_some();
+    if live && (!a.read.is_empty() || a.inputs.iter().any(|w| std::path::Path::new(w).is_file())) {
+        return Err("give capture files or --interface, not both".into());
+    }
+    if !a.read.is_empty() || live {
         if !a.inputs.is_empty() {
             let expr = a.inputs.join(" ");
             if a.filter.is_some() {
@@ -298,10 +316,23 @@ fn resolve_inputs(a: &mut AnalyzeArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The command line, with `--version` from the library's one version string.
+/// The command definition: `--version` from the library's one version
+/// string (with the compiled features in its long form), help wrapped at
+/// 100 columns with examples and exit codes. Completions and the man page
+/// come from this same definition.
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command()
+        .version(nagle_analyze::report::VERSION)
+        .long_version(cli::long_version())
+        .max_term_width(100)
+        .after_help(cli::AFTER_HELP)
+}
+
+/// The command line, parsed with [`command`].
 fn parse_command_line() -> Cli {
-    use clap::{CommandFactory, FromArgMatches};
-    let mut cmd = Cli::command().version(nagle_analyze::report::VERSION);
+    use clap::FromArgMatches;
+    let mut cmd = command();
     let mut matches = cmd.clone().get_matches();
     Cli::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
 }

@@ -157,3 +157,52 @@ fn one_flag_vocabulary_in_the_lab() {
     let sweep = String::from_utf8(run(&["sweep", "--help"]).stdout).unwrap();
     assert!(sweep.contains("--out-dir"));
 }
+
+#[test]
+fn help_is_grouped_wrapped_with_examples_and_exit_codes() {
+    let o = run(&["--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    let help = String::from_utf8(o.stdout).unwrap();
+    for heading in ["Input:", "Output:", "Write boundaries:", "Live capture:", "Limits:", "Examples:", "Exit codes:"] {
+        assert!(help.lines().any(|l| l == heading), "--help lacks {heading}\n{help}");
+    }
+    let long = help.lines().filter(|l| l.chars().count() > 100).count();
+    assert_eq!(long, 0, "lines over 100 columns:\n{help}");
+    assert!(help.contains("  2  usage error"), "{help}");
+}
+
+#[test]
+fn version_lists_the_compiled_features() {
+    let v = String::from_utf8(run(&["--version"]).stdout).unwrap();
+    assert!(v.starts_with("nagle-analyze "), "{v}");
+    let features = v.lines().nth(1).unwrap_or_default();
+    if cfg!(feature = "live") {
+        assert!(features.contains("live capture and BPF filters: yes (libpcap version"), "{v}");
+    } else {
+        assert!(features.contains("live capture and BPF filters: no"), "{v}");
+    }
+    assert!(features.contains(if cfg!(feature = "lab") { "lab: yes" } else { "lab: no" }), "{v}");
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_same_definition() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = run(&["completions", shell]);
+        assert_eq!(o.status.code(), Some(0), "{shell}: {}", stderr(&o));
+        let script = String::from_utf8(o.stdout).unwrap();
+        assert!(script.contains("filter"), "{shell} completion lacks --filter");
+        assert!(script.contains("write-size"), "{shell} completion lacks --write-size");
+    }
+    let o = run(&["completions", "tcsh"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["man"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let man = String::from_utf8(o.stdout).unwrap();
+    assert!(man.starts_with(".ie") || man.contains(".TH"), "roff: {}", &man[..200.min(man.len())]);
+    assert!(man.contains("\\-\\-filter"), "man page lists --filter");
+    let exit = &man[man.find("EXIT STATUS").expect("an EXIT STATUS section")..];
+    for code in ["\\fB0\\fR", "\\fB1\\fR", "\\fB2\\fR", "\\fB3\\fR"] {
+        assert!(exit.contains(code), "exit code {code} missing");
+    }
+    assert!(exit.contains("usage error"));
+}

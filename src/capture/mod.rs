@@ -186,3 +186,24 @@ pub fn looks_like_filter(expr: &str) -> bool {
         PRIMITIVES.contains(&first.trim_start_matches(['(', '!']))
     }
 }
+
+/// libpcap's own version line (`libpcap version 1.10.5 (with TPACKET_V3)`),
+/// when live capture is compiled in.
+pub fn libpcap_version() -> Option<String> {
+    #[cfg(feature = "live")]
+    {
+        extern "C" {
+            fn pcap_lib_version() -> *const std::ffi::c_char;
+        }
+        // SAFETY: libpcap returns a static NUL-terminated string.
+        let p = unsafe { pcap_lib_version() };
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: non-null, NUL-terminated, static (see above).
+        let s = unsafe { std::ffi::CStr::from_ptr(p) };
+        Some(s.to_string_lossy().into_owned())
+    }
+    #[cfg(not(feature = "live"))]
+    None
+}
