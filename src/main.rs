@@ -103,6 +103,15 @@ struct AnalyzeArgs {
     #[arg(long, help_heading = "Output")]
     series: bool,
 
+    /// Text: full details for the N costliest flows (after the ranked table).
+    #[arg(long, value_name = "N", default_value_t = 10, help_heading = "Output")]
+    top: usize,
+
+    /// Text: full details for every flow, as each finishes, and what a
+    /// capture cannot show.
+    #[arg(short, long, help_heading = "Output")]
+    verbose: bool,
+
     #[command(flatten)]
     charts: ChartArgs,
 
@@ -394,7 +403,10 @@ fn analyze(a: AnalyzeArgs) -> Result<u8, PipelineError> {
         whole_report(&a, &cfg, &mut out)?
     } else {
         let mut sink = CliSink {
-            inner: render::writer(a.format, &mut out),
+            inner: match a.format {
+                render::Format::Text => render::text_writer(&mut out, text_options(&a)),
+                f => render::writer(f, &mut out),
+            },
             pipe_closed: false,
         };
         pipeline::stream_files(&a.inputs, &cfg, &mut sink)?
@@ -407,6 +419,14 @@ fn analyze(a: AnalyzeArgs) -> Result<u8, PipelineError> {
     let _ = out.flush();
     let partial = report_problems(&captures);
     Ok(if partial { 3 } else { 0 })
+}
+
+/// `--top` and `--verbose`.
+fn text_options(a: &AnalyzeArgs) -> render::TextOptions {
+    render::TextOptions {
+        top: a.top,
+        verbose: a.verbose,
+    }
 }
 
 fn config_error(msg: &str) -> PipelineError {
@@ -469,7 +489,7 @@ fn whole_report(
                 d.series = None;
             }
         }
-        match render::render(&report, a.format, out) {
+        match render::render_with(&report, a.format, text_options(a), out) {
             Err(e) if !is_broken_pipe(&e) => return Err(PipelineError::output(e)),
             _ => {}
         }

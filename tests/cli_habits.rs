@@ -206,3 +206,46 @@ fn completions_and_man_page_come_from_the_same_definition() {
     }
     assert!(exit.contains("usage error"));
 }
+
+/// The text report of the four lab fixtures, with `extra` flags.
+fn text(extra: &[&str]) -> String {
+    let mut args: Vec<String> = ["nagle-on-rtt20-int1", "nagle-on-rtt20-int30", "nodelay-rtt20-int1", "reqresp-rtt20"]
+        .iter()
+        .map(|n| fixture(n))
+        .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let o = bin().args(&args).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+fn text_leads_with_a_summary_and_a_ranked_table() {
+    let t = text(&["--top", "2"]);
+    let lines: Vec<&str> = t.lines().collect();
+    assert!(lines[0].contains("capture.pcap: "), "summary first: {}", lines[0]);
+    assert!(lines[4].starts_with("4 flows, 5 directions with data"), "{}", lines[4]);
+    let head = lines.iter().position(|l| l.trim_start().starts_with("#   flow direction")).expect("table");
+    let rows: Vec<&str> = lines[head + 1..].iter().take_while(|l| !l.is_empty()).copied().collect();
+    assert_eq!(rows.len(), 5, "one row per direction with data");
+    let cost = |r: &str| -> f64 {
+        let f: Vec<&str> = r.split_whitespace().collect();
+        let n = f.len();
+        f[n - 3].parse::<f64>().unwrap() + f[n - 4].parse::<f64>().unwrap()
+    };
+    for w in rows.windows(2) {
+        assert!(cost(w[0]) >= cost(w[1]), "ranked by cost: {w:?}");
+    }
+    assert!(cost(rows[0]) > 100.0, "the reqresp stalls lead: {}", rows[0]);
+    for r in lines[head..=head + rows.len()].iter() {
+        assert!(r.chars().count() <= 120, "{} columns: {r}", r.chars().count());
+    }
+    assert!(t.contains("details of the top 2 of 4 flows"));
+    assert_eq!(t.lines().filter(|l| l.starts_with("flow ")).count(), 2, "--top 2 blocks");
+    assert!(!t.contains("what a capture cannot show"), "the footer is for --verbose");
+    let v = text(&["-v"]);
+    assert_eq!(v.lines().filter(|l| l.starts_with("flow ")).count(), 4, "every flow");
+    assert!(v.contains("what a capture cannot show"));
+    let d = text(&[]);
+    assert_eq!(d.lines().filter(|l| l.starts_with("flow ")).count(), 4, "default top 10");
+}
