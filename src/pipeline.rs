@@ -937,7 +937,7 @@ mod tests {
     fn streamed_text_and_csv_equal_the_collected_report_rendered() {
         let paths = inputs();
         let report = analyze_files(&paths, &Config::default()).unwrap();
-        for format in [Format::Text, Format::Json, Format::Csv] {
+        for format in [Format::Text, Format::Json, Format::Csv, Format::Jsonl] {
             let mut whole = Vec::new();
             render::render(&report, format, &mut whole).unwrap();
             assert_eq!(

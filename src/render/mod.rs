@@ -19,7 +19,9 @@ pub mod charts;
 pub mod html;
 pub mod sink;
 
-pub use sink::{text_writer, writer, Collector, CsvWriter, JsonWriter, ReportSink, TextWriter};
+pub use sink::{
+    text_writer, writer, Collector, CsvWriter, JsonWriter, JsonlWriter, ReportSink, TextWriter,
+};
 
 use crate::report::{CaptureSummary, Direction, Flow, Report};
 use std::fmt::Write as _;
@@ -30,6 +32,8 @@ pub enum Format {
     Text,
     Json,
     Csv,
+    /// JSON lines: one object per flow as it finishes, then a summary line.
+    Jsonl,
 }
 
 /// How the text report is laid out: the capture summary and the ranked
@@ -129,6 +133,7 @@ pub fn render_with(
         ),
         Format::Json => replay(&mut JsonWriter::new(out), report, JsonWriter::write_flow),
         Format::Csv => replay(&mut CsvWriter::new(out), report, CsvWriter::write_flow),
+        Format::Jsonl => replay(&mut JsonlWriter::new(out), report, JsonlWriter::write_flow),
     }
 }
 

@@ -5,8 +5,8 @@
 //! [`ReportSink::flow`] for every flow as soon as it is finished (so a
 //! capture of millions of connections never holds them all in memory), and
 //! [`ReportSink::finish`] once with the capture summaries, which are known
-//! only when every input is read. Implemented here by the three streaming
-//! writers ([`TextWriter`], [`JsonWriter`], [`CsvWriter`]; [`writer`] picks
+//! only when every input is read. Implemented here by the streaming
+//! writers ([`TextWriter`], [`JsonWriter`], [`JsonlWriter`], [`CsvWriter`]; [`writer`] picks
 //! one by [`Format`]) and by the in-memory [`Collector`], whose [`Report`]
 //! is what charts and the HTML/Markdown page (which rank all flows) and
 //! library users get.
@@ -41,6 +41,7 @@ pub fn writer<'a, W: Write + Send + 'a>(format: Format, out: W) -> Box<dyn Repor
         Format::Text => Box::new(TextWriter::new(out)),
         Format::Json => Box::new(JsonWriter::new(out)),
         Format::Csv => Box::new(CsvWriter::new(out)),
+        Format::Jsonl => Box::new(JsonlWriter::new(out)),
     }
 }
 
@@ -308,6 +309,62 @@ impl<W: Write> ReportSink for JsonWriter<W> {
             "{close},\n  \"captures\": {},\n  \"advice_cannot_show\": {}\n}}\n",
             indented_json(&captures, 2)?.trim_start(),
             indented_json(&crate::advice::CANNOT_SHOW, 2)?.trim_start()
+        )?;
+        self.out.flush()
+    }
+}
+
+/// JSON lines, for jq and engines that read them (DuckDB, ClickHouse,
+/// Spark): one compact object per flow as it finishes —
+/// `{"type":"flow","capture_path":…,` then the flow's fields as in the JSON
+/// document — then one `{"type":"summary",…}` line with `schema_version`,
+/// `tool`, `captures` and `advice_cannot_show`.
+pub struct JsonlWriter<W: Write> {
+    out: BufWriter<W>,
+    /// The inputs' names (`capture_path`).
+    paths: Vec<String>,
+}
+
+impl<W: Write> JsonlWriter<W> {
+    pub fn new(out: W) -> Self {
+        JsonlWriter {
+            out: buffered(out),
+            paths: Vec::new(),
+        }
+    }
+
+    /// One flow's line (by reference: see [`super::render`]).
+    pub fn write_flow(&mut self, f: &Flow) -> io::Result<()> {
+        let path = self.paths.get(f.capture).map_or("", String::as_str);
+        let body = serde_json::to_string(f)?;
+        let fields = body.strip_prefix('{').unwrap_or(&body);
+        let sep = if fields == "}" { "" } else { "," };
+        writeln!(
+            self.out,
+            "{{\"type\":\"flow\",\"capture_path\":{}{sep}{fields}",
+            serde_json::to_string(path)?
+        )
+    }
+}
+
+impl<W: Write> ReportSink for JsonlWriter<W> {
+    fn begin(&mut self, inputs: &[String]) -> io::Result<()> {
+        self.paths = inputs.to_vec();
+        Ok(())
+    }
+
+    fn flow(&mut self, flow: Flow) -> io::Result<()> {
+        self.write_flow(&flow)
+    }
+
+    fn finish(&mut self, captures: &[CaptureSummary]) -> io::Result<()> {
+        writeln!(
+            self.out,
+            "{{\"type\":\"summary\",\"schema_version\":{},\"tool\":{},\"captures\":{},\"advice_cannot_show\":{}}}",
+            crate::report::SCHEMA_VERSION,
+            serde_json::to_string(crate::report::TOOL)?,
+            serde_json::to_string(captures)?,
+            serde_json::to_string(&crate::advice::CANNOT_SHOW)?
         )?;
         self.out.flush()
     }
