@@ -39,8 +39,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
                 "duration {text:?} needs a unit: ns, us, ms, s, m or h ({EXAMPLES})"
             ));
         }
-        total += v * unit_seconds(unit)
-            .ok_or_else(|| format!("unknown unit {unit:?} in {text:?}: use ns, us, ms, s, m or h ({EXAMPLES})"))?;
+        total += v * unit_seconds(unit).ok_or_else(|| {
+            format!("unknown unit {unit:?} in {text:?}: use ns, us, ms, s, m or h ({EXAMPLES})")
+        })?;
         rest = next;
     }
     Duration::try_from_secs_f64(total).map_err(|_| format!("duration out of range: {text:?}"))

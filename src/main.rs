@@ -78,7 +78,12 @@ struct AnalyzeArgs {
     inputs: Vec<String>,
 
     /// Read this capture file (repeatable), as tcpdump/tshark -r.
-    #[arg(short = 'r', long = "read", value_name = "FILE", help_heading = "Input")]
+    #[arg(
+        short = 'r',
+        long = "read",
+        value_name = "FILE",
+        help_heading = "Input"
+    )]
     read: Vec<String>,
 
     /// BPF filter expression (libpcap syntax), applied to file input too.
@@ -260,9 +265,9 @@ fn main() -> ExitCode {
             cli::completions(shell, &mut command(), &mut std::io::stdout());
             0
         }
-        Some(Command::Man) => or_fail(
-            cli::man_page(command(), &mut std::io::stdout()).map_err(anyhow::Error::from),
-        ),
+        Some(Command::Man) => {
+            or_fail(cli::man_page(command(), &mut std::io::stdout()).map_err(anyhow::Error::from))
+        }
         None => {
             let mut a = cli.analyze;
             if let Err(msg) = resolve_inputs(&mut a) {
@@ -485,7 +490,11 @@ fn whole_report(
         // Series were kept for the charts: standard output is the same
         // with or without them unless asked for (`--series`).
         if !a.series {
-            for d in report.flows.iter_mut().flat_map(|f| f.directions.iter_mut()) {
+            for d in report
+                .flows
+                .iter_mut()
+                .flat_map(|f| f.directions.iter_mut())
+            {
                 d.series = None;
             }
         }

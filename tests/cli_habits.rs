@@ -21,7 +21,10 @@ fn stderr(o: &Output) -> String {
 /// Two flows: one to port 5001 (the lab's request/response), one on the
 /// lab's Nagle-on run; both files in the repository.
 fn fixture(name: &str) -> String {
-    format!("{}/fixtures/lab/{name}/capture.pcap", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/fixtures/lab/{name}/capture.pcap",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -50,7 +53,13 @@ fn read_flag_takes_a_trailing_filter_as_tcpdump() {
     let all = json(&run(&["-r", &f, "--format", "json"]));
     let n = all["flows"].as_array().unwrap().len();
     assert!(n >= 1);
-    let port = all["flows"][0]["server"].as_str().unwrap().rsplit(':').next().unwrap().to_string();
+    let port = all["flows"][0]["server"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
     let kept = json(&run(&["-r", &f, "--format", "json", "tcp", "port", &port]));
     assert_eq!(kept["flows"].as_array().unwrap().len(), n);
     let none = json(&run(&["-r", &f, "--format", "json", "tcp", "port", "9"]));
@@ -80,7 +89,13 @@ fn a_filter_written_as_files_suggests_filter() {
 #[test]
 fn tcpdump_short_flags_exist() {
     let help = String::from_utf8(run(&["--help"]).stdout).unwrap();
-    for flag in ["-r, --read", "-w, --save", "-c, --count", "-s, --snaplen", "-D, --list-interfaces"] {
+    for flag in [
+        "-r, --read",
+        "-w, --save",
+        "-c, --count",
+        "-s, --snaplen",
+        "-D, --list-interfaces",
+    ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
 }
@@ -97,9 +112,16 @@ fn flow_selects_in_every_output_and_an_unknown_flow_is_an_error() {
     assert_eq!(flows[0]["id"].as_u64().unwrap().to_string(), id);
     let csv = run(&[&a, &b, "--format", "csv", "--flow", &id]);
     let text = String::from_utf8(csv.stdout).unwrap();
-    let ids: Vec<&str> = text.lines().skip(1).map(|l| l.split(',').nth(1).unwrap_or("")).collect();
+    let ids: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap_or(""))
+        .collect();
     assert!(!ids.is_empty());
-    assert!(ids.iter().all(|i| *i == id), "CSV rows of flow {id} only: {ids:?}");
+    assert!(
+        ids.iter().all(|i| *i == id),
+        "CSV rows of flow {id} only: {ids:?}"
+    );
     let t = String::from_utf8(run(&[&a, &b, "--flow", &id]).stdout).unwrap();
     let t_all = String::from_utf8(run(&[&a, &b]).stdout).unwrap();
     assert!(t.len() < t_all.len(), "text is selected too");
@@ -120,7 +142,10 @@ fn charts_do_not_change_standard_output() {
     let dir = tmp("charts-stdout");
     let charted = run(&[&f, "--format", "json", "--charts", dir.to_str().unwrap()]);
     assert_eq!(charted.status.code(), Some(0), "{}", stderr(&charted));
-    assert!(std::fs::read_dir(&dir).unwrap().count() > 0, "charts written");
+    assert!(
+        std::fs::read_dir(&dir).unwrap().count() > 0,
+        "charts written"
+    );
     assert_eq!(plain.stdout, charted.stdout);
     let series = json(&run(&[&f, "--format", "json", "--series"]));
     assert!(series["flows"][0]["directions"][0]["series"].is_object());
@@ -163,8 +188,19 @@ fn help_is_grouped_wrapped_with_examples_and_exit_codes() {
     let o = run(&["--help"]);
     assert_eq!(o.status.code(), Some(0));
     let help = String::from_utf8(o.stdout).unwrap();
-    for heading in ["Input:", "Output:", "Write boundaries:", "Live capture:", "Limits:", "Examples:", "Exit codes:"] {
-        assert!(help.lines().any(|l| l == heading), "--help lacks {heading}\n{help}");
+    for heading in [
+        "Input:",
+        "Output:",
+        "Write boundaries:",
+        "Live capture:",
+        "Limits:",
+        "Examples:",
+        "Exit codes:",
+    ] {
+        assert!(
+            help.lines().any(|l| l == heading),
+            "--help lacks {heading}\n{help}"
+        );
     }
     let long = help.lines().filter(|l| l.chars().count() > 100).count();
     assert_eq!(long, 0, "lines over 100 columns:\n{help}");
@@ -177,11 +213,21 @@ fn version_lists_the_compiled_features() {
     assert!(v.starts_with("nagle-analyze "), "{v}");
     let features = v.lines().nth(1).unwrap_or_default();
     if cfg!(feature = "live") {
-        assert!(features.contains("live capture and BPF filters: yes (libpcap version"), "{v}");
+        assert!(
+            features.contains("live capture and BPF filters: yes (libpcap version"),
+            "{v}"
+        );
     } else {
         assert!(features.contains("live capture and BPF filters: no"), "{v}");
     }
-    assert!(features.contains(if cfg!(feature = "lab") { "lab: yes" } else { "lab: no" }), "{v}");
+    assert!(
+        features.contains(if cfg!(feature = "lab") {
+            "lab: yes"
+        } else {
+            "lab: no"
+        }),
+        "{v}"
+    );
 }
 
 #[test]
@@ -190,15 +236,25 @@ fn completions_and_man_page_come_from_the_same_definition() {
         let o = run(&["completions", shell]);
         assert_eq!(o.status.code(), Some(0), "{shell}: {}", stderr(&o));
         let script = String::from_utf8(o.stdout).unwrap();
-        assert!(script.contains("filter"), "{shell} completion lacks --filter");
-        assert!(script.contains("write-size"), "{shell} completion lacks --write-size");
+        assert!(
+            script.contains("filter"),
+            "{shell} completion lacks --filter"
+        );
+        assert!(
+            script.contains("write-size"),
+            "{shell} completion lacks --write-size"
+        );
     }
     let o = run(&["completions", "tcsh"]);
     assert_eq!(o.status.code(), Some(2));
     let o = run(&["man"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let man = String::from_utf8(o.stdout).unwrap();
-    assert!(man.starts_with(".ie") || man.contains(".TH"), "roff: {}", &man[..200.min(man.len())]);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH"),
+        "roff: {}",
+        &man[..200.min(man.len())]
+    );
     assert!(man.contains("\\-\\-filter"), "man page lists --filter");
     let exit = &man[man.find("EXIT STATUS").expect("an EXIT STATUS section")..];
     for code in ["\\fB0\\fR", "\\fB1\\fR", "\\fB2\\fR", "\\fB3\\fR"] {
@@ -209,10 +265,15 @@ fn completions_and_man_page_come_from_the_same_definition() {
 
 /// The text report of the four lab fixtures, with `extra` flags.
 fn text(extra: &[&str]) -> String {
-    let mut args: Vec<String> = ["nagle-on-rtt20-int1", "nagle-on-rtt20-int30", "nodelay-rtt20-int1", "reqresp-rtt20"]
-        .iter()
-        .map(|n| fixture(n))
-        .collect();
+    let mut args: Vec<String> = [
+        "nagle-on-rtt20-int1",
+        "nagle-on-rtt20-int30",
+        "nodelay-rtt20-int1",
+        "reqresp-rtt20",
+    ]
+    .iter()
+    .map(|n| fixture(n))
+    .collect();
     args.extend(extra.iter().map(|s| s.to_string()));
     let o = bin().args(&args).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -223,10 +284,25 @@ fn text(extra: &[&str]) -> String {
 fn text_leads_with_a_summary_and_a_ranked_table() {
     let t = text(&["--top", "2"]);
     let lines: Vec<&str> = t.lines().collect();
-    assert!(lines[0].contains("capture.pcap: "), "summary first: {}", lines[0]);
-    assert!(lines[4].starts_with("4 flows, 5 directions with data"), "{}", lines[4]);
-    let head = lines.iter().position(|l| l.trim_start().starts_with("#   flow direction")).expect("table");
-    let rows: Vec<&str> = lines[head + 1..].iter().take_while(|l| !l.is_empty()).copied().collect();
+    assert!(
+        lines[0].contains("capture.pcap: "),
+        "summary first: {}",
+        lines[0]
+    );
+    assert!(
+        lines[4].starts_with("4 flows, 5 directions with data"),
+        "{}",
+        lines[4]
+    );
+    let head = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("#   flow direction"))
+        .expect("table");
+    let rows: Vec<&str> = lines[head + 1..]
+        .iter()
+        .take_while(|l| !l.is_empty())
+        .copied()
+        .collect();
     assert_eq!(rows.len(), 5, "one row per direction with data");
     let cost = |r: &str| -> f64 {
         let f: Vec<&str> = r.split_whitespace().collect();
@@ -236,16 +312,39 @@ fn text_leads_with_a_summary_and_a_ranked_table() {
     for w in rows.windows(2) {
         assert!(cost(w[0]) >= cost(w[1]), "ranked by cost: {w:?}");
     }
-    assert!(cost(rows[0]) > 100.0, "the reqresp stalls lead: {}", rows[0]);
+    assert!(
+        cost(rows[0]) > 100.0,
+        "the reqresp stalls lead: {}",
+        rows[0]
+    );
     for r in lines[head..=head + rows.len()].iter() {
-        assert!(r.chars().count() <= 120, "{} columns: {r}", r.chars().count());
+        assert!(
+            r.chars().count() <= 120,
+            "{} columns: {r}",
+            r.chars().count()
+        );
     }
     assert!(t.contains("details of the top 2 of 4 flows"));
-    assert_eq!(t.lines().filter(|l| l.starts_with("flow ")).count(), 2, "--top 2 blocks");
-    assert!(!t.contains("what a capture cannot show"), "the footer is for --verbose");
+    assert_eq!(
+        t.lines().filter(|l| l.starts_with("flow ")).count(),
+        2,
+        "--top 2 blocks"
+    );
+    assert!(
+        !t.contains("what a capture cannot show"),
+        "the footer is for --verbose"
+    );
     let v = text(&["-v"]);
-    assert_eq!(v.lines().filter(|l| l.starts_with("flow ")).count(), 4, "every flow");
+    assert_eq!(
+        v.lines().filter(|l| l.starts_with("flow ")).count(),
+        4,
+        "every flow"
+    );
     assert!(v.contains("what a capture cannot show"));
     let d = text(&[]);
-    assert_eq!(d.lines().filter(|l| l.starts_with("flow ")).count(), 4, "default top 10");
+    assert_eq!(
+        d.lines().filter(|l| l.starts_with("flow ")).count(),
+        4,
+        "default top 10"
+    );
 }

@@ -7,7 +7,10 @@
 use std::process::Command;
 
 fn fixture(name: &str) -> String {
-    format!("{}/fixtures/lab/{name}/capture.pcap", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/fixtures/lab/{name}/capture.pcap",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 fn jsonl(inputs: &[&str]) -> String {
@@ -16,7 +19,12 @@ fn jsonl(inputs: &[&str]) -> String {
         .args(["--format", "jsonl"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8(o.stdout).unwrap()
 }
 
@@ -81,7 +89,11 @@ fn duckdb_reads_the_json_lines_of_several_captures() {
     }
     let dir = std::env::temp_dir().join(format!("nagle-jsonl-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (r, n, o) = (fixture("reqresp-rtt20"), fixture("nagle-on-rtt20-int1"), fixture("nodelay-rtt20-int1"));
+    let (r, n, o) = (
+        fixture("reqresp-rtt20"),
+        fixture("nagle-on-rtt20-int1"),
+        fixture("nodelay-rtt20-int1"),
+    );
     std::fs::write(dir.join("a.jsonl"), jsonl(&[&r])).unwrap();
     std::fs::write(dir.join("b.jsonl"), jsonl(&[&n, &o])).unwrap();
     let query = QUERY.replace("DIR", dir.to_str().unwrap());
@@ -89,16 +101,27 @@ fn duckdb_reads_the_json_lines_of_several_captures() {
         "import duckdb, json\nfor r in duckdb.sql({query:?}).fetchall(): print(json.dumps(r))"
     );
     let out = Command::new("python3").args(["-c", &py]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(rows.len(), 3, "{rows:?}");
-    assert_eq!(rows[0][0], r.as_str(), "the stalled request/response run first");
+    assert_eq!(
+        rows[0][0],
+        r.as_str(),
+        "the stalled request/response run first"
+    );
     assert!(rows[0][2].as_f64().unwrap() > 100.0, "{rows:?}");
     let verdicts: Vec<&serde_json::Value> = rows.iter().map(|r| &r[3]).collect();
-    assert!(verdicts.contains(&&serde_json::json!(["off"])), "{verdicts:?}");
+    assert!(
+        verdicts.contains(&&serde_json::json!(["off"])),
+        "{verdicts:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -179,8 +179,22 @@ pub fn looks_like_filter(expr: &str) -> bool {
     #[cfg(not(feature = "live"))]
     {
         const PRIMITIVES: [&str; 16] = [
-            "tcp", "udp", "icmp", "ip", "ip6", "arp", "host", "net", "port", "portrange", "src",
-            "dst", "not", "ether", "vlan", "less",
+            "tcp",
+            "udp",
+            "icmp",
+            "ip",
+            "ip6",
+            "arp",
+            "host",
+            "net",
+            "port",
+            "portrange",
+            "src",
+            "dst",
+            "not",
+            "ether",
+            "vlan",
+            "less",
         ];
         let first = expr.split_whitespace().next().unwrap_or("");
         PRIMITIVES.contains(&first.trim_start_matches(['(', '!']))

@@ -97,7 +97,11 @@ pub fn long_version() -> String {
 
 /// `nagle-analyze completions SHELL`: the shell's completion script for
 /// `cmd`, on `out`.
-pub fn completions(shell: clap_complete::Shell, cmd: &mut clap::Command, out: &mut dyn std::io::Write) {
+pub fn completions(
+    shell: clap_complete::Shell,
+    cmd: &mut clap::Command,
+    out: &mut dyn std::io::Write,
+) {
     let name = cmd.get_name().to_string();
     clap_complete::generate(shell, cmd, name, out);
 }

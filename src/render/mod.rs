@@ -542,7 +542,10 @@ fn csv_rows(path: &str, f: &Flow) -> String {
             d.out_of_order.to_string(),
             d.mss.map_or(String::new(), |m| m.to_string()),
             d.small_segments.to_string(),
-            d.write_source.as_ref().map(|w| w.to_string()).unwrap_or_default(),
+            d.write_source
+                .as_ref()
+                .map(|w| w.to_string())
+                .unwrap_or_default(),
             d.writes.map_or(String::new(), |w| w.to_string()),
             o(d.writes_per_segment.as_ref().and_then(|w| w.mean)),
             d.aggregated_segments

@@ -97,9 +97,7 @@ pub fn text_writer<'a, W: Write + Send + 'a>(
 /// Rank order: costlier first, then more frames, then lower flow id (so a
 /// streamed and a collected report rank alike).
 fn rank_cmp(a: &(f64, u64, u64), b: &(f64, u64, u64)) -> std::cmp::Ordering {
-    b.0.total_cmp(&a.0)
-        .then(b.1.cmp(&a.1))
-        .then(a.2.cmp(&b.2))
+    b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2))
 }
 
 /// The text report, leading with the answer: each capture's summary line
