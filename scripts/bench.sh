@@ -48,7 +48,7 @@ CAP="$OUT/bench-p${PACKETS}-f${FLOWS}-s${SEED}.pcap"
 echo "== machine: $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
 echo "== date: $(date -u +%Y-%m-%dT%H:%M:%SZ)   commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo "== generating: packets=$PACKETS flows=$FLOWS mix=$MIX rtt=$RTT loss=$LOSS seed=$SEED"
-"$GEN" synth --out "$CAP" --packets "$PACKETS" --flows "$FLOWS" --mix "$MIX" \
+"$GEN" synth -o "$CAP" --packets "$PACKETS" --flows "$FLOWS" --mix "$MIX" \
     --rtt "$RTT" --loss "$LOSS" --seed "$SEED"
 SIZE=$(stat -c %s "$CAP")
 echo "== capture: $CAP, $((SIZE / 1000000)) MB, sha256 $(sha256sum "$CAP" | cut -c1-16)"

@@ -59,14 +59,14 @@ record() {
         one "$name-ws4" "$d/capture.pcap" --write-size 4
         pages "$name-log" "$d/capture.pcap" --writes "$d/writes.jsonl"
     done
-    "$BIN" sweep fixtures/lab/*/capture.pcap --out "$OUTDIR/sweep" --chart-format svg \
+    "$BIN" sweep fixtures/lab/*/capture.pcap --out-dir "$OUTDIR/sweep" --chart-format svg \
         >"$OUTDIR/sweep.txt" 2>&1
     if [[ ${GOLDEN_BENCH:-1} != 0 ]]; then
         local cap=${BENCH_CAPTURE:-out/golden/bench-p200000-f2000-s1.pcap}
         if [[ ! -e $cap ]]; then
             mkdir -p "$(dirname "$cap")"
             [[ -x target/release/nagle-testkit ]] || cargo build --release --quiet -p nagle-testkit
-            target/release/nagle-testkit synth --out "$cap" --packets 200000 --flows 2000 --mix 3:1 \
+            target/release/nagle-testkit synth -o "$cap" --packets 200000 --flows 2000 --mix 3:1 \
                 --rtt 0.2ms,40ms --loss 0.001 --seed 1 >/dev/null
         fi
         "$BIN" "$cap" --format json >"$OUTDIR/bench.json" 2>/dev/null

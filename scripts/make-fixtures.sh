@@ -23,7 +23,7 @@ DEST=fixtures/lab
 run() { # name, then lab arguments
     local name=$1; shift
     echo "== $name: nagle-analyze lab $*" >&2
-    "$BIN" lab "$@" --out "$WORK/$name" >/dev/null
+    "$BIN" lab "$@" --out-dir "$WORK/$name" >/dev/null
     mkdir -p "$DEST/$name"
     cp "$WORK/$name/capture.pcap" "$WORK/$name/writes.jsonl" "$WORK/$name/lab.json" "$DEST/$name/"
     local size
@@ -35,13 +35,13 @@ run() { # name, then lab arguments
 }
 
 # Nagle on: 4-byte writes every 1 ms over a 20 ms RTT: ~20 writes per segment.
-run nagle-on-rtt20-int1   --rtt 20ms --interval 1ms --writes 200 --size 4
+run nagle-on-rtt20-int1   --rtt 20ms --interval 1ms --write-count 200 --write-size 4
 # The same with TCP_NODELAY: one segment per write except where cwnd binds.
-run nodelay-rtt20-int1    --rtt 20ms --interval 1ms --writes 200 --size 4 --nodelay
+run nodelay-rtt20-int1    --rtt 20ms --interval 1ms --write-count 200 --write-size 4 --nodelay
 # Interval above the RTT: nothing to aggregate even with Nagle on.
-run nagle-on-rtt20-int30  --rtt 20ms --interval 30ms --writes 30 --size 4
+run nagle-on-rtt20-int30  --rtt 20ms --interval 30ms --write-count 30 --write-size 4
 # Write-write-read: 10 requests of two 100-byte writes, 200-byte replies;
 # the second write waits for the receiver's delayed ACK.
-run reqresp-rtt20         --rtt 20ms --interval 50ms --writes 20 --size 100 --mode reqresp --reply-size 200
+run reqresp-rtt20         --rtt 20ms --interval 50ms --write-count 20 --write-size 100 --mode reqresp --reply-size 200
 
 echo "fixtures written to $DEST" >&2

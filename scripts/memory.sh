@@ -46,7 +46,7 @@ printf '%-9s %-7s %8s %11s %10s %7s %12s %12s\n' packets --flows file_MB connect
 measure() {
     local packets=$1 flows=$2
     local cap="$OUT/mem-p$packets-f$flows.pcap"
-    "$GEN" synth --out "$cap" --packets "$packets" --flows "$flows" --mix 3:1 \
+    "$GEN" synth -o "$cap" --packets "$packets" --flows "$flows" --mix 3:1 \
         --rtt 0.2ms,40ms --loss 0.001 --seed 1 >/dev/null 2>&1
     /usr/bin/time -v -o "$OUT/time.txt" "$BIN" --format json "$cap" -o "$OUT/report.json" 2>"$OUT/err.txt" || {
         echo "memory: nagle-analyze failed on $cap, see $OUT/err.txt" >&2

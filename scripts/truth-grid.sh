@@ -41,7 +41,7 @@ run() {
         return
     fi
     echo "truth-grid: $name" >&2
-    if ! "$BIN" lab --capture-at both --out "$OUT/$name" "$@" >"$OUT/$name.log" 2>&1; then
+    if ! "$BIN" lab --capture-at both --out-dir "$OUT/$name" "$@" >"$OUT/$name.log" 2>&1; then
         echo "truth-grid: run $name failed (see $OUT/$name.log)" >&2
         failed=$((failed + 1))
     fi
@@ -50,22 +50,22 @@ run() {
 for rtt in 1 40 200; do
     for iv in 0.1 1 10 100; do
         n=$(python3 -c "print(min(1000, int(6000 / $iv)))")
-        run "small-rtt$rtt-int$iv-nagle" --rtt "${rtt}ms" --interval "${iv}ms" --writes "$n" --size 4
-        run "small-rtt$rtt-int$iv-nodelay" --rtt "${rtt}ms" --interval "${iv}ms" --writes "$n" --size 4 --nodelay
+        run "small-rtt$rtt-int$iv-nagle" --rtt "${rtt}ms" --interval "${iv}ms" --write-count "$n" --write-size 4
+        run "small-rtt$rtt-int$iv-nodelay" --rtt "${rtt}ms" --interval "${iv}ms" --write-count "$n" --write-size 4 --nodelay
     done
 done
 for rtt in 1 40 200; do
-    run "bulk-rtt$rtt-nagle" --rtt "${rtt}ms" --interval 1ms --writes 20 --size 65536
+    run "bulk-rtt$rtt-nagle" --rtt "${rtt}ms" --interval 1ms --write-count 20 --write-size 65536
 done
 for rtt in 1 40 200; do
-    run "cork-rtt$rtt" --rtt "${rtt}ms" --interval 1ms --writes 1000 --size 4 --cork
+    run "cork-rtt$rtt" --rtt "${rtt}ms" --interval 1ms --write-count 1000 --write-size 4 --cork
 done
 for rtt in 10 40 100; do
-    run "wwr-rtt$rtt-nagle" --rtt "${rtt}ms" --mode reqresp --interval 1ms --writes 40 --size 4
-    run "wwr-rtt$rtt-nodelay" --rtt "${rtt}ms" --mode reqresp --interval 1ms --writes 40 --size 4 --nodelay
+    run "wwr-rtt$rtt-nagle" --rtt "${rtt}ms" --mode reqresp --interval 1ms --write-count 40 --write-size 4
+    run "wwr-rtt$rtt-nodelay" --rtt "${rtt}ms" --mode reqresp --interval 1ms --write-count 40 --write-size 4 --nodelay
 done
-run lossy-rtt40-int1-nagle --rtt 40ms --interval 1ms --writes 1000 --size 4 --loss 0.02 --seed 1
-run lossy-rtt40-int1-nodelay --rtt 40ms --interval 1ms --writes 1000 --size 4 --loss 0.02 --seed 1 --nodelay
+run lossy-rtt40-int1-nagle --rtt 40ms --interval 1ms --write-count 1000 --write-size 4 --loss 0.02 --seed 1
+run lossy-rtt40-int1-nodelay --rtt 40ms --interval 1ms --write-count 1000 --write-size 4 --loss 0.02 --seed 1 --nodelay
 
 echo "truth-grid: done in $OUT ($failed failed); summary: scripts/truth-table.py $OUT" >&2
 [ "$failed" = 0 ]

@@ -32,6 +32,7 @@ pub mod advice;
 pub mod analysis;
 pub mod capture;
 pub mod decode;
+pub mod duration;
 pub mod flow;
 pub mod framing;
 #[cfg(feature = "lab")]

@@ -10,6 +10,7 @@
 mod cli;
 
 use clap::{Args, Parser, Subcommand};
+use nagle_analyze::duration::parse_duration;
 use nagle_analyze::pipeline::{self, PipelineError};
 use nagle_analyze::render::{self, ReportSink};
 use nagle_analyze::report::CaptureSummary;
@@ -39,6 +40,14 @@ enum Command {
     /// Chart a write-interval sweep: aggregated segments and writes per
     /// segment against the write interval, one line per RTT.
     Sweep(SweepArgs),
+    /// Print a shell completion script: bash, zsh, fish (e.g.
+    /// `nagle-analyze completions bash > /etc/bash_completion.d/nagle-analyze`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `nagle-analyze man | man -l -`.
+    Man,
 }
 
 #[derive(Args)]
@@ -49,9 +58,9 @@ struct SweepArgs {
     /// `rtt_ms`) or is inferred from the capture.
     #[arg(value_name = "CAPTURE", required = true)]
     captures: Vec<String>,
-    /// Folder for sweep.svg / sweep.png.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    out: PathBuf,
+    /// Folder for sweep.svg / sweep.png (`--out` is a deprecated alias).
+    #[arg(long, value_name = "DIR", alias = "out", default_value = ".")]
+    out_dir: PathBuf,
     /// Chart file format.
     #[arg(long, value_parser = cli::chart_format_parser(), default_value = "svg")]
     chart_format: render::charts::ChartFormat,
@@ -62,32 +71,70 @@ struct SweepArgs {
 
 #[derive(Args)]
 struct AnalyzeArgs {
-    /// Capture files (pcap or pcapng); `-` reads standard input.
-    #[arg(value_name = "CAPTURE")]
+    /// Capture files (pcap or pcapng, maybe compressed); `-` reads standard
+    /// input. After `-r FILE` the words here are a filter expression, as
+    /// with tcpdump (`-r f.pcap tcp port 6379`).
+    #[arg(value_name = "CAPTURE|FILTER", help_heading = "Input")]
     inputs: Vec<String>,
 
-    /// Output format.
-    #[arg(long, value_parser = cli::format_parser(), default_value = "text")]
-    format: render::Format,
+    /// Read this capture file (repeatable), as tcpdump/tshark -r.
+    #[arg(
+        short = 'r',
+        long = "read",
+        value_name = "FILE",
+        help_heading = "Input"
+    )]
+    read: Vec<String>,
 
     /// BPF filter expression (libpcap syntax), applied to file input too.
-    #[arg(long, value_name = "EXPR")]
+    #[arg(long, value_name = "EXPR", help_heading = "Input")]
     filter: Option<String>,
+
+    /// Report only this flow: its id or an endpoint `ip:port` or `:port`
+    /// (repeatable); for every output. A selector that names no flow is an
+    /// error (exit 1).
+    #[arg(long = "flow", value_name = "ID|IP:PORT", help_heading = "Input")]
+    flows: Vec<String>,
+
+    /// Output format.
+    #[arg(long, value_parser = cli::format_parser(), default_value = "text", help_heading = "Output")]
+    format: render::Format,
+
+    /// Write the report to FILE instead of standard output.
+    #[arg(short, long, value_name = "FILE", help_heading = "Output")]
+    output: Option<PathBuf>,
+
+    /// Include per-segment and per-ACK time series in the JSON report.
+    #[arg(long, help_heading = "Output")]
+    series: bool,
+
+    /// Text: full details for the N costliest flows (after the ranked table).
+    #[arg(long, value_name = "N", default_value_t = 10, help_heading = "Output")]
+    top: usize,
+
+    /// Text: full details for every flow, as each finishes, and what a
+    /// capture cannot show.
+    #[arg(short, long, help_heading = "Output")]
+    verbose: bool,
+
+    #[command(flatten)]
+    charts: ChartArgs,
 
     /// Log of write calls: JSON lines {"t": secs, "bytes": n, "conn":
     /// "ip:port"?} or `strace -f -ttt -yy -e
     /// trace=socket,connect,accept,accept4,close,dup,dup2,dup3,write,writev,sendto,sendmsg`
     /// output. Each direction takes only the writes that fit its bytes.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Write boundaries")]
     writes: Option<PathBuf>,
 
     /// With an strace log: keep only this file descriptor's writes
     /// (default: every socket in the log is a candidate).
-    #[arg(long, value_name = "FD")]
+    #[arg(long, value_name = "FD", help_heading = "Write boundaries")]
     writes_fd: Option<i32>,
 
     /// Every application write is N bytes.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..),
+          help_heading = "Write boundaries")]
     write_size: Option<u32>,
 
     /// Write boundaries from the protocol's own framing, one message per
@@ -97,34 +144,27 @@ struct AnalyzeArgs {
     /// `PORT=NAME` applies to flows with that server (else client) port;
     /// repeatable. A write log or --write-size takes precedence; `auto`
     /// falls back to inference when it recognises nothing.
-    #[arg(long, value_name = "NAME|PORT=NAME", default_value = "auto", value_parser = parse_framing)]
+    #[arg(long, value_name = "NAME|PORT=NAME", default_value = "auto", value_parser = parse_framing,
+          help_heading = "Write boundaries")]
     framing: Vec<String>,
 
     /// Most connections tracked at once; beyond it the longest-idle one is
     /// finished early (and the report says so).
-    #[arg(long, value_name = "N", default_value_t = nagle_analyze::flow::Limits::default().max_flows)]
+    #[arg(long, value_name = "N", default_value_t = nagle_analyze::flow::Limits::default().max_flows,
+          help_heading = "Limits")]
     max_flows: usize,
 
     /// Unacknowledged segments remembered per direction of a connection
     /// (for RTT samples); beyond it the oldest are forgotten and counted.
-    #[arg(long, value_name = "N", default_value_t = nagle_analyze::flow::Limits::default().max_outstanding)]
+    #[arg(long, value_name = "N", default_value_t = nagle_analyze::flow::Limits::default().max_outstanding,
+          help_heading = "Limits")]
     max_outstanding: usize,
 
     /// A connection silent this long (capture time) is finished and
     /// reported; a later packet starts a new flow.
-    #[arg(long, value_name = "TIME", value_parser = parse_duration, default_value = "4h")]
+    #[arg(long, value_name = "TIME", value_parser = parse_duration, default_value = "4h",
+          help_heading = "Limits")]
     idle_timeout: std::time::Duration,
-
-    /// Include per-segment and per-ACK time series in the JSON report.
-    #[arg(long)]
-    series: bool,
-
-    /// Write the report to FILE instead of standard output.
-    #[arg(short, long, value_name = "FILE")]
-    output: Option<PathBuf>,
-
-    #[command(flatten)]
-    charts: ChartArgs,
 
     #[command(flatten)]
     live: LiveArgs,
@@ -132,25 +172,26 @@ struct AnalyzeArgs {
 
 /// Live capture through libpcap (needs root or CAP_NET_RAW).
 #[derive(Args)]
+#[command(next_help_heading = "Live capture")]
 struct LiveArgs {
     /// Capture live on this interface (`any` for all, Linux SLL2) instead of
     /// reading files; stop with Ctrl-C, --duration or --count.
     #[arg(short = 'i', long, value_name = "IFACE")]
     interface: Option<String>,
-    /// Stop after this long (e.g. 30s, 2m, 500ms).
+    /// Stop after this long (e.g. 30s, 1m30s, 500ms).
     #[arg(long, value_name = "TIME", value_parser = parse_duration)]
     duration: Option<std::time::Duration>,
     /// Stop after N packets (after the filter).
-    #[arg(long, value_name = "N")]
+    #[arg(short = 'c', long, value_name = "N")]
     count: Option<u64>,
     /// Bytes captured per packet.
-    #[arg(long, value_name = "N", default_value_t = 65535)]
+    #[arg(short = 's', long, value_name = "N", default_value_t = 65535)]
     snaplen: i32,
     /// Also write every captured packet to this pcap file.
-    #[arg(long, value_name = "FILE")]
+    #[arg(short = 'w', long, value_name = "FILE")]
     save: Option<PathBuf>,
     /// List the interfaces that can be captured and exit.
-    #[arg(long)]
+    #[arg(short = 'D', long)]
     list_interfaces: bool,
 }
 
@@ -160,32 +201,10 @@ fn parse_framing(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-/// "30s", "2m", "500ms", "1.5s", "90" (seconds).
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, "s"),
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("not a duration: {s} (try 30s, 2m, 500ms)"))?;
-    let secs = match unit {
-        "ms" => v / 1000.0,
-        "s" => v,
-        "m" | "min" => v * 60.0,
-        "h" => v * 3600.0,
-        _ => return Err(format!("unknown unit in {s}: use ms, s, m or h")),
-    };
-    if !(secs.is_finite() && secs >= 0.0) {
-        return Err(format!("not a duration: {s}"));
-    }
-    Ok(std::time::Duration::from_secs_f64(secs))
-}
-
-/// Charts and the HTML/Markdown report.
+/// Charts and the HTML/Markdown report: of the `--flow` flows, or else of
+/// the flows where Nagle or delayed ACK cost most (at most 8).
 #[derive(Args)]
+#[command(next_help_heading = "Output")]
 struct ChartArgs {
     /// Write charts (per flow direction with data) into DIR.
     #[arg(long, value_name = "DIR")]
@@ -197,10 +216,6 @@ struct ChartArgs {
     /// (chart files written next to it).
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
-    /// Chart only this flow: its id or an endpoint `ip:port` (repeatable).
-    /// Default: the flows where Nagle or delayed ACK cost most, at most 8.
-    #[arg(long = "flow", value_name = "ID|IP:PORT")]
-    flows: Vec<String>,
 }
 
 impl ChartArgs {
@@ -211,9 +226,13 @@ impl ChartArgs {
     /// A `--flow` that names no flow is a `Config` error; the rest
     /// (including a `--report` name that is neither .html nor .md, found
     /// only when writing) are `Output` errors.
-    fn write(&self, report: &nagle_analyze::report::Report) -> Result<(), PipelineError> {
+    fn write(
+        &self,
+        report: &nagle_analyze::report::Report,
+        selectors: &[String],
+    ) -> Result<(), PipelineError> {
         use render::charts;
-        let flows = charts::select_flows(report, &self.flows, charts::DEFAULT_MAX_FLOWS)
+        let flows = charts::select_flows(report, selectors, charts::DEFAULT_MAX_FLOWS)
             .map_err(PipelineError::Config)?;
         if let Some(dir) = &self.charts {
             let all: Vec<charts::Chart> = charts::flow_charts(&flows)
@@ -240,22 +259,96 @@ fn main() -> ExitCode {
         Some(Command::Sweep(a)) => or_fail(nagle_analyze::sweep_chart::run(
             &a.captures,
             a.write_size,
-            &a.out,
+            &a.out_dir,
             a.chart_format,
             &mut std::io::stdout(),
         )),
-        None => analyze(cli.analyze).unwrap_or_else(|e| {
-            print_error(&e);
-            exit_code(&e)
-        }),
+        Some(Command::Completions { shell }) => {
+            cli::completions(shell, &mut command(), &mut std::io::stdout());
+            0
+        }
+        Some(Command::Man) => {
+            or_fail(cli::man_page(command(), &mut std::io::stdout()).map_err(anyhow::Error::from))
+        }
+        None => {
+            let mut a = cli.analyze;
+            if let Err(msg) = resolve_inputs(&mut a) {
+                usage_error(&msg);
+            }
+            analyze(a).unwrap_or_else(|e| {
+                print_error(&e);
+                exit_code(&e)
+            })
+        }
     };
     ExitCode::from(code)
 }
 
-/// The command line, with `--version` from the library's one version string.
+/// A usage error in clap's words (with the usage line): exit code 2.
+fn usage_error(msg: &str) -> ! {
+    command()
+        .error(clap::error::ErrorKind::ArgumentConflict, msg)
+        .exit()
+}
+
+/// tcpdump's habits: with `-r FILE` or `-i IFACE` the positional words are
+/// a filter expression; without it, a word that is no file but reads as a filter is
+/// a usage error that suggests `--filter`. No input at all is a usage error.
+fn resolve_inputs(a: &mut AnalyzeArgs) -> Result<(), String> {
+    let live = a.live.interface.is_some();
+    if live && (!a.read.is_empty() || a.inputs.iter().any(|w| std::path::Path::new(w).is_file())) {
+        return Err("give capture files or --interface, not both".into());
+    }
+    if !a.read.is_empty() || live {
+        if !a.inputs.is_empty() {
+            let expr = a.inputs.join(" ");
+            if a.filter.is_some() {
+                return Err(format!(
+                    "a filter both after the files (\"{expr}\") and in --filter: give one"
+                ));
+            }
+            a.filter = Some(expr);
+        }
+        a.inputs = std::mem::take(&mut a.read);
+    } else if let Some(i) = a
+        .inputs
+        .iter()
+        .position(|w| w != "-" && !std::path::Path::new(w).exists())
+    {
+        let expr = a.inputs[i..].join(" ");
+        if nagle_analyze::capture::looks_like_filter(&expr) {
+            return Err(format!(
+                "no such capture file: {}; for a filter, write --filter \"{expr}\" (or -r FILE {expr}, as with tcpdump)",
+                a.inputs[i]
+            ));
+        }
+    }
+    if a.inputs.is_empty() && a.live.interface.is_none() && !a.live.list_interfaces {
+        return Err(
+            "no capture given: nagle-analyze CAPTURE..., -r CAPTURE [FILTER] or --interface IFACE"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// The command definition: `--version` from the library's one version
+/// string (with the compiled features in its long form), help wrapped at
+/// 100 columns with examples and exit codes. Completions and the man page
+/// come from this same definition.
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command()
+        .version(nagle_analyze::report::VERSION)
+        .long_version(cli::long_version())
+        .max_term_width(100)
+        .after_help(cli::AFTER_HELP)
+}
+
+/// The command line, parsed with [`command`].
 fn parse_command_line() -> Cli {
-    use clap::{CommandFactory, FromArgMatches};
-    let mut cmd = Cli::command().version(nagle_analyze::report::VERSION);
+    use clap::FromArgMatches;
+    let mut cmd = command();
     let mut matches = cmd.clone().get_matches();
     Cli::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
 }
@@ -317,7 +410,10 @@ fn analyze(a: AnalyzeArgs) -> Result<u8, PipelineError> {
         whole_report(&a, &cfg, &mut out)?
     } else {
         let mut sink = CliSink {
-            inner: render::writer(a.format, &mut out),
+            inner: match a.format {
+                render::Format::Text => render::text_writer(&mut out, text_options(&a)),
+                f => render::writer(f, &mut out),
+            },
             pipe_closed: false,
         };
         pipeline::stream_files(&a.inputs, &cfg, &mut sink)?
@@ -330,6 +426,14 @@ fn analyze(a: AnalyzeArgs) -> Result<u8, PipelineError> {
     let _ = out.flush();
     let partial = report_problems(&captures);
     Ok(if partial { 3 } else { 0 })
+}
+
+/// `--top` and `--verbose`.
+fn text_options(a: &AnalyzeArgs) -> render::TextOptions {
+    render::TextOptions {
+        top: a.top,
+        verbose: a.verbose,
+    }
 }
 
 fn config_error(msg: &str) -> PipelineError {
@@ -353,6 +457,7 @@ fn config(a: &AnalyzeArgs) -> Result<pipeline::Config, PipelineError> {
         progress: None,
         framing: nagle_analyze::framing::FramingRules::parse(&a.framing)
             .map_err(|e| config_error(&e))?,
+        flows: a.flows.clone(),
     })
 }
 
@@ -378,13 +483,24 @@ fn whole_report(
     cfg: &pipeline::Config,
     out: &mut (dyn Write + Send),
 ) -> Result<Vec<CaptureSummary>, PipelineError> {
-    let report = match &a.live.interface {
-        Some(iface) => live(iface, a, cfg)?,
+    let mut report = match &a.live.interface {
+        Some(iface) => pipeline::select_flows(live(iface, a, cfg)?, &a.flows)?,
         None => pipeline::analyze_files(&a.inputs, cfg)?,
     };
     if !nothing_read(&report.captures) {
-        a.charts.write(&report)?;
-        match render::render(&report, a.format, out) {
+        a.charts.write(&report, &a.flows)?;
+        // Series were kept for the charts: standard output is the same
+        // with or without them unless asked for (`--series`).
+        if !a.series {
+            for d in report
+                .flows
+                .iter_mut()
+                .flat_map(|f| f.directions.iter_mut())
+            {
+                d.series = None;
+            }
+        }
+        match render::render_with(&report, a.format, text_options(a), out) {
             Err(e) if !is_broken_pipe(&e) => return Err(PipelineError::output(e)),
             _ => {}
         }

@@ -55,6 +55,72 @@ pub struct Config {
     pub progress: Option<Arc<std::sync::atomic::AtomicU64>>,
     /// Write boundaries from protocol framing (`--framing`; default `auto`).
     pub framing: crate::framing::FramingRules,
+    /// `--flow`: report only the flows these select (a flow id, `ip:port`,
+    /// `[v6]:port` or `:port`); empty: every flow. A selector that names no
+    /// flow is a [`PipelineError::Config`] once every input is read.
+    pub flows: Vec<String>,
+}
+
+/// Which flows `--flow` selects, and which selectors matched something.
+#[derive(Debug)]
+pub struct FlowSelection<'a> {
+    selectors: &'a [String],
+    matched: Vec<bool>,
+}
+
+impl<'a> FlowSelection<'a> {
+    pub fn new(selectors: &'a [String]) -> Self {
+        FlowSelection {
+            selectors,
+            matched: vec![false; selectors.len()],
+        }
+    }
+
+    /// Is `f` selected (every flow is, without selectors)? Remembers which
+    /// selectors matched.
+    pub fn keep(&mut self, f: &report::Flow) -> bool {
+        if self.selectors.is_empty() {
+            return true;
+        }
+        let mut keep = false;
+        for (s, m) in self.selectors.iter().zip(&mut self.matched) {
+            if crate::render::charts::flow_matches(f, s) {
+                *m = true;
+                keep = true;
+            }
+        }
+        keep
+    }
+
+    /// An error naming the selectors that matched no flow.
+    pub fn check(&self) -> Result<(), PipelineError> {
+        let missing: Vec<&str> = self
+            .selectors
+            .iter()
+            .zip(&self.matched)
+            .filter(|(_, m)| !**m)
+            .map(|(s, _)| s.as_str())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(PipelineError::Config(anyhow::anyhow!(
+            "--flow {}: no flow has this id or endpoint",
+            missing.join(", --flow ")
+        )))
+    }
+}
+
+/// `report` with only the flows `selectors` select (all without selectors);
+/// an error when a selector names no flow.
+pub fn select_flows(
+    mut report: report::Report,
+    selectors: &[String],
+) -> Result<report::Report, PipelineError> {
+    let mut sel = FlowSelection::new(selectors);
+    report.flows.retain(|f| sel.keep(f));
+    sel.check()?;
+    Ok(report)
 }
 
 impl Config {
@@ -746,7 +812,8 @@ impl MapWindow {
 /// summaries, which are also returned. A file that cannot be read at all
 /// gets a summary with its `error`; the others are still analyzed. A bad
 /// configuration (write log, BPF filter) or a sink that cannot write fails
-/// the call.
+/// the call, and so does a `--flow` selector that named no flow (after
+/// `finish`: the report of the selected flows is complete).
 pub fn stream_files(
     paths: &[String],
     cfg: &Config,
@@ -756,13 +823,18 @@ pub fn stream_files(
     sink.begin(paths).map_err(PipelineError::output)?;
     let mut captures = Vec::new();
     let mut emitted = 0u64;
+    let mut sel = FlowSelection::new(&cfg.flows);
     for (i, path) in paths.iter().enumerate() {
         let base = emitted;
         let result = stream_file(path, cfg, acfg.clone(), &mut |mut f| {
             f.id += base;
             f.capture = i;
             emitted += 1;
-            sink.flow(f)
+            if sel.keep(&f) {
+                sink.flow(f)
+            } else {
+                Ok(())
+            }
         });
         match result {
             Ok(summary) => captures.push(summary),
@@ -773,6 +845,9 @@ pub fn stream_files(
         }
     }
     sink.finish(&captures).map_err(PipelineError::output)?;
+    if captures.iter().any(|c| c.error.is_none()) {
+        sel.check()?;
+    }
     Ok(captures)
 }
 
@@ -862,7 +937,7 @@ mod tests {
     fn streamed_text_and_csv_equal_the_collected_report_rendered() {
         let paths = inputs();
         let report = analyze_files(&paths, &Config::default()).unwrap();
-        for format in [Format::Text, Format::Json, Format::Csv] {
+        for format in [Format::Text, Format::Json, Format::Csv, Format::Jsonl] {
             let mut whole = Vec::new();
             render::render(&report, format, &mut whole).unwrap();
             assert_eq!(

@@ -651,7 +651,7 @@ fn cli_charts_report_and_sweep() {
             "4",
             "--chart-format",
             "both",
-            "--out",
+            "--out-dir",
         ])
         .arg(dir.join("sweep"))
         .args(&args)

@@ -46,11 +46,11 @@ fn run_lab(dir: &Path, extra: &[&str]) {
             "20ms",
             "--interval",
             "1ms",
-            "--writes",
+            "--write-count",
             &WRITES.to_string(),
-            "--size",
+            "--write-size",
             &SIZE.to_string(),
-            "--out",
+            "--out-dir",
         ])
         .arg(dir)
         .args(extra)
@@ -180,7 +180,7 @@ fn lab_refuses_without_root() {
         let out = Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
             .arg(env!("CARGO_BIN_EXE_nagle-analyze"))
-            .args(["lab", "--writes", "1", "--out"])
+            .args(["lab", "--write-count", "1", "--out-dir"])
             .arg(&dir)
             .output()
             .expect("run as nobody");
@@ -190,7 +190,7 @@ fn lab_refuses_without_root() {
         assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
     } else {
         let out = Command::new(env!("CARGO_BIN_EXE_nagle-analyze"))
-            .args(["lab", "--writes", "1", "--out", "/tmp/nagle-lab-nonroot"])
+            .args(["lab", "--write-count", "1", "--out-dir", "/tmp/nagle-lab-nonroot"])
             .output()
             .unwrap();
         assert!(!out.status.success());
@@ -307,7 +307,7 @@ fn run_lab_both(dir: &Path, args: &[&str]) {
     let out = Command::new(env!("CARGO_BIN_EXE_nagle-analyze"))
         .arg("lab")
         .args(args)
-        .args(["--capture-at", "both", "--out"])
+        .args(["--capture-at", "both", "--out-dir"])
         .arg(dir)
         .output()
         .expect("run nagle-analyze lab");
@@ -354,7 +354,7 @@ fn lab_same_verdict_at_either_end() {
     }
     // TCP_NODELAY over 200 ms: was called `on` at the receiver.
     let dir = out_dir("nodelay200");
-    run_lab_both(&dir, &["--rtt", "200ms", "--interval", "10ms", "--writes", "60", "--nodelay"]);
+    run_lab_both(&dir, &["--rtt", "200ms", "--interval", "10ms", "--write-count", "60", "--nodelay"]);
     for (snd, rcv) in verdicts(&dir) {
         assert_eq!((snd.as_str(), rcv.as_str()), ("off", "off"), "TCP_NODELAY at 200 ms");
     }
@@ -363,7 +363,7 @@ fn lab_same_verdict_at_either_end() {
     // Nagle on over 40 ms: `on` at both ends, and the write waits seen at the
     // receiver are the sender's (within 15 %), not the sender's plus the path.
     let dir = out_dir("nagle40");
-    run_lab_both(&dir, &["--rtt", "40ms", "--interval", "1ms", "--writes", "300"]);
+    run_lab_both(&dir, &["--rtt", "40ms", "--interval", "1ms", "--write-count", "300"]);
     for (snd, rcv) in verdicts(&dir) {
         assert_eq!((snd.as_str(), rcv.as_str()), ("on", "on"), "Nagle on at 40 ms");
     }
@@ -376,7 +376,7 @@ fn lab_same_verdict_at_either_end() {
 
     // Bulk writes with Nagle on are never `off` (sub-MSS pieces mid-queue).
     let dir = out_dir("bulk40");
-    run_lab_both(&dir, &["--rtt", "40ms", "--interval", "1ms", "--writes", "20", "--size", "65536"]);
+    run_lab_both(&dir, &["--rtt", "40ms", "--interval", "1ms", "--write-count", "20", "--write-size", "65536"]);
     for (snd, rcv) in verdicts(&dir) {
         assert!(snd != "off" && rcv != "off", "bulk with Nagle on: {snd}/{rcv}");
     }
@@ -399,7 +399,7 @@ fn lab_stall_cost_is_what_the_client_loses() {
         eprintln!("skipped: the lab test needs root (network namespaces, TUN, live capture)");
         return;
     }
-    let args = ["--rtt", "40ms", "--interval", "50ms", "--writes", "40", "--size", "100",
+    let args = ["--rtt", "40ms", "--interval", "50ms", "--write-count", "40", "--write-size", "100",
         "--mode", "reqresp", "--reply-size", "200"];
     let nagle = out_dir("wwr-nagle");
     run_lab_both(&nagle, &args);

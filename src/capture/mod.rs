@@ -164,3 +164,60 @@ impl CaptureInfo {
         self.last_ts_ns = Some(self.last_ts_ns.map_or(f.ts_ns, |t| t.max(f.ts_ns)));
     }
 }
+
+/// Does `expr` read as a BPF filter expression? With libpcap (the `live`
+/// feature) it is the compiler's answer for Ethernet; without it, whether
+/// the first word is one of BPF's primitives. Used by the command line to
+/// tell a mistyped file name from a filter written where files go.
+pub fn looks_like_filter(expr: &str) -> bool {
+    #[cfg(feature = "live")]
+    {
+        pcap::Capture::dead(pcap::Linktype(1))
+            .and_then(|c| c.compile(expr, true))
+            .is_ok()
+    }
+    #[cfg(not(feature = "live"))]
+    {
+        const PRIMITIVES: [&str; 16] = [
+            "tcp",
+            "udp",
+            "icmp",
+            "ip",
+            "ip6",
+            "arp",
+            "host",
+            "net",
+            "port",
+            "portrange",
+            "src",
+            "dst",
+            "not",
+            "ether",
+            "vlan",
+            "less",
+        ];
+        let first = expr.split_whitespace().next().unwrap_or("");
+        PRIMITIVES.contains(&first.trim_start_matches(['(', '!']))
+    }
+}
+
+/// libpcap's own version line (`libpcap version 1.10.5 (with TPACKET_V3)`),
+/// when live capture is compiled in.
+pub fn libpcap_version() -> Option<String> {
+    #[cfg(feature = "live")]
+    {
+        extern "C" {
+            fn pcap_lib_version() -> *const std::ffi::c_char;
+        }
+        // SAFETY: libpcap returns a static NUL-terminated string.
+        let p = unsafe { pcap_lib_version() };
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: non-null, NUL-terminated, static (see above).
+        let s = unsafe { std::ffi::CStr::from_ptr(p) };
+        Some(s.to_string_lossy().into_owned())
+    }
+    #[cfg(not(feature = "live"))]
+    None
+}

@@ -55,12 +55,13 @@ pub struct LabArgs {
     #[arg(long = "interval", visible_alias = "intervals", value_delimiter = ',',
           value_parser = parse_duration, default_value = "1ms")]
     intervals: Vec<Duration>,
-    /// Number of write calls.
-    #[arg(long, default_value_t = 1000)]
-    writes: u64,
-    /// Bytes per write call.
-    #[arg(long, default_value_t = 4)]
-    size: usize,
+    /// Number of write calls (`--writes N` is a deprecated alias: `--writes`
+    /// is a write-log file elsewhere).
+    #[arg(long, value_name = "N", alias = "writes", default_value_t = 1000)]
+    write_count: u64,
+    /// Bytes per write call (`--size` is a deprecated alias).
+    #[arg(long, value_name = "N", alias = "size", default_value_t = 4)]
+    write_size: usize,
     /// Set TCP_NODELAY on the sender (Nagle off).
     #[arg(long)]
     nodelay: bool,
@@ -95,9 +96,9 @@ pub struct LabArgs {
     /// Seed of the path's packet loss (same seed, same drop pattern).
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Output directory.
-    #[arg(long, default_value = "lab-out")]
-    out: PathBuf,
+    /// Output directory (`--out` is a deprecated alias).
+    #[arg(long, value_name = "DIR", alias = "out", default_value = "lab-out")]
+    out_dir: PathBuf,
     /// RTT emulation: auto (netem if the kernel has it, else tun), netem, tun.
     #[arg(long, value_enum, default_value = "auto", hide = true)]
     delay_method: DelayMethodArg,
@@ -111,8 +112,8 @@ impl From<LabArgs> for LabConfig {
         LabConfig {
             rtt: a.rtt,
             intervals: a.intervals,
-            writes: a.writes,
-            size: a.size,
+            writes: a.write_count,
+            size: a.write_size,
             nodelay: a.nodelay,
             cork: a.cork,
             quickack: a.quickack,
@@ -127,7 +128,7 @@ impl From<LabArgs> for LabConfig {
             capture_at: a.capture_at.into(),
             loss: a.loss,
             seed: a.seed,
-            out: a.out,
+            out: a.out_dir,
             delay_method: match a.delay_method {
                 DelayMethodArg::Auto => DelayMethod::Auto,
                 DelayMethodArg::Netem => DelayMethod::Netem,

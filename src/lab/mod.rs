@@ -45,29 +45,7 @@ use delay::RECEIVER_ADDR;
 use netns::{Netns, STOP};
 use traffic::TrafficSpec;
 
-/// Parse `40ms`, `0.5ms`, `200us`, `1s`, `1.5s`, `500ns` (a bare number is ms).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, mul) = if let Some(n) = s.strip_suffix("ns") {
-        (n, 1e-9)
-    } else if let Some(n) = s.strip_suffix("us").or_else(|| s.strip_suffix("µs")) {
-        (n, 1e-6)
-    } else if let Some(n) = s.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else {
-        (s, 1e-3)
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("not a duration: {s:?} (e.g. 40ms, 0.5ms, 200us, 1s)"))?;
-    if !(v.is_finite() && v >= 0.0) {
-        return Err(format!("not a duration: {s:?}"));
-    }
-    Ok(Duration::from_secs_f64(v * mul))
-}
+pub use crate::duration::parse_duration;
 
 /// Parse a byte count: `65536`, `64k`, `4m`.
 pub fn parse_bytes(s: &str) -> Result<u32, String> {
@@ -545,7 +523,7 @@ mod tests {
         assert_eq!(parse_duration("0.5ms"), Ok(Duration::from_micros(500)));
         assert_eq!(parse_duration("200us"), Ok(Duration::from_micros(200)));
         assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_millis(2)));
+        assert!(parse_duration("2").is_err(), "a bare number needs a unit");
         assert!(parse_duration("fast").is_err());
         assert_eq!(fmt_ms(Duration::from_micros(500)), "0.5ms");
         assert_eq!(fmt_ms(Duration::from_millis(40)), "40ms");

@@ -19,7 +19,9 @@ pub mod charts;
 pub mod html;
 pub mod sink;
 
-pub use sink::{writer, Collector, CsvWriter, JsonWriter, ReportSink, TextWriter};
+pub use sink::{
+    text_writer, writer, Collector, CsvWriter, JsonWriter, JsonlWriter, ReportSink, TextWriter,
+};
 
 use crate::report::{CaptureSummary, Direction, Flow, Report, WriteConfidence, WriteSource};
 use std::fmt::Write as _;
@@ -30,6 +32,80 @@ pub enum Format {
     Text,
     Json,
     Csv,
+    /// JSON lines: one object per flow as it finishes, then a summary line.
+    Jsonl,
+}
+
+/// How the text report is laid out: the capture summary and the ranked
+/// table always; full details for the `top` costliest flows, or with
+/// `verbose` for every flow (streamed as flows finish) followed by what a
+/// capture cannot show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextOptions {
+    pub top: usize,
+    pub verbose: bool,
+}
+
+impl Default for TextOptions {
+    fn default() -> Self {
+        TextOptions {
+            top: 10,
+            verbose: false,
+        }
+    }
+}
+
+/// Milliseconds the application's writes waited in the sender (known with
+/// a write log): the sum over writes of write call to capture.
+pub fn held_write_ms(d: &Direction) -> f64 {
+    d.write_delay_ms
+        .as_ref()
+        .map_or(0.0, |w| w.per_write.iter().flatten().sum())
+}
+
+/// What Nagle and delayed ACK cost a direction, ms: held-write time plus
+/// stall time; the text report ranks by it, then by frames.
+pub fn direction_cost_ms(d: &Direction) -> f64 {
+    held_write_ms(d) + d.stalls.total_ms
+}
+
+/// The ranked table's header (each row is a 4-column rank, a space and
+/// [`table_row`]), in the rows' widths.
+pub fn table_header() -> String {
+    format!(
+        "{:>4} {:>6} {:<46} {:<12} {:>9} {:>9} {:>10} {:>7}",
+        "#", "flow", "direction", "nagle", "held ms", "stall ms", "frames", "wr/seg"
+    )
+}
+
+/// One row of the ranked table for `d` of `f`, without its rank (5 columns
+/// wide): at most 115 columns.
+pub fn table_row(f: &Flow, d: &Direction) -> String {
+    let dir = clip(&format!("{} → {}", d.from, d.to), 46);
+    let wps = d
+        .writes_per_segment
+        .as_ref()
+        .and_then(|w| w.mean)
+        .map_or("-".to_string(), |m| format!("{m:.2}"));
+    format!(
+        "{:>6} {dir:<46} {:<12} {:>9.1} {:>9.1} {:>10} {:>7}",
+        f.id,
+        d.nagle.verdict.to_string(),
+        held_write_ms(d),
+        d.stalls.total_ms,
+        d.frames,
+        wps
+    )
+}
+
+/// `s` cut to `n` characters, with `…` when cut.
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_string();
+    }
+    let mut c: String = s.chars().take(n - 1).collect();
+    c.push('…');
+    c
 }
 
 /// Render a whole report held in memory (the writers of [`sink`], fed by
@@ -39,10 +115,25 @@ pub fn render(
     format: Format,
     out: &mut (dyn std::io::Write + Send),
 ) -> std::io::Result<()> {
+    render_with(report, format, TextOptions::default(), out)
+}
+
+/// [`render`] with the text report's layout.
+pub fn render_with(
+    report: &Report,
+    format: Format,
+    text: TextOptions,
+    out: &mut (dyn std::io::Write + Send),
+) -> std::io::Result<()> {
     match format {
-        Format::Text => replay(&mut TextWriter::new(out), report, TextWriter::write_flow),
+        Format::Text => replay(
+            &mut TextWriter::with_options(out, text),
+            report,
+            TextWriter::write_flow,
+        ),
         Format::Json => replay(&mut JsonWriter::new(out), report, JsonWriter::write_flow),
         Format::Csv => replay(&mut CsvWriter::new(out), report, CsvWriter::write_flow),
+        Format::Jsonl => replay(&mut JsonlWriter::new(out), report, JsonlWriter::write_flow),
     }
 }
 

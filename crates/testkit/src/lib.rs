@@ -48,3 +48,8 @@ pub mod flags {
     pub const ECE: u8 = 0x40;
     pub const CWR: u8 = 0x80;
 }
+
+/// The analyzer's one duration grammar, the same source file (the test kit
+/// does not depend on the analyzer).
+#[path = "../../../src/duration.rs"]
+pub mod duration;

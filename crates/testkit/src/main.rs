@@ -33,9 +33,9 @@ enum Command {
 /// `nagle-testkit synth`: write a synthetic capture.
 #[derive(Debug, clap::Args)]
 struct SynthArgs {
-    /// Output capture file.
-    #[arg(long, value_name = "FILE")]
-    out: std::path::PathBuf,
+    /// Output capture file (`--out` is a deprecated alias).
+    #[arg(short, long, value_name = "FILE", alias = "out")]
+    output: std::path::PathBuf,
     /// Container format (default: pcapng when FILE ends in .pcapng).
     #[arg(long, value_parser = ["pcap", "pcapng"])]
     format: Option<String>,
@@ -66,9 +66,9 @@ struct SynthArgs {
     /// periodic: time between writes.
     #[arg(long, default_value = "5ms")]
     interval: String,
-    /// periodic: number of writes.
-    #[arg(long, default_value_t = 200)]
-    count: u32,
+    /// periodic: number of writes (`--count` is a deprecated alias).
+    #[arg(long, value_name = "N", alias = "count", default_value_t = 200)]
+    write_count: u32,
     /// Nagle on the client: on or off.
     #[arg(long, default_value = "on", value_parser = ["on", "off"])]
     nagle: String,
@@ -92,7 +92,8 @@ struct SynthArgs {
     bytes: u64,
     /// Scenario mode: write the client's writes as JSON lines to FILE
     /// (`{flow}` in the name: one file per connection, else the first).
-    #[arg(long, value_name = "FILE")]
+    /// (`--writes-log` is a deprecated alias.)
+    #[arg(long = "writes", value_name = "FILE", alias = "writes-log")]
     writes_log: Option<String>,
 }
 
@@ -125,9 +126,9 @@ fn synth(a: &SynthArgs) -> anyhow::Result<()> {
     }
     let ng = match a.format.as_deref() {
         Some(f) => f == "pcapng",
-        None => a.out.extension().is_some_and(|e| e == "pcapng"),
+        None => a.output.extension().is_some_and(|e| e == "pcapng"),
     };
-    let sink = FileSink::create(&a.out, ng)?;
+    let sink = FileSink::create(&a.output, ng)?;
     match a.scenario.as_deref() {
         None => mix(a, rtts, sink),
         Some(sc) => scenario(a, sc, &rtts, sink),
@@ -155,7 +156,7 @@ fn mix(a: &SynthArgs, rtts: Vec<i64>, mut sink: FileSink) -> anyhow::Result<()> 
     eprintln!(
         "synth: {frames} frames, {conns} connections ({} at once) -> {}",
         p.flows,
-        a.out.display()
+        a.output.display()
     );
     Ok(())
 }
@@ -166,7 +167,7 @@ fn workload(a: &SynthArgs, sc: &str) -> anyhow::Result<Workload> {
         "periodic" => Workload::Periodic {
             size: a.write_size.max(1),
             interval_ns: parse_duration(&a.interval)?,
-            count: a.count,
+            count: a.write_count,
         },
         "reqresp" => Workload::RequestResponse {
             parts: a
