@@ -121,9 +121,9 @@ struct AnalyzeArgs {
     charts: ChartArgs,
 
     /// Log of write calls: JSON lines {"t": secs, "bytes": n, "conn":
-    /// "ip:port"?} or `strace -f -ttt -yy -e
-    /// trace=socket,connect,accept,accept4,close,dup,dup2,dup3,write,writev,sendto,sendmsg`
-    /// output. Each direction takes only the writes that fit its bytes.
+    /// "ip:port"?} or `strace -f -ttt -yy` output (the README gives the
+    /// recommended `-e trace=` list). Each direction takes only the writes
+    /// that fit its bytes.
     #[arg(long, value_name = "FILE", help_heading = "Write boundaries")]
     writes: Option<PathBuf>,
 
