@@ -147,6 +147,10 @@ struct LiveArgs {
     /// Also write every captured packet to this pcap file.
     #[arg(long, value_name = "FILE")]
     save: Option<PathBuf>,
+    /// With --format jsonl: a line with every active flow's running figures
+    /// this often (e.g. 10s).
+    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+    interval: Option<std::time::Duration>,
     /// List the interfaces that can be captured and exit.
     #[arg(long)]
     list_interfaces: bool,
@@ -377,12 +381,19 @@ fn whole_report(
     out: &mut (dyn Write + Send),
 ) -> Result<Vec<CaptureSummary>, PipelineError> {
     let report = match &a.live.interface {
-        Some(iface) => live(iface, a, cfg)?,
+        Some(iface) => live(iface, a, cfg, out)?,
         None => pipeline::analyze_files(&a.inputs, cfg)?,
     };
     if !nothing_read(&report.captures) {
         a.charts.write(&report)?;
-        match render::render(&report, a.format, out) {
+        let written = if a.live.interface.is_some() && a.format == render::Format::Jsonl {
+            // The flows went out as they finished: only the summary is left.
+            render::jsonl::summary_line(&report.captures)
+                .and_then(|l| writeln!(out, "{l}").and_then(|_| out.flush()))
+        } else {
+            render::render(&report, a.format, out)
+        };
+        match written {
             Err(e) if !is_broken_pipe(&e) => return Err(PipelineError::output(e)),
             _ => {}
         }
@@ -460,17 +471,20 @@ fn live(
     _iface: &str,
     _a: &AnalyzeArgs,
     _cfg: &pipeline::Config,
+    _out: &mut (dyn Write + Send),
 ) -> Result<nagle_analyze::report::Report, PipelineError> {
     Err(config_error(NO_LIBPCAP))
 }
 
-/// Live capture with a live view on the terminal, until Ctrl-C, the
-/// duration or the count; then the same report as for a file.
+/// Live capture with a live view on the terminal (or, with `--format
+/// jsonl`, events on `out` as they happen), until SIGINT, SIGTERM, SIGHUP,
+/// the duration or the count; then the same report as for a file.
 #[cfg(feature = "live")]
 fn live(
     iface: &str,
     a: &AnalyzeArgs,
     cfg: &pipeline::Config,
+    out: &mut (dyn Write + Send),
 ) -> Result<nagle_analyze::report::Report, PipelineError> {
     use std::io::IsTerminal;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -483,7 +497,11 @@ fn live(
     opts.save = a.live.save.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
-    // A second Ctrl-C while the report is being written exits at once.
+    if a.live.interval.is_some() && a.format != render::Format::Jsonl {
+        return Err(config_error("--interval needs --format jsonl"));
+    }
+    // SIGINT, SIGTERM and SIGHUP (ctrlc's `termination` feature) all stop
+    // the capture and the report is written; a second one exits at once.
     let _ = ctrlc::set_handler(move || {
         if s2.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
@@ -493,6 +511,16 @@ fn live(
         std::io::stdout().is_terminal() && a.format == render::Format::Text && a.output.is_none();
     let started = std::time::Instant::now();
     let mut drawn = false;
+    let mut events = (a.format == render::Format::Jsonl)
+        .then(|| render::JsonlWriter::new(&mut *out).line_flushed());
+    let mut on_event = |ev: &render::LiveEvent| match events.as_mut() {
+        Some(w) => w.event(ev),
+        None => Ok(()),
+    };
+    let stream = (a.format == render::Format::Jsonl).then(|| pipeline::LiveStream {
+        interval: a.live.interval,
+        events: &mut on_event,
+    });
     let report = pipeline::analyze_live(&opts, cfg, &stop, &mut |an| {
         if view {
             let text = render::live_view(
@@ -506,7 +534,8 @@ fn live(
             let _ = std::io::stdout().flush();
             drawn = true;
         }
-    })?;
+    }, stream)?;
+    drop(events);
     if drawn {
         print!("\x1b[H\x1b[J");
     }

@@ -194,9 +194,24 @@ impl LiveCapture {
     /// Capture until `stop` is set, the duration has passed or the count is
     /// reached, calling `on_frame` for every packet.
     pub fn run(
-        mut self,
+        self,
         stop: &AtomicBool,
         on_frame: &mut dyn FnMut(&Frame),
+    ) -> anyhow::Result<(CaptureInfo, LiveStats)> {
+        self.run_ticking(stop, &mut |f| {
+            if let Some(f) = f {
+                on_frame(f)
+            }
+        })
+    }
+
+    /// [`run`](Self::run), calling `on_event` with every packet and with
+    /// `None` at least every read timeout (100 ms), packets or not, so that
+    /// the caller can report as time passes.
+    pub fn run_ticking(
+        mut self,
+        stop: &AtomicBool,
+        on_event: &mut dyn FnMut(Option<&Frame>),
     ) -> anyhow::Result<(CaptureInfo, LiveStats)> {
         let mut info = CaptureInfo {
             path: self.opts.interface.clone(),
@@ -244,7 +259,7 @@ impl LiveCapture {
                     info.note_frame(&frame);
                     info.frames_matched += 1;
                     info.bytes_read += pkt.header.caplen as u64;
-                    on_frame(&frame);
+                    on_event(Some(&frame));
                 }
                 Err(pcap::Error::TimeoutExpired) => {
                     // Nothing waiting: flush the save file, then wait for
@@ -259,6 +274,7 @@ impl LiveCapture {
                         revents: 0,
                     };
                     unsafe { libc::poll(&mut pfd, 1, READ_TIMEOUT_MS) };
+                    on_event(None);
                     continue;
                 }
                 Err(e) => return Err(anyhow!("capture on {} failed: {e}", self.opts.interface)),
@@ -269,6 +285,7 @@ impl LiveCapture {
                     sf.flush().map_err(|e| anyhow!("flushing save file: {e}"))?;
                 }
                 last_flush = Instant::now();
+                on_event(None);
             }
         }
         if let Some(sf) = self.savefile.as_mut() {

@@ -15,6 +15,7 @@ pub enum FormatArg {
     Text,
     Json,
     Csv,
+    Jsonl,
 }
 
 impl From<FormatArg> for render::Format {
@@ -23,6 +24,7 @@ impl From<FormatArg> for render::Format {
             FormatArg::Text => render::Format::Text,
             FormatArg::Json => render::Format::Json,
             FormatArg::Csv => render::Format::Csv,
+            FormatArg::Jsonl => render::Format::Jsonl,
         }
     }
 }

@@ -17,8 +17,10 @@
 
 pub mod charts;
 pub mod html;
+pub mod jsonl;
 pub mod sink;
 
+pub use jsonl::{JsonlWriter, LiveEvent};
 pub use sink::{writer, Collector, CsvWriter, JsonWriter, ReportSink, TextWriter};
 
 use crate::report::{CaptureSummary, Direction, Flow, Report};
@@ -30,6 +32,8 @@ pub enum Format {
     Text,
     Json,
     Csv,
+    /// JSON lines: a `flow` line per flow, then a `summary` line ([`jsonl`]).
+    Jsonl,
 }
 
 /// Render a whole report held in memory (the writers of [`sink`], fed by
@@ -43,6 +47,7 @@ pub fn render(
         Format::Text => replay(&mut TextWriter::new(out), report, TextWriter::write_flow),
         Format::Json => replay(&mut JsonWriter::new(out), report, JsonWriter::write_flow),
         Format::Csv => replay(&mut CsvWriter::new(out), report, CsvWriter::write_flow),
+        Format::Jsonl => replay(&mut JsonlWriter::new(out), report, JsonlWriter::write_flow),
     }
 }
 

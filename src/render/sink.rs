@@ -40,6 +40,7 @@ pub fn writer<'a, W: Write + Send + 'a>(format: Format, out: W) -> Box<dyn Repor
         Format::Text => Box::new(TextWriter::new(out)),
         Format::Json => Box::new(JsonWriter::new(out)),
         Format::Csv => Box::new(CsvWriter::new(out)),
+        Format::Jsonl => Box::new(super::JsonlWriter::new(out)),
     }
 }
 
