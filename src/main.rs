@@ -147,6 +147,13 @@ struct LiveArgs {
     /// Also write every captured packet to this pcap file.
     #[arg(long, value_name = "FILE")]
     save: Option<PathBuf>,
+    /// Start a new save file when this one would pass SIZE (e.g. 100MB,
+    /// 64KiB): FILE, FILE1, FILE2... as tcpdump -C.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "save")]
+    save_size: Option<u64>,
+    /// Start a new save file after TIME (e.g. 10m), named as --save-size's.
+    #[arg(long, value_name = "TIME", value_parser = parse_duration, requires = "save")]
+    save_every: Option<std::time::Duration>,
     /// With --format jsonl: a line with every active flow's running figures
     /// this often (e.g. 10s).
     #[arg(long, value_name = "TIME", value_parser = parse_duration)]
@@ -160,6 +167,32 @@ struct LiveArgs {
 fn parse_framing(s: &str) -> Result<String, String> {
     nagle_analyze::framing::FramingRules::parse(&[s])?;
     Ok(s.to_string())
+}
+
+/// "100MB", "64KiB", "1G", "5000" (bytes): KB/MB/GB are powers of 1000,
+/// KiB/MiB/GiB of 1024; at least 1 KB (a pcap header and a record).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let i = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (num, unit) = (s[..i].trim(), &s[i..]);
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        _ => return Err(format!("not a size: {s} (try 100MB, 64KiB)")),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("not a size: {s} (try 100MB, 64KiB)"))?;
+    let bytes = v * mult as f64;
+    if !(1000.0..=1e18).contains(&bytes) {
+        return Err(format!("size out of range: {s} (at least 1KB)"));
+    }
+    Ok(bytes as u64)
 }
 
 /// "30s", "2m", "500ms", "1.5s", "90" (seconds).
@@ -495,6 +528,8 @@ fn live(
     opts.duration = a.live.duration;
     opts.count = a.live.count;
     opts.save = a.live.save.clone();
+    opts.save_size = a.live.save_size;
+    opts.save_every = a.live.save_every;
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
     if a.live.interval.is_some() && a.format != render::Format::Jsonl {

@@ -420,3 +420,110 @@ fn jsonl_streams_stalls_as_they_happen() {
     // The summary ends the stream.
     assert_eq!(parsed.last().unwrap().1["type"], "summary");
 }
+
+/// Capture the two bulk-ish connections of SENDER/RECEIVER on `v` with
+/// `extra` options; the JSON report and standard error.
+fn capture_bulk(v: &Veth, extra: &[&std::ffi::OsStr]) -> (serde_json::Value, String) {
+    let capture = Command::new("ip")
+        .args(["netns", "exec", &v.a, bin(), "--interface", &v.va])
+        .args(["--filter", "tcp portrange 5601-5602", "--duration", "5s"])
+        .args(["--format", "json", "--write-size", "4"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut receiver = Command::new("ip")
+        .args(["netns", "exec", &v.b, "python3", "-c", RECEIVER])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let sender = Command::new("ip")
+        .args(["netns", "exec", &v.a, "python3", "-c", SENDER, "10.78.0.2"])
+        .output()
+        .unwrap();
+    assert!(sender.status.success());
+    let _ = receiver.wait();
+    let out = capture.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    (serde_json::from_slice(&out.stdout).unwrap(), stderr)
+}
+
+fn analyze_json(path: &std::path::Path) -> (Option<i32>, serde_json::Value) {
+    let out = Command::new(bin())
+        .arg(path)
+        .args(["--format", "json", "--write-size", "4"])
+        .output()
+        .unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.code(), v)
+}
+
+#[test]
+fn save_rotation_reads_back_and_a_full_disk_keeps_whole_records() {
+    if !common::is_root() {
+        eprintln!("live: skipped, needs root (network namespaces, capture, tmpfs)");
+        return;
+    }
+    let v = veth("rt");
+    let dir = std::env::temp_dir().join(format!("nagle-live-rot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = dir.join("rot.pcap");
+    let (live, _) = capture_bulk(
+        &v,
+        &["--save".as_ref(), base.as_os_str(), "--save-size".as_ref(), "20KB".as_ref()],
+    );
+    // FILE, FILE1, FILE2...: each at most 20 KB, each a valid capture.
+    let mut files = vec![base.clone()];
+    for i in 1.. {
+        let p = std::path::PathBuf::from(format!("{}{i}", base.display()));
+        if !p.exists() {
+            break;
+        }
+        files.push(p);
+    }
+    assert!(files.len() >= 3, "{files:?}");
+    let mut merged = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let bytes = std::fs::read(f).unwrap();
+        assert!(bytes.len() <= 20_000, "{f:?}: {}", bytes.len());
+        assert_eq!(analyze_json(f).0, Some(0), "{f:?}");
+        merged.extend_from_slice(if i == 0 { &bytes } else { &bytes[24..] });
+    }
+    // Put back together, they are the live analysis.
+    let whole = dir.join("merged.pcap");
+    std::fs::write(&whole, &merged).unwrap();
+    let (code, from_files) = analyze_json(&whole);
+    assert_eq!(code, Some(0));
+    assert_eq!(from_files["flows"], live["flows"]);
+    assert_eq!(live["flows"].as_array().unwrap().len(), 2);
+
+    // A 64 KiB tmpfs fills up: a warning, the analysis unchanged, the file
+    // cut on a whole record.
+    let small = dir.join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount tmpfs");
+    let full = small.join("full.pcap");
+    let (live2, stderr) = capture_bulk(&v, &["--save".as_ref(), full.as_os_str()]);
+    let _ = std::fs::copy(&full, dir.join("full.pcap"));
+    let _ = Command::new("umount").arg(&small).status();
+    let warning = format!("writing save file {} failed (No space left on device", full.display());
+    assert!(stderr.contains(&warning), "{stderr}");
+    assert!(stderr.contains("on nothing was saved"), "{stderr}");
+    let flows = live2["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 2);
+    let (code, part) = analyze_json(&dir.join("full.pcap"));
+    assert_eq!(code, Some(0), "the saved part ends on a whole record");
+    assert!(part["captures"][0]["frames"].as_u64().unwrap() > 10, "{part}");
+    assert!(
+        part["captures"][0]["frames"].as_u64() < live2["captures"][0]["frames"].as_u64(),
+        "the disk was meant to fill"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
