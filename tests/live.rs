@@ -527,3 +527,34 @@ fn save_rotation_reads_back_and_a_full_disk_keeps_whole_records() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_interface_deleted_mid_capture_still_gives_the_report() {
+    if !common::is_root() {
+        eprintln!("live: skipped, needs root (network namespaces and packet capture)");
+        return;
+    }
+    let v = veth("dl");
+    let cap = capture_cmd(&v)
+        .args(["--format", "json", "--duration", "20s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    exchange(&v, 10);
+    std::thread::sleep(Duration::from_millis(300));
+    let t = std::time::Instant::now();
+    ip(&["-n", &v.a, "link", "del", &v.va]);
+    let out = cap.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains(&format!("capture on {} stopped", v.va)), "{stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings = r["captures"][0]["warnings"].to_string();
+    assert!(warnings.contains("the interface disappeared"), "{warnings}");
+    let flows = r["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 1, "{}", r["flows"]);
+    assert_eq!(flows[0]["directions"][0]["payload_bytes"], 80);
+}

@@ -284,7 +284,17 @@ impl LiveCapture {
                     on_event(None);
                     continue;
                 }
-                Err(e) => return Err(anyhow!("capture on {} failed: {e}", self.opts.interface)),
+                Err(e) => {
+                    // The interface went down or was removed: keep what
+                    // was seen; the report says why it ends here.
+                    info.warn(format!(
+                        "capture on {} stopped after {number} packets: {} ({e}); the report covers what was seen until then",
+                        self.opts.interface,
+                        if interface_gone(&self.opts.interface, &e.to_string()) { "the interface disappeared" } else { "the interface went down or failed" },
+                    ));
+                    eprintln!("nagle-analyze: warning: capture on {} stopped: {e}", self.opts.interface);
+                    break;
+                }
             }
             // Under a steady stream, still flush at least every read timeout.
             if last_flush.elapsed() >= Duration::from_millis(READ_TIMEOUT_MS as u64) {
@@ -298,14 +308,16 @@ impl LiveCapture {
         if let Some(sf) = self.savefile.as_mut() {
             sf.flush(&mut info);
         }
-        let st = self
-            .cap
-            .stats()
-            .map_err(|e| anyhow!("reading capture statistics: {e}"))?;
-        let stats = LiveStats {
-            received: st.received as u64,
-            dropped: st.dropped as u64,
-            if_dropped: st.if_dropped as u64,
+        let stats = match self.cap.stats() {
+            Ok(st) => LiveStats {
+                received: st.received as u64,
+                dropped: st.dropped as u64,
+                if_dropped: st.if_dropped as u64,
+            },
+            Err(e) => {
+                info.warn(format!("libpcap's counters could not be read ({e}): drops unknown"));
+                LiveStats::default()
+            }
         };
         if stats.dropped > 0 || stats.if_dropped > 0 {
             info.warn(format!(
@@ -480,6 +492,15 @@ pub fn capture_live(
     on_frame: &mut dyn FnMut(&Frame),
 ) -> anyhow::Result<(CaptureInfo, LiveStats)> {
     open_live(opts)?.run(stop, on_frame)
+}
+
+/// True when libpcap's error `msg` says the interface is gone, or no
+/// interface of that name exists any more (`any` never goes).
+fn interface_gone(name: &str, msg: &str) -> bool {
+    let low = msg.to_lowercase();
+    low.contains("disappeared")
+        || low.contains("no such device")
+        || (name != "any" && !std::path::Path::new("/sys/class/net").join(name).exists())
 }
 
 /// Interfaces libpcap can capture on: `(name, description)`.
