@@ -552,7 +552,7 @@ fn live(
         Some(w) => w.event(ev),
         None => Ok(()),
     };
-    let stream = (a.format == render::Format::Jsonl).then(|| pipeline::LiveStream {
+    let stream = (a.format == render::Format::Jsonl).then_some(pipeline::LiveStream {
         interval: a.live.interval,
         events: &mut on_event,
     });

@@ -30,7 +30,7 @@ use crate::analysis::{self, AnalysisConfig, FlowAnalysis};
 use crate::capture::{self, CaptureInfo, Frame};
 use crate::decode;
 use crate::flow::{Limits, Tracker};
-use crate::render::{self, Collector, ReportSink};
+use crate::render::{Collector, ReportSink};
 use crate::report::{self, CaptureSummary, Report};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -791,7 +791,7 @@ pub fn analyze_files(paths: &[String], cfg: &Config) -> Result<Report, PipelineE
 #[cfg(feature = "live")]
 pub struct LiveStream<'a> {
     pub interval: Option<std::time::Duration>,
-    pub events: &'a mut dyn FnMut(&render::LiveEvent) -> std::io::Result<()>,
+    pub events: &'a mut dyn FnMut(&crate::render::LiveEvent) -> std::io::Result<()>,
 }
 
 #[cfg(feature = "live")]
@@ -830,7 +830,7 @@ impl LiveWatch {
         let mut lines = Vec::new();
         for (i, dir) in flow.directions.iter().enumerate().take(2) {
             for event in dir.stalls.events.iter().filter(|e| e.frame > w.last_stall[i]) {
-                lines.push(render::LiveEvent::Stall { flow, dir, event });
+                lines.push(crate::render::LiveEvent::Stall { flow, dir, event });
             }
             if let Some(last) = dir.stalls.events.iter().map(|e| e.frame).max() {
                 w.last_stall[i] = w.last_stall[i].max(last);
@@ -838,12 +838,12 @@ impl LiveWatch {
             let now = dir.nagle.verdict;
             let previous = w.verdict[i];
             if previous != Some(now) && (previous.is_some() || now != report::Verdict::Inconclusive) {
-                lines.push(render::LiveEvent::Verdict { flow, dir, previous });
+                lines.push(crate::render::LiveEvent::Verdict { flow, dir, previous });
             }
             w.verdict[i] = Some(now);
         }
         if done {
-            lines.push(render::LiveEvent::Flow(flow));
+            lines.push(crate::render::LiveEvent::Flow(flow));
             self.seen.remove(&flow.id);
         }
         for ev in &lines {
@@ -851,7 +851,7 @@ impl LiveWatch {
         }
     }
 
-    fn emit(&mut self, ev: &render::LiveEvent, s: &mut LiveStream) {
+    fn emit(&mut self, ev: &crate::render::LiveEvent, s: &mut LiveStream) {
         if self.failed.is_none() {
             if let Err(e) = (s.events)(ev) {
                 self.failed = Some(e);
@@ -884,7 +884,7 @@ impl LiveWatch {
         let ts = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
-        let ev = render::LiveEvent::Interval {
+        let ev = crate::render::LiveEvent::Interval {
             ts,
             elapsed_s: elapsed.as_secs_f64(),
             flows: &flows,

@@ -261,7 +261,7 @@ impl LiveCapture {
                         orig_len: pkt.header.len,
                     };
                     if let Some(sf) = self.savefile.as_mut() {
-                        sf.write(number, &pkt.header, pkt.data, &mut info);
+                        sf.write(number, pkt.header, pkt.data, &mut info);
                     }
                     info.note_frame(&frame);
                     info.frames_matched += 1;

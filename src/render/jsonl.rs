@@ -200,6 +200,9 @@ mod tests {
         assert_eq!(v["schema_version"], crate::report::SCHEMA_VERSION);
         assert_eq!(v["captures"], serde_json::json!([]));
         assert!(!s.contains('\n'));
-        assert_eq!(typed("x", &serde_json::json!({})).unwrap(), "{\"type\":\"x\"}");
+        assert_eq!(
+            typed("x", &serde_json::json!({})).unwrap(),
+            "{\"type\":\"x\"}"
+        );
     }
 }
