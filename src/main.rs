@@ -190,6 +190,17 @@ struct LiveArgs {
     /// Also write every captured packet to this pcap file.
     #[arg(short = 'w', long, value_name = "FILE")]
     save: Option<PathBuf>,
+    /// Start a new save file when this one would pass SIZE (e.g. 100MB,
+    /// 64KiB): FILE, FILE1, FILE2... as tcpdump -C.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "save")]
+    save_size: Option<u64>,
+    /// Start a new save file after TIME (e.g. 10m), named as --save-size's.
+    #[arg(long, value_name = "TIME", value_parser = parse_duration, requires = "save")]
+    save_every: Option<std::time::Duration>,
+    /// With --format jsonl: a line with every active flow's running figures
+    /// this often (e.g. 10s).
+    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+    interval: Option<std::time::Duration>,
     /// List the interfaces that can be captured and exit.
     #[arg(short = 'D', long)]
     list_interfaces: bool,
@@ -199,6 +210,32 @@ struct LiveArgs {
 fn parse_framing(s: &str) -> Result<String, String> {
     nagle_analyze::framing::FramingRules::parse(&[s])?;
     Ok(s.to_string())
+}
+
+/// "100MB", "64KiB", "1G", "5000" (bytes): KB/MB/GB are powers of 1000,
+/// KiB/MiB/GiB of 1024; at least 1 KB (a pcap header and a record).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let i = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (num, unit) = (s[..i].trim(), &s[i..]);
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        _ => return Err(format!("not a size: {s} (try 100MB, 64KiB)")),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("not a size: {s} (try 100MB, 64KiB)"))?;
+    let bytes = v * mult as f64;
+    if !(1000.0..=1e18).contains(&bytes) {
+        return Err(format!("size out of range: {s} (at least 1KB)"));
+    }
+    Ok(bytes as u64)
 }
 
 /// Charts and the HTML/Markdown report: of the `--flow` flows, or else of
@@ -484,7 +521,7 @@ fn whole_report(
     out: &mut (dyn Write + Send),
 ) -> Result<Vec<CaptureSummary>, PipelineError> {
     let mut report = match &a.live.interface {
-        Some(iface) => pipeline::select_flows(live(iface, a, cfg)?, &a.flows)?,
+        Some(iface) => pipeline::select_flows(live(iface, a, cfg, out)?, &a.flows)?,
         None => pipeline::analyze_files(&a.inputs, cfg)?,
     };
     if !nothing_read(&report.captures) {
@@ -500,7 +537,14 @@ fn whole_report(
                 d.series = None;
             }
         }
-        match render::render_with(&report, a.format, text_options(a), out) {
+        let written = if a.live.interface.is_some() && a.format == render::Format::Jsonl {
+            // The flows went out as they finished: only the summary is left.
+            render::jsonl::summary_line(&report.captures)
+                .and_then(|l| writeln!(out, "{l}").and_then(|_| out.flush()))
+        } else {
+            render::render_with(&report, a.format, text_options(a), out)
+        };
+        match written {
             Err(e) if !is_broken_pipe(&e) => return Err(PipelineError::output(e)),
             _ => {}
         }
@@ -578,17 +622,20 @@ fn live(
     _iface: &str,
     _a: &AnalyzeArgs,
     _cfg: &pipeline::Config,
+    _out: &mut (dyn Write + Send),
 ) -> Result<nagle_analyze::report::Report, PipelineError> {
     Err(config_error(NO_LIBPCAP))
 }
 
-/// Live capture with a live view on the terminal, until Ctrl-C, the
-/// duration or the count; then the same report as for a file.
+/// Live capture with a live view on the terminal (or, with `--format
+/// jsonl`, events on `out` as they happen), until SIGINT, SIGTERM, SIGHUP,
+/// the duration or the count; then the same report as for a file.
 #[cfg(feature = "live")]
 fn live(
     iface: &str,
     a: &AnalyzeArgs,
     cfg: &pipeline::Config,
+    out: &mut (dyn Write + Send),
 ) -> Result<nagle_analyze::report::Report, PipelineError> {
     use std::io::IsTerminal;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -599,9 +646,15 @@ fn live(
     opts.duration = a.live.duration;
     opts.count = a.live.count;
     opts.save = a.live.save.clone();
+    opts.save_size = a.live.save_size;
+    opts.save_every = a.live.save_every;
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
-    // A second Ctrl-C while the report is being written exits at once.
+    if a.live.interval.is_some() && a.format != render::Format::Jsonl {
+        return Err(config_error("--interval needs --format jsonl"));
+    }
+    // SIGINT, SIGTERM and SIGHUP (ctrlc's `termination` feature) all stop
+    // the capture and the report is written; a second one exits at once.
     let _ = ctrlc::set_handler(move || {
         if s2.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
@@ -611,6 +664,16 @@ fn live(
         std::io::stdout().is_terminal() && a.format == render::Format::Text && a.output.is_none();
     let started = std::time::Instant::now();
     let mut drawn = false;
+    let mut events = (a.format == render::Format::Jsonl)
+        .then(|| render::jsonl::JsonlWriter::new(&mut *out).line_flushed());
+    let mut on_event = |ev: &render::LiveEvent| match events.as_mut() {
+        Some(w) => w.event(ev),
+        None => Ok(()),
+    };
+    let stream = (a.format == render::Format::Jsonl).then_some(pipeline::LiveStream {
+        interval: a.live.interval,
+        events: &mut on_event,
+    });
     let report = pipeline::analyze_live(&opts, cfg, &stop, &mut |an| {
         if view {
             let text = render::live_view(
@@ -624,7 +687,8 @@ fn live(
             let _ = std::io::stdout().flush();
             drawn = true;
         }
-    })?;
+    }, stream)?;
+    drop(events);
     if drawn {
         print!("\x1b[H\x1b[J");
     }

@@ -860,30 +860,168 @@ pub fn analyze_files(paths: &[String], cfg: &Config) -> Result<Report, PipelineE
     Ok(collector.into_report())
 }
 
+/// Streaming results of a live capture (`--format jsonl`): every event goes
+/// to `events` as it is found, checked about every [`LiveStream::CHECK`];
+/// with `interval`, the active flows' running figures that often.
+#[cfg(feature = "live")]
+pub struct LiveStream<'a> {
+    pub interval: Option<std::time::Duration>,
+    pub events: &'a mut dyn FnMut(&crate::render::LiveEvent) -> std::io::Result<()>,
+}
+
+#[cfg(feature = "live")]
+impl LiveStream<'_> {
+    /// How often live flows are looked at for new stalls and verdicts.
+    pub const CHECK: std::time::Duration = std::time::Duration::from_millis(200);
+}
+
+/// What a live stream has already said about each flow, and the flows
+/// finished (their report entries, kept for the end-of-run report).
+#[cfg(feature = "live")]
+#[derive(Default)]
+struct LiveWatch {
+    /// Per flow id: last frame's timestamp looked at, per direction the
+    /// last stall frame reported and the last verdict.
+    seen: std::collections::HashMap<u64, Watched>,
+    finished: Vec<report::Flow>,
+    /// The first write error: nothing more is streamed after it.
+    failed: Option<std::io::Error>,
+}
+
+#[cfg(feature = "live")]
+#[derive(Default)]
+struct Watched {
+    end_ts: crate::TsNs,
+    last_stall: [u64; 2],
+    verdict: [Option<report::Verdict>; 2],
+}
+
+#[cfg(feature = "live")]
+impl LiveWatch {
+    /// New stalls and changed verdicts of `flow`, then the flow itself when
+    /// it is `done`.
+    fn report(&mut self, flow: &report::Flow, done: bool, s: &mut LiveStream) {
+        let w = self.seen.entry(flow.id).or_default();
+        let mut lines = Vec::new();
+        for (i, dir) in flow.directions.iter().enumerate().take(2) {
+            for event in dir.stalls.events.iter().filter(|e| e.frame > w.last_stall[i]) {
+                lines.push(crate::render::LiveEvent::Stall { flow, dir, event });
+            }
+            if let Some(last) = dir.stalls.events.iter().map(|e| e.frame).max() {
+                w.last_stall[i] = w.last_stall[i].max(last);
+            }
+            let now = dir.nagle.verdict;
+            let previous = w.verdict[i];
+            if previous != Some(now) && (previous.is_some() || now != report::Verdict::Inconclusive) {
+                lines.push(crate::render::LiveEvent::Verdict { flow, dir, previous });
+            }
+            w.verdict[i] = Some(now);
+        }
+        if done {
+            lines.push(crate::render::LiveEvent::Flow(flow));
+            self.seen.remove(&flow.id);
+        }
+        for ev in &lines {
+            self.emit(ev, s);
+        }
+    }
+
+    fn emit(&mut self, ev: &crate::render::LiveEvent, s: &mut LiveStream) {
+        if self.failed.is_none() {
+            if let Err(e) = (s.events)(ev) {
+                self.failed = Some(e);
+            }
+        }
+    }
+
+    /// Finished flows out of the analyzer (reported), then the live ones
+    /// that saw frames since the last look.
+    fn check(&mut self, an: &mut Analyzer, s: &mut LiveStream) {
+        for (f, fa) in an.take_finished() {
+            let flow = analysis::finish(&f, fa);
+            self.report(&flow, true, s);
+            self.finished.push(flow);
+        }
+        for (f, fa) in an.tracker.snapshot(usize::MAX) {
+            let w = self.seen.entry(f.id).or_default();
+            if w.end_ts == f.end_ts {
+                continue;
+            }
+            w.end_ts = f.end_ts;
+            let flow = analysis::finish(&f, fa.clone());
+            self.report(&flow, false, s);
+        }
+    }
+
+    /// An `interval` line with every live flow as it stands.
+    fn interval(&mut self, an: &Analyzer, elapsed: std::time::Duration, s: &mut LiveStream) {
+        let flows = an.snapshot(usize::MAX);
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let ev = crate::render::LiveEvent::Interval {
+            ts,
+            elapsed_s: elapsed.as_secs_f64(),
+            flows: &flows,
+        };
+        self.emit(&ev, s);
+    }
+}
+
 /// Capture live until `stop`, the duration or the count, analyzing as it
-/// goes; `on_tick` is called about once a second of wall time (while frames
-/// arrive) with the analyzer, for a live view.
+/// goes; `on_tick` is called about once a second of wall time with the
+/// analyzer, for a live view. With a `stream`, events go out as they
+/// happen (see [`LiveStream`]); a write error there (a closed pipe) stops
+/// the capture, and the error is returned unless it is a closed pipe.
 #[cfg(feature = "live")]
 pub fn analyze_live(
     opts: &capture::live::LiveOptions,
     cfg: &Config,
     stop: &std::sync::atomic::AtomicBool,
     on_tick: &mut dyn FnMut(&Analyzer),
+    mut stream: Option<LiveStream>,
 ) -> Result<Report, PipelineError> {
+    use std::time::{Duration, Instant};
     let mut an = Analyzer::new(cfg)?;
     let iface = |e| PipelineError::input(&opts.interface, e);
     let live = capture::live::open_live(opts).map_err(iface)?;
-    let mut last = std::time::Instant::now();
+    let started = Instant::now();
+    let (mut last_tick, mut last_check, mut last_interval) = (started, started, started);
+    let mut watch = LiveWatch::default();
     let (info, stats) = live
-        .run(stop, &mut |f| {
-            an.frame(f);
-            if last.elapsed() >= std::time::Duration::from_secs(1) {
-                last = std::time::Instant::now();
+        .run_ticking(stop, &mut |f| {
+            if let Some(f) = f {
+                an.frame(f);
+            }
+            if last_tick.elapsed() >= Duration::from_secs(1) {
+                last_tick = Instant::now();
                 on_tick(&an);
+            }
+            let Some(s) = stream.as_mut() else { return };
+            if last_check.elapsed() >= LiveStream::CHECK {
+                last_check = Instant::now();
+                watch.check(&mut an, s);
+            }
+            if s.interval.is_some_and(|i| last_interval.elapsed() >= i) {
+                last_interval = Instant::now();
+                watch.interval(&an, started.elapsed(), s);
+            }
+            if watch.failed.is_some() {
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
             }
         })
         .map_err(iface)?;
-    let (mut summary, flows) = an.finish(info);
+    let (mut summary, mut flows) = an.finish(info);
+    if let Some(s) = stream.as_mut() {
+        for f in &flows {
+            watch.report(f, true, s);
+        }
+    }
+    flows.append(&mut watch.finished);
+    flows.sort_by_key(|f| f.id);
+    if let Some(e) = watch.failed.filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe) {
+        return Err(PipelineError::output(e));
+    }
     summary.live = Some(report::LiveCounters {
         received: stats.received,
         dropped: stats.dropped,

@@ -59,20 +59,24 @@ ts = [threading.Thread(target=serve, args=(p,)) for p in (5601, 5602)]
 [t.start() for t in ts]; [t.join() for t in ts]
 "#;
 
-#[test]
-fn live_capture_matches_sender_and_saved_file() {
-    if !common::is_root() {
-        eprintln!("live: skipped, needs root (network namespaces and packet capture)");
-        return;
-    }
+/// Two namespaces joined by a veth pair: `a` (10.78.0.1 on `va`) and `b`
+/// (10.78.0.2 on `vb`), deleted when dropped.
+struct Veth {
+    _guard: Netns,
+    a: String,
+    b: String,
+    va: String,
+}
+
+fn veth(tag: &str) -> Veth {
     let pid = std::process::id();
-    let (a, b) = (format!("nlive{pid}a"), format!("nlive{pid}b"));
+    let (a, b) = (format!("n{tag}{pid}a"), format!("n{tag}{pid}b"));
     ip(&["netns", "add", &a]);
-    let _guard = Netns(vec![a.clone(), b.clone()]);
+    let guard = Netns(vec![a.clone(), b.clone()]);
     ip(&["netns", "add", &b]);
     let (va, vb) = (
-        format!("nla{}", pid % 100000),
-        format!("nlb{}", pid % 100000),
+        format!("{tag}a{}", pid % 100000),
+        format!("{tag}b{}", pid % 100000),
     );
     ip(&[
         "link", "add", &va, "netns", &a, "type", "veth", "peer", "name", &vb, "netns", &b,
@@ -83,6 +87,22 @@ fn live_capture_matches_sender_and_saved_file() {
         ip(&["-n", ns, "link", "set", dev, "up"]);
         ip(&["-n", ns, "link", "set", "lo", "up"]);
     }
+    Veth {
+        _guard: guard,
+        a,
+        b,
+        va,
+    }
+}
+
+#[test]
+fn live_capture_matches_sender_and_saved_file() {
+    if !common::is_root() {
+        eprintln!("live: skipped, needs root (network namespaces and packet capture)");
+        return;
+    }
+    let pid = std::process::id();
+    let Veth { _guard, a, b, va } = veth("lv");
     let dir = std::env::temp_dir().join(format!("nagle-live-{pid}"));
     std::fs::create_dir_all(&dir).unwrap();
     let saved = dir.join("live.pcap");
@@ -213,4 +233,328 @@ fn unknown_interface_is_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("nosuchif0"), "{err}");
+}
+
+/// Request/response with the write-write-read pattern: each request is two
+/// small writes, the server answers once both arrived (so it delays the
+/// ACK of the first and Nagle holds the second: a stall per request).
+const WWR_SERVER: &str = r#"
+import socket
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("0.0.0.0", 5701)); l.listen(1)
+c, _ = l.accept()
+buf = b""
+while True:
+    d = c.recv(65536)
+    if not d: break
+    buf += d
+    while len(buf) >= 8:
+        buf = buf[8:]
+        c.send(b"ok")
+"#;
+
+const WWR_CLIENT: &str = r#"
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], 5701))
+for i in range(int(sys.argv[2])):
+    s.send(b"head"); s.send(b"body")
+    got = b""
+    while len(got) < 2: got += s.recv(2)
+    time.sleep(0.05)
+s.close()
+print("done", flush=True)
+"#;
+
+/// One request/response exchange of `n` requests from `a` to `b`.
+fn exchange(v: &Veth, n: usize) {
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &v.b, "python3", "-c", WWR_SERVER])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let client = Command::new("ip")
+        .args(["netns", "exec", &v.a, "python3", "-c", WWR_CLIENT, "10.78.0.2"])
+        .arg(n.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        client.status.success(),
+        "client: {}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    let _ = server.wait();
+}
+
+fn capture_cmd(v: &Veth) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", &v.a, bin(), "--interface", &v.va])
+        .args(["--filter", "tcp port 5701", "--write-size", "4"]);
+    c
+}
+
+/// The report a signalled or timed-out capture left: one flow, 20
+/// requests of 8 bytes.
+fn check_report(path: &std::path::Path, what: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let r: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: {e}: {text}"));
+    assert_eq!(r["captures"][0]["format"], "live", "{what}");
+    let flows = r["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 1, "{what}: {}", r["flows"]);
+    let d = &flows[0]["directions"][0];
+    assert_eq!(d["payload_bytes"], 160, "{what}: {d}");
+}
+
+#[test]
+fn every_signal_and_timeout_leave_the_full_report() {
+    if !common::is_root() {
+        eprintln!("live: skipped, needs root (network namespaces and packet capture)");
+        return;
+    }
+    let v = veth("sg");
+    let dir = std::env::temp_dir().join(format!("nagle-live-sig-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for sig in ["TERM", "HUP", "INT"] {
+        let out = dir.join(format!("{sig}.json"));
+        let mut cap = capture_cmd(&v)
+            .args(["--format", "json", "-o"])
+            .arg(&out)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1000));
+        exchange(&v, 20);
+        let st = Command::new("kill")
+            .args([&format!("-{sig}"), &cap.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let t = std::time::Instant::now();
+        let st = cap.wait().unwrap();
+        assert!(t.elapsed() < Duration::from_secs(3), "{sig}: {:?}", t.elapsed());
+        assert_eq!(st.code(), Some(0), "SIG{sig}");
+        check_report(&out, &format!("SIG{sig}"));
+    }
+    // What experiment scripts do: timeout(1) sends SIGTERM.
+    let out = dir.join("timeout.json");
+    let mut cap = Command::new("ip")
+        .args(["netns", "exec", &v.a, "timeout", "--preserve-status", "4"])
+        .args([bin(), "-i", &v.va, "--filter", "tcp port 5701"])
+        .args(["--write-size", "4", "--format", "json", "-o"])
+        .arg(&out)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    exchange(&v, 20);
+    assert_eq!(cap.wait().unwrap().code(), Some(0), "timeout");
+    check_report(&out, "timeout 4");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[test]
+fn jsonl_streams_stalls_as_they_happen() {
+    if !common::is_root() {
+        eprintln!("live: skipped, needs root (network namespaces and packet capture)");
+        return;
+    }
+    use std::io::BufRead;
+    let v = veth("jl");
+    let mut cap = capture_cmd(&v)
+        .args(["--format", "jsonl", "--interval", "1s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = cap.stdout.take().unwrap();
+    // Each line with the wall time it arrived.
+    let reader = std::thread::spawn(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map(|l| (now_s(), l.unwrap()))
+            .collect::<Vec<_>>()
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    exchange(&v, 30);
+    std::thread::sleep(Duration::from_millis(1200));
+    let st = Command::new("kill")
+        .args(["-TERM", &cap.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(cap.wait().unwrap().code(), Some(0));
+    let lines = reader.join().unwrap();
+    let parsed: Vec<(f64, serde_json::Value)> = lines
+        .iter()
+        .map(|(t, l)| (*t, serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))))
+        .collect();
+    let of = |kind: &str| {
+        parsed
+            .iter()
+            .filter(|(_, v)| v["type"] == kind)
+            .collect::<Vec<_>>()
+    };
+    let stalls = of("stall");
+    assert!(stalls.len() >= 5, "{lines:?}");
+    for (arrived, s) in &stalls {
+        let late = arrived - s["ts"].as_f64().unwrap();
+        assert!(late < 1.0, "stall line {late:.3} s after its frame: {s}");
+        assert!(s["frame"].as_u64().unwrap() > 0 && s["ms"].as_f64().unwrap() > 0.0);
+    }
+    let verdicts = of("verdict");
+    assert!(
+        verdicts.iter().any(|(_, v)| v["verdict"] == "on"),
+        "{lines:?}"
+    );
+    assert!(!of("interval").is_empty(), "{lines:?}");
+    let flows = of("flow");
+    assert_eq!(flows.len(), 1, "{lines:?}");
+    let d = &flows[0].1["directions"][0];
+    assert_eq!(d["stalls"]["count"].as_u64(), Some(stalls.len() as u64));
+    // The summary ends the stream.
+    assert_eq!(parsed.last().unwrap().1["type"], "summary");
+}
+
+/// Capture the two bulk-ish connections of SENDER/RECEIVER on `v` with
+/// `extra` options; the JSON report and standard error.
+fn capture_bulk(v: &Veth, extra: &[&std::ffi::OsStr]) -> (serde_json::Value, String) {
+    let capture = Command::new("ip")
+        .args(["netns", "exec", &v.a, bin(), "--interface", &v.va])
+        .args(["--filter", "tcp portrange 5601-5602", "--duration", "5s"])
+        .args(["--format", "json", "--write-size", "4"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut receiver = Command::new("ip")
+        .args(["netns", "exec", &v.b, "python3", "-c", RECEIVER])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let sender = Command::new("ip")
+        .args(["netns", "exec", &v.a, "python3", "-c", SENDER, "10.78.0.2"])
+        .output()
+        .unwrap();
+    assert!(sender.status.success());
+    let _ = receiver.wait();
+    let out = capture.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    (serde_json::from_slice(&out.stdout).unwrap(), stderr)
+}
+
+fn analyze_json(path: &std::path::Path) -> (Option<i32>, serde_json::Value) {
+    let out = Command::new(bin())
+        .arg(path)
+        .args(["--format", "json", "--write-size", "4"])
+        .output()
+        .unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.code(), v)
+}
+
+#[test]
+fn save_rotation_reads_back_and_a_full_disk_keeps_whole_records() {
+    if !common::is_root() {
+        eprintln!("live: skipped, needs root (network namespaces, capture, tmpfs)");
+        return;
+    }
+    let v = veth("rt");
+    let dir = std::env::temp_dir().join(format!("nagle-live-rot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = dir.join("rot.pcap");
+    let (live, _) = capture_bulk(
+        &v,
+        &["--save".as_ref(), base.as_os_str(), "--save-size".as_ref(), "20KB".as_ref()],
+    );
+    // FILE, FILE1, FILE2...: each at most 20 KB, each a valid capture.
+    let mut files = vec![base.clone()];
+    for i in 1.. {
+        let p = std::path::PathBuf::from(format!("{}{i}", base.display()));
+        if !p.exists() {
+            break;
+        }
+        files.push(p);
+    }
+    assert!(files.len() >= 3, "{files:?}");
+    let mut merged = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let bytes = std::fs::read(f).unwrap();
+        assert!(bytes.len() <= 20_000, "{f:?}: {}", bytes.len());
+        assert_eq!(analyze_json(f).0, Some(0), "{f:?}");
+        merged.extend_from_slice(if i == 0 { &bytes } else { &bytes[24..] });
+    }
+    // Put back together, they are the live analysis.
+    let whole = dir.join("merged.pcap");
+    std::fs::write(&whole, &merged).unwrap();
+    let (code, from_files) = analyze_json(&whole);
+    assert_eq!(code, Some(0));
+    assert_eq!(from_files["flows"], live["flows"]);
+    assert_eq!(live["flows"].as_array().unwrap().len(), 2);
+
+    // A 64 KiB tmpfs fills up: a warning, the analysis unchanged, the file
+    // cut on a whole record.
+    let small = dir.join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount tmpfs");
+    let full = small.join("full.pcap");
+    let (live2, stderr) = capture_bulk(&v, &["--save".as_ref(), full.as_os_str()]);
+    let _ = std::fs::copy(&full, dir.join("full.pcap"));
+    let _ = Command::new("umount").arg(&small).status();
+    let warning = format!("writing save file {} failed (No space left on device", full.display());
+    assert!(stderr.contains(&warning), "{stderr}");
+    assert!(stderr.contains("on nothing was saved"), "{stderr}");
+    let flows = live2["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 2);
+    let (code, part) = analyze_json(&dir.join("full.pcap"));
+    assert_eq!(code, Some(0), "the saved part ends on a whole record");
+    assert!(part["captures"][0]["frames"].as_u64().unwrap() > 10, "{part}");
+    assert!(
+        part["captures"][0]["frames"].as_u64() < live2["captures"][0]["frames"].as_u64(),
+        "the disk was meant to fill"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_interface_deleted_mid_capture_still_gives_the_report() {
+    if !common::is_root() {
+        eprintln!("live: skipped, needs root (network namespaces and packet capture)");
+        return;
+    }
+    let v = veth("dl");
+    let cap = capture_cmd(&v)
+        .args(["--format", "json", "--duration", "20s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    exchange(&v, 10);
+    std::thread::sleep(Duration::from_millis(300));
+    let t = std::time::Instant::now();
+    ip(&["-n", &v.a, "link", "del", &v.va]);
+    let out = cap.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains(&format!("capture on {} stopped", v.va)), "{stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings = r["captures"][0]["warnings"].to_string();
+    assert!(warnings.contains("the interface disappeared"), "{warnings}");
+    let flows = r["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 1, "{}", r["flows"]);
+    assert_eq!(flows[0]["directions"][0]["payload_bytes"], 80);
 }

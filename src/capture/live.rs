@@ -45,6 +45,10 @@ pub struct LiveOptions {
     pub count: Option<u64>,
     /// Write every captured packet to this pcap file.
     pub save: Option<PathBuf>,
+    /// Start the next save file when this one would pass this many bytes.
+    pub save_size: Option<u64>,
+    /// Start the next save file after this long.
+    pub save_every: Option<Duration>,
 }
 
 impl LiveOptions {
@@ -63,6 +67,8 @@ impl LiveOptions {
             duration: None,
             count: None,
             save: None,
+            save_size: None,
+            save_every: None,
         }
     }
 }
@@ -94,7 +100,7 @@ pub struct LiveCapture {
     opts: LiveOptions,
     nano: bool,
     link_type: u32,
-    savefile: Option<pcap::Savefile>,
+    savefile: Option<SaveFiles>,
 }
 
 fn permission_error(iface: &str) -> anyhow::Error {
@@ -164,11 +170,12 @@ pub fn open_live(opts: &LiveOptions) -> anyhow::Result<LiveCapture> {
     }
     let link_type = dlt_to_linktype(cap.get_datalink().0);
     let savefile = match &opts.save {
-        Some(p) => Some(
-            cap.savefile(p)
-                .map_err(|e| anyhow!("{e}"))
-                .with_context(|| format!("cannot create save file {}", p.display()))?,
-        ),
+        Some(p) => Some(SaveFiles::create(
+            p.clone(),
+            opts,
+            nano,
+            link_type,
+        )?),
         None => None,
     };
     Ok(LiveCapture {
@@ -194,9 +201,24 @@ impl LiveCapture {
     /// Capture until `stop` is set, the duration has passed or the count is
     /// reached, calling `on_frame` for every packet.
     pub fn run(
-        mut self,
+        self,
         stop: &AtomicBool,
         on_frame: &mut dyn FnMut(&Frame),
+    ) -> anyhow::Result<(CaptureInfo, LiveStats)> {
+        self.run_ticking(stop, &mut |f| {
+            if let Some(f) = f {
+                on_frame(f)
+            }
+        })
+    }
+
+    /// [`run`](Self::run), calling `on_event` with every packet and with
+    /// `None` at least every read timeout (100 ms), packets or not, so that
+    /// the caller can report as time passes.
+    pub fn run_ticking(
+        mut self,
+        stop: &AtomicBool,
+        on_event: &mut dyn FnMut(Option<&Frame>),
     ) -> anyhow::Result<(CaptureInfo, LiveStats)> {
         let mut info = CaptureInfo {
             path: self.opts.interface.clone(),
@@ -239,18 +261,18 @@ impl LiveCapture {
                         orig_len: pkt.header.len,
                     };
                     if let Some(sf) = self.savefile.as_mut() {
-                        sf.write(&pkt);
+                        sf.write(number, pkt.header, pkt.data, &mut info);
                     }
                     info.note_frame(&frame);
                     info.frames_matched += 1;
                     info.bytes_read += pkt.header.caplen as u64;
-                    on_frame(&frame);
+                    on_event(Some(&frame));
                 }
                 Err(pcap::Error::TimeoutExpired) => {
                     // Nothing waiting: flush the save file, then wait for
                     // packets for at most one read timeout.
                     if let Some(sf) = self.savefile.as_mut() {
-                        sf.flush().map_err(|e| anyhow!("flushing save file: {e}"))?;
+                        sf.flush(&mut info);
                     }
                     last_flush = Instant::now();
                     let mut pfd = libc::pollfd {
@@ -259,29 +281,43 @@ impl LiveCapture {
                         revents: 0,
                     };
                     unsafe { libc::poll(&mut pfd, 1, READ_TIMEOUT_MS) };
+                    on_event(None);
                     continue;
                 }
-                Err(e) => return Err(anyhow!("capture on {} failed: {e}", self.opts.interface)),
+                Err(e) => {
+                    // The interface went down or was removed: keep what
+                    // was seen; the report says why it ends here.
+                    info.warn(format!(
+                        "capture on {} stopped after {number} packets: {} ({e}); the report covers what was seen until then",
+                        self.opts.interface,
+                        if interface_gone(&self.opts.interface, &e.to_string()) { "the interface disappeared" } else { "the interface went down or failed" },
+                    ));
+                    eprintln!("nagle-analyze: warning: capture on {} stopped: {e}", self.opts.interface);
+                    break;
+                }
             }
             // Under a steady stream, still flush at least every read timeout.
             if last_flush.elapsed() >= Duration::from_millis(READ_TIMEOUT_MS as u64) {
                 if let Some(sf) = self.savefile.as_mut() {
-                    sf.flush().map_err(|e| anyhow!("flushing save file: {e}"))?;
+                    sf.flush(&mut info);
                 }
                 last_flush = Instant::now();
+                on_event(None);
             }
         }
         if let Some(sf) = self.savefile.as_mut() {
-            sf.flush().map_err(|e| anyhow!("flushing save file: {e}"))?;
+            sf.flush(&mut info);
         }
-        let st = self
-            .cap
-            .stats()
-            .map_err(|e| anyhow!("reading capture statistics: {e}"))?;
-        let stats = LiveStats {
-            received: st.received as u64,
-            dropped: st.dropped as u64,
-            if_dropped: st.if_dropped as u64,
+        let stats = match self.cap.stats() {
+            Ok(st) => LiveStats {
+                received: st.received as u64,
+                dropped: st.dropped as u64,
+                if_dropped: st.if_dropped as u64,
+            },
+            Err(e) => {
+                info.warn(format!("libpcap's counters could not be read ({e}): drops unknown"));
+                LiveStats::default()
+            }
         };
         if stats.dropped > 0 || stats.if_dropped > 0 {
             info.warn(format!(
@@ -290,6 +326,160 @@ impl LiveCapture {
             ));
         }
         Ok((info, stats))
+    }
+}
+
+/// The save file(s): pcap written by hand so that every file ends on a
+/// whole record. Records are gathered in `pending` and written at each
+/// flush; a write that fails (a full disk) cuts the file back to its last
+/// whole record, warns once with the file and the first packet not saved,
+/// and saving stops there (the capture and analysis go on). With a size or
+/// time limit the files rotate as tcpdump's `-C`: FILE, FILE1, FILE2...
+struct SaveFiles {
+    base: PathBuf,
+    /// Files started so far (the current one is number `index`).
+    index: u32,
+    file: std::fs::File,
+    /// Bytes of the current file on disk (whole records).
+    written: u64,
+    pending: Vec<u8>,
+    /// Number of the first packet in `pending`.
+    pending_first: Option<u64>,
+    opened: Instant,
+    size_limit: Option<u64>,
+    every: Option<Duration>,
+    header: [u8; 24],
+    /// Saving stopped after a failed write.
+    failed: bool,
+}
+
+impl SaveFiles {
+    const FLUSH_AT: usize = 1 << 16;
+
+    fn create(base: PathBuf, opts: &LiveOptions, nano: bool, link_type: u32) -> anyhow::Result<Self> {
+        let magic: u32 = if nano { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
+        let mut header = [0u8; 24];
+        header[0..4].copy_from_slice(&magic.to_le_bytes());
+        header[4..6].copy_from_slice(&2u16.to_le_bytes());
+        header[6..8].copy_from_slice(&4u16.to_le_bytes());
+        header[16..20].copy_from_slice(&(opts.snaplen.max(0) as u32).to_le_bytes());
+        header[20..24].copy_from_slice(&link_type.to_le_bytes());
+        let file = Self::open(&base, &header)?;
+        Ok(SaveFiles {
+            base,
+            index: 0,
+            file,
+            written: 24,
+            pending: Vec::with_capacity(Self::FLUSH_AT + 65_600),
+            pending_first: None,
+            opened: Instant::now(),
+            size_limit: opts.save_size,
+            every: opts.save_every,
+            header,
+            failed: false,
+        })
+    }
+
+    /// Name of file `index`: FILE, then FILE1, FILE2... (as tcpdump -C).
+    fn name(base: &std::path::Path, index: u32) -> PathBuf {
+        if index == 0 {
+            return base.to_path_buf();
+        }
+        let mut s = base.as_os_str().to_owned();
+        s.push(index.to_string());
+        PathBuf::from(s)
+    }
+
+    fn open(path: &std::path::Path, header: &[u8; 24]) -> anyhow::Result<std::fs::File> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(path)
+            .with_context(|| format!("cannot create save file {}", path.display()))?;
+        f.write_all(header)
+            .with_context(|| format!("cannot write save file {}", path.display()))?;
+        Ok(f)
+    }
+
+    /// Add packet `number` (flushed when enough is gathered).
+    fn write(&mut self, number: u64, h: &pcap::PacketHeader, data: &[u8], info: &mut CaptureInfo) {
+        if self.failed {
+            return;
+        }
+        let rec = 16 + data.len() as u64;
+        let full = self
+            .size_limit
+            .is_some_and(|l| self.written + self.pending.len() as u64 + rec > l);
+        let late = self.every.is_some_and(|e| self.opened.elapsed() >= e);
+        let has_records = self.written + self.pending.len() as u64 > 24;
+        if (full || late) && has_records {
+            self.rotate(number, info);
+            if self.failed {
+                return;
+            }
+        }
+        #[allow(clippy::unnecessary_cast)] // time_t and suseconds_t vary by platform
+        let (sec, sub) = (h.ts.tv_sec as u32, h.ts.tv_usec as u32);
+        for v in [sec, sub, h.caplen, h.len] {
+            self.pending.extend_from_slice(&v.to_le_bytes());
+        }
+        self.pending.extend_from_slice(data);
+        self.pending_first.get_or_insert(number);
+        if self.pending.len() >= Self::FLUSH_AT {
+            self.flush(info);
+        }
+    }
+
+    /// Write what is gathered; on failure cut the file back to its last
+    /// whole record and stop saving, with a warning.
+    fn flush(&mut self, info: &mut CaptureInfo) {
+        use std::io::Write;
+        if self.failed || self.pending.is_empty() {
+            return;
+        }
+        match self.file.write_all(&self.pending) {
+            Ok(()) => {
+                self.written += self.pending.len() as u64;
+                self.pending.clear();
+                self.pending_first = None;
+            }
+            Err(e) => {
+                let _ = self.file.set_len(self.written);
+                let first = self.pending_first.unwrap_or(0);
+                let path = Self::name(&self.base, self.index);
+                self.give_up(info, &path, first, &e.to_string());
+            }
+        }
+    }
+
+    fn give_up(&mut self, info: &mut CaptureInfo, path: &std::path::Path, first: u64, why: &str) {
+        self.failed = true;
+        self.pending = Vec::new();
+        let last = Self::name(&self.base, self.index);
+        info.warn(format!(
+            "writing save file {} failed ({why}): from packet {first} on nothing was saved (the analysis went on; {} ends on a whole record)",
+            path.display(),
+            last.display()
+        ));
+    }
+
+    /// Flush this file and start the next one with packet `number`.
+    fn rotate(&mut self, number: u64, info: &mut CaptureInfo) {
+        self.flush(info);
+        if self.failed {
+            return;
+        }
+        let next = Self::name(&self.base, self.index + 1);
+        match Self::open(&next, &self.header) {
+            Ok(f) => {
+                self.file = f;
+                self.index += 1;
+                self.written = 24;
+                self.opened = Instant::now();
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&next);
+                self.give_up(info, &next, number, &format!("{e:#}"));
+            }
+        }
     }
 }
 
@@ -302,6 +492,15 @@ pub fn capture_live(
     on_frame: &mut dyn FnMut(&Frame),
 ) -> anyhow::Result<(CaptureInfo, LiveStats)> {
     open_live(opts)?.run(stop, on_frame)
+}
+
+/// True when libpcap's error `msg` says the interface is gone, or no
+/// interface of that name exists any more (`any` never goes).
+fn interface_gone(name: &str, msg: &str) -> bool {
+    let low = msg.to_lowercase();
+    low.contains("disappeared")
+        || low.contains("no such device")
+        || (name != "any" && !std::path::Path::new("/sys/class/net").join(name).exists())
 }
 
 /// Interfaces libpcap can capture on: `(name, description)`.

@@ -17,11 +17,13 @@
 
 pub mod charts;
 pub mod html;
+pub mod jsonl;
 pub mod sink;
 
 pub use sink::{
     text_writer, writer, Collector, CsvWriter, JsonWriter, JsonlWriter, ReportSink, TextWriter,
 };
+pub use jsonl::LiveEvent;
 
 use crate::report::{CaptureSummary, Direction, Flow, Report, WriteConfidence, WriteSource};
 use std::fmt::Write as _;
