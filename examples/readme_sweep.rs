@@ -6,7 +6,9 @@
 use nagle_analyze::render::charts::{self, SweepPoint};
 
 fn main() -> anyhow::Result<()> {
-    let out = std::env::args().nth(1).unwrap_or_else(|| "docs/sweep.png".into());
+    let out = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "docs/sweep.png".into());
     // (RTT ms, interval ms, data segments, writes per segment, TCP_NODELAY)
     let rows: [(f64, f64, u64, f64, bool); 13] = [
         (40.0, 0.1, 6, 166.7, false),
@@ -25,13 +27,15 @@ fn main() -> anyhow::Result<()> {
     ];
     let points: Vec<SweepPoint> = rows
         .iter()
-        .map(|&(rtt_ms, interval_ms, segs, mean_wps, nodelay)| SweepPoint {
-            rtt_ms,
-            interval_ms,
-            aggregated: 1000 - segs,
-            mean_wps,
-            nodelay,
-        })
+        .map(
+            |&(rtt_ms, interval_ms, segs, mean_wps, nodelay)| SweepPoint {
+                rtt_ms,
+                interval_ms,
+                aggregated: 1000 - segs,
+                mean_wps,
+                nodelay,
+            },
+        )
         .collect();
     charts::sweep_chart(&points).write_png(std::path::Path::new(&out))
 }

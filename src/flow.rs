@@ -1312,7 +1312,8 @@ impl<O: FlowObserver> Tracker<O> {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
                 let mut flow = Flow::new(self.next_id, seg, (self.new_observer)());
-                flow.observer.on_open(flow.client, flow.server, flow.start_ts);
+                flow.observer
+                    .on_open(flow.client, flow.server, flow.start_ts);
                 self.next_id += 1;
                 self.peak_flows = self.peak_flows.max(live + 1);
                 e.insert(Box::new(flow))

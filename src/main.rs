@@ -674,20 +674,26 @@ fn live(
         interval: a.live.interval,
         events: &mut on_event,
     });
-    let report = pipeline::analyze_live(&opts, cfg, &stop, &mut |an| {
-        if view {
-            let text = render::live_view(
-                iface,
-                started.elapsed().as_secs_f64(),
-                an.tcp_segments(),
-                an.live_flows(),
-                &an.snapshot(8),
-            );
-            print!("{text}");
-            let _ = std::io::stdout().flush();
-            drawn = true;
-        }
-    }, stream)?;
+    let report = pipeline::analyze_live(
+        &opts,
+        cfg,
+        &stop,
+        &mut |an| {
+            if view {
+                let text = render::live_view(
+                    iface,
+                    started.elapsed().as_secs_f64(),
+                    an.tcp_segments(),
+                    an.live_flows(),
+                    &an.snapshot(8),
+                );
+                print!("{text}");
+                let _ = std::io::stdout().flush();
+                drawn = true;
+            }
+        },
+        stream,
+    )?;
     drop(events);
     if drawn {
         print!("\x1b[H\x1b[J");

@@ -904,7 +904,12 @@ impl LiveWatch {
         let w = self.seen.entry(flow.id).or_default();
         let mut lines = Vec::new();
         for (i, dir) in flow.directions.iter().enumerate().take(2) {
-            for event in dir.stalls.events.iter().filter(|e| e.frame > w.last_stall[i]) {
+            for event in dir
+                .stalls
+                .events
+                .iter()
+                .filter(|e| e.frame > w.last_stall[i])
+            {
                 lines.push(crate::render::LiveEvent::Stall { flow, dir, event });
             }
             if let Some(last) = dir.stalls.events.iter().map(|e| e.frame).max() {
@@ -912,8 +917,13 @@ impl LiveWatch {
             }
             let now = dir.nagle.verdict;
             let previous = w.verdict[i];
-            if previous != Some(now) && (previous.is_some() || now != report::Verdict::Inconclusive) {
-                lines.push(crate::render::LiveEvent::Verdict { flow, dir, previous });
+            if previous != Some(now) && (previous.is_some() || now != report::Verdict::Inconclusive)
+            {
+                lines.push(crate::render::LiveEvent::Verdict {
+                    flow,
+                    dir,
+                    previous,
+                });
             }
             w.verdict[i] = Some(now);
         }
@@ -1019,7 +1029,10 @@ pub fn analyze_live(
     }
     flows.append(&mut watch.finished);
     flows.sort_by_key(|f| f.id);
-    if let Some(e) = watch.failed.filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe) {
+    if let Some(e) = watch
+        .failed
+        .filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe)
+    {
         return Err(PipelineError::output(e));
     }
     summary.live = Some(report::LiveCounters {

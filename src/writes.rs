@@ -183,7 +183,13 @@ pub struct LogSet {
 /// A log of one socket whose identity is unknown (writes made in memory).
 impl From<WriteLog> for LogSet {
     fn from(writes: WriteLog) -> Self {
-        LogSet { sockets: vec![LogSocket { id: SocketId::default(), writes }], skipped: 0 }
+        LogSet {
+            sockets: vec![LogSocket {
+                id: SocketId::default(),
+                writes,
+            }],
+            skipped: 0,
+        }
     }
 }
 
@@ -281,7 +287,11 @@ pub fn parse_jsonl(text: &str) -> anyhow::Result<LogSet> {
         let key = (addr("conn")?, addr("peer")?);
         let n = *index.entry(key).or_insert_with(|| {
             set.sockets.push(LogSocket {
-                id: SocketId { local: key.0, peer: key.1, ..Default::default() },
+                id: SocketId {
+                    local: key.0,
+                    peer: key.1,
+                    ..Default::default()
+                },
                 writes: WriteLog::default(),
             });
             set.sockets.len() - 1
@@ -318,14 +328,20 @@ fn split_strace_line(line: &str) -> Option<StraceLine<'_>> {
         // `strace -f -o file` prefixes a bare pid.
         let r2 = r.trim_start();
         if p.bytes().all(|b| b.is_ascii_digit())
-            && r2.split_once(' ').is_some_and(|(t, _)| parse_epoch(t).is_some())
+            && r2
+                .split_once(' ')
+                .is_some_and(|(t, _)| parse_epoch(t).is_some())
         {
             pid = p.parse().ok();
             rest = r2;
         }
     }
     let (ts, call) = rest.split_once(' ')?;
-    Some(StraceLine { pid, t: parse_epoch(ts)?, call: call.trim_start() })
+    Some(StraceLine {
+        pid,
+        t: parse_epoch(ts)?,
+        call: call.trim_start(),
+    })
 }
 
 /// A call split into name, first argument (the descriptor, with any `-yy`
@@ -345,7 +361,11 @@ fn split_call(call: &str) -> Option<Call<'_>> {
     let ret = call
         .rsplit_once(") = ")
         .and_then(|(_, r)| r.split_whitespace().next()?.parse::<i64>().ok());
-    Some(Call { name, args: &call[open + 1..], ret })
+    Some(Call {
+        name,
+        args: &call[open + 1..],
+        ret,
+    })
 }
 
 /// The leading descriptor of an argument list, and the `-yy` endpoints when
@@ -360,7 +380,9 @@ fn leading_fd(args: &str) -> Option<(i32, Option<(SocketAddr, SocketAddr)>)> {
 
 /// `TCP:[a:p->b:q]>` or `TCPv6:[[::1]:p->[::1]:q]>`.
 fn decorated_endpoints(s: &str) -> Option<(SocketAddr, SocketAddr)> {
-    let s = s.strip_prefix("TCPv6:[").or_else(|| s.strip_prefix("TCP:["))?;
+    let s = s
+        .strip_prefix("TCPv6:[")
+        .or_else(|| s.strip_prefix("TCP:["))?;
     let end = s.find("]>")?;
     let (a, b) = s[..end].split_once("->")?;
     Some((a.parse().ok()?, b.parse().ok()?))
@@ -415,7 +437,8 @@ impl StraceState {
             return;
         }
         if let Some(start) = l.call.strip_suffix("<unfinished ...>") {
-            self.pending.insert(l.pid, (l.t, start.trim_end().to_string()));
+            self.pending
+                .insert(l.pid, (l.t, start.trim_end().to_string()));
             return;
         }
         self.call(l.pid, l.t, l.call);
@@ -452,12 +475,25 @@ impl StraceState {
         }
     }
 
-    fn open_socket(&mut self, proc: u32, pid: Option<u32>, fd: i32, t: TsNs, peer: Option<SocketAddr>) {
+    fn open_socket(
+        &mut self,
+        proc: u32,
+        pid: Option<u32>,
+        fd: i32,
+        t: TsNs,
+        peer: Option<SocketAddr>,
+    ) {
         if let Some(i) = self.open.get(&(proc, fd)) {
             self.sockets[*i].id.closed.get_or_insert(t);
         }
         self.sockets.push(LogSocket {
-            id: SocketId { pid, fd: Some(fd), peer, opened: Some(t), ..Default::default() },
+            id: SocketId {
+                pid,
+                fd: Some(fd),
+                peer,
+                opened: Some(t),
+                ..Default::default()
+            },
             writes: WriteLog::default(),
         });
         self.open.insert((proc, fd), self.sockets.len() - 1);
@@ -469,7 +505,11 @@ impl StraceState {
             return i;
         }
         self.sockets.push(LogSocket {
-            id: SocketId { pid, fd: Some(fd), ..Default::default() },
+            id: SocketId {
+                pid,
+                fd: Some(fd),
+                ..Default::default()
+            },
             writes: WriteLog::default(),
         });
         self.open.insert((proc, fd), self.sockets.len() - 1);
@@ -561,17 +601,27 @@ impl StraceState {
         for s in &mut self.sockets {
             // Concurrent calls complete out of order: keep the order made.
             if s.writes.times.windows(2).any(|w| w[1] < w[0]) {
-                let mut pairs: Vec<(TsNs, u64)> = s.writes.times.iter().copied().zip(s.writes.sizes()).collect();
+                let mut pairs: Vec<(TsNs, u64)> = s
+                    .writes
+                    .times
+                    .iter()
+                    .copied()
+                    .zip(s.writes.sizes())
+                    .collect();
                 pairs.sort_by_key(|p| p.0);
                 s.writes = WriteLog::from_writes(pairs);
             }
         }
-        self.sockets.retain(|s| !s.writes.is_empty() && s.id.fd.is_none_or(|fd| fd > 2));
+        self.sockets
+            .retain(|s| !s.writes.is_empty() && s.id.fd.is_none_or(|fd| fd > 2));
         if self.sockets.is_empty() {
             bail!("no write/send calls on a socket (fd > 2) found in strace output");
         }
         self.sockets.sort_by_key(|s| s.writes.times[0]);
-        Ok(LogSet { sockets: self.sockets, skipped: self.skipped })
+        Ok(LogSet {
+            sockets: self.sockets,
+            skipped: self.skipped,
+        })
     }
 }
 
@@ -631,10 +681,16 @@ pub fn fit(
 ) -> Result<(), Misfit> {
     let total = log.total();
     if total > payload_bytes {
-        return Err(Misfit::TooManyBytes { log: total, flow: payload_bytes });
+        return Err(Misfit::TooManyBytes {
+            log: total,
+            flow: payload_bytes,
+        });
     }
     if total < payload_bytes {
-        return Err(Misfit::TooFewBytes { log: total, flow: payload_bytes });
+        return Err(Misfit::TooFewBytes {
+            log: total,
+            flow: payload_bytes,
+        });
     }
     let small: Vec<&(TsNs, u64, bool)> = segments.iter().filter(|s| s.2).collect();
     let misaligned = small
@@ -644,7 +700,10 @@ pub fn fit(
     // A few may be cut by the receive window (one, or one in ten); the rest
     // must line up.
     if misaligned > 1 && misaligned * 10 > small.len() as u64 {
-        return Err(Misfit::Boundaries { misaligned, segments: small.len() as u64 });
+        return Err(Misfit::Boundaries {
+            misaligned,
+            segments: small.len() as u64,
+        });
     }
     let mut late = 0u64;
     let mut worst: TsNs = 0;
@@ -659,7 +718,10 @@ pub fn fit(
         }
     }
     if late * 20 > log.len() as u64 {
-        return Err(Misfit::Late { writes: late, worst_ms: worst as f64 / 1e6 });
+        return Err(Misfit::Late {
+            writes: late,
+            worst_ms: worst as f64 / 1e6,
+        });
     }
     Ok(())
 }
@@ -744,8 +806,11 @@ mod tests {
 2.001000 write(4, "PING\r\nPING\r\n", 12) = 12
 "#;
         let set = parse_strace(text).unwrap();
-        let socks: Vec<(Option<SocketAddr>, u64)> =
-            set.sockets.iter().map(|s| (s.id.peer, s.writes.total())).collect();
+        let socks: Vec<(Option<SocketAddr>, u64)> = set
+            .sockets
+            .iter()
+            .map(|s| (s.id.peer, s.writes.total()))
+            .collect();
         let peer: SocketAddr = "10.0.0.2:6379".parse().unwrap();
         assert_eq!(socks, vec![(Some(peer), 6), (None, 25), (Some(peer), 12)]);
         assert!(set.sockets[0].id.closed.is_some());
@@ -780,14 +845,23 @@ mod tests {
         let log = WriteLog::from_writes([(100, 4), (200, 4), (300, 4)]);
         let segs = [(150, 4, true), (350, 12, true)];
         assert_eq!(fit(&log, 12, &segs, 0), Ok(()));
-        assert!(matches!(fit(&log, 16, &segs, 0), Err(Misfit::TooFewBytes { .. })));
-        assert!(matches!(fit(&log, 8, &segs, 0), Err(Misfit::TooManyBytes { .. })));
+        assert!(matches!(
+            fit(&log, 16, &segs, 0),
+            Err(Misfit::TooFewBytes { .. })
+        ));
+        assert!(matches!(
+            fit(&log, 8, &segs, 0),
+            Err(Misfit::TooManyBytes { .. })
+        ));
         // One small segment cut mid-write is allowed (a full receive
         // window); two of three are not.
         let odd = [(150, 6, true), (350, 12, true)];
         assert_eq!(fit(&log, 12, &odd, 0), Ok(()));
         let odd = [(150, 2, true), (250, 6, true), (350, 12, true)];
-        assert!(matches!(fit(&log, 12, &odd, 0), Err(Misfit::Boundaries { .. })));
+        assert!(matches!(
+            fit(&log, 12, &odd, 0),
+            Err(Misfit::Boundaries { .. })
+        ));
         let early = [(50, 4, true), (60, 12, true)];
         assert!(matches!(fit(&log, 12, &early, 0), Err(Misfit::Late { .. })));
         assert_eq!(fit(&log, 12, &early, 1_000), Ok(()));

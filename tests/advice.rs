@@ -368,8 +368,13 @@ fn lab_reqresp_rtt20_advises_nodelay_with_the_stall_total() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("lab.json")).unwrap()).unwrap();
     let lat = &lab["achieved"]["request_latency_ms"];
     let n = lat["n"].as_f64().unwrap();
-    let measured = n * (lat["mean"].as_f64().unwrap() - lab["achieved"]["rtt_ping_ms"]["median"].as_f64().unwrap());
-    assert!((s - measured).abs() <= 0.1 * measured, "saving {s} ms, client measured {measured} ms");
+    let measured = n
+        * (lat["mean"].as_f64().unwrap()
+            - lab["achieved"]["rtt_ping_ms"]["median"].as_f64().unwrap());
+    assert!(
+        (s - measured).abs() <= 0.1 * measured,
+        "saving {s} ms, client measured {measured} ms"
+    );
     assert_eq!(f.advice[0].option, "TCP_NODELAY");
     assert_ordered(f);
 }

@@ -231,7 +231,10 @@ fn time_sequence_has_one_bar_per_segment() {
     assert_eq!(count("retransmission"), 2 * retrans);
     let doc = roxmltree::Document::parse(&svg).unwrap();
     let colour = |c: plotters::style::RGBColor| format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2);
-    for (class, c) in [("segment", charts::SEGMENT_COLOR), ("retransmission", charts::RETRANS_COLOR)] {
+    for (class, c) in [
+        ("segment", charts::SEGMENT_COLOR),
+        ("retransmission", charts::RETRANS_COLOR),
+    ] {
         assert!(doc
             .descendants()
             .filter(|n| n.attribute("class") == Some(class))
@@ -243,7 +246,9 @@ fn time_sequence_has_one_bar_per_segment() {
 
 /// The lab fixture `name` analysed with its write log and series.
 fn lab_report(name: &str) -> Report {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/lab").join(name);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/lab")
+        .join(name);
     let cfg = Config {
         series: true,
         writes_log: Some(dir.join("writes.jsonl")),
@@ -257,7 +262,10 @@ fn svg_marks(svg: &str) -> Vec<(String, String)> {
     let doc = roxmltree::Document::parse(svg).expect("well-formed SVG");
     doc.descendants()
         .filter(|n| n.is_element() && n.attribute("class").is_some())
-        .filter(|n| n.parent().is_some_and(|p| p.attribute("class") == Some("marks")))
+        .filter(|n| {
+            n.parent()
+                .is_some_and(|p| p.attribute("class") == Some("marks"))
+        })
         .map(|n| {
             let title = n
                 .children()
@@ -294,10 +302,18 @@ fn time_sequence_marks_every_write_stall_and_frame() {
         let r = lab_report(name);
         let f = &r.flows[0];
         let frames_in_capture = r.captures[0].frames;
-        let d = f.directions.iter().find(|d| d.write_delay_ms.is_some()).expect("log direction");
+        let d = f
+            .directions
+            .iter()
+            .find(|d| d.write_delay_ms.is_some())
+            .expect("log direction");
         let series = d.series.as_ref().unwrap();
         let n_writes = d.writes.unwrap() as usize;
-        assert_eq!(series.writes.len(), n_writes, "{name}: one series write per log write");
+        assert_eq!(
+            series.writes.len(),
+            n_writes,
+            "{name}: one series write per log write"
+        );
         let chart = charts::direction_charts(f, d)
             .into_iter()
             .find(|c| matches!(c.plot, Plot::TimeSequence { .. }))
@@ -305,13 +321,21 @@ fn time_sequence_marks_every_write_stall_and_frame() {
         let svg = chart.svg().unwrap();
         let marks = svg_marks(&svg);
         // Every write of the log is a mark, numbered 1..=n.
-        let writes: Vec<&String> = marks.iter().filter(|m| m.0 == "write").map(|m| &m.1).collect();
+        let writes: Vec<&String> = marks
+            .iter()
+            .filter(|m| m.0 == "write")
+            .map(|m| &m.1)
+            .collect();
         assert_eq!(writes.len(), n_writes, "{name}");
         for (i, t) in writes.iter().enumerate() {
             assert!(t.starts_with(&format!("write {}:", i + 1)), "{name}: {t}");
         }
         // Every stall event is a marker naming its frame and cost.
-        let stalls: Vec<&String> = marks.iter().filter(|m| m.0 == "stall").map(|m| &m.1).collect();
+        let stalls: Vec<&String> = marks
+            .iter()
+            .filter(|m| m.0 == "stall")
+            .map(|m| &m.1)
+            .collect();
         assert_eq!(stalls.len(), d.stalls.events.len(), "{name}");
         for (e, t) in d.stalls.events.iter().zip(&stalls) {
             assert!(t.contains(&format!("frame {},", e.frame)), "{t}");
@@ -322,22 +346,39 @@ fn time_sequence_marks_every_write_stall_and_frame() {
         }
         // Every segment is a mark; every mark has a tooltip; every frame
         // named exists in the capture and is a segment of the series.
-        let seg_frames: std::collections::HashSet<u64> = series.segments.iter().map(|s| s.frame).collect();
+        let seg_frames: std::collections::HashSet<u64> =
+            series.segments.iter().map(|s| s.frame).collect();
         let segs = marks.iter().filter(|m| m.0 == "segment").count();
-        assert_eq!(segs, series.segments.iter().filter(|s| !s.retransmission).count());
+        assert_eq!(
+            segs,
+            series.segments.iter().filter(|s| !s.retransmission).count()
+        );
         let mut named = 0;
         for (class, t) in &marks {
             assert!(!t.is_empty(), "{class} mark without a tooltip");
             for fr in frames_in(t) {
-                assert!(fr >= 1 && fr <= frames_in_capture, "{name}: frame {fr} in {t}");
-                assert!(seg_frames.contains(&fr), "{name}: frame {fr} is not a data segment: {t}");
+                assert!(
+                    fr >= 1 && fr <= frames_in_capture,
+                    "{name}: frame {fr} in {t}"
+                );
+                assert!(
+                    seg_frames.contains(&fr),
+                    "{name}: frame {fr} is not a data segment: {t}"
+                );
                 named += 1;
             }
         }
-        assert!(named >= segs + n_writes, "{name}: tooltips name frames ({named})");
+        assert!(
+            named >= segs + n_writes,
+            "{name}: tooltips name frames ({named})"
+        );
         // Segment tooltips carry time, bytes and writes.
         let seg = marks.iter().find(|m| m.0 == "segment").unwrap();
-        assert!(seg.1.contains(" ms") && seg.1.contains("bytes") && seg.1.contains("write"), "{}", seg.1);
+        assert!(
+            seg.1.contains(" ms") && seg.1.contains("bytes") && seg.1.contains("write"),
+            "{}",
+            seg.1
+        );
     }
 }
 
@@ -345,18 +386,37 @@ fn time_sequence_marks_every_write_stall_and_frame() {
 fn latency_chart_has_every_seen_write_and_reference_lines() {
     let r = lab_report("nagle-on-rtt20-int1");
     let f = &r.flows[0];
-    let d = f.directions.iter().find(|d| d.write_delay_ms.is_some()).unwrap();
-    let seen = d.write_delay_ms.as_ref().unwrap().per_write.iter().flatten().count();
+    let d = f
+        .directions
+        .iter()
+        .find(|d| d.write_delay_ms.is_some())
+        .unwrap();
+    let seen = d
+        .write_delay_ms
+        .as_ref()
+        .unwrap()
+        .per_write
+        .iter()
+        .flatten()
+        .count();
     let chart = charts::direction_charts(f, d)
         .into_iter()
         .find(|c| matches!(c.plot, Plot::Latency { .. }))
         .expect("latency chart with a log");
-    let Plot::Latency(l) = &chart.plot else { unreachable!() };
+    let Plot::Latency(l) = &chart.plot else {
+        unreachable!()
+    };
     assert_eq!(l.points.len(), seen);
     // Nagle held each write up to one RTT: no delay above RTT + 10 %.
     let rtt = f.rtt_ms.min.unwrap();
-    assert!(l.points.iter().all(|p| p.1 <= rtt * 1.1), "delays above the RTT");
-    assert!(l.points.iter().any(|p| p.1 >= rtt * 0.8), "some write waited about an RTT");
+    assert!(
+        l.points.iter().all(|p| p.1 <= rtt * 1.1),
+        "delays above the RTT"
+    );
+    assert!(
+        l.points.iter().any(|p| p.1 >= rtt * 0.8),
+        "some write waited about an RTT"
+    );
     let svg = chart.svg().unwrap();
     roxmltree::Document::parse(&svg).unwrap();
     assert!(svg.contains(&format!("path RTT {rtt:.3} ms")));
@@ -408,7 +468,10 @@ fn sweep_marks_each_rtt_and_leaves_gaps_for_missing_points() {
     // log x axis: 1 ms and 40 ms are log10(40) decades apart in both panels.
     let gap = |a: i64, b: i64| (b - a) as f64;
     assert!((gap(xs[0], xs[1]) - gap(xs[2], xs[3])).abs() <= 2.0);
-    assert!(svg.contains("1 missing point(s) drawn as gaps"), "note names the gap");
+    assert!(
+        svg.contains("1 missing point(s) drawn as gaps"),
+        "note names the gap"
+    );
     // Writes per segment spans 1..400: the automatic axis goes log.
     assert!(svg.contains("mean writes per segment (log)"));
     // Legend outside the data: every legend label sits right of both panels.
@@ -427,7 +490,11 @@ fn time_sequence_axes_fit_the_data() {
     // would stretch a flow-duration axis: the chart's axis follows the data.
     let r = lab_report("nagle-on-rtt20-int1");
     let f = &r.flows[0];
-    let d = f.directions.iter().find(|d| d.write_delay_ms.is_some()).unwrap();
+    let d = f
+        .directions
+        .iter()
+        .find(|d| d.write_delay_ms.is_some())
+        .unwrap();
     let chart = charts::direction_charts(f, d)
         .into_iter()
         .find(|c| matches!(c.plot, Plot::TimeSequence { .. }))
@@ -442,8 +509,13 @@ fn time_sequence_axes_fit_the_data() {
         .filter(|n| n.attribute("class") == Some("write"))
         .map(|n| n.attribute("cx").unwrap().parse().unwrap())
         .collect();
-    let (lo, hi) = xs.iter().fold((f64::MAX, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
-    assert!(hi - lo > 0.6 * (charts::WIDTH as f64 - 230.0 - 120.0), "writes span {lo}..{hi} px");
+    let (lo, hi) = xs
+        .iter()
+        .fold((f64::MAX, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
+    assert!(
+        hi - lo > 0.6 * (charts::WIDTH as f64 - 230.0 - 120.0),
+        "writes span {lo}..{hi} px"
+    );
     assert!(!marks.is_empty());
 }
 
@@ -530,17 +602,29 @@ fn html_report_is_self_contained() {
         assert!(s.find("<h2>Advice").unwrap() < s.find("<h2>Summary").unwrap());
     }
     // The page title names the capture.
-    assert!(s.contains("<title>nagle.pcap — nagle-analyze report</title>"), "title");
+    assert!(
+        s.contains("<title>nagle.pcap — nagle-analyze report</title>"),
+        "title"
+    );
     // Summary rows link to flow sections that exist.
     let doc = roxmltree::Document::parse_with_options(
         &s[s.find("<table>").unwrap()..s.find("</table>").unwrap() + 8],
-        roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() },
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
     )
     .expect("summary table is well-formed");
-    let links: Vec<&str> = doc.descendants().filter_map(|n| n.attribute("href")).collect();
+    let links: Vec<&str> = doc
+        .descendants()
+        .filter_map(|n| n.attribute("href"))
+        .collect();
     assert!(!links.is_empty(), "summary links");
     for l in &links {
-        assert!(s.contains(&format!("id=\"{}\"", l.trim_start_matches('#'))), "{l} has no target");
+        assert!(
+            s.contains(&format!("id=\"{}\"", l.trim_start_matches('#'))),
+            "{l} has no target"
+        );
     }
     // Every numeric cell carries its unit.
     for row in doc.descendants().filter(|n| n.has_tag_name("tr")).skip(1) {
@@ -549,8 +633,18 @@ fn html_report_is_self_contained() {
             .filter(|c| c.has_tag_name("td"))
             .map(|c| c.descendants().filter_map(|t| t.text()).collect())
             .collect();
-        for (i, unit) in [(3, " ms"), (4, " segments"), (5, " segments"), (7, " writes/segment"), (9, " ms total")] {
-            assert!(cells[i] == "–" || cells[i].ends_with(unit), "cell {i} {:?} lacks {unit}", cells[i]);
+        for (i, unit) in [
+            (3, " ms"),
+            (4, " segments"),
+            (5, " segments"),
+            (7, " writes/segment"),
+            (9, " ms total"),
+        ] {
+            assert!(
+                cells[i] == "–" || cells[i].ends_with(unit),
+                "cell {i} {:?} lacks {unit}",
+                cells[i]
+            );
         }
     }
     chromium_check(&path, n_charts);
@@ -721,13 +815,23 @@ fn chromium_check(path: &Path, n_charts: usize) {
     assert!(console.is_empty(), "console messages: {console:?}");
     // And a screenshot of the page renders.
     let st = Command::new(bin)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1200,2400"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--window-size=1200,2400",
+        ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--screenshot={}", shot.display()))
         .arg(format!("file://{}", path.display()))
         .output()
         .expect("chromium runs");
-    assert!(st.status.success(), "screenshot: {}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "screenshot: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     let png = std::fs::read(&shot).expect("screenshot written");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     assert!(png.len() > 10_000, "screenshot suspiciously small");

@@ -144,8 +144,14 @@ fn resp_framing_matches_the_write_log() {
         &by_framing[0].directions[0],
         &auto[0].directions[0],
     );
-    assert_eq!(l.write_source.as_ref().map(ToString::to_string).as_deref(), Some("log"));
-    assert_eq!(f.write_source.as_ref().map(ToString::to_string).as_deref(), Some("framing:resp"));
+    assert_eq!(
+        l.write_source.as_ref().map(ToString::to_string).as_deref(),
+        Some("log")
+    );
+    assert_eq!(
+        f.write_source.as_ref().map(ToString::to_string).as_deref(),
+        Some("framing:resp")
+    );
     assert_eq!(
         a.write_source.as_ref().map(ToString::to_string).as_deref(),
         Some("framing:resp"),
@@ -176,7 +182,10 @@ fn snaplen_cut_payload_falls_back_with_a_note() {
     let (pcap, _) = resp_capture(&writes, &segs, Some(4));
     let flows = run(&pcap, &framing(&["resp"]));
     let d = &flows[0].directions[0];
-    assert_ne!(d.write_source.as_ref().map(ToString::to_string).as_deref(), Some("framing:resp"));
+    assert_ne!(
+        d.write_source.as_ref().map(ToString::to_string).as_deref(),
+        Some("framing:resp")
+    );
     let st = d.framing.as_ref().unwrap();
     assert_eq!(st.status, "not-used");
     assert!(st.stopped.as_deref().unwrap().contains("snaplen"), "{st:?}");
@@ -201,7 +210,10 @@ fn auto_on_unrecognised_bytes_equals_no_framing() {
     let none = run(&pcap, &framing(&["none"]));
     let (a, n) = (&auto[0].directions[0], &none[0].directions[0]);
     assert_eq!(a.write_source, n.write_source);
-    assert_eq!(a.write_source.as_ref().map(ToString::to_string).as_deref(), Some("inferred"));
+    assert_eq!(
+        a.write_source.as_ref().map(ToString::to_string).as_deref(),
+        Some("inferred")
+    );
     assert_eq!(hist(a), hist(n));
     assert_eq!(a.nagle.verdict, n.nagle.verdict);
     assert_eq!(a.framing.as_ref().unwrap().status, "not-recognised");
@@ -246,18 +258,32 @@ fn corpus_redis_benchmark() {
     // or SET/GET arrays) and one reply segment ("+PONG\r\n", ...).
     assert_eq!(flows.len(), 15);
     assert_eq!(
-        flows[0].directions[0].write_source.as_ref().map(ToString::to_string).as_deref(),
+        flows[0].directions[0]
+            .write_source
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
         Some("framing:lines")
     );
     for f in &flows {
         for d in &f.directions {
-            assert!(d.write_source.as_ref().map(ToString::to_string).as_deref().unwrap().starts_with("framing:"));
+            assert!(d
+                .write_source
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref()
+                .unwrap()
+                .starts_with("framing:"));
             assert_eq!(hist(d), BTreeMap::from([(1, 1)]));
         }
     }
     for f in &flows[1..] {
         assert_eq!(
-            f.directions[0].write_source.as_ref().map(ToString::to_string).as_deref(),
+            f.directions[0]
+                .write_source
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref(),
             Some("framing:resp")
         );
     }
@@ -273,7 +299,13 @@ fn corpus_memcached_text() {
     // answers in one segment with 48 "STAT ..." lines and "END" = 49 lines
     // (written in one call: framing counts messages, not calls).
     let d = &flows[0].directions;
-    assert_eq!(d[0].write_source.as_ref().map(ToString::to_string).as_deref(), Some("framing:lines"));
+    assert_eq!(
+        d[0].write_source
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("framing:lines")
+    );
     assert_eq!(hist(&d[0]), BTreeMap::from([(1, 1)]));
     assert_eq!(hist(&d[1]), BTreeMap::from([(49, 1)]));
 }
@@ -289,7 +321,11 @@ fn corpus_telnet() {
     for d in &flows[0].directions {
         assert_eq!(d.framing.as_ref().unwrap().status, "not-recognised");
         assert_ne!(
-            d.write_source.as_ref().map(ToString::to_string).as_deref().map(|s| s.starts_with("framing")),
+            d.write_source
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref()
+                .map(|s| s.starts_with("framing")),
             Some(true)
         );
     }
@@ -317,7 +353,11 @@ fn corpus_http_keepalive() {
     // ending in its own segment (Content-Length bodies).
     let f = &flows[0];
     assert_eq!(
-        f.directions[0].write_source.as_ref().map(ToString::to_string).as_deref(),
+        f.directions[0]
+            .write_source
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
         Some("framing:http1")
     );
     assert_eq!(hist(&f.directions[0]), BTreeMap::from([(1, 7)]));
@@ -351,7 +391,14 @@ fn corpus_tls() {
     // (3 records: a handshake flight in one write, counted as 3 messages).
     let f = &flows[3];
     assert!(f.client.ends_with(":37486"));
-    assert_eq!(f.directions[0].write_source.as_ref().map(ToString::to_string).as_deref(), Some("framing:tls"));
+    assert_eq!(
+        f.directions[0]
+            .write_source
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("framing:tls")
+    );
     assert_eq!(hist(&f.directions[0]), BTreeMap::from([(1, 1), (3, 1)]));
     // Server: alert + ServerHello end in the first segment, the certificate
     // record spans three segments, the last segment holds 3 records.
@@ -450,7 +497,13 @@ s.shutdown()
     show("loopback http", &flows);
     assert_eq!(flows.len(), 1);
     let (c2s, s2c) = (&flows[0].directions[0], &flows[0].directions[1]);
-    assert_eq!(c2s.write_source.as_ref().map(ToString::to_string).as_deref(), Some("framing:http1"));
+    assert_eq!(
+        c2s.write_source
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("framing:http1")
+    );
     assert_eq!(hist(c2s), BTreeMap::from([(1, 5)]));
     assert_eq!(s2c.writes, Some(5));
     let _ = std::fs::remove_dir_all(&dir);

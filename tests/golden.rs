@@ -19,7 +19,11 @@ fn run(args: &[String]) -> Vec<u8> {
         .current_dir(root())
         .output()
         .expect("run nagle-analyze");
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -38,7 +42,10 @@ fn check(name: &str, got: &[u8]) -> Option<String> {
             .zip(got.split(|&b| b == b'\n'))
             .position(|(a, b)| a != b)
             .map_or(0, |i| i + 1);
-        format!("{name}: differs from {} (first at line {line})", path.display())
+        format!(
+            "{name}: differs from {} (first at line {line})",
+            path.display()
+        )
     })
 }
 
@@ -53,8 +60,16 @@ fn fixture_reports_are_unchanged() {
     names.sort();
     assert!(names.len() >= 4, "lab fixtures missing: {names:?}");
     for name in &names {
-        let cap = fixtures.join(name).join("capture.pcap").display().to_string();
-        let log = fixtures.join(name).join("writes.jsonl").display().to_string();
+        let cap = fixtures
+            .join(name)
+            .join("capture.pcap")
+            .display()
+            .to_string();
+        let log = fixtures
+            .join(name)
+            .join("writes.jsonl")
+            .display()
+            .to_string();
         let variants: [(&str, Vec<String>); 3] = [
             ("plain", vec![cap.clone()]),
             ("log", vec![cap.clone(), "--writes".into(), log]),

@@ -13,10 +13,10 @@
 use nagle_testkit::helpers as common;
 
 use nagle_analyze::capture::linktype;
-use nagle_testkit::writer::{tcp_frame, TcpSpec};
 use nagle_analyze::decode::flags::{ACK, PSH, SYN};
 use nagle_analyze::pipeline::{analyze_file, Config};
 use nagle_analyze::report::{Direction, Flow, WriteConfidence, WriteSource};
+use nagle_testkit::writer::{tcp_frame, TcpSpec};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -37,7 +37,10 @@ fn flow(port: u16, t0: i64, sizes: &[usize]) -> Vec<(i64, Vec<u8>)> {
     ];
     let (mut off, mut ts) = (0u32, t0 + 10 * MS);
     for &n in sizes {
-        v.push((ts, f(common::segment(c, s, 1 + off, 1, PSH | ACK, vec![0; n]))));
+        v.push((
+            ts,
+            f(common::segment(c, s, 1 + off, 1, PSH | ACK, vec![0; n])),
+        ));
         off += n as u32;
         v.push((ts + MS, f(common::segment(s, c, 1, 1 + off, ACK, vec![]))));
         ts += 5 * MS;
@@ -63,17 +66,28 @@ fn client(f: &Flow) -> &Direction {
 
 fn supports_claims(d: &Direction) -> bool {
     d.write_source == Some(WriteSource::Inferred)
-        && matches!(d.write_confidence, Some(WriteConfidence::High | WriteConfidence::Medium))
+        && matches!(
+            d.write_confidence,
+            Some(WriteConfidence::High | WriteConfidence::Medium)
+        )
 }
 
 #[test]
 fn a_constant_unit_is_found() {
     // 4-byte writes aggregated 1 to 12 at a time, the first alone.
     let sizes: Vec<usize> = (1..=12).map(|m| 4 * m).chain([16, 20, 24]).collect();
-    let flows = run(&write("constant.pcap", flow(40000, T0, &sizes)), &Config::default());
+    let flows = run(
+        &write("constant.pcap", flow(40000, T0, &sizes)),
+        &Config::default(),
+    );
     let d = client(&flows[0]);
     assert_eq!(d.write_unit, Some(4), "{d:#?}");
-    assert!(supports_claims(d), "{:?} {:?}", d.write_confidence, d.write_inference);
+    assert!(
+        supports_claims(d),
+        "{:?} {:?}",
+        d.write_confidence,
+        d.write_inference
+    );
     assert_eq!(d.writes, Some(sizes.iter().sum::<usize>() as u64 / 4));
     let i = d.write_inference.as_ref().unwrap();
     assert_eq!((i.distinct_sizes, i.segments), (12, 15));
@@ -91,7 +105,10 @@ fn alternating_sizes_make_no_claim() {
         // No unit, or a `low` one (the first-write route: the first
         // segment, 10 bytes, divides the others).
         let d = client(f);
-        assert!(d.write_unit.is_none() || d.write_confidence == Some(WriteConfidence::Low), "{d:#?}");
+        assert!(
+            d.write_unit.is_none() || d.write_confidence == Some(WriteConfidence::Low),
+            "{d:#?}"
+        );
         assert!(!supports_claims(d), "{d:#?}");
         assert!(!d.coalescing_causes.iter().any(|c| c.as_str() == "nagle"));
     }
@@ -114,9 +131,19 @@ fn random_sizes_never_support_claims() {
     }
     let flows = run(&write("random.pcap", frames), &Config::default());
     assert_eq!(flows.len(), 200);
-    let units = flows.iter().filter(|f| client(f).write_unit.is_some()).count();
-    let claims: Vec<&Direction> = flows.iter().map(client).filter(|d| supports_claims(d)).collect();
-    eprintln!("random HTTP/TLS-like sizes: {units} of 200 flows got a unit, {} a claim-supporting one", claims.len());
+    let units = flows
+        .iter()
+        .filter(|f| client(f).write_unit.is_some())
+        .count();
+    let claims: Vec<&Direction> = flows
+        .iter()
+        .map(client)
+        .filter(|d| supports_claims(d))
+        .collect();
+    eprintln!(
+        "random HTTP/TLS-like sizes: {units} of 200 flows got a unit, {} a claim-supporting one",
+        claims.len()
+    );
     assert!(claims.is_empty(), "{:#?}", claims[0]);
 }
 
@@ -126,7 +153,11 @@ fn strace(writes: &[(i64, usize)]) -> String {
         .iter()
         .map(|&(t, n)| {
             let ts = T0 + t * MS;
-            format!("4242 {}.{:09} write(4, \"...\", {n}) = {n}\n", ts / 1_000_000_000, ts % 1_000_000_000)
+            format!(
+                "4242 {}.{:09} write(4, \"...\", {n}) = {n}\n",
+                ts / 1_000_000_000,
+                ts % 1_000_000_000
+            )
         })
         .collect()
 }
@@ -142,20 +173,40 @@ fn a_log_is_cut_to_its_connection_and_refused_when_it_does_not_fit() {
     writes.extend((0..5).map(|i| (100 + i, 8000)));
     let log = dir.join("fd-reused.strace");
     std::fs::write(&log, strace(&writes)).unwrap();
-    let cfg = Config { writes_log: Some(log), ..Config::default() };
+    let cfg = Config {
+        writes_log: Some(log),
+        ..Config::default()
+    };
     let flows = run(&p, &cfg);
     let d = client(&flows[0]);
-    assert_eq!(d.write_source, Some(WriteSource::Log), "{:#?}", flows[0].notes);
+    assert_eq!(
+        d.write_source,
+        Some(WriteSource::Log),
+        "{:#?}",
+        flows[0].notes
+    );
     assert_eq!(d.writes, Some(7));
     // A log whose bytes do not fit: refused, with the reason; the figures
     // are those without a log.
     let bad = dir.join("misfit.strace");
     std::fs::write(&bad, strace(&[(9, 4), (14, 100)])).unwrap();
     let plain = run(&p, &Config::default());
-    let flows = run(&p, &Config { writes_log: Some(bad), ..Config::default() });
-    let note = flows[0].notes.iter().find(|n| n.contains("write log not applied"));
+    let flows = run(
+        &p,
+        &Config {
+            writes_log: Some(bad),
+            ..Config::default()
+        },
+    );
+    let note = flows[0]
+        .notes
+        .iter()
+        .find(|n| n.contains("write log not applied"));
     let note = note.unwrap_or_else(|| panic!("{:#?}", flows[0].notes));
-    assert!(note.contains("fd 4") && note.contains("104 bytes but the direction sent 28"), "{note}");
+    assert!(
+        note.contains("fd 4") && note.contains("104 bytes but the direction sent 28"),
+        "{note}"
+    );
     for (a, b) in flows[0].directions.iter().zip(&plain[0].directions) {
         assert_eq!(a.write_source, b.write_source);
         assert_eq!(a.writes, b.writes);

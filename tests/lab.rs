@@ -190,7 +190,13 @@ fn lab_refuses_without_root() {
         assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
     } else {
         let out = Command::new(env!("CARGO_BIN_EXE_nagle-analyze"))
-            .args(["lab", "--write-count", "1", "--out-dir", "/tmp/nagle-lab-nonroot"])
+            .args([
+                "lab",
+                "--write-count",
+                "1",
+                "--out-dir",
+                "/tmp/nagle-lab-nonroot",
+            ])
             .output()
             .unwrap();
         assert!(!out.status.success());
@@ -264,7 +270,10 @@ fn lab_captures_both_ends_and_logs_requests() {
     assert_eq!(reqs.len(), WRITES / 2, "one line per request");
     for r in &reqs {
         let ms = r["latency_ms"].as_f64().expect("latency_ms");
-        assert!(ms >= RTT_MS, "request latency {ms} ms < RTT {RTT_MS} ms: {r}");
+        assert!(
+            ms >= RTT_MS,
+            "request latency {ms} ms < RTT {RTT_MS} ms: {r}"
+        );
         assert_eq!(r["bytes"].as_u64(), Some(2 * SIZE as u64));
         assert!(r["t"].as_f64().unwrap() > 1e9, "t is epoch seconds");
     }
@@ -281,7 +290,15 @@ fn lab_lossy_path_drops_packets() {
     let dir = out_dir("lossy");
     run_lab(
         &dir,
-        &["--nodelay", "--capture-at", "both", "--loss", "0.05", "--seed", "3"],
+        &[
+            "--nodelay",
+            "--capture-at",
+            "both",
+            "--loss",
+            "0.05",
+            "--seed",
+            "3",
+        ],
     );
     let lab = check_run(&dir);
     let lost: u64 = lab["path"]["delay_line"]
@@ -290,12 +307,21 @@ fn lab_lossy_path_drops_packets() {
         .iter()
         .map(|d| d["lost"].as_u64().unwrap())
         .sum();
-    assert!(lost > 0, "a 5 % lossy path dropped nothing: {}", lab["path"]);
+    assert!(
+        lost > 0,
+        "a 5 % lossy path dropped nothing: {}",
+        lab["path"]
+    );
     // Everything still arrives (TCP retransmits); the receiver sees no more
     // of the sender's data segments than the sender sent.
     let caps = lab["captures"].as_array().unwrap();
     let segs = |i: usize| caps[i]["sender_data_segments"].as_u64().unwrap();
-    assert!(segs(1) <= segs(0), "receiver {} > sender {}", segs(1), segs(0));
+    assert!(
+        segs(1) <= segs(0),
+        "receiver {} > sender {}",
+        segs(1),
+        segs(0)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -311,7 +337,11 @@ fn run_lab_both(dir: &Path, args: &[&str]) {
         .arg(dir)
         .output()
         .expect("run nagle-analyze lab");
-    assert!(out.status.success(), "lab {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "lab {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The client→server direction of `capture` analysed with `extra` options.
@@ -323,7 +353,8 @@ fn analyze_client(capture: &Path, extra: &[&str]) -> Value {
         .output()
         .expect("run nagle-analyze");
     let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
-    let (_, d) = nagle_analyze::lab::run_grid::client_direction(&report).expect("a client direction");
+    let (_, d) =
+        nagle_analyze::lab::run_grid::client_direction(&report).expect("a client direction");
     d.clone()
 }
 
@@ -335,14 +366,21 @@ fn verdicts(dir: &Path) -> Vec<(String, String)> {
     [vec![], vec!["--writes", log]]
         .iter()
         .map(|extra| {
-            let v = |f: &str| analyze_client(&dir.join(f), extra)["nagle"]["verdict"].as_str().unwrap().to_string();
+            let v = |f: &str| {
+                analyze_client(&dir.join(f), extra)["nagle"]["verdict"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            };
             (v("capture.pcap"), v("capture-receiver.pcap"))
         })
         .collect()
 }
 
 fn mean_write_delay(d: &Value) -> f64 {
-    d["write_delay_ms"]["mean"].as_f64().expect("write_delay_ms.mean")
+    d["write_delay_ms"]["mean"]
+        .as_f64()
+        .expect("write_delay_ms.mean")
 }
 
 #[test]
@@ -354,31 +392,74 @@ fn lab_same_verdict_at_either_end() {
     }
     // TCP_NODELAY over 200 ms: was called `on` at the receiver.
     let dir = out_dir("nodelay200");
-    run_lab_both(&dir, &["--rtt", "200ms", "--interval", "10ms", "--write-count", "60", "--nodelay"]);
+    run_lab_both(
+        &dir,
+        &[
+            "--rtt",
+            "200ms",
+            "--interval",
+            "10ms",
+            "--write-count",
+            "60",
+            "--nodelay",
+        ],
+    );
     for (snd, rcv) in verdicts(&dir) {
-        assert_eq!((snd.as_str(), rcv.as_str()), ("off", "off"), "TCP_NODELAY at 200 ms");
+        assert_eq!(
+            (snd.as_str(), rcv.as_str()),
+            ("off", "off"),
+            "TCP_NODELAY at 200 ms"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 
     // Nagle on over 40 ms: `on` at both ends, and the write waits seen at the
     // receiver are the sender's (within 15 %), not the sender's plus the path.
     let dir = out_dir("nagle40");
-    run_lab_both(&dir, &["--rtt", "40ms", "--interval", "1ms", "--write-count", "300"]);
+    run_lab_both(
+        &dir,
+        &["--rtt", "40ms", "--interval", "1ms", "--write-count", "300"],
+    );
     for (snd, rcv) in verdicts(&dir) {
-        assert_eq!((snd.as_str(), rcv.as_str()), ("on", "on"), "Nagle on at 40 ms");
+        assert_eq!(
+            (snd.as_str(), rcv.as_str()),
+            ("on", "on"),
+            "Nagle on at 40 ms"
+        );
     }
     let log = dir.join("writes.jsonl");
     let with_log = ["--writes", log.to_str().unwrap()];
     let snd = mean_write_delay(&analyze_client(&dir.join("capture.pcap"), &with_log));
-    let rcv = mean_write_delay(&analyze_client(&dir.join("capture-receiver.pcap"), &with_log));
-    assert!((rcv - snd).abs() <= 0.15 * snd, "write waits: sender {snd} ms, receiver {rcv} ms");
+    let rcv = mean_write_delay(&analyze_client(
+        &dir.join("capture-receiver.pcap"),
+        &with_log,
+    ));
+    assert!(
+        (rcv - snd).abs() <= 0.15 * snd,
+        "write waits: sender {snd} ms, receiver {rcv} ms"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 
     // Bulk writes with Nagle on are never `off` (sub-MSS pieces mid-queue).
     let dir = out_dir("bulk40");
-    run_lab_both(&dir, &["--rtt", "40ms", "--interval", "1ms", "--write-count", "20", "--write-size", "65536"]);
+    run_lab_both(
+        &dir,
+        &[
+            "--rtt",
+            "40ms",
+            "--interval",
+            "1ms",
+            "--write-count",
+            "20",
+            "--write-size",
+            "65536",
+        ],
+    );
     for (snd, rcv) in verdicts(&dir) {
-        assert!(snd != "off" && rcv != "off", "bulk with Nagle on: {snd}/{rcv}");
+        assert!(
+            snd != "off" && rcv != "off",
+            "bulk with Nagle on: {snd}/{rcv}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -388,7 +469,11 @@ fn request_total_ms(dir: &Path) -> f64 {
     std::fs::read_to_string(dir.join("requests.jsonl"))
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["latency_ms"].as_f64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["latency_ms"]
+                .as_f64()
+                .unwrap()
+        })
         .sum()
 }
 
@@ -399,14 +484,29 @@ fn lab_stall_cost_is_what_the_client_loses() {
         eprintln!("skipped: the lab test needs root (network namespaces, TUN, live capture)");
         return;
     }
-    let args = ["--rtt", "40ms", "--interval", "50ms", "--write-count", "40", "--write-size", "100",
-        "--mode", "reqresp", "--reply-size", "200"];
+    let args = [
+        "--rtt",
+        "40ms",
+        "--interval",
+        "50ms",
+        "--write-count",
+        "40",
+        "--write-size",
+        "100",
+        "--mode",
+        "reqresp",
+        "--reply-size",
+        "200",
+    ];
     let nagle = out_dir("wwr-nagle");
     run_lab_both(&nagle, &args);
     let nodelay = out_dir("wwr-nodelay");
     run_lab_both(&nodelay, &[&args[..], &["--nodelay"]].concat());
     let lost = request_total_ms(&nagle) - request_total_ms(&nodelay);
-    assert!(lost > 500.0, "Nagle × delayed ACK should cost ~80 ms per request: {lost} ms");
+    assert!(
+        lost > 500.0,
+        "Nagle × delayed ACK should cost ~80 ms per request: {lost} ms"
+    );
     for capture in ["capture.pcap", "capture-receiver.pcap"] {
         let d = analyze_client(&nagle.join(capture), &[]);
         let total = d["stalls"]["total_ms"].as_f64().unwrap();
@@ -415,7 +515,10 @@ fn lab_stall_cost_is_what_the_client_loses() {
             "{capture}: stalls cost {total} ms, the client lost {lost} ms ({})",
             d["stalls"]
         );
-        assert_eq!(analyze_client(&nodelay.join(capture), &[])["stalls"]["count"], 0);
+        assert_eq!(
+            analyze_client(&nodelay.join(capture), &[])["stalls"]["count"],
+            0
+        );
     }
     let _ = std::fs::remove_dir_all(&nagle);
     let _ = std::fs::remove_dir_all(&nodelay);

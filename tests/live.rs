@@ -273,7 +273,15 @@ fn exchange(v: &Veth, n: usize) {
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let client = Command::new("ip")
-        .args(["netns", "exec", &v.a, "python3", "-c", WWR_CLIENT, "10.78.0.2"])
+        .args([
+            "netns",
+            "exec",
+            &v.a,
+            "python3",
+            "-c",
+            WWR_CLIENT,
+            "10.78.0.2",
+        ])
         .arg(n.to_string())
         .output()
         .unwrap();
@@ -331,7 +339,11 @@ fn every_signal_and_timeout_leave_the_full_report() {
         assert!(st.success());
         let t = std::time::Instant::now();
         let st = cap.wait().unwrap();
-        assert!(t.elapsed() < Duration::from_secs(3), "{sig}: {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "{sig}: {:?}",
+            t.elapsed()
+        );
         assert_eq!(st.code(), Some(0), "SIG{sig}");
         check_report(&out, &format!("SIG{sig}"));
     }
@@ -392,7 +404,12 @@ fn jsonl_streams_stalls_as_they_happen() {
     let lines = reader.join().unwrap();
     let parsed: Vec<(f64, serde_json::Value)> = lines
         .iter()
-        .map(|(t, l)| (*t, serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))))
+        .map(|(t, l)| {
+            (
+                *t,
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")),
+            )
+        })
         .collect();
     let of = |kind: &str| {
         parsed
@@ -472,7 +489,12 @@ fn save_rotation_reads_back_and_a_full_disk_keeps_whole_records() {
     let base = dir.join("rot.pcap");
     let (live, _) = capture_bulk(
         &v,
-        &["--save".as_ref(), base.as_os_str(), "--save-size".as_ref(), "20KB".as_ref()],
+        &[
+            "--save".as_ref(),
+            base.as_os_str(),
+            "--save-size".as_ref(),
+            "20KB".as_ref(),
+        ],
     );
     // FILE, FILE1, FILE2...: each at most 20 KB, each a valid capture.
     let mut files = vec![base.clone()];
@@ -513,14 +535,20 @@ fn save_rotation_reads_back_and_a_full_disk_keeps_whole_records() {
     let (live2, stderr) = capture_bulk(&v, &["--save".as_ref(), full.as_os_str()]);
     let _ = std::fs::copy(&full, dir.join("full.pcap"));
     let _ = Command::new("umount").arg(&small).status();
-    let warning = format!("writing save file {} failed (No space left on device", full.display());
+    let warning = format!(
+        "writing save file {} failed (No space left on device",
+        full.display()
+    );
     assert!(stderr.contains(&warning), "{stderr}");
     assert!(stderr.contains("on nothing was saved"), "{stderr}");
     let flows = live2["flows"].as_array().unwrap();
     assert_eq!(flows.len(), 2);
     let (code, part) = analyze_json(&dir.join("full.pcap"));
     assert_eq!(code, Some(0), "the saved part ends on a whole record");
-    assert!(part["captures"][0]["frames"].as_u64().unwrap() > 10, "{part}");
+    assert!(
+        part["captures"][0]["frames"].as_u64().unwrap() > 10,
+        "{part}"
+    );
     assert!(
         part["captures"][0]["frames"].as_u64() < live2["captures"][0]["frames"].as_u64(),
         "the disk was meant to fill"
@@ -550,7 +578,10 @@ fn an_interface_deleted_mid_capture_still_gives_the_report() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains(&format!("capture on {} stopped", v.va)), "{stderr}");
+    assert!(
+        stderr.contains(&format!("capture on {} stopped", v.va)),
+        "{stderr}"
+    );
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let warnings = r["captures"][0]["warnings"].to_string();
     assert!(warnings.contains("the interface disappeared"), "{warnings}");

@@ -70,7 +70,10 @@ fn tools_present() -> bool {
     if missing.is_empty() {
         return true;
     }
-    assert!(std::env::var_os("CI").is_none(), "CI must install {missing:?} (see .ci/run)");
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must install {missing:?} (see .ci/run)"
+    );
     eprintln!("skipped: {missing:?} not installed");
     false
 }
@@ -78,7 +81,17 @@ fn tools_present() -> bool {
 /// `tcpdump` on the lab interface of `ns`, writing `file`.
 fn capture(ns: &Netns, file: &Path) -> Child {
     let child = Command::new("ip")
-        .args(["netns", "exec", &ns.name, "tcpdump", "-i", delay::IFNAME, "-s", "256", "-U"])
+        .args([
+            "netns",
+            "exec",
+            &ns.name,
+            "tcpdump",
+            "-i",
+            delay::IFNAME,
+            "-s",
+            "256",
+            "-U",
+        ])
         .args(["--immediate-mode", "--time-stamp-precision=nano", "-w"])
         .arg(file)
         .arg("tcp")
@@ -97,10 +110,20 @@ fn stop(mut child: Child) {
 /// `prog` under `strace -f -ttt` in `ns`, its trace in `trace`.
 fn traced(ns: &Netns, trace: &Path, prog: &str, args: &[&str]) -> Command {
     let mut c = Command::new("ip");
-    c.args(["netns", "exec", &ns.name, "strace", "-f", "-ttt", "-e", "trace=setsockopt,connect,accept,accept4,sendto,write", "-o"])
-        .arg(trace)
-        .args(["python3", "-c", prog])
-        .args(args);
+    c.args([
+        "netns",
+        "exec",
+        &ns.name,
+        "strace",
+        "-f",
+        "-ttt",
+        "-e",
+        "trace=setsockopt,connect,accept,accept4,sendto,write",
+        "-o",
+    ])
+    .arg(trace)
+    .args(["python3", "-c", prog])
+    .args(args);
     c
 }
 
@@ -132,22 +155,44 @@ fn python_write_write_read_through_the_delay_line() {
     if !tools_present() {
         return;
     }
-    let dir: PathBuf = std::env::temp_dir().join(format!("nagle-python-wwr-{}", std::process::id()));
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("nagle-python-wwr-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let snd = Netns::create("pysnd").unwrap();
     let rcv = Netns::create("pyrcv").unwrap();
-    let path = delay::build(&snd, &rcv, Duration::from_millis(40), "auto", Loss::default()).unwrap();
+    let path = delay::build(
+        &snd,
+        &rcv,
+        Duration::from_millis(40),
+        "auto",
+        Loss::default(),
+    )
+    .unwrap();
     let (at_sender, at_receiver) = (dir.join("client.pcap"), dir.join("server.pcap"));
     let caps = [capture(&snd, &at_sender), capture(&rcv, &at_receiver)];
     let port = PORT.to_string();
-    let mut server = traced(&rcv, &dir.join("server.strace"), SERVER, &[RECEIVER_ADDR, &port])
-        .spawn()
-        .expect("server");
+    let mut server = traced(
+        &rcv,
+        &dir.join("server.strace"),
+        SERVER,
+        &[RECEIVER_ADDR, &port],
+    )
+    .spawn()
+    .expect("server");
     std::thread::sleep(Duration::from_millis(700));
-    let client = traced(&snd, &dir.join("client.strace"), CLIENT, &[RECEIVER_ADDR, &port, &REQUESTS.to_string()])
-        .output()
-        .expect("client");
-    assert!(client.status.success(), "client: {}", String::from_utf8_lossy(&client.stderr));
+    let client = traced(
+        &snd,
+        &dir.join("client.strace"),
+        CLIENT,
+        &[RECEIVER_ADDR, &port, &REQUESTS.to_string()],
+    )
+    .output()
+    .expect("client");
+    assert!(
+        client.status.success(),
+        "client: {}",
+        String::from_utf8_lossy(&client.stderr)
+    );
     let _ = server.wait();
     std::thread::sleep(Duration::from_millis(300));
     caps.into_iter().for_each(stop);
@@ -166,18 +211,39 @@ fn python_write_write_read_through_the_delay_line() {
     let runs: Vec<Value> = serde_json::from_slice(&client.stdout).expect("client JSON");
     let (nagle, nodelay) = (&runs[0], &runs[1]);
     let lost = nagle["total_ms"].as_f64().unwrap() - nodelay["total_ms"].as_f64().unwrap();
-    assert!(lost > 0.5 * 80.0 * REQUESTS as f64, "Nagle × delayed ACK should cost ~80 ms a request: {lost} ms");
+    assert!(
+        lost > 0.5 * 80.0 * REQUESTS as f64,
+        "Nagle × delayed ACK should cost ~80 ms a request: {lost} ms"
+    );
 
     for capture in [&at_sender, &at_receiver] {
         let flows = report(capture);
         let on = flow_of(&flows, nagle["port"].as_u64().unwrap());
         let off = flow_of(&flows, nodelay["port"].as_u64().unwrap());
         let (c_on, c_off) = (&on["directions"][0], &off["directions"][0]);
-        assert_eq!(c_on["nagle"]["verdict"], "on", "{}: {}", capture.display(), c_on["nagle"]);
-        assert_eq!(c_off["nagle"]["verdict"], "off", "{}: {}", capture.display(), c_off["nagle"]);
+        assert_eq!(
+            c_on["nagle"]["verdict"],
+            "on",
+            "{}: {}",
+            capture.display(),
+            c_on["nagle"]
+        );
+        assert_eq!(
+            c_off["nagle"]["verdict"],
+            "off",
+            "{}: {}",
+            capture.display(),
+            c_off["nagle"]
+        );
         // The server set TCP_NODELAY: never blamed on Nagle.
         for f in [on, off] {
-            assert_ne!(f["directions"][1]["nagle"]["verdict"], "on", "{}: server {}", capture.display(), f["directions"][1]["nagle"]);
+            assert_ne!(
+                f["directions"][1]["nagle"]["verdict"],
+                "on",
+                "{}: server {}",
+                capture.display(),
+                f["directions"][1]["nagle"]
+            );
         }
         let saved = c_on["stalls"]["total_ms"].as_f64().unwrap();
         eprintln!(

@@ -27,7 +27,8 @@ use std::time::Duration;
 const BIN: &str = env!("CARGO_BIN_EXE_nagle-analyze");
 const CLIENT: &str = "10.98.0.1";
 const SERVER: &str = "10.98.0.2";
-const TRACE: &str = "trace=socket,connect,accept,accept4,close,dup,dup2,dup3,write,writev,sendto,sendmsg";
+const TRACE: &str =
+    "trace=socket,connect,accept,accept4,close,dup,dup2,dup3,write,writev,sendto,sendmsg";
 
 fn missing() -> Option<String> {
     if unsafe { libc::geteuid() } != 0 {
@@ -57,8 +58,14 @@ impl Net {
     fn new() -> Net {
         let id = std::process::id();
         let ns = [format!("h16c{id}"), format!("h16s{id}")];
-        let (vc, vs) = (format!("h16c{}", id % 100000), format!("h16s{}", id % 100000));
-        let net = Net { ns: ns.clone(), children: Vec::new() };
+        let (vc, vs) = (
+            format!("h16c{}", id % 100000),
+            format!("h16s{}", id % 100000),
+        );
+        let net = Net {
+            ns: ns.clone(),
+            children: Vec::new(),
+        };
         for cmd in [
             format!("ip netns add {}", ns[0]),
             format!("ip netns add {}", ns[1]),
@@ -72,7 +79,10 @@ impl Net {
             format!("ip -n {} link set lo up", ns[0]),
             format!("ip -n {} link set lo up", ns[1]),
         ] {
-            let ok = Command::new("sh").args(["-c", &cmd]).status().is_ok_and(|s| s.success());
+            let ok = Command::new("sh")
+                .args(["-c", &cmd])
+                .status()
+                .is_ok_and(|s| s.success());
             assert!(ok, "{cmd} failed");
         }
         net
@@ -88,7 +98,10 @@ impl Net {
 impl Drop for Net {
     fn drop(&mut self) {
         for c in &mut self.children {
-            let _ = Command::new("kill").arg("-INT").arg(c.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-INT")
+                .arg(c.id().to_string())
+                .status();
             std::thread::sleep(Duration::from_millis(200));
             let _ = c.kill();
             let _ = c.wait();
@@ -105,7 +118,17 @@ fn record(dir: &Path) {
     let server = net
         .cmd(1, &["strace", "-f", "-ttt", "-yy", "-e", TRACE, "-o"])
         .arg(dir.join("server.strace"))
-        .args(["redis-server", "--bind", SERVER, "--port", "6379", "--save", "", "--appendonly", "no"])
+        .args([
+            "redis-server",
+            "--bind",
+            SERVER,
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .args(["--protected-mode", "no"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -114,7 +137,19 @@ fn record(dir: &Path) {
     net.children.push(server);
     let iface = format!("h16c{}", std::process::id() % 100000);
     let cap = net
-        .cmd(0, &[BIN, "-i", &iface, "--duration", "6s", "--format", "json", "--save"])
+        .cmd(
+            0,
+            &[
+                BIN,
+                "-i",
+                &iface,
+                "--duration",
+                "6s",
+                "--format",
+                "json",
+                "--save",
+            ],
+        )
         .arg(dir.join("capture.pcap"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -124,10 +159,26 @@ fn record(dir: &Path) {
     let bench = net
         .cmd(0, &["strace", "-f", "-ttt", "-yy", "-e", TRACE, "-o"])
         .arg(dir.join("client.strace"))
-        .args(["redis-benchmark", "-h", SERVER, "-p", "6379", "-c", "1", "-n", "50", "-t", "set,get"])
+        .args([
+            "redis-benchmark",
+            "-h",
+            SERVER,
+            "-p",
+            "6379",
+            "-c",
+            "1",
+            "-n",
+            "50",
+            "-t",
+            "set,get",
+        ])
         .output()
         .expect("redis-benchmark");
-    assert!(bench.status.success(), "redis-benchmark: {}", String::from_utf8_lossy(&bench.stderr));
+    assert!(
+        bench.status.success(),
+        "redis-benchmark: {}",
+        String::from_utf8_lossy(&bench.stderr)
+    );
     let out = { cap }.wait_with_output().expect("capture ended");
     assert!(out.status.success(), "live capture failed");
 }
@@ -137,7 +188,10 @@ fn strip(src: &Path, dst: &Path) {
     let text = std::fs::read_to_string(src).unwrap();
     let mut out = String::new();
     for line in text.lines() {
-        if [" socket(", " connect(", " accept", " close(", " dup"].iter().any(|c| line.contains(c)) {
+        if [" socket(", " connect(", " accept", " close(", " dup"]
+            .iter()
+            .any(|c| line.contains(c))
+        {
             continue;
         }
         out.push_str(&undecorate(line));
@@ -162,22 +216,31 @@ fn undecorate(line: &str) -> String {
 fn truth(trace: &Path) -> HashMap<String, u64> {
     let mut n = HashMap::new();
     for line in std::fs::read_to_string(trace).unwrap().lines() {
-        let call = ["write(", "sendto(", "writev(", "sendmsg("].iter().find_map(|c| line.find(c));
+        let call = ["write(", "sendto(", "writev(", "sendmsg("]
+            .iter()
+            .find_map(|c| line.find(c));
         let Some(i) = call else { continue };
         let rest = &line[i..];
-        let (Some(a), Some(b), Some(c)) = (rest.find("<TCP:["), rest.find("->"), rest.find("]>")) else {
+        let (Some(a), Some(b), Some(c)) = (rest.find("<TCP:["), rest.find("->"), rest.find("]>"))
+        else {
             continue;
         };
-        let ok = rest.rsplit_once(" = ").is_some_and(|(_, r)| r.trim().parse::<u64>().is_ok_and(|v| v > 0));
+        let ok = rest
+            .rsplit_once(" = ")
+            .is_some_and(|(_, r)| r.trim().parse::<u64>().is_ok_and(|v| v > 0));
         if ok && a < b && b < c {
-            *n.entry(format!("{}>{}", &rest[a + 6..b], &rest[b + 2..c])).or_default() += 1;
+            *n.entry(format!("{}>{}", &rest[a + 6..b], &rest[b + 2..c]))
+                .or_default() += 1;
         }
     }
     n
 }
 
 /// Per direction "from>to": (verdict, write_source, writes).
-fn analyze(cap: &Path, log: Option<(&Path, Option<&str>)>) -> HashMap<String, (Value, Value, Value)> {
+fn analyze(
+    cap: &Path,
+    log: Option<(&Path, Option<&str>)>,
+) -> HashMap<String, (Value, Value, Value)> {
     let mut c = Command::new(BIN);
     c.args(["--format", "json"]).arg(cap);
     if let Some((l, fd)) = log {
@@ -187,13 +250,25 @@ fn analyze(cap: &Path, log: Option<(&Path, Option<&str>)>) -> HashMap<String, (V
         }
     }
     let out = c.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut m = HashMap::new();
     for f in v["flows"].as_array().unwrap() {
         for d in f["directions"].as_array().unwrap() {
-            let key = format!("{}>{}", d["from"].as_str().unwrap(), d["to"].as_str().unwrap());
-            let val = (d["nagle"]["verdict"].clone(), d["write_source"].clone(), d["writes"].clone());
+            let key = format!(
+                "{}>{}",
+                d["from"].as_str().unwrap(),
+                d["to"].as_str().unwrap()
+            );
+            let val = (
+                d["nagle"]["verdict"].clone(),
+                d["write_source"].clone(),
+                d["writes"].clone(),
+            );
             m.insert(key, val);
         }
     }
@@ -214,14 +289,33 @@ fn check_log(cap: &Path, log: &Path, fd: Option<&str>, sender: &str, truth: &Has
             if want == 0 {
                 continue;
             }
-            assert_eq!(after.1, "log", "{}: {dir} should take the log: {after:?}", log.display());
-            assert_eq!(after.2, want, "{}: {dir}: writes against strace", log.display());
+            assert_eq!(
+                after.1,
+                "log",
+                "{}: {dir} should take the log: {after:?}",
+                log.display()
+            );
+            assert_eq!(
+                after.2,
+                want,
+                "{}: {dir}: writes against strace",
+                log.display()
+            );
             applied += 1;
         } else {
-            assert_eq!(after, before, "{}: {dir} changed by another direction's log", log.display());
+            assert_eq!(
+                after,
+                before,
+                "{}: {dir} changed by another direction's log",
+                log.display()
+            );
         }
     }
-    assert!(applied >= 3, "{}: applied to {applied} directions", log.display());
+    assert!(
+        applied >= 3,
+        "{}: applied to {applied} directions",
+        log.display()
+    );
 }
 
 fn dir() -> PathBuf {
@@ -246,7 +340,10 @@ fn redis_logs_apply_only_to_their_connection() {
         strip(&yy, &plain);
         let t = truth(&yy);
         let sender = if side == "client" { CLIENT } else { SERVER };
-        assert!(t.keys().filter(|k| k.starts_with(sender)).count() >= 3, "{side}: {t:?}");
+        assert!(
+            t.keys().filter(|k| k.starts_with(sender)).count() >= 3,
+            "{side}: {t:?}"
+        );
         check_log(&cap, &yy, None, sender, &t);
         check_log(&cap, &plain, None, sender, &t);
         if side == "client" {

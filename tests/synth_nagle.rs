@@ -122,14 +122,20 @@ fn nagle_on_small_writes_faster_than_rtt() {
         let r = analyze(&pcap, by_size(4));
         let (f, d) = c2s(&r, t);
         check_nagle_on(d, t, rtt, interval, &format!("{name} size"));
-        assert_eq!(d.write_source.as_ref().map(ToString::to_string).as_deref(), Some("size"));
+        assert_eq!(
+            d.write_source.as_ref().map(ToString::to_string).as_deref(),
+            Some("size")
+        );
         let min = f.rtt_ms.min.unwrap();
         assert!(within(min, rtt as f64 / 1e6, 0.05), "{name}: rtt {min}");
 
         let r = analyze(&pcap, by_log(&log));
         let (_, d) = c2s(&r, t);
         check_nagle_on(d, t, rtt, interval, &format!("{name} log"));
-        assert_eq!(d.write_source.as_ref().map(ToString::to_string).as_deref(), Some("log"));
+        assert_eq!(
+            d.write_source.as_ref().map(ToString::to_string).as_deref(),
+            Some("log")
+        );
         assert_eq!(d.writes, Some(300));
         let wd = d.write_delay_ms.as_ref().expect("write delays with a log");
         assert_eq!(wd.per_write.len(), 300);

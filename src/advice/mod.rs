@@ -199,7 +199,12 @@ mod tests {
         for d in [C2S, S2C] {
             let s = &mut f.dir(d).stalls;
             (s.count, s.total_ms) = (1, 40.0);
-            s.events = vec![StallEvent { ts: 0.0, ms: 40.0, ack_delay_ms: 40.0, frame: 1 }];
+            s.events = vec![StallEvent {
+                ts: 0.0,
+                ms: 40.0,
+                ack_delay_ms: 40.0,
+                frame: 1,
+            }];
         }
         f.collected.dirs[S2C].keepalive_count = 1;
         let out = advise(&f.summary, &f.collected, &f.report);

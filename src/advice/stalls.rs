@@ -89,7 +89,15 @@ mod tests {
         let s = &mut f.dir(C2S).stalls;
         s.count = ms.len() as u64;
         s.total_ms = ms.iter().sum();
-        s.events = ms.iter().map(|&ms| StallEvent { ts: 0.0, ms, ack_delay_ms: ms, frame: 1 }).collect();
+        s.events = ms
+            .iter()
+            .map(|&ms| StallEvent {
+                ts: 0.0,
+                ms,
+                ack_delay_ms: ms,
+                frame: 1,
+            })
+            .collect();
         f
     }
 

@@ -50,7 +50,11 @@ pub fn direction(from: &str, to: &str) -> report::Direction {
             rtt_ratio: None,
         },
         ack_clocked_segments: 0,
-        sender_frame: report::SenderFrame { near_ms: 0.0, far_ms: None, source: report::FrameSource::Sender },
+        sender_frame: report::SenderFrame {
+            near_ms: 0.0,
+            far_ms: None,
+            source: report::FrameSource::Sender,
+        },
         nagle: Nagle {
             verdict: Verdict::Inconclusive,
             evidence: Vec::new(),

@@ -54,7 +54,12 @@ fn to_delays(samples: &[i64], near: Option<i64>, rtt: Option<i64>) -> Vec<i64> {
 /// The ACK delays of raw data→ACK `samples` (all ACKs) and the timer from
 /// `pure` (pure ACKs of one segment); none unless both the near part and
 /// the path RTT are known.
-pub(super) fn ack_delays(samples: &[i64], pure: &[i64], near: Option<i64>, rtt: Option<i64>) -> AckDelays {
+pub(super) fn ack_delays(
+    samples: &[i64],
+    pure: &[i64],
+    near: Option<i64>,
+    rtt: Option<i64>,
+) -> AckDelays {
     let delays = to_delays(samples, near, rtt);
     let timer = timer_cluster(&to_delays(pure, near, rtt));
     AckDelays {
@@ -73,7 +78,11 @@ pub(super) fn ack_delays(samples: &[i64], pure: &[i64], near: Option<i64>, rtt: 
 /// The timer cluster of the module docs in sorted pure-ACK `delays`:
 /// its median (ms) and size.
 pub(super) fn timer_cluster(delays: &[i64]) -> Option<(f64, u64)> {
-    let long: Vec<i64> = delays.iter().copied().filter(|&d| d >= TIMER_FLOOR).collect();
+    let long: Vec<i64> = delays
+        .iter()
+        .copied()
+        .filter(|&d| d >= TIMER_FLOOR)
+        .collect();
     if long.len() < TIMER_MIN_ACKS {
         return None;
     }
@@ -83,13 +92,18 @@ pub(super) fn timer_cluster(delays: &[i64]) -> Option<(f64, u64)> {
     }
     let (&bin, _) = bins.iter().max_by_key(|(b, c)| (**c, -**b))?;
     let center = (bin as f64 + 0.5) * 1e6;
-    let within = |lo: f64, hi: f64| long.iter().filter(|&&d| (d as f64) >= lo && (d as f64) <= hi).count();
+    let within = |lo: f64, hi: f64| {
+        long.iter()
+            .filter(|&&d| (d as f64) >= lo && (d as f64) <= hi)
+            .count()
+    };
     let members: Vec<i64> = long
         .iter()
         .copied()
         .filter(|&d| (d as f64 - center).abs() <= 0.25 * center)
         .collect();
-    let shoulders = within(0.5 * center, 0.75 * center - 1.0) + within(1.25 * center + 1.0, 1.5 * center);
+    let shoulders =
+        within(0.5 * center, 0.75 * center - 1.0) + within(1.25 * center + 1.0, 1.5 * center);
     if members.len() < TIMER_MIN_ACKS
         || members.len() * 10 < long.len()
         || shoulders * 4 >= members.len()
@@ -137,13 +151,21 @@ mod tests {
 
     #[test]
     fn ack_delay_is_sample_on_full_path_less_rtt() {
-        let a = ack_delays(&[20_000_000, 60_000_000, 5_000_000], &[], Some(0), Some(20_000_000));
+        let a = ack_delays(
+            &[20_000_000, 60_000_000, 5_000_000],
+            &[],
+            Some(0),
+            Some(20_000_000),
+        );
         assert_eq!(a.report.samples, 3);
         assert_eq!(a.report.median, Some(0.0));
         assert_eq!(a.report.max, Some(40.0));
         assert_eq!(a.timer, None);
         // Unknown near part: no delays.
-        assert_eq!(ack_delays(&[20_000_000], &[], None, Some(1)).report.samples, 0);
+        assert_eq!(
+            ack_delays(&[20_000_000], &[], None, Some(1)).report.samples,
+            0
+        );
         // The timer comes from the pure ACKs only.
         let pure = [60_000_000; 6];
         let t = ack_delays(&[20_000_000], &pure, Some(0), Some(20_000_000));

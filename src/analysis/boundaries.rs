@@ -13,11 +13,11 @@
 //! write's delay is from its call to the capture of its last byte.
 
 use super::infer::{infer, Inference};
+use super::logs::Applied;
 use super::observe::DirAnalysis;
 use super::stats::{hist_summary, quantile};
 use crate::framing::DirFraming;
 use crate::report::{self, ms, WriteConfidence, WriteSource};
-use super::logs::Applied;
 #[cfg(test)]
 use crate::writes::WriteLog;
 use std::collections::{BTreeMap, HashMap};
@@ -74,7 +74,12 @@ pub(super) fn write_boundaries(i: &BoundaryInput) -> WriteBoundaries {
             ..Default::default()
         }
     } else if i.data_segments > 0 {
-        inferred(&i.da.sizes, i.mss, (i.da.first_len > 0).then_some(i.da.first_len)).unwrap_or_default()
+        inferred(
+            &i.da.sizes,
+            i.mss,
+            (i.da.first_len > 0).then_some(i.da.first_len),
+        )
+        .unwrap_or_default()
     } else {
         WriteBoundaries::default()
     }
@@ -110,7 +115,11 @@ fn write_delay(per_write: &[Option<i64>]) -> report::WriteDelay {
 
 /// Boundaries from the inferred write unit (`super::infer`): each payload
 /// size counts as size / unit writes, rounded, at least one.
-fn inferred(sizes: &HashMap<u32, u64>, mss: Option<u32>, first: Option<u32>) -> Option<WriteBoundaries> {
+fn inferred(
+    sizes: &HashMap<u32, u64>,
+    mss: Option<u32>,
+    first: Option<u32>,
+) -> Option<WriteBoundaries> {
     let inf = infer(sizes, mss, first)?;
     let unit = inf.unit;
     let mut h = BTreeMap::new();
@@ -144,7 +153,12 @@ impl WriteBoundaries {
     /// Writes beyond the first in those segments.
     pub fn aggregated_writes(&self) -> Option<u64> {
         let h = self.per_segment.as_ref()?;
-        Some(h.iter().filter(|(w, _)| **w >= 2).map(|(w, c)| (w - 1) * c).sum())
+        Some(
+            h.iter()
+                .filter(|(w, _)| **w >= 2)
+                .map(|(w, c)| (w - 1) * c)
+                .sum(),
+        )
     }
 
     /// From a write log or `--write-size`, not messages or inference.
@@ -155,7 +169,9 @@ impl WriteBoundaries {
     /// Whether aggregation may be used as evidence: not from a
     /// low-confidence inferred unit (`super::infer`).
     pub fn supports_claims(&self) -> bool {
-        self.inference.as_ref().is_none_or(Inference::supports_claims)
+        self.inference
+            .as_ref()
+            .is_none_or(Inference::supports_claims)
     }
 
     /// The boundaries are protocol messages, not writes.
@@ -200,16 +216,34 @@ mod tests {
         assert_eq!((b.source, b.writes), (Some(WriteSource::Log), Some(2)));
         assert!(b.delay.is_some());
         let b = write_boundaries(&BoundaryInput { log: None, ..all });
-        assert_eq!((b.source, b.unit, b.writes), (Some(WriteSource::Size), Some(50), Some(20)));
-        let b = write_boundaries(&BoundaryInput { log: None, write_size: None, ..all });
+        assert_eq!(
+            (b.source, b.unit, b.writes),
+            (Some(WriteSource::Size), Some(50), Some(20))
+        );
+        let b = write_boundaries(&BoundaryInput {
+            log: None,
+            write_size: None,
+            ..all
+        });
         assert_eq!(b.source, Some(WriteSource::Framing("lines".into())));
         assert_eq!(b.aggregated_segments(), Some(2));
         assert_eq!(b.aggregated_writes(), Some(4));
         assert!(!b.exact());
-        let none = BoundaryInput { log: None, write_size: None, framing: None, ..all };
+        let none = BoundaryInput {
+            log: None,
+            write_size: None,
+            framing: None,
+            ..all
+        };
         let b = write_boundaries(&none);
-        assert_eq!((b.source, b.unit, b.writes), (Some(WriteSource::Inferred), Some(100), Some(10)));
-        let b = write_boundaries(&BoundaryInput { data_segments: 0, ..none });
+        assert_eq!(
+            (b.source, b.unit, b.writes),
+            (Some(WriteSource::Inferred), Some(100), Some(10))
+        );
+        let b = write_boundaries(&BoundaryInput {
+            data_segments: 0,
+            ..none
+        });
         assert!(b.source.is_none() && b.per_segment.is_none());
     }
 }

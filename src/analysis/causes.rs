@@ -101,12 +101,32 @@ mod tests {
         };
         assert_eq!(coalescing_causes(&on), vec![Nagle]);
         assert!(coalescing_causes(&CauseInput { waited: 0, ..on }).is_empty());
-        assert_eq!(coalescing_causes(&CauseInput { waited: 0, held: 2, ..on }), vec![Nagle]);
-        assert!(coalescing_causes(&CauseInput { aggregated: Some(0), ..on }).is_empty());
+        assert_eq!(
+            coalescing_causes(&CauseInput {
+                waited: 0,
+                held: 2,
+                ..on
+            }),
+            vec![Nagle]
+        );
+        assert!(coalescing_causes(&CauseInput {
+            aggregated: Some(0),
+            ..on
+        })
+        .is_empty());
         // Segments in flight explain aggregation only when Nagle does not.
-        let flight = CauseInput { agg_in_flight: 2, ..base };
+        let flight = CauseInput {
+            agg_in_flight: 2,
+            ..base
+        };
         assert_eq!(coalescing_causes(&flight), vec![Cwnd]);
-        assert_eq!(coalescing_causes(&CauseInput { agg_in_flight: 2, ..on }), vec![Nagle]);
+        assert_eq!(
+            coalescing_causes(&CauseInput {
+                agg_in_flight: 2,
+                ..on
+            }),
+            vec![Nagle]
+        );
         // Window and TSO add up with the others.
         let all = CauseInput {
             zero_window_both: true,
@@ -114,7 +134,10 @@ mod tests {
             ..flight
         };
         assert_eq!(coalescing_causes(&all), vec![Cwnd, Rwnd, Tso]);
-        let window = CauseInput { agg_window_limited: 1, ..base };
+        let window = CauseInput {
+            agg_window_limited: 1,
+            ..base
+        };
         assert_eq!(coalescing_causes(&window), vec![Rwnd]);
     }
 
@@ -133,10 +156,17 @@ mod tests {
         };
         assert_eq!(coalescing_causes(&base), vec![Application]);
         // Even with Nagle on: only the segments that waited are Nagle's.
-        let on = CauseInput { verdict: Verdict::On, waited: 4, ..base };
+        let on = CauseInput {
+            verdict: Verdict::On,
+            waited: 4,
+            ..base
+        };
         assert_eq!(coalescing_causes(&on), vec![Nagle, Application]);
         // All of them waited: Nagle only.
-        assert_eq!(coalescing_causes(&CauseInput { waited: 16, ..on }), vec![Nagle]);
+        assert_eq!(
+            coalescing_causes(&CauseInput { waited: 16, ..on }),
+            vec![Nagle]
+        );
         // Inferred or fixed-size boundaries say nothing of batching.
         assert!(coalescing_causes(&CauseInput { free: None, ..base }).is_empty());
     }
@@ -144,10 +174,22 @@ mod tests {
     #[test]
     fn waited_releases() {
         use super::super::releases::tests::release;
-        let answered = Release { pure_ack: false, ..release(10, Some(2)) };
-        let called_after = Release { held: Some(false), ..release(10, Some(2)) };
+        let answered = Release {
+            pure_ack: false,
+            ..release(10, Some(2))
+        };
+        let called_after = Release {
+            held: Some(false),
+            ..release(10, Some(2))
+        };
         let late = release(1_000_000, Some(2));
-        let rs = [release(10, Some(2)), release(10, Some(1)), answered, called_after, late];
+        let rs = [
+            release(10, Some(2)),
+            release(10, Some(1)),
+            answered,
+            called_after,
+            late,
+        ];
         assert_eq!(waited(&rs, 250_000, None), 1);
         // Inferred: two units long.
         assert_eq!(waited(&[release(10, None)], 250_000, Some(50)), 1);

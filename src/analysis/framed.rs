@@ -35,7 +35,11 @@ pub(super) fn framing_use(fr: &DirFraming, data_segments: u64) -> FramingUse {
 }
 
 /// The report's `framing` object of a direction (None when framing was off).
-fn framing_status(fr: &DirFraming, used: bool, data_segments: u64) -> Option<report::FramingStatus> {
+fn framing_status(
+    fr: &DirFraming,
+    used: bool,
+    data_segments: u64,
+) -> Option<report::FramingStatus> {
     let status = match (&fr.outcome, used) {
         (Outcome::Off, _) => return None,
         (Outcome::NotRecognised, _) => FramingState::NotRecognised,

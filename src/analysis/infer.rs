@@ -127,11 +127,17 @@ pub fn infer(sizes: &HashMap<u32, u64>, mss: Option<u32>, first: Option<u32>) ->
         segments: n,
         distinct_sizes: k,
     };
-    let by_sizes = if n >= MIN_SEGMENTS { by_sizes(&small, base.clone()) } else { None };
+    let by_sizes = if n >= MIN_SEGMENTS {
+        by_sizes(&small, base.clone())
+    } else {
+        None
+    };
     by_sizes.or_else(|| {
         // The first-write route: the direction's first segment is one write.
-        (first == Some(g as u32) && g >= 2 && k >= 2)
-            .then_some(Inference { rule: InferenceRule::FirstWrite, ..base })
+        (first == Some(g as u32) && g >= 2 && k >= 2).then_some(Inference {
+            rule: InferenceRule::FirstWrite,
+            ..base
+        })
     })
 }
 
@@ -145,10 +151,19 @@ fn by_sizes(small: &[(u32, u64)], base: Inference) -> Option<Inference> {
             5.. => WriteConfidence::Medium,
             _ => WriteConfidence::Low,
         };
-        return Some(Inference { rule: InferenceRule::SingleSize, chance: 1.0, confidence, ..base });
+        return Some(Inference {
+            rule: InferenceRule::SingleSize,
+            chance: 1.0,
+            confidence,
+            ..base
+        });
     }
     if let Some(c) = dominant_unit(small, g, n) {
-        return Some(Inference { rule: InferenceRule::DominantUnit, confidence: c, ..base });
+        return Some(Inference {
+            rule: InferenceRule::DominantUnit,
+            confidence: c,
+            ..base
+        });
     }
     let confidence = if base.chance <= CHANCE_HIGH {
         WriteConfidence::High
@@ -166,8 +181,16 @@ fn by_sizes(small: &[(u32, u64)], base: Inference) -> Option<Inference> {
 
 /// The second route: one-unit segments are most, large multiples rare.
 fn dominant_unit(small: &[(u32, u64)], g: u64, n: u64) -> Option<WriteConfidence> {
-    let ones: u64 = small.iter().filter(|(s, _)| *s as u64 == g).map(|x| x.1).sum();
-    let big: u64 = small.iter().filter(|(s, _)| *s as u64 > 4 * g).map(|x| x.1).sum();
+    let ones: u64 = small
+        .iter()
+        .filter(|(s, _)| *s as u64 == g)
+        .map(|x| x.1)
+        .sum();
+    let big: u64 = small
+        .iter()
+        .filter(|(s, _)| *s as u64 > 4 * g)
+        .map(|x| x.1)
+        .sum();
     if n < DOMINANT_MIN_SEGMENTS || ones * 2 < n || big * 10 >= n {
         return None;
     }
@@ -218,7 +241,10 @@ mod tests {
     #[test]
     fn nodelay_constant_writes_use_the_dominant_unit() {
         let i = infer_unit(&hist(&[(4, 900), (8, 50)]), Some(1448)).unwrap();
-        assert_eq!((i.unit, i.confidence, i.rule), (4, WriteConfidence::High, InferenceRule::DominantUnit));
+        assert_eq!(
+            (i.unit, i.confidence, i.rule),
+            (4, WriteConfidence::High, InferenceRule::DominantUnit)
+        );
         let i = infer_unit(&hist(&[(4, 1000)]), Some(1448)).unwrap();
         assert_eq!((i.unit, i.rule), (4, InferenceRule::SingleSize));
     }
@@ -229,12 +255,18 @@ mod tests {
         let h = hist(&[(4, 1), (16, 136), (20, 11)]);
         assert_eq!(infer_unit(&h, Some(1448)), None);
         let i = infer(&h, Some(1448), Some(4)).unwrap();
-        assert_eq!((i.unit, i.rule, i.confidence), (4, InferenceRule::FirstWrite, WriteConfidence::Low));
+        assert_eq!(
+            (i.unit, i.rule, i.confidence),
+            (4, InferenceRule::FirstWrite, WriteConfidence::Low)
+        );
         assert!((i.chance - 1.0 / 16.0).abs() < 1e-12);
         let h = hist(&[(4, 1), (1100, 1), (1448, 2)]);
         assert_eq!(infer(&h, Some(1448), Some(4)).unwrap().unit, 4);
         // A first segment that is not the gcd says nothing.
-        assert_eq!(infer(&hist(&[(12, 2), (20, 3), (28, 1)]), Some(1448), Some(12)), None);
+        assert_eq!(
+            infer(&hist(&[(12, 2), (20, 3), (28, 1)]), Some(1448), Some(12)),
+            None
+        );
         // Two segments in all: nothing.
         assert_eq!(infer(&hist(&[(4, 1), (8, 1)]), Some(1448), Some(4)), None);
     }
@@ -256,13 +288,22 @@ mod tests {
         // Three, but two sizes sharing 19 has a chance of 1/19: no unit.
         assert_eq!(infer_unit(&hist(&[(19, 2), (57, 1)]), Some(1460)), None);
         let i = infer_unit(&hist(&[(120, 3)]), Some(1460)).unwrap();
-        assert_eq!((i.rule, i.confidence), (InferenceRule::SingleSize, WriteConfidence::Low));
-        assert_eq!(infer_unit(&hist(&[(120, 30)]), None).unwrap().confidence, WriteConfidence::High);
+        assert_eq!(
+            (i.rule, i.confidence),
+            (InferenceRule::SingleSize, WriteConfidence::Low)
+        );
+        assert_eq!(
+            infer_unit(&hist(&[(120, 30)]), None).unwrap().confidence,
+            WriteConfidence::High
+        );
     }
 
     #[test]
     fn unrelated_sizes_give_no_unit() {
-        assert_eq!(infer_unit(&hist(&[(517, 1), (230, 1), (1203, 2), (31, 1)]), Some(1448)), None);
+        assert_eq!(
+            infer_unit(&hist(&[(517, 1), (230, 1), (1203, 2), (31, 1)]), Some(1448)),
+            None
+        );
         // Sizes with a large common divisor by luck (chance 1/150): no
         // segment of 150 bytes, no unit.
         assert_eq!(infer_unit(&hist(&[(300, 1), (450, 2)]), Some(1448)), None);
@@ -292,7 +333,13 @@ mod tests {
                 claims += i.supports_claims() as u32;
             }
         }
-        assert!(any * 100 < trials * 2, "{any} of {trials} random flows got a unit");
-        assert!(claims * 1000 < trials * 2, "{claims} of {trials} supported claims");
+        assert!(
+            any * 100 < trials * 2,
+            "{any} of {trials} random flows got a unit"
+        );
+        assert!(
+            claims * 1000 < trials * 2,
+            "{claims} of {trials} supported claims"
+        );
     }
 }

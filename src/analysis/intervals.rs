@@ -76,7 +76,10 @@ mod tests {
 
     #[test]
     fn ratio_against_the_rtt() {
-        let s = send_interval(&intervals(&[10_000_000, 20_000_000, 30_000_000]), Some(20_000_000));
+        let s = send_interval(
+            &intervals(&[10_000_000, 20_000_000, 30_000_000]),
+            Some(20_000_000),
+        );
         assert_eq!(s.median, Some(20.0));
         assert_eq!(s.rtt_ratio, Some(1.0));
         assert_eq!(send_interval(&intervals(&[1]), Some(0)).rtt_ratio, None);
@@ -90,8 +93,14 @@ mod tests {
             rtt_ratio: Some(ratio),
         };
         // The log decides when it has a gap, whatever the intervals say.
-        assert_eq!(wide_writes(Some(30_000_000), Some(20_000_000), &paced(1.0)), Some(30.0));
-        assert_eq!(wide_writes(Some(10_000_000), Some(20_000_000), &paced(2.0)), None);
+        assert_eq!(
+            wide_writes(Some(30_000_000), Some(20_000_000), &paced(1.0)),
+            Some(30.0)
+        );
+        assert_eq!(
+            wide_writes(Some(10_000_000), Some(20_000_000), &paced(2.0)),
+            None
+        );
         // Without a log: 20 % margin over the RTT.
         assert_eq!(wide_writes(None, Some(20_000_000), &paced(1.2)), None);
         assert_eq!(wide_writes(None, Some(20_000_000), &paced(1.5)), Some(30.0));

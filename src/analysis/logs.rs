@@ -138,7 +138,13 @@ pub(super) struct DirLogs {
 impl DirLogs {
     /// Choose the candidates for `from` → `to` at the direction's first
     /// data segment (`ts`, starting at offset `start`).
-    pub fn select(set: &LogSet, ends: Option<(SocketAddr, SocketAddr)>, flow_start: TsNs, ts: TsNs, start: i64) -> DirLogs {
+    pub fn select(
+        set: &LogSet,
+        ends: Option<(SocketAddr, SocketAddr)>,
+        flow_start: TsNs,
+        ts: TsNs,
+        start: i64,
+    ) -> DirLogs {
         let mut cands: Vec<(usize, &LogSocket)> = set
             .sockets
             .iter()
@@ -148,11 +154,18 @@ impl DirLogs {
         cands.sort_by_key(|(_, s)| !s.id.endpoints_known());
         let trials = cands
             .into_iter()
-            .flat_map(|(i, s)| first_writes(s, flow_start, ts).into_iter().map(move |first| (i, first)))
+            .flat_map(|(i, s)| {
+                first_writes(s, flow_start, ts)
+                    .into_iter()
+                    .map(move |first| (i, first))
+            })
             .map(|(i, first)| Trial::new(set, i, first, start == 0))
             .take(MAX_TRIALS)
             .collect();
-        DirLogs { trials, segments: Vec::new() }
+        DirLogs {
+            trials,
+            segments: Vec::new(),
+        }
     }
 
     /// Remember a new-data segment for the fit (bounded).
@@ -172,7 +185,9 @@ impl DirLogs {
 /// excludes the connection.
 fn first_writes(s: &LogSocket, flow_start: TsNs, ts: TsNs) -> Vec<usize> {
     let tol = CLOCK_TOLERANCE;
-    if s.id.closed.is_some_and(|c| c < flow_start - tol) || s.id.opened.is_some_and(|o| o > ts + tol) {
+    if s.id.closed.is_some_and(|c| c < flow_start - tol)
+        || s.id.opened.is_some_and(|o| o > ts + tol)
+    {
         return Vec::new();
     }
     if s.id.endpoints_known() {
@@ -207,7 +222,9 @@ fn cut(set: &LogSet, t: &Trial, end_ts: TsNs) -> WriteLog {
     let n = if s.id.endpoints_known() {
         w.len()
     } else {
-        w.times.partition_point(|&x| x <= end_ts + CLOCK_TOLERANCE).max(t.first)
+        w.times
+            .partition_point(|&x| x <= end_ts + CLOCK_TOLERANCE)
+            .max(t.first)
     };
     w.slice(t.first..n)
 }
@@ -218,8 +235,12 @@ pub(super) fn check(set: &LogSet, logs: DirLogs, payload_bytes: u64, end_ts: TsN
     let mut refused = None;
     for t in logs.trials {
         let writes = cut(set, &t, end_ts);
-        let verdict = fit(&writes, payload_bytes, &logs.segments, CLOCK_TOLERANCE)
-            .and(if t.active { Ok(()) } else { Err(Misfit::MidStream) });
+        let verdict =
+            fit(&writes, payload_bytes, &logs.segments, CLOCK_TOLERANCE).and(if t.active {
+                Ok(())
+            } else {
+                Err(Misfit::MidStream)
+            });
         match verdict {
             Ok(()) => return Outcome::Applied { trial: t, writes },
             Err(why) => {
@@ -235,7 +256,12 @@ pub(super) fn check(set: &LogSet, logs: DirLogs, payload_bytes: u64, end_ts: TsN
 
 /// Median of a trial's write waits, by magnitude.
 fn median_wait(t: &Trial) -> i64 {
-    let mut v: Vec<i64> = t.write_delays.iter().flatten().map(|x| x.saturating_abs()).collect();
+    let mut v: Vec<i64> = t
+        .write_delays
+        .iter()
+        .flatten()
+        .map(|x| x.saturating_abs())
+        .collect();
     v.sort_unstable();
     quantile(&v, 0.5).unwrap_or(i64::MAX)
 }
@@ -292,7 +318,11 @@ pub(super) fn apply(da: &mut DirAnalysis, out: Outcome) -> Option<Applied> {
     da.agg_free = trial.agg_free;
     let mut delays = trial.write_delays;
     delays.resize(writes.len().min(MAX_WRITE_DELAYS), None);
-    Some(Applied { writes, wps: trial.wps, delays })
+    Some(Applied {
+        writes,
+        wps: trial.wps,
+        delays,
+    })
 }
 
 /// The note for a refused direction.
@@ -328,11 +358,17 @@ mod tests {
 
     /// A socket with `writes` of (time ms, bytes).
     fn socket(id: SocketId, writes: &[(i64, u64)]) -> LogSocket {
-        LogSocket { id, writes: WriteLog::from_writes(writes.iter().map(|&(t, b)| (t * MS, b))) }
+        LogSocket {
+            id,
+            writes: WriteLog::from_writes(writes.iter().map(|&(t, b)| (t * MS, b))),
+        }
     }
 
     fn fd(n: i32) -> SocketId {
-        SocketId { fd: Some(n), ..Default::default() }
+        SocketId {
+            fd: Some(n),
+            ..Default::default()
+        }
     }
 
     const C: &str = "10.0.0.1:40000";
@@ -340,7 +376,10 @@ mod tests {
 
     #[test]
     fn trial_maps_bytes_to_writes() {
-        let set = LogSet { sockets: vec![socket(fd(4), &[(10, 100), (20, 100), (30, 100)])], skipped: 0 };
+        let set = LogSet {
+            sockets: vec![socket(fd(4), &[(10, 100), (20, 100), (30, 100)])],
+            skipped: 0,
+        };
         let log = &set.sockets[0].writes;
         let mut t = Trial::new(&set, 0, 0, true);
         let lw = t.map(log, 50 * MS, 0, 200).unwrap();
@@ -351,14 +390,20 @@ mod tests {
         assert!(!t.active && t.wps.is_empty());
         // From a later write: offsets count from it.
         let mut t = Trial::new(&set, 0, 1, true);
-        assert_eq!(t.map(log, 50 * MS, 0, 100).unwrap().first_call, Some(20 * MS));
+        assert_eq!(
+            t.map(log, 50 * MS, 0, 100).unwrap().first_call,
+            Some(20 * MS)
+        );
     }
 
     #[test]
     fn an_fd_reused_across_connections_is_split_by_lifetime() {
         // redis-benchmark: three connections one after another on fd 4.
         let set = LogSet {
-            sockets: vec![socket(fd(4), &[(1, 10), (2, 10), (101, 20), (102, 20), (201, 30)])],
+            sockets: vec![socket(
+                fd(4),
+                &[(1, 10), (2, 10), (101, 20), (102, 20), (201, 30)],
+            )],
             skipped: 0,
         };
         let ends = Some((addr(C), addr(S)));
@@ -367,7 +412,10 @@ mod tests {
         // A previous connection's write just before this one's start: both
         // starting points are tried.
         let close = DirLogs::select(&set, ends, 2 * MS + CLOCK_TOLERANCE / 2, 101 * MS, 0);
-        assert_eq!(close.trials.iter().map(|t| t.first).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            close.trials.iter().map(|t| t.first).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
         // Its writes within the connection's lifetime fit its 40 bytes.
         let mut logs = second;
         let w = &set.sockets[0].writes;
@@ -382,34 +430,69 @@ mod tests {
         // Cut at the wrong end (the last frame after the third's writes):
         // 70 bytes against 40, refused.
         match check(&set, logs, 40, 250 * MS) {
-            Outcome::Refused { why: Misfit::TooManyBytes { log: 70, flow: 40 }, .. } => {}
+            Outcome::Refused {
+                why: Misfit::TooManyBytes { log: 70, flow: 40 },
+                ..
+            } => {}
             o => panic!("{o:?}"),
         }
         // No write after the connection's start and before its data.
-        assert!(DirLogs::select(&set, ends, 300 * MS, 301 * MS, 0).trials.is_empty());
+        assert!(DirLogs::select(&set, ends, 300 * MS, 301 * MS, 0)
+            .trials
+            .is_empty());
     }
 
     #[test]
     fn known_endpoints_pick_their_connection_only() {
-        let mine = SocketId { local: Some(addr(C)), peer: Some(addr(S)), ..fd(4) };
-        let other = SocketId { local: Some(addr("10.0.0.1:40001")), peer: Some(addr(S)), ..fd(4) };
+        let mine = SocketId {
+            local: Some(addr(C)),
+            peer: Some(addr(S)),
+            ..fd(4)
+        };
+        let other = SocketId {
+            local: Some(addr("10.0.0.1:40001")),
+            peer: Some(addr(S)),
+            ..fd(4)
+        };
         let set = LogSet {
-            sockets: vec![socket(other, &[(1, 10)]), socket(mine, &[(2, 10)]), socket(fd(9), &[(3, 10)])],
+            sockets: vec![
+                socket(other, &[(1, 10)]),
+                socket(mine, &[(2, 10)]),
+                socket(fd(9), &[(3, 10)]),
+            ],
             skipped: 0,
         };
         let l = DirLogs::select(&set, Some((addr(C), addr(S))), 0, 5 * MS, 0);
         let picked: Vec<usize> = l.trials.iter().map(|t| t.socket).collect();
-        assert_eq!(picked, vec![1, 2], "known endpoints first, then the fd-only socket");
+        assert_eq!(
+            picked,
+            vec![1, 2],
+            "known endpoints first, then the fd-only socket"
+        );
         // The reverse direction: neither named socket sends S → C.
         let r = DirLogs::select(&set, Some((addr(S), addr(C))), 0, 5 * MS, 0);
-        assert_eq!(r.trials.iter().map(|t| t.socket).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(
+            r.trials.iter().map(|t| t.socket).collect::<Vec<_>>(),
+            vec![2]
+        );
     }
 
     fn applied(socket: usize, delay: i64) -> Outcome {
-        let mut trial = Trial::new(&LogSet { sockets: vec![LogSocket::default()], skipped: 0 }, 0, 0, true);
+        let mut trial = Trial::new(
+            &LogSet {
+                sockets: vec![LogSocket::default()],
+                skipped: 0,
+            },
+            0,
+            0,
+            true,
+        );
         trial.socket = socket;
         trial.write_delays = vec![Some(delay)];
-        Outcome::Applied { trial, writes: WriteLog::from_writes([(0, 1)]) }
+        Outcome::Applied {
+            trial,
+            writes: WriteLog::from_writes([(0, 1)]),
+        }
     }
 
     #[test]
@@ -421,7 +504,10 @@ mod tests {
         assert!(matches!(out[crate::flow::C2S], Outcome::Applied { .. }));
         assert!(matches!(out[crate::flow::S2C], Outcome::NoCandidate));
         // A refusal of the socket applied to the other direction is no news.
-        let refused = Outcome::Refused { socket: 0, why: Misfit::MidStream };
+        let refused = Outcome::Refused {
+            socket: 0,
+            why: Misfit::MidStream,
+        };
         let mut out = Pair::new(applied(0, 5 * MS), refused.clone());
         settle(&mut out);
         assert!(matches!(out[crate::flow::S2C], Outcome::NoCandidate));
@@ -446,7 +532,13 @@ mod tests {
             next_full: None,
         };
         let mut da = DirAnalysis::default();
-        da.smalls = vec![small, SmallSend { writes: Some(1), ..small }];
+        da.smalls = vec![
+            small,
+            SmallSend {
+                writes: Some(1),
+                ..small
+            },
+        ];
         da.agg_in_flight = 7;
         let mut out = applied(0, MS);
         if let Outcome::Applied { trial, .. } = &mut out {
@@ -455,18 +547,37 @@ mod tests {
         }
         let a = apply(&mut da, out).unwrap();
         assert_eq!((a.writes.len(), a.delays), (1, vec![Some(MS)]));
-        assert_eq!((da.smalls[0].writes, da.smalls[0].first_call), (Some(3), Some(-5)));
+        assert_eq!(
+            (da.smalls[0].writes, da.smalls[0].first_call),
+            (Some(3), Some(-5))
+        );
         assert_eq!(da.smalls[1].first_call, None);
         assert_eq!(da.agg_in_flight, 1);
         // Refused: nothing changes.
-        assert!(apply(&mut da, Outcome::Refused { socket: 0, why: Misfit::MidStream }).is_none());
+        assert!(apply(
+            &mut da,
+            Outcome::Refused {
+                socket: 0,
+                why: Misfit::MidStream
+            }
+        )
+        .is_none());
         assert_eq!(da.agg_in_flight, 1);
     }
 
     #[test]
     fn refusal_note_names_socket_and_reason() {
-        let set = LogSet { sockets: vec![socket(fd(4), &[(1, 10)])], skipped: 0 };
-        let out = Outcome::Refused { socket: 0, why: Misfit::TooManyBytes { log: 41000, flow: 4000 } };
+        let set = LogSet {
+            sockets: vec![socket(fd(4), &[(1, 10)])],
+            skipped: 0,
+        };
+        let out = Outcome::Refused {
+            socket: 0,
+            why: Misfit::TooManyBytes {
+                log: 41000,
+                flow: 4000,
+            },
+        };
         assert_eq!(
             refusal_note(&set, &out, "client→server").unwrap(),
             "client→server: write log not applied (fd 4): its writes hold 41000 bytes but the direction sent 4000"

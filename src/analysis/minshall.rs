@@ -108,12 +108,19 @@ mod tests {
     }
 
     fn at(near: i64) -> SenderFrame {
-        SenderFrame { near, source: FrameSource::Handshake }
+        SenderFrame {
+            near,
+            source: FrameSource::Handshake,
+        }
     }
 
     #[test]
     fn at_the_sender_the_capture_is_the_frame() {
-        let m = minshall(&[small(None), small(Some(10_000))], &at(0), Some(40_000_000));
+        let m = minshall(
+            &[small(None), small(Some(10_000))],
+            &at(0),
+            Some(40_000_000),
+        );
         assert_eq!(m.violations, 1);
         assert_eq!(m.candidates.len(), 1);
         assert_eq!(m.candidates[0].gap, 10_000);
@@ -125,21 +132,42 @@ mod tests {
         // arrives one RTT after the ACK of the previous one left: a release.
         // A TCP_NODELAY sender's, 10 ms after: sent while unacknowledged.
         let frame = at(200_000_000);
-        let m = minshall(&[small(Some(200_300_000)), small(Some(10_000_000))], &frame, Some(200_000_000));
+        let m = minshall(
+            &[small(Some(200_300_000)), small(Some(10_000_000))],
+            &frame,
+            Some(200_000_000),
+        );
         assert_eq!(m.violations, 1);
         assert_eq!(m.candidates.len(), 1);
         assert_eq!(m.candidates[0].gap, 300_000);
         // Within the margin (near/10) either side is still a release.
-        assert_eq!(minshall(&[small(Some(185_000_000))], &frame, None).candidates.len(), 1);
+        assert_eq!(
+            minshall(&[small(Some(185_000_000))], &frame, None)
+                .candidates
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn exemptions_and_the_queue_tail() {
-        let exempt = SmallSend { exempt: true, ..small(None) };
-        let mid = SmallSend { next_full: Some(50_000), ..small(None) };
-        let tail = SmallSend { next_full: Some(30_000_000), ..small(None) };
+        let exempt = SmallSend {
+            exempt: true,
+            ..small(None)
+        };
+        let mid = SmallSend {
+            next_full: Some(50_000),
+            ..small(None)
+        };
+        let tail = SmallSend {
+            next_full: Some(30_000_000),
+            ..small(None)
+        };
         let m = minshall(&[exempt, mid, tail], &at(0), Some(40_000_000));
-        assert_eq!((m.violations, m.violations_recovery, m.mid_queue), (1, 1, 1));
+        assert_eq!(
+            (m.violations, m.violations_recovery, m.mid_queue),
+            (1, 1, 1)
+        );
     }
 
     #[test]
@@ -150,7 +178,10 @@ mod tests {
         // 15 ms before was not.
         let frame = at(40_000_000);
         let ts = 1_000_000_000;
-        let w = |call: i64| SmallSend { first_call: Some(ts - call), ..small(Some(40_100_000)) };
+        let w = |call: i64| SmallSend {
+            first_call: Some(ts - call),
+            ..small(Some(40_100_000))
+        };
         let m = minshall(&[w(25_000_000), w(15_000_000)], &frame, Some(40_000_000));
         assert_eq!(m.candidates[0].held, Some(true));
         assert_eq!(m.candidates[1].held, Some(false));

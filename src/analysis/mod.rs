@@ -45,9 +45,9 @@ mod stats;
 mod summary;
 mod verdict;
 
-use crate::flow::{Dir, DirStats, FlowSummary, Pair, C2S, S2C};
 #[cfg(doc)]
 use crate::flow::{AckEvent, DataEvent};
+use crate::flow::{Dir, DirStats, FlowSummary, Pair, C2S, S2C};
 use crate::framing::FramingRules;
 use crate::report::{self, ms, secs, MssSource};
 use crate::writes::LogSet;
@@ -101,7 +101,12 @@ struct FlowContext<'a> {
 
 /// Turn a finished flow into its report entry.
 pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
-    let FlowAnalysis { cfg, mut dirs, advice, .. } = an;
+    let FlowAnalysis {
+        cfg,
+        mut dirs,
+        advice,
+        ..
+    } = an;
     let mut notes: Vec<String> = notes::handshake_note(f).into_iter().collect();
     let applied = resolve_logs(f, &cfg, &mut dirs, &mut notes);
     let ctx = FlowContext {
@@ -196,8 +201,15 @@ struct Judged {
 fn direction(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> (report::Direction, Option<String>) {
     let mut m = measure(ctx, d, da);
     let judged = judge(ctx, d, da, &mut m);
-    let note = m.framing.note.take().map(|why| format!("{}: {why}", side(d)));
-    let series = ctx.cfg.series.then(|| series::series(da, ctx.f.start_ts, ctx.logs[d].as_ref()));
+    let note = m
+        .framing
+        .note
+        .take()
+        .map(|why| format!("{}: {why}", side(d)));
+    let series = ctx
+        .cfg
+        .series
+        .then(|| series::series(da, ctx.f.start_ts, ctx.logs[d].as_ref()));
     (direction_report(ctx, d, m, judged, series), note)
 }
 
@@ -253,7 +265,10 @@ fn judge(ctx: &FlowContext, d: Dir, da: &DirAnalysis, m: &mut Measured) -> Judge
     let batched = m.bounds.messages() || m.bounds.source == Some(report::WriteSource::Log);
     let causes = causes::coalescing_causes(&causes::CauseInput {
         verdict: nagle.verdict,
-        aggregated: m.bounds.aggregated_segments().filter(|_| m.bounds.supports_claims()),
+        aggregated: m
+            .bounds
+            .aggregated_segments()
+            .filter(|_| m.bounds.supports_claims()),
         agg_in_flight: da.agg_in_flight,
         agg_window_limited: da.agg_window_limited,
         zero_window_both: st.zero_window > 0 && d == C2S && f.dirs[S2C].zero_window > 0,
@@ -277,7 +292,11 @@ fn judge(ctx: &FlowContext, d: Dir, da: &DirAnalysis, m: &mut Measured) -> Judge
         stall_ns: m.stalls.total,
         data_segments: st.data_segments,
     });
-    Judged { nagle, causes, summary }
+    Judged {
+        nagle,
+        causes,
+        summary,
+    }
 }
 
 /// The report's `nagle` object: the verdict from the measured findings.

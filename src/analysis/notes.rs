@@ -21,7 +21,10 @@ pub(super) fn handshake_note(f: &FlowSummary) -> Option<String> {
 pub(super) fn capture_notes(f: &FlowSummary, timing: &PathTiming) -> Vec<String> {
     let mut notes: Vec<String> = Vec::new();
     notes.extend(vantage_note(timing.vantage).map(str::to_string));
-    notes.extend(middlebox_note(f.handshake.split().map(|(a, b)| a + b), timing.rtt));
+    notes.extend(middlebox_note(
+        f.handshake.split().map(|(a, b)| a + b),
+        timing.rtt,
+    ));
     if f.dirs.iter().any(|d| d.oversize_segments > 0) {
         notes.push("segments larger than the MSS: TSO/GSO or GRO merged segments at the capture point, so segment counts are lower than on the wire".into());
     }
@@ -93,7 +96,9 @@ mod tests {
     fn vantage_notes_only_off_the_client() {
         assert!(vantage_note(Vantage::Client).is_none());
         assert!(vantage_note(Vantage::Unknown).is_none());
-        assert!(vantage_note(Vantage::Server).unwrap().starts_with("captured at the server"));
+        assert!(vantage_note(Vantage::Server)
+            .unwrap()
+            .starts_with("captured at the server"));
         assert!(vantage_note(Vantage::Middle).is_some());
     }
 }

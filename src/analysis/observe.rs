@@ -14,14 +14,14 @@
 //! the stages in `finish` read these records.
 
 use super::intervals::Intervals;
+use super::logs::{DirLogs, FlowOpen};
 use super::series::SeriesPoints;
 use super::FlowAnalysis;
 use crate::flow::{AckEvent, DataEvent, FlowObserver, SegmentKind, C2S};
 use crate::framing::DirFraming;
-use super::logs::{DirLogs, FlowOpen};
 use crate::TsNs;
-use std::net::SocketAddr;
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 
 /// Caps on per-direction memory.
 const MAX_SIZES: usize = 4096;
@@ -110,7 +110,9 @@ pub(super) struct PureAckSamples(Option<Box<crate::thin::Thinned<i64>>>);
 impl PureAckSamples {
     fn push(&mut self, v: i64) {
         self.0
-            .get_or_insert_with(|| Box::new(crate::thin::Thinned::new(1 << 12, crate::thin::Keep::Last)))
+            .get_or_insert_with(|| {
+                Box::new(crate::thin::Thinned::new(1 << 12, crate::thin::Keep::Last))
+            })
             .push(v);
     }
 
@@ -157,7 +159,12 @@ impl DirAnalysis {
     /// whether loss recovery, a FIN, a probe after 200 ms of silence or
     /// reordering exempts it from Minshall's rule. Judged at the end.
     /// Returns whether it was recorded.
-    fn record_small(&mut self, ev: &DataEvent, writes: Option<u64>, first_call: Option<TsNs>) -> bool {
+    fn record_small(
+        &mut self,
+        ev: &DataEvent,
+        writes: Option<u64>,
+        first_call: Option<TsNs>,
+    ) -> bool {
         let since_ack = if ev.prev_small_unacked {
             None
         } else if let Some(gap) = ev.since_prev_small_acked {
@@ -230,7 +237,10 @@ impl FlowAnalysis {
     fn exact_writes(&mut self, ev: &DataEvent, framed: Option<u64>) -> Option<u64> {
         let da = &mut self.dirs[ev.dir];
         let (start, end) = (ev.start, ev.start + ev.len as i64);
-        let exact = self.cfg.write_size.map(|n| da.writes_by_size(start, end, n));
+        let exact = self
+            .cfg
+            .write_size
+            .map(|n| da.writes_by_size(start, end, n));
         if let Some(w) = framed {
             *da.wps_framing.entry(w).or_default() += 1;
         }
@@ -299,7 +309,9 @@ impl FlowObserver for FlowAnalysis {
         if !matches!(ev.kind, SegmentKind::New | SegmentKind::OutOfOrder) {
             if series && ev.kind == SegmentKind::Retransmission {
                 let da = &mut self.dirs[ev.dir];
-                da.series_mut().segments.push((ev.ts, ev.start, ev.len, None, true, ev.frame));
+                da.series_mut()
+                    .segments
+                    .push((ev.ts, ev.start, ev.len, None, true, ev.frame));
             }
             return;
         }
@@ -322,13 +334,20 @@ impl FlowObserver for FlowAnalysis {
             }
         }
         if self.cfg.series && ev.newly_acked > 0 {
-            self.dirs[ev.dir].series_mut().acks.push((ev.ts, ev.ack, ev.window));
+            self.dirs[ev.dir]
+                .series_mut()
+                .acks
+                .push((ev.ts, ev.ack, ev.window));
         }
     }
 
     fn on_open(&mut self, client: SocketAddr, server: SocketAddr, start: TsNs) {
         if self.cfg.log.is_some() {
-            self.open = Some(Box::new(FlowOpen { client, server, start }));
+            self.open = Some(Box::new(FlowOpen {
+                client,
+                server,
+                start,
+            }));
         }
     }
 }
@@ -349,7 +368,9 @@ impl FlowAnalysis {
     fn observe_new(&mut self, ev: &DataEvent, exact_writes: Option<u64>) -> bool {
         let da = &mut self.dirs[ev.dir];
         if self.cfg.series {
-            da.series_mut().segments.push((ev.ts, ev.start, ev.len, exact_writes, false, ev.frame));
+            da.series_mut()
+                .segments
+                .push((ev.ts, ev.start, ev.len, exact_writes, false, ev.frame));
         }
         if let Some(prev) = da.last_data_ts {
             da.send_intervals.push(ev.ts - prev);
@@ -417,15 +438,37 @@ mod tests {
         // Loss recovery, a FIN, reordering and a probe after 200 ms of
         // silence go out whatever Nagle says.
         for exempt in [
-            DataEvent { in_recovery: true, ..overlap },
-            DataEvent { fin: true, ..overlap },
-            DataEvent { kind: SegmentKind::OutOfOrder, ..overlap },
-            DataEvent { since_prev_send: Some(PROBE_SILENCE), ..overlap },
+            DataEvent {
+                in_recovery: true,
+                ..overlap
+            },
+            DataEvent {
+                fin: true,
+                ..overlap
+            },
+            DataEvent {
+                kind: SegmentKind::OutOfOrder,
+                ..overlap
+            },
+            DataEvent {
+                since_prev_send: Some(PROBE_SILENCE),
+                ..overlap
+            },
         ] {
             da.record_small(&exempt, None, None);
         }
-        let flags: Vec<(Option<i64>, bool)> = da.smalls.iter().map(|s| (s.since_ack, s.exempt)).collect();
-        assert_eq!(flags, vec![(None, false), (None, true), (None, true), (None, true), (None, true)]);
+        let flags: Vec<(Option<i64>, bool)> =
+            da.smalls.iter().map(|s| (s.since_ack, s.exempt)).collect();
+        assert_eq!(
+            flags,
+            vec![
+                (None, false),
+                (None, true),
+                (None, true),
+                (None, true),
+                (None, true)
+            ]
+        );
         // The first small segment of a direction has nothing to be judged against.
         da.record_small(&small(), None, None);
         assert_eq!(da.smalls.len(), 5);
@@ -444,13 +487,28 @@ mod tests {
         assert_eq!(da.smalls[0].first_call, Some(900_000_000));
         assert!(da.smalls[0].pure_ack);
         // A full segment right after, no ACK between: not the queue's tail.
-        let full = DataEvent { small: false, len: 1448, ts: 1_000_050_000, ..small() };
+        let full = DataEvent {
+            small: false,
+            len: 1448,
+            ts: 1_000_050_000,
+            ..small()
+        };
         da.follow_small(&full);
         assert_eq!(da.smalls[0].next_full, Some(50_000));
         // After an ACK the next full segment says nothing.
-        da.record_small(&DataEvent { ts: 1_100_000_000, ..after_ack }, None, None);
+        da.record_small(
+            &DataEvent {
+                ts: 1_100_000_000,
+                ..after_ack
+            },
+            None,
+            None,
+        );
         da.ack_since_small = true;
-        da.follow_small(&DataEvent { ts: 1_100_050_000, ..full });
+        da.follow_small(&DataEvent {
+            ts: 1_100_050_000,
+            ..full
+        });
         assert_eq!(da.smalls[1].next_full, None);
     }
 
@@ -469,7 +527,10 @@ mod tests {
         da.count_aggregation(&busy, Some(2));
         assert_eq!((da.agg_in_flight, da.agg_window_limited), (1, 1));
         // Room for two more segments of this size: not window-limited.
-        let roomy = DataEvent { peer_window: Some(1200), ..busy };
+        let roomy = DataEvent {
+            peer_window: Some(1200),
+            ..busy
+        };
         da.count_aggregation(&roomy, Some(3));
         assert_eq!((da.agg_in_flight, da.agg_window_limited), (2, 1));
     }

@@ -64,7 +64,10 @@ impl SenderFrame {
 
 /// Write waits moved into the sender's frame: a segment seen at the
 /// capture point left the sender `near/2` earlier (floored at 0).
-pub(super) fn in_sender_frame(mut w: report::WriteDelay, frame: &SenderFrame) -> report::WriteDelay {
+pub(super) fn in_sender_frame(
+    mut w: report::WriteDelay,
+    frame: &SenderFrame,
+) -> report::WriteDelay {
     if frame.near == 0 {
         return w;
     }
@@ -87,8 +90,14 @@ fn local(f: &FlowSummary) -> bool {
 }
 
 /// The sender frame of `d` from its near part and how it was found.
-fn sender_frame(d: Dir, split: Option<(i64, i64)>, vantage: Vantage, near: Option<i64>) -> SenderFrame {
-    let at_sender = (d == C2S && vantage == Vantage::Client) || (d == S2C && vantage == Vantage::Server);
+fn sender_frame(
+    d: Dir,
+    split: Option<(i64, i64)>,
+    vantage: Vantage,
+    near: Option<i64>,
+) -> SenderFrame {
+    let at_sender =
+        (d == C2S && vantage == Vantage::Client) || (d == S2C && vantage == Vantage::Server);
     let from_handshake = split.map(|(a, b)| if d == C2S { b } else { a });
     let source = match near {
         _ if vantage == Vantage::Local => FrameSource::Local,
@@ -99,7 +108,11 @@ fn sender_frame(d: Dir, split: Option<(i64, i64)>, vantage: Vantage, near: Optio
     };
     // At the sender nothing lies between: what the samples add there is
     // the sender's own processing, not path.
-    let near = if matches!(source, FrameSource::Sender | FrameSource::Local) { 0 } else { near.unwrap_or(0).max(0) };
+    let near = if matches!(source, FrameSource::Sender | FrameSource::Local) {
+        0
+    } else {
+        near.unwrap_or(0).max(0)
+    };
     SenderFrame { near, source }
 }
 
@@ -152,13 +165,18 @@ fn near(f: &FlowSummary, d: Dir, split: Option<(i64, i64)>, vantage: Vantage) ->
         (x, y) => x.or(y),
     };
     // The capture was taken at the sender: nothing between.
-    let at_sender = (d == C2S && vantage == Vantage::Client) || (d == S2C && vantage == Vantage::Server);
+    let at_sender =
+        (d == C2S && vantage == Vantage::Client) || (d == S2C && vantage == Vantage::Server);
     n.or(at_sender.then_some(0))
 }
 
 /// The smallest full-path estimate: the handshake RTT, or a direction's
 /// smallest sample plus its near part; with neither, the smallest sample.
-fn best_rtt(f: &FlowSummary, split: Option<(i64, i64)>, near: &Pair<Option<i64>>) -> Option<(i64, RttSource)> {
+fn best_rtt(
+    f: &FlowSummary,
+    split: Option<(i64, i64)>,
+    near: &Pair<Option<i64>>,
+) -> Option<(i64, RttSource)> {
     let mut best: Option<(i64, RttSource)> = split.map(|(a, b)| (a + b, RttSource::Handshake));
     for d in [C2S, S2C] {
         if let (Some((fv, src)), Some(n)) = (far(f, d), near[d]) {
@@ -183,7 +201,11 @@ fn best_rtt(f: &FlowSummary, split: Option<(i64, i64)>, near: &Pair<Option<i64>>
 
 pub(super) fn path_timing(f: &FlowSummary) -> PathTiming {
     let split = plausible_split(f);
-    let vantage = if local(f) { Vantage::Local } else { vantage(split) };
+    let vantage = if local(f) {
+        Vantage::Local
+    } else {
+        vantage(split)
+    };
     let near = Pair::from_fn(|d| near(f, d, split, vantage));
     let best = best_rtt(f, split, &near);
     let frame = Pair::from_fn(|d| sender_frame(d, split, vantage, near[d]));
@@ -269,7 +291,10 @@ mod tests {
         assert_eq!(t.rtt_source, Some(RttSource::DataAck));
         // No samples: the handshake; at the sender the near part is 0.
         let t = path_timing(&flow(0, 20_000_000, 20_000_000));
-        assert_eq!((t.rtt, t.rtt_source), (Some(20_000_000), Some(RttSource::Handshake)));
+        assert_eq!(
+            (t.rtt, t.rtt_source),
+            (Some(20_000_000), Some(RttSource::Handshake))
+        );
         assert_eq!(t.near, Pair::new(Some(0), Some(20_000_000)));
         assert_eq!(t.frame[C2S].source, FrameSource::Sender);
         assert_eq!(t.frame[S2C].source, FrameSource::Handshake);
@@ -294,9 +319,15 @@ mod tests {
             mean: Some(40.5),
             per_write: vec![Some(40.0), None, Some(10.0)],
         };
-        let frame = SenderFrame { near: 40_000_000, source: FrameSource::Handshake };
+        let frame = SenderFrame {
+            near: 40_000_000,
+            source: FrameSource::Handshake,
+        };
         let v = in_sender_frame(w, &frame);
-        assert_eq!((v.median, v.max, v.mean), (Some(20.0), Some(30.0), Some(20.5)));
+        assert_eq!(
+            (v.median, v.max, v.mean),
+            (Some(20.0), Some(30.0), Some(20.5))
+        );
         assert_eq!(v.per_write, vec![Some(20.0), None, Some(0.0)]);
     }
 }

@@ -74,7 +74,9 @@ impl Releases {
     /// of ACKs.
     pub fn coincidences(&self, spacing: Option<i64>) -> f64 {
         match spacing {
-            Some(s) if s > 0 => self.candidates as f64 * (self.tolerance as f64 / s as f64).min(1.0),
+            Some(s) if s > 0 => {
+                self.candidates as f64 * (self.tolerance as f64 / s as f64).min(1.0)
+            }
             _ => 0.0,
         }
     }
@@ -86,13 +88,18 @@ impl Releases {
 pub(super) fn releases(candidates: &[Release], near: i64, unit: Option<u32>) -> Releases {
     let tol = tolerance(near);
     let released: Vec<&Release> = candidates.iter().filter(|r| r.gap <= tol).collect();
-    let by_pure_ack: Vec<Release> = released.iter().filter(|r| r.pure_ack).map(|r| **r).collect();
+    let by_pure_ack: Vec<Release> = released
+        .iter()
+        .filter(|r| r.pure_ack)
+        .map(|r| **r)
+        .collect();
     let aggregated = by_pure_ack
         .iter()
         .filter(|r| r.writes.is_some_and(|w| w >= 2))
         .count() as u64;
-    let aggregated_inferred =
-        unit.map_or(0, |u| by_pure_ack.iter().filter(|r| r.len >= 2 * u).count() as u64);
+    let aggregated_inferred = unit.map_or(0, |u| {
+        by_pure_ack.iter().filter(|r| r.len >= 2 * u).count() as u64
+    });
     Releases {
         tolerance: tol,
         ack_clocked: released.len() as u64,
@@ -143,7 +150,11 @@ pub(super) mod tests {
             len: 200,
             ..release(10_000, Some(2))
         };
-        let r = releases(&[late, answer, held, release(20_000, Some(1))], 0, Some(100));
+        let r = releases(
+            &[late, answer, held, release(20_000, Some(1))],
+            0,
+            Some(100),
+        );
         assert_eq!(r.tolerance, 1_000_000);
         assert_eq!(r.candidates, 4);
         assert!((r.coincidences(Some(10_000_000)) - 0.4).abs() < 1e-9);

@@ -54,9 +54,15 @@ pub(super) struct SeriesPoints {
 /// A direction's series, with times relative to `t0`; with the direction's
 /// applied write log, each new segment's writes are the log's and the write
 /// calls are listed.
-pub(super) fn series(da: &DirAnalysis, t0: TsNs, applied: Option<&super::logs::Applied>) -> report::Series {
+pub(super) fn series(
+    da: &DirAnalysis,
+    t0: TsNs,
+    applied: Option<&super::logs::Applied>,
+) -> report::Series {
     let log = applied.map(|a| &a.writes);
-    let (writes, write_stride) = applied.map(|a| writes(&a.writes, &a.delays, t0)).unwrap_or((Vec::new(), 1));
+    let (writes, write_stride) = applied
+        .map(|a| writes(&a.writes, &a.delays, t0))
+        .unwrap_or((Vec::new(), 1));
     let empty = SeriesPoints::default();
     let sp = da.series.as_deref().unwrap_or(&empty);
     report::Series {
@@ -64,17 +70,19 @@ pub(super) fn series(da: &DirAnalysis, t0: TsNs, applied: Option<&super::logs::A
             .segments
             .points()
             .iter()
-            .map(|&(ts, offset, len, writes, retransmission, frame)| report::SeriesSegment {
-                t: secs(ts - t0),
-                offset,
-                len,
-                writes: match log {
-                    Some(l) if !retransmission => super::logs::writes_in(l, offset, len),
-                    _ => writes,
+            .map(
+                |&(ts, offset, len, writes, retransmission, frame)| report::SeriesSegment {
+                    t: secs(ts - t0),
+                    offset,
+                    len,
+                    writes: match log {
+                        Some(l) if !retransmission => super::logs::writes_in(l, offset, len),
+                        _ => writes,
+                    },
+                    retransmission,
+                    frame,
                 },
-                retransmission,
-                frame,
-            })
+            )
             .collect(),
         acks: sp
             .acks

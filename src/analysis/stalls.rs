@@ -43,7 +43,9 @@ pub(super) struct Stalls {
 
 /// The least ACK delay (ns) that makes a stall: half the timer, else 5 ms.
 pub(super) fn threshold(timer_ms: Option<f64>) -> i64 {
-    timer_ms.map_or(STALL_MIN_DELAY, |t| ((t * 1e6 / 2.0) as i64).max(STALL_MIN_DELAY))
+    timer_ms.map_or(STALL_MIN_DELAY, |t| {
+        ((t * 1e6 / 2.0) as i64).max(STALL_MIN_DELAY)
+    })
 }
 
 /// The latency one stall cost (ns): see the module docs.
@@ -57,7 +59,12 @@ fn cost(rel: &Release, ack_wait: i64, frame: &SenderFrame) -> i64 {
 
 /// The stalls among the pure-ACK releases of a direction seen through
 /// `frame`; none without a path RTT.
-pub(super) fn stalls(by_pure_ack: &[Release], frame: &SenderFrame, rtt: Option<i64>, timer_ms: Option<f64>) -> Stalls {
+pub(super) fn stalls(
+    by_pure_ack: &[Release],
+    frame: &SenderFrame,
+    rtt: Option<i64>,
+    timer_ms: Option<f64>,
+) -> Stalls {
     let mut s = Stalls::default();
     let Some(r) = rtt else {
         return s;
@@ -115,7 +122,10 @@ mod tests {
     use crate::report::FrameSource;
 
     fn at(near: i64) -> SenderFrame {
-        SenderFrame { near, source: FrameSource::Handshake }
+        SenderFrame {
+            near,
+            source: FrameSource::Handshake,
+        }
     }
 
     #[test]
@@ -131,7 +141,11 @@ mod tests {
         // acknowledged after 80 ms (40 ms RTT + 40 ms delayed ACK) and this
         // one left 0.05 ms after that ACK: it lost 80.05 ms.
         let rtt = 40_000_000;
-        let rel = Release { ack_wait: Some(80_000_000), raw_gap: 50_000, ..release(50_000, Some(1)) };
+        let rel = Release {
+            ack_wait: Some(80_000_000),
+            raw_gap: 50_000,
+            ..release(50_000, Some(1))
+        };
         let s = stalls(&[rel], &at(0), Some(rtt), None);
         assert_eq!(s.count, 1);
         assert_eq!(s.total, 80_050_000);
@@ -139,11 +153,18 @@ mod tests {
         assert_eq!(s.events[0].ack_delay_ms, 40.0);
         // At the receiver: the ACK left 40 ms after the data, the held
         // segment arrived one RTT after that: the same 80 ms lost.
-        let rcv = Release { ack_wait: Some(40_000_000), raw_gap: 40_100_000, ..release(100_000, Some(1)) };
+        let rcv = Release {
+            ack_wait: Some(40_000_000),
+            raw_gap: 40_100_000,
+            ..release(100_000, Some(1))
+        };
         let s = stalls(&[rcv], &at(40_000_000), Some(rtt), None);
         assert_eq!((s.count, s.total), (1, 80_100_000));
         // With a log: from the write call to the departure at the sender.
-        let logged = Release { first_call: Some(rcv.ts - 100_000_000), ..rcv };
+        let logged = Release {
+            first_call: Some(rcv.ts - 100_000_000),
+            ..rcv
+        };
         let s = stalls(&[logged], &at(40_000_000), Some(rtt), None);
         assert_eq!(s.total, 80_000_000);
     }
@@ -152,14 +173,32 @@ mod tests {
     fn stalls_at_every_rtt() {
         // 100 ms and 1 ms paths, 40 ms delayed ACK: one stall each.
         for rtt in [100_000_000, 1_000_000] {
-            let rel = Release { ack_wait: Some(rtt + 40_000_000), ..release(10_000, Some(1)) };
-            assert_eq!(stalls(&[rel], &at(0), Some(rtt), Some(40.0)).count, 1, "rtt {rtt}");
+            let rel = Release {
+                ack_wait: Some(rtt + 40_000_000),
+                ..release(10_000, Some(1))
+            };
+            assert_eq!(
+                stalls(&[rel], &at(0), Some(rtt), Some(40.0)).count,
+                1,
+                "rtt {rtt}"
+            );
         }
         // A 2 ms wait beyond the path is noise, not a delayed ACK.
-        let quick = Release { ack_wait: Some(42_000_000), ..release(10_000, Some(1)) };
+        let quick = Release {
+            ack_wait: Some(42_000_000),
+            ..release(10_000, Some(1))
+        };
         assert_eq!(stalls(&[quick], &at(0), Some(40_000_000), None).count, 0);
         assert_eq!(stalls(&[quick], &at(0), None, None).count, 0);
-        let mut off = stalls(&[Release { ack_wait: Some(90_000_000), ..quick }], &at(0), Some(40_000_000), None);
+        let mut off = stalls(
+            &[Release {
+                ack_wait: Some(90_000_000),
+                ..quick
+            }],
+            &at(0),
+            Some(40_000_000),
+            None,
+        );
         assert_eq!(off.count, 1);
         off.drop_unless_nagle(Verdict::Off);
         assert_eq!((off.count, off.total, off.events.len()), (0, 0, 0));

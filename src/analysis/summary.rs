@@ -46,7 +46,11 @@ pub(super) fn seen_at(vantage: Vantage, d: Dir, near_ms: f64) -> Option<String> 
 /// Writes per segment in words: "N writes per segment on average", or
 /// "each write spans N segments" when writes are larger than a segment.
 fn per_segment_words(mean: f64, messages: bool) -> String {
-    let (what, one) = if messages { ("messages", "message") } else { ("writes", "write") };
+    let (what, one) = if messages {
+        ("messages", "message")
+    } else {
+        ("writes", "write")
+    };
     if mean > 0.0 && mean < 0.95 {
         format!(", each {one} spans {:.1} segments on average", 1.0 / mean)
     } else {
@@ -132,18 +136,36 @@ mod tests {
             direction_summary(&input()),
             "10.0.0.1:5000 → 10.0.0.2:80: Nagle ON, sends paced at the RTT (1.00 × 0.250 ms); 2 Nagle/delayed-ACK stall(s) cost 80 ms of latency; setting TCP_NODELAY would remove that wait (seen at the sender)"
         );
-        let idle = SummaryInput { data_segments: 0, ..input() };
-        assert_eq!(direction_summary(&idle), "10.0.0.1:5000 → 10.0.0.2:80: no data");
+        let idle = SummaryInput {
+            data_segments: 0,
+            ..input()
+        };
+        assert_eq!(
+            direction_summary(&idle),
+            "10.0.0.1:5000 → 10.0.0.2:80: no data"
+        );
         // No wait measured: no TCP_NODELAY remark.
-        let quiet = SummaryInput { stalls: 0, ..input() };
+        let quiet = SummaryInput {
+            stalls: 0,
+            ..input()
+        };
         assert!(!direction_summary(&quiet).contains("TCP_NODELAY"));
     }
 
     #[test]
     fn words_for_big_writes_and_slow_sends() {
-        assert_eq!(per_segment_words(0.02, false), ", each write spans 50.0 segments on average");
-        assert_eq!(per_segment_words(4.0, false), ", 4.0 writes per segment on average");
-        assert_eq!(per_segment_words(3.0, true), ", 3.0 messages per segment on average");
+        assert_eq!(
+            per_segment_words(0.02, false),
+            ", each write spans 50.0 segments on average"
+        );
+        assert_eq!(
+            per_segment_words(4.0, false),
+            ", 4.0 writes per segment on average"
+        );
+        assert_eq!(
+            per_segment_words(3.0, true),
+            ", 3.0 messages per segment on average"
+        );
         assert_eq!(
             pacing_words(1237.69, 40.0),
             ", sends 49507.6 ms apart on median (1237.69 × the 40.0 ms RTT)"
@@ -152,11 +174,23 @@ mod tests {
 
     #[test]
     fn seen_at_from_vantage() {
-        assert_eq!(seen_at(Vantage::Client, C2S, 0.0).as_deref(), Some("seen at the sender"));
-        assert_eq!(seen_at(Vantage::Server, S2C, 0.0).as_deref(), Some("seen at the sender"));
+        assert_eq!(
+            seen_at(Vantage::Client, C2S, 0.0).as_deref(),
+            Some("seen at the sender")
+        );
+        assert_eq!(
+            seen_at(Vantage::Server, S2C, 0.0).as_deref(),
+            Some("seen at the sender")
+        );
         let rcv = seen_at(Vantage::Server, C2S, 40.2).unwrap();
-        assert!(rcv.starts_with("seen at the receiver") && rcv.contains("40.2 ms"), "{rcv}");
-        assert_eq!(seen_at(Vantage::Local, C2S, 0.0).as_deref(), Some("both ends on the capturing host"));
+        assert!(
+            rcv.starts_with("seen at the receiver") && rcv.contains("40.2 ms"),
+            "{rcv}"
+        );
+        assert_eq!(
+            seen_at(Vantage::Local, C2S, 0.0).as_deref(),
+            Some("both ends on the capturing host")
+        );
         assert_eq!(seen_at(Vantage::Unknown, C2S, 0.0), None);
     }
 }

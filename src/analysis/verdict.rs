@@ -92,7 +92,10 @@ pub(super) fn nagle_verdict(e: &VerdictInput) -> (Verdict, Vec<String>) {
 fn decide(e: &VerdictInput) -> (Verdict, Vec<String>) {
     let v = e.violations;
     if e.data_segments == 0 {
-        (Verdict::Inconclusive, vec!["no data sent in this direction".to_string()])
+        (
+            Verdict::Inconclusive,
+            vec!["no data sent in this direction".to_string()],
+        )
     } else if e.small_segments == 0 {
         let why = "no segment below the MSS: Nagle only holds small segments";
         (Verdict::Inconclusive, vec![why.to_string()])

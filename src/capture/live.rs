@@ -170,12 +170,7 @@ pub fn open_live(opts: &LiveOptions) -> anyhow::Result<LiveCapture> {
     }
     let link_type = dlt_to_linktype(cap.get_datalink().0);
     let savefile = match &opts.save {
-        Some(p) => Some(SaveFiles::create(
-            p.clone(),
-            opts,
-            nano,
-            link_type,
-        )?),
+        Some(p) => Some(SaveFiles::create(p.clone(), opts, nano, link_type)?),
         None => None,
     };
     Ok(LiveCapture {
@@ -292,7 +287,10 @@ impl LiveCapture {
                         self.opts.interface,
                         if interface_gone(&self.opts.interface, &e.to_string()) { "the interface disappeared" } else { "the interface went down or failed" },
                     ));
-                    eprintln!("nagle-analyze: warning: capture on {} stopped: {e}", self.opts.interface);
+                    eprintln!(
+                        "nagle-analyze: warning: capture on {} stopped: {e}",
+                        self.opts.interface
+                    );
                     break;
                 }
             }
@@ -315,7 +313,9 @@ impl LiveCapture {
                 if_dropped: st.if_dropped as u64,
             },
             Err(e) => {
-                info.warn(format!("libpcap's counters could not be read ({e}): drops unknown"));
+                info.warn(format!(
+                    "libpcap's counters could not be read ({e}): drops unknown"
+                ));
                 LiveStats::default()
             }
         };
@@ -356,7 +356,12 @@ struct SaveFiles {
 impl SaveFiles {
     const FLUSH_AT: usize = 1 << 16;
 
-    fn create(base: PathBuf, opts: &LiveOptions, nano: bool, link_type: u32) -> anyhow::Result<Self> {
+    fn create(
+        base: PathBuf,
+        opts: &LiveOptions,
+        nano: bool,
+        link_type: u32,
+    ) -> anyhow::Result<Self> {
         let magic: u32 = if nano { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
         let mut header = [0u8; 24];
         header[0..4].copy_from_slice(&magic.to_le_bytes());

@@ -86,7 +86,12 @@ fn page_title(report: &Report) -> String {
     let names: Vec<&str> = report
         .captures
         .iter()
-        .map(|c| Path::new(&c.path).file_name().and_then(|n| n.to_str()).unwrap_or(&c.path))
+        .map(|c| {
+            Path::new(&c.path)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or(&c.path)
+        })
         .collect();
     if names.is_empty() {
         "nagle-analyze report".into()
@@ -117,13 +122,17 @@ fn row_cells(f: &Flow, d: &Direction) -> Vec<String> {
         ms_cell(f.rtt_ms.min),
         format!("{} segments", d.data_segments),
         format!("{} segments", d.small_segments),
-        d.aggregated_segments.map_or("–".into(), |a| format!("{a} segments")),
+        d.aggregated_segments
+            .map_or("–".into(), |a| format!("{a} segments")),
         d.writes_per_segment
             .as_ref()
             .and_then(|w| w.mean)
             .map_or("–".into(), |m| format!("{m:.2} writes/segment")),
         ms_cell(d.ack_delay_ms.median),
-        format!("{} stalls, {:.1} ms total", d.stalls.count, d.stalls.total_ms),
+        format!(
+            "{} stalls, {:.1} ms total",
+            d.stalls.count, d.stalls.total_ms
+        ),
         verdict_words(d).to_string(),
     ]
 }
@@ -287,8 +296,11 @@ pub fn html(report: &Report, flows: &[&Flow]) -> anyhow::Result<String> {
 /// Every flow's advice, most saving first, each linking to its flow
 /// section when that flow is charted.
 fn advice_first(s: &mut String, report: &Report, flows: &[&Flow]) {
-    let mut all: Vec<(&Flow, &crate::report::Advice)> =
-        report.flows.iter().flat_map(|f| f.advice.iter().map(move |a| (f, a))).collect();
+    let mut all: Vec<(&Flow, &crate::report::Advice)> = report
+        .flows
+        .iter()
+        .flat_map(|f| f.advice.iter().map(move |a| (f, a)))
+        .collect();
     if all.is_empty() {
         return;
     }

@@ -20,10 +20,10 @@ pub mod html;
 pub mod jsonl;
 pub mod sink;
 
+pub use jsonl::LiveEvent;
 pub use sink::{
     text_writer, writer, Collector, CsvWriter, JsonWriter, JsonlWriter, ReportSink, TextWriter,
 };
-pub use jsonl::LiveEvent;
 
 use crate::report::{CaptureSummary, Direction, Flow, Report, WriteConfidence, WriteSource};
 use std::fmt::Write as _;

@@ -12,8 +12,8 @@
 //! never seen on the wire (counted in the note).
 
 use super::marks::{self, Key};
-use super::{caption_style, err, num_label, time_unit, FONT, PLOT_COLUMNS, WIDTH};
 use super::timeseq::{ACK_COLOR, RETRANS_COLOR, SEGMENT_COLOR};
+use super::{caption_style, err, num_label, time_unit, FONT, PLOT_COLUMNS, WIDTH};
 use crate::report::Direction;
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
@@ -58,12 +58,24 @@ pub fn build(rtt_ms: Option<f64>, d: &Direction) -> Option<Latency> {
     let total = wd.per_write.len();
     let unseen = wd.per_write.iter().filter(|v| v.is_none()).count();
     let binned = pts.len() > 2 * PLOT_COLUMNS;
-    let points = if binned { min_max_per_column(&pts) } else { pts };
+    let points = if binned {
+        min_max_per_column(&pts)
+    } else {
+        pts
+    };
     let (ack_timer_ms, timer_is_median) = match d.ack_delay_ms.timer_ms {
         Some(t) => (Some(t), false),
         None => (d.ack_delay_ms.median.filter(|m| *m > 0.0), true),
     };
-    Some(Latency { points, rtt_ms, ack_timer_ms, timer_is_median, unseen, total, binned })
+    Some(Latency {
+        points,
+        rtt_ms,
+        ack_timer_ms,
+        timer_is_median,
+        unseen,
+        total,
+        binned,
+    })
 }
 
 fn min_max_per_column(pts: &[(f64, f64)]) -> Vec<(f64, f64)> {
@@ -94,14 +106,22 @@ fn min_max_per_column(pts: &[(f64, f64)]) -> Vec<(f64, f64)> {
 }
 
 /// Draw the chart; returns the note.
-pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, l: &Latency) -> anyhow::Result<String>
+pub fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    l: &Latency,
+) -> anyhow::Result<String>
 where
     DB::ErrorType: 'static,
 {
     let root = root.titled(title, caption_style()).map_err(err)?;
     let (plot, side) = root.split_horizontally(WIDTH - LEGEND_W);
     let t0 = l.points.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
-    let t1 = l.points.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+    let t1 = l
+        .points
+        .iter()
+        .map(|p| p.0)
+        .fold(f64::NEG_INFINITY, f64::max);
     let (k, unit) = time_unit(t1 - t0);
     let pad = ((t1 - t0) * k * 0.02).max(1e-3);
     let (x0, x1) = (t0 * k - pad, t1 * k + pad);
@@ -124,7 +144,9 @@ where
         .configure_mesh()
         .light_line_style(RGBColor(238, 238, 238))
         .max_light_lines(4)
-        .x_desc(format!("write call time since the flow's first frame ({unit})"))
+        .x_desc(format!(
+            "write call time since the flow's first frame ({unit})"
+        ))
         .y_desc("write → wire delay (ms)")
         .x_label_formatter(&num_label)
         .y_label_formatter(&num_label)
@@ -133,25 +155,62 @@ where
         .draw()
         .map_err(err)?;
     chart
-        .draw_series(l.points.iter().map(|&(t, v)| Circle::new((t * k, v), 3, SEGMENT_COLOR.filled())))
+        .draw_series(
+            l.points
+                .iter()
+                .map(|&(t, v)| Circle::new((t * k, v), 3, SEGMENT_COLOR.filled())),
+        )
         .map_err(err)?;
-    let mut legend = vec![(Key::Ring(SEGMENT_COLOR), "one write: call → its last byte on the wire".to_string())];
+    let mut legend = vec![(
+        Key::Ring(SEGMENT_COLOR),
+        "one write: call → its last byte on the wire".to_string(),
+    )];
     if let Some(r) = l.rtt_ms.filter(|r| *r > 0.0) {
         chart
-            .draw_series(LineSeries::new(vec![(x0, r), (x1, r)], ACK_COLOR.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                vec![(x0, r), (x1, r)],
+                ACK_COLOR.stroke_width(2),
+            ))
             .map_err(err)?;
-        legend.push((Key::Line { color: ACK_COLOR, width: 2, dash: 0 }, format!("path RTT {r:.3} ms")));
+        legend.push((
+            Key::Line {
+                color: ACK_COLOR,
+                width: 2,
+                dash: 0,
+            },
+            format!("path RTT {r:.3} ms"),
+        ));
     }
     if let Some(a) = l.ack_timer_ms {
         let style = RETRANS_COLOR.stroke_width(2);
         chart
-            .draw_series(std::iter::once(DashedPathElement::new(vec![(x0, a), (x1, a)], 10, 6, style)))
+            .draw_series(std::iter::once(DashedPathElement::new(
+                vec![(x0, a), (x1, a)],
+                10,
+                6,
+                style,
+            )))
             .map_err(err)?;
-        let what = if l.timer_is_median { "median ACK delay" } else { "delayed-ACK timer" };
-        legend.push((Key::Line { color: RETRANS_COLOR, width: 2, dash: 8 }, format!("{what} {a:.3} ms")));
+        let what = if l.timer_is_median {
+            "median ACK delay"
+        } else {
+            "delayed-ACK timer"
+        };
+        legend.push((
+            Key::Line {
+                color: RETRANS_COLOR,
+                width: 2,
+                dash: 8,
+            },
+            format!("{what} {a:.3} ms"),
+        ));
     }
     marks::draw_legend(&side, &legend)?;
-    let mut n = format!("{} of {} writes seen on the wire", l.total - l.unseen, l.total);
+    let mut n = format!(
+        "{} of {} writes seen on the wire",
+        l.total - l.unseen,
+        l.total
+    );
     if l.binned {
         n.push_str("; smallest and largest delay per pixel column drawn");
     }

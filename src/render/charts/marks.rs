@@ -107,13 +107,26 @@ pub fn inject_svg(svg: &mut String, marks: &[Mark]) {
 }
 
 /// Draw the marks on a bitmap (or any backend) in pixel coordinates.
-pub fn draw_marks<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, marks: &[Mark]) -> anyhow::Result<()> {
+pub fn draw_marks<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    marks: &[Mark],
+) -> anyhow::Result<()> {
     for m in marks {
         let c = m.color;
         match m.shape {
-            Shape::Line { from, to, width, dash } => {
+            Shape::Line {
+                from,
+                to,
+                width,
+                dash,
+            } => {
                 if dash > 0 {
-                    root.draw(&DashedPathElement::new(vec![from, to], dash, dash, c.stroke_width(width)))
+                    root.draw(&DashedPathElement::new(
+                        vec![from, to],
+                        dash,
+                        dash,
+                        c.stroke_width(width),
+                    ))
                 } else {
                     root.draw(&PathElement::new(vec![from, to], c.stroke_width(width)))
                 }
@@ -133,17 +146,28 @@ pub fn draw_marks<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, marks: &[Ma
 /// A legend key: how the entry's sample is drawn.
 #[derive(Debug, Clone, Copy)]
 pub enum Key {
-    Line { color: RGBColor, width: u32, dash: u32 },
+    Line {
+        color: RGBColor,
+        width: u32,
+        dash: u32,
+    },
     Bar(RGBColor),
     Ring(RGBColor),
     Cross(RGBColor),
     Down(RGBColor),
     /// A series line (dash 0 = solid) with marker `shape` (see `super::marker`).
-    Marker { color: RGBColor, dash: u32, shape: usize },
+    Marker {
+        color: RGBColor,
+        dash: u32,
+        shape: usize,
+    },
 }
 
 /// Draw the legend entries top-down in `area` (a strip beside the plot).
-pub fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[(Key, String)]) -> anyhow::Result<()>
+pub fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(Key, String)],
+) -> anyhow::Result<()>
 where
     DB::ErrorType: 'static,
 {
@@ -158,21 +182,28 @@ where
                 dash,
                 color.stroke_width(width),
             )),
-            Key::Line { color, width, .. } => {
-                area.draw(&PathElement::new(vec![(x, cy), (x + 26, cy)], color.stroke_width(width)))
-            }
-            Key::Bar(c) => area.draw(&PathElement::new(vec![(x + 13, cy - 8), (x + 13, cy + 8)], c.stroke_width(2))),
+            Key::Line { color, width, .. } => area.draw(&PathElement::new(
+                vec![(x, cy), (x + 26, cy)],
+                color.stroke_width(width),
+            )),
+            Key::Bar(c) => area.draw(&PathElement::new(
+                vec![(x + 13, cy - 8), (x + 13, cy + 8)],
+                c.stroke_width(2),
+            )),
             Key::Ring(c) => area.draw(&Circle::new((x + 13, cy), 4, c.stroke_width(2))),
             Key::Cross(c) => area.draw(&Cross::new((x + 13, cy), 5, c.stroke_width(2))),
             Key::Marker { color, dash, shape } => {
                 let st = color.stroke_width(2);
                 let line = vec![(x, cy), (x + 26, cy)];
                 if dash > 0 {
-                    area.draw(&DashedPathElement::new(line, dash, 4, st)).map_err(err)?;
+                    area.draw(&DashedPathElement::new(line, dash, 4, st))
+                        .map_err(err)?;
                 } else {
                     area.draw(&PathElement::new(line, st)).map_err(err)?;
                 }
-                area.draw(&(EmptyElement::at((x + 13, cy)) + super::marker::<DB>(shape, (0, 0), color)))
+                area.draw(
+                    &(EmptyElement::at((x + 13, cy)) + super::marker::<DB>(shape, (0, 0), color)),
+                )
             }
             Key::Down(c) => area.draw(&Polygon::new(
                 vec![(x + 13, cy + 5), (x + 7, cy - 7), (x + 19, cy - 7)],
@@ -194,8 +225,12 @@ where
             }
         }
         for (i, l) in lines.iter().enumerate() {
-            area.draw(&Text::new(l.clone(), (x + 34, cy - 8 + 17 * i as i32), style.clone()))
-                .map_err(err)?;
+            area.draw(&Text::new(
+                l.clone(),
+                (x + 34, cy - 8 + 17 * i as i32),
+                style.clone(),
+            ))
+            .map_err(err)?;
         }
         y += 17 * lines.len() as i32 + 12;
     }

@@ -48,8 +48,8 @@ pub mod sweep;
 pub mod timeseq;
 
 use crate::report::{Direction, Flow, Report};
-use marks::Mark;
 use anyhow::{anyhow, Context};
+use marks::Mark;
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
@@ -813,7 +813,10 @@ mod tests {
         assert_eq!(ts.bars.len(), 100);
         assert_eq!(ts.acks.len(), 50);
         assert_eq!(ts.window.len(), 50);
-        assert_eq!((ts.bars[3].lo, ts.bars[3].hi, ts.bars[3].first_frame), (300.0, 400.0, 7));
+        assert_eq!(
+            (ts.bars[3].lo, ts.bars[3].hi, ts.bars[3].first_frame),
+            (300.0, 400.0, 7)
+        );
         // Each write is carried by the segment ending at its end.
         assert_eq!(ts.writes.len(), 100);
         assert_eq!(ts.writes[3].frame, Some(7));
@@ -885,9 +888,14 @@ mod tests {
         let (w, h) = (400usize, 120usize);
         let mut buf = vec![255u8; w * h * 3];
         {
-            let root = BitMapBackend::with_buffer(&mut buf, (w as u32, h as u32)).into_drawing_area();
-            root.draw(&Text::new(text.to_string(), (10, 20), (FONT, size).into_font().color(&BLACK)))
-                .unwrap();
+            let root =
+                BitMapBackend::with_buffer(&mut buf, (w as u32, h as u32)).into_drawing_area();
+            root.draw(&Text::new(
+                text.to_string(),
+                (10, 20),
+                (FONT, size).into_font().color(&BLACK),
+            ))
+            .unwrap();
             root.present().unwrap();
         }
         let ink = |x: usize, y: usize| buf[(y * w + x) * 3] < 128;
@@ -917,19 +925,34 @@ mod tests {
             let (one, dot) = (b[0], b[1]);
             // The dot's bottom is the digit's bottom (baseline), ±1 px, and
             // the dot is in the lower third of the digit's height.
-            assert!(dot.3.abs_diff(one.3) <= 1, "dot bottom {} vs digit bottom {} at {size} px", dot.3, one.3);
+            assert!(
+                dot.3.abs_diff(one.3) <= 1,
+                "dot bottom {} vs digit bottom {} at {size} px",
+                dot.3,
+                one.3
+            );
             let height = one.3 - one.2;
-            assert!(dot.2 >= one.2 + height * 2 / 3, "dot top {} too high at {size} px ({one:?})", dot.2);
+            assert!(
+                dot.2 >= one.2 + height * 2 / 3,
+                "dot top {} too high at {size} px ({one:?})",
+                dot.2
+            );
             // Advance: the gaps either side of the dot are about equal.
             let (l, r) = (dot.0 - one.1, b[2].0 - dot.1);
-            assert!(l.abs_diff(r) <= 2 + size as usize / 10, "gaps {l} and {r} at {size} px");
+            assert!(
+                l.abs_diff(r) <= 2 + size as usize / 10,
+                "gaps {l} and {r} at {size} px"
+            );
         }
         // Addresses keep even spacing around ':' ("65.54.95.1 4:80" was the bug).
         for size in [15, 22] {
             let b = ink_boxes("1:4", size);
             assert_eq!(b.len(), 3, "{b:?}");
             let (l, r) = (b[1].0 - b[0].1, b[2].0 - b[1].1);
-            assert!(l.abs_diff(r) <= 2, "gaps {l} and {r} around ':' at {size} px");
+            assert!(
+                l.abs_diff(r) <= 2,
+                "gaps {l} and {r} around ':' at {size} px"
+            );
         }
     }
 

@@ -91,10 +91,22 @@ where
         v.dedup();
         v
     };
-    let lo = all.iter().chain(&rtts).copied().fold(f64::INFINITY, f64::min);
+    let lo = all
+        .iter()
+        .chain(&rtts)
+        .copied()
+        .fold(f64::INFINITY, f64::min);
     let hi = all.iter().chain(&rtts).copied().fold(0.0, f64::max);
-    let (x0, x1) = if points.is_empty() { (0.1, 100.0) } else { nice_log_range(lo.max(1e-3), hi.max(1e-3)) };
-    let wps: Vec<f64> = points.iter().map(|p| p.mean_wps).filter(|v| *v > 0.0).collect();
+    let (x0, x1) = if points.is_empty() {
+        (0.1, 100.0)
+    } else {
+        nice_log_range(lo.max(1e-3), hi.max(1e-3))
+    };
+    let wps: Vec<f64> = points
+        .iter()
+        .map(|p| p.mean_wps)
+        .filter(|v| *v > 0.0)
+        .collect();
     let w_lo = wps.iter().copied().fold(f64::INFINITY, f64::min);
     let w_hi = wps.iter().copied().fold(1.0, f64::max);
     let log_y = match y_axis {
@@ -103,7 +115,13 @@ where
         YAxis::Auto => !wps.is_empty() && w_hi / w_lo > 10f64.powf(1.5),
     };
     let mut missing = 0;
-    let ctx = Ctx { points, lines: &lines, all: &all, rtts: &rtts, x: (x0, x1) };
+    let ctx = Ctx {
+        points,
+        lines: &lines,
+        all: &all,
+        rtts: &rtts,
+        x: (x0, x1),
+    };
     missing += panel(&left, &ctx, Panel::Aggregated)?;
     if log_y {
         let (a, b) = nice_log_range(w_lo.max(0.01), w_hi);
@@ -117,14 +135,25 @@ where
         .map(|(i, l)| {
             let (color, dash, shape) = style(i);
             let nd = if l.1 { ", TCP_NODELAY" } else { "" };
-            (Key::Marker { color, dash, shape }, format!("RTT {} ms{nd}", log_label(&l.0)))
+            (
+                Key::Marker { color, dash, shape },
+                format!("RTT {} ms{nd}", log_label(&l.0)),
+            )
         })
         .collect();
     if !rtts.is_empty() {
-        legend.push((Key::Line { color: RGBColor(90, 90, 90), width: 1, dash: 4 }, "interval = RTT (vertical mark)".into()));
+        legend.push((
+            Key::Line {
+                color: RGBColor(90, 90, 90),
+                width: 1,
+                dash: 4,
+            },
+            "interval = RTT (vertical mark)".into(),
+        ));
     }
     marks::draw_legend(&side, &legend)?;
-    let mut n = String::from("dashed verticals: write interval = RTT; Nagle coalesces left of them");
+    let mut n =
+        String::from("dashed verticals: write interval = RTT; Nagle coalesces left of them");
     if missing > 0 {
         n.push_str(&format!("; {missing} missing point(s) drawn as gaps"));
     }
@@ -156,7 +185,11 @@ fn value(p: &SweepPoint, panel: Panel) -> f64 {
 }
 
 /// One panel on a linear y axis; returns the missing points.
-fn panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, c: &Ctx, which: Panel) -> anyhow::Result<usize>
+fn panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    c: &Ctx,
+    which: Panel,
+) -> anyhow::Result<usize>
 where
     DB::ErrorType: 'static,
 {
@@ -176,7 +209,11 @@ where
 }
 
 /// The writes-per-segment panel on a log y axis.
-fn panel_log<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, c: &Ctx, (lo, hi): (f64, f64)) -> anyhow::Result<usize>
+fn panel_log<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    c: &Ctx,
+    (lo, hi): (f64, f64),
+) -> anyhow::Result<usize>
 where
     DB::ErrorType: 'static,
 {
@@ -225,7 +262,12 @@ where
     for &r in c.rtts {
         let style = RGBColor(90, 90, 90).stroke_width(1);
         chart
-            .draw_series(std::iter::once(DashedPathElement::new(vec![(r, y0), (r, y1)], 4, 4, style)))
+            .draw_series(std::iter::once(DashedPathElement::new(
+                vec![(r, y0), (r, y1)],
+                4,
+                4,
+                style,
+            )))
             .map_err(err)?;
     }
     let mut missing = 0;
@@ -234,7 +276,12 @@ where
             .points
             .iter()
             .filter(|p| (p.rtt_ms, p.nodelay) == *line)
-            .map(|p| (p.interval_ms, value(p, which).max(if y0 > 0.0 { y0 } else { 0.0 })))
+            .map(|p| {
+                (
+                    p.interval_ms,
+                    value(p, which).max(if y0 > 0.0 { y0 } else { 0.0 }),
+                )
+            })
             .collect();
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
         let (color, dash, shape) = style(i);
@@ -251,7 +298,10 @@ where
             }
         }
         chart
-            .draw_series(pts.iter().map(|&p| EmptyElement::at(p) + super::marker::<DB>(shape, (0, 0), color)))
+            .draw_series(
+                pts.iter()
+                    .map(|&p| EmptyElement::at(p) + super::marker::<DB>(shape, (0, 0), color)),
+            )
             .map_err(err)?;
     }
     Ok(missing)

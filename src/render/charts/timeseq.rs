@@ -258,8 +258,15 @@ fn extent(ts: &TimeSeq) -> ((f64, f64), (f64, f64)) {
         .iter()
         .flat_map(|b| [b.t, b.t_last])
         .chain(ts.acks.iter().map(|a| a.0))
-        .chain(ts.writes.iter().flat_map(|w| [Some(w.t_call), w.t_departure]).flatten());
-    let t = times.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), t| (a.min(t), b.max(t)));
+        .chain(
+            ts.writes
+                .iter()
+                .flat_map(|w| [Some(w.t_call), w.t_departure])
+                .flatten(),
+        );
+    let t = times.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), t| {
+        (a.min(t), b.max(t))
+    });
     let offs = ts
         .bars
         .iter()
@@ -319,19 +326,41 @@ where
         }
         v
     };
-    let mut legend = vec![(Key::Bar(SEGMENT_COLOR), "data segment (offset to end)".to_string())];
+    let mut legend = vec![(
+        Key::Bar(SEGMENT_COLOR),
+        "data segment (offset to end)".to_string(),
+    )];
     if !ts.window.is_empty() {
         let style = WINDOW_COLOR.stroke_width(2);
         chart
-            .draw_series(std::iter::once(DashedPathElement::new(steps(&ts.window), 8, 5, style)))
+            .draw_series(std::iter::once(DashedPathElement::new(
+                steps(&ts.window),
+                8,
+                5,
+                style,
+            )))
             .map_err(err)?;
-        legend.push((Key::Line { color: WINDOW_COLOR, width: 2, dash: 6 }, "receive window edge (ACK + window)".into()));
+        legend.push((
+            Key::Line {
+                color: WINDOW_COLOR,
+                width: 2,
+                dash: 6,
+            },
+            "receive window edge (ACK + window)".into(),
+        ));
     }
     if !ts.acks.is_empty() {
         chart
             .draw_series(LineSeries::new(steps(&ts.acks), ACK_COLOR.stroke_width(2)))
             .map_err(err)?;
-        legend.push((Key::Line { color: ACK_COLOR, width: 2, dash: 0 }, "cumulative ACK from the peer".into()));
+        legend.push((
+            Key::Line {
+                color: ACK_COLOR,
+                width: 2,
+                dash: 0,
+            },
+            "cumulative ACK from the peer".into(),
+        ));
     }
     let px = |t: f64, y: f64| chart.backend_coord(&(t * k, y));
     let mut out = Vec::new();
@@ -342,8 +371,18 @@ where
         legend.push((Key::Cross(RETRANS_COLOR), "retransmission (×)".into()));
     }
     if !ts.writes.is_empty() {
-        legend.push((Key::Ring(WRITE_COLOR), "write call (time, end offset)".into()));
-        legend.push((Key::Line { color: HELD_COLOR, width: 2, dash: 0 }, "held: call → departure".into()));
+        legend.push((
+            Key::Ring(WRITE_COLOR),
+            "write call (time, end offset)".into(),
+        ));
+        legend.push((
+            Key::Line {
+                color: HELD_COLOR,
+                width: 2,
+                dash: 0,
+            },
+            "held: call → departure".into(),
+        ));
     }
     if !ts.stalls.is_empty() {
         legend.push((Key::Down(STALL_COLOR), "stall (cost in ms)".into()));
@@ -366,8 +405,14 @@ fn segment_marks(ts: &TimeSeq, px: &Px, k: f64, unit: &str, out: &mut Vec<Mark>)
     for b in &ts.bars {
         let (from, to) = (px(b.t, b.lo), px(b.t, b.hi));
         let to = (to.0, to.1.min(from.1 - 1));
-        let writes = b.writes.map_or("writes unknown".to_string(), |w| format!("{w} write(s) end here"));
-        let what = if b.retrans { "retransmission" } else { "segment" };
+        let writes = b.writes.map_or("writes unknown".to_string(), |w| {
+            format!("{w} write(s) end here")
+        });
+        let what = if b.retrans {
+            "retransmission"
+        } else {
+            "segment"
+        };
         let title = if b.segments == 1 {
             format!(
                 "{what}: frame {}, t {}, {} bytes at offset {}–{}, {writes}",
@@ -390,10 +435,29 @@ fn segment_marks(ts: &TimeSeq, px: &Px, k: f64, unit: &str, out: &mut Vec<Mark>)
                 b.hi
             )
         };
-        let (kind, color) = if b.retrans { ("retransmission", RETRANS_COLOR) } else { ("segment", SEGMENT_COLOR) };
-        out.push(Mark { shape: Shape::Line { from, to, width: 2, dash: 0 }, color, kind, title: title.clone() });
+        let (kind, color) = if b.retrans {
+            ("retransmission", RETRANS_COLOR)
+        } else {
+            ("segment", SEGMENT_COLOR)
+        };
+        out.push(Mark {
+            shape: Shape::Line {
+                from,
+                to,
+                width: 2,
+                dash: 0,
+            },
+            color,
+            kind,
+            title: title.clone(),
+        });
         if b.retrans {
-            out.push(Mark { shape: Shape::Cross { at: to, r: 5 }, color, kind, title });
+            out.push(Mark {
+                shape: Shape::Cross { at: to, r: 5 },
+                color,
+                kind,
+                title,
+            });
         }
     }
 }
@@ -413,10 +477,20 @@ fn held_and_write_marks(ts: &TimeSeq, px: &Px, k: f64, unit: &str, out: &mut Vec
         };
         if let Some(d) = w.t_departure {
             out.push(Mark {
-                shape: Shape::Line { from: at, to: px(d, w.offset_end), width: 1, dash: 0 },
+                shape: Shape::Line {
+                    from: at,
+                    to: px(d, w.offset_end),
+                    width: 1,
+                    dash: 0,
+                },
                 color: HELD_COLOR,
                 kind: "held",
-                title: format!("write {} held {:.3} ms{}", w.index, (d - w.t_call) * 1e3, left),
+                title: format!(
+                    "write {} held {:.3} ms{}",
+                    w.index,
+                    (d - w.t_call) * 1e3,
+                    left
+                ),
             });
         }
         out.push(Mark {
@@ -438,7 +512,10 @@ fn stall_mark_list(ts: &TimeSeq, px: &Px, k: f64, unit: &str, out: &mut Vec<Mark
     for s in &ts.stalls {
         let at = px(s.t, s.offset.unwrap_or(y_hi));
         out.push(Mark {
-            shape: Shape::Down { at: (at.0, at.1 - 3), r: 6 },
+            shape: Shape::Down {
+                at: (at.0, at.1 - 3),
+                r: 6,
+            },
             color: STALL_COLOR,
             kind: "stall",
             title: format!(
@@ -453,8 +530,18 @@ fn stall_mark_list(ts: &TimeSeq, px: &Px, k: f64, unit: &str, out: &mut Vec<Mark
 }
 
 fn note(ts: &TimeSeq, top: f64) -> String {
-    let segs: u64 = ts.bars.iter().filter(|b| !b.retrans).map(|b| b.segments).sum();
-    let re: u64 = ts.bars.iter().filter(|b| b.retrans).map(|b| b.segments).sum();
+    let segs: u64 = ts
+        .bars
+        .iter()
+        .filter(|b| !b.retrans)
+        .map(|b| b.segments)
+        .sum();
+    let re: u64 = ts
+        .bars
+        .iter()
+        .filter(|b| b.retrans)
+        .map(|b| b.segments)
+        .sum();
     let mut n = vec![if ts.binned {
         format!("{segs} segments, {re} retransmitted, binned: one bar per pixel column")
     } else {
