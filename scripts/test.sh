@@ -4,25 +4,27 @@
 # Set NAGLE_CORPUS to ../shared/captures to include the public corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# As root on Debian/Ubuntu, install what the tests need, as .ci/run and
-# scripts/demo.sh do: libpcap to build, ip/ping/tcpdump for the lab and live
-# tests, python3 with the duckdb package for the JSON-lines test.
+# As root on Debian/Ubuntu, install what the tests need (the one list:
+# .ci/run runs this script): libpcap to build; ip, ping and tcpdump for the
+# lab and live tests; strace, python3, redis for the real-program tests;
+# chromium for the report page; python3-pip for duckdb (JSON-lines test).
+# The tests then fail, not skip, when one of them is missing
+# (NAGLE_REQUIRE_TOOLS, NAGLE_NEED_DUCKDB).
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   need=()
-  for pkg in libpcap-dev pkg-config iproute2 iputils-ping tcpdump python3-pip; do
+  for pkg in libpcap-dev pkg-config iproute2 iputils-ping tcpdump strace python3 \
+    python3-pip redis-server redis-tools chromium; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
   if [ "${#need[@]}" -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq "${need[@]}" >/dev/null
   fi
-fi
-if ! python3 -c 'import duckdb' 2>/dev/null && command -v python3 >/dev/null; then
-  python3 -m pip install -q duckdb 2>/dev/null ||
-    python3 -m pip install -q --break-system-packages duckdb 2>/dev/null || true
-fi
-if python3 -c 'import duckdb' 2>/dev/null; then
+  python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install -q duckdb 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages duckdb
+  export NAGLE_REQUIRE_TOOLS=1 NAGLE_NEED_DUCKDB=1
+elif python3 -c 'import duckdb' 2>/dev/null; then
   export NAGLE_NEED_DUCKDB=1
 fi
 if [ -z "${NAGLE_CORPUS:-}" ] && [ -d ../shared/captures ]; then

@@ -773,15 +773,10 @@ fn cli_charts_report_and_sweep() {
 
 /// Load the report in Debian's headless chromium and check the DOM.
 fn chromium_check(path: &Path, n_charts: usize) {
-    let bin = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|b| Path::new(b).exists());
-    let Some(bin) = bin else {
-        eprintln!(
-            "html_report_is_self_contained: /usr/bin/chromium not installed; skipping the headless browser check (CI installs it)"
-        );
+    if !nagle_testkit::helpers::tools_present("html_report_is_self_contained", &["chromium"]) {
         return;
-    };
+    }
+    let bin = "chromium";
     let profile = out_dir("chromium-profile");
     let shot = profile.join("report.png");
     let out = Command::new(bin)

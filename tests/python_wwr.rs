@@ -61,23 +61,6 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// The tools this test needs; in CI (`CI` set) they must be there.
-fn tools_present() -> bool {
-    let missing: Vec<&str> = ["python3", "strace", "tcpdump"]
-        .into_iter()
-        .filter(|t| Command::new(t).arg("--version").output().is_err())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must install {missing:?} (see .ci/run)"
-    );
-    eprintln!("skipped: {missing:?} not installed");
-    false
-}
-
 /// `tcpdump` on the lab interface of `ns`, writing `file`.
 fn capture(ns: &Netns, file: &Path) -> Child {
     let child = Command::new("ip")
@@ -152,7 +135,7 @@ fn python_write_write_read_through_the_delay_line() {
         eprintln!("skipped: needs root (network namespaces, TUN, tcpdump)");
         return;
     }
-    if !tools_present() {
+    if !nagle_testkit::helpers::tools_present("python_wwr", &["python3", "strace", "tcpdump"]) {
         return;
     }
     let dir: PathBuf =

@@ -34,15 +34,9 @@ fn missing() -> Option<String> {
     if unsafe { libc::geteuid() } != 0 {
         return Some("not root (network namespaces)".into());
     }
-    for prog in ["redis-server", "redis-benchmark", "strace", "ip"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {prog}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
-            return Some(format!("{prog} not installed"));
-        }
+    let tools = ["redis-server", "redis-benchmark", "strace", "ip"];
+    if !nagle_testkit::helpers::tools_present("real_programs", &tools) {
+        return Some("tools missing".into());
     }
     None
 }

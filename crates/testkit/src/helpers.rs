@@ -58,6 +58,31 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Whether every external program in `tools` is on the PATH. When the test
+/// command promised them (`NAGLE_REQUIRE_TOOLS`, which `scripts/test.sh`
+/// sets after installing them as root, or `CI`), a missing one fails the
+/// test loudly; elsewhere `test` prints why it skips and this returns false.
+pub fn tools_present(test: &str, tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| {
+            !std::process::Command::new("sh")
+                .args(["-c", &format!("command -v {t}")])
+                .stdout(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let promised = std::env::var_os("NAGLE_REQUIRE_TOOLS").is_some() || std::env::var_os("CI").is_some();
+    assert!(!promised, "{test}: {missing:?} missing, but scripts/test.sh installs them (as root)");
+    eprintln!("{test}: skipped: {missing:?} not installed (scripts/test.sh installs them as root)");
+    false
+}
+
 /// A little-endian, nanosecond pcap of `link` frames (snaplen 65535) written
 /// by the project's writer, in memory.
 pub fn pcap_nano(link: u32, frames: impl IntoIterator<Item = (i64, Vec<u8>)>) -> Vec<u8> {
