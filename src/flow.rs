@@ -1562,7 +1562,7 @@ impl<O: FlowObserver> Flow<O> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{Segment, TcpOptions};
+    use crate::decode::Segment;
 
     #[derive(Default)]
     struct Log {
@@ -1593,28 +1593,7 @@ mod tests {
         len: u32,
     ) -> Segment<'static> {
         let (src, dst) = if from_client { (C, S) } else { (S, C) };
-        Segment {
-            frame: 0,
-            ts_ns: ts_us * 1000,
-            src: src.parse().unwrap(),
-            dst: dst.parse().unwrap(),
-            seq,
-            ack,
-            flags: fl,
-            window: 1000,
-            options: TcpOptions {
-                mss: if fl & flags::SYN != 0 {
-                    Some(1460)
-                } else {
-                    None
-                },
-                ..Default::default()
-            },
-            payload_len: len,
-            payload: &[],
-            truncated: false,
-            wire_len: 54 + len,
-        }
+        super::test_segment(src, dst, ts_us * 1000, seq, ack, fl, len)
     }
 
     fn run(segs: &[Segment]) -> Vec<(FlowSummary, Log)> {
@@ -1799,28 +1778,46 @@ mod tests {
         assert!(done.iter().all(|f| f.evicted));
     }
 }
+/// A data-less test segment `src` → `dst` (window 1000, an MSS option of
+/// 1460 on a SYN), for the tracker's unit tests and its submodules'.
+#[cfg(test)]
+pub(crate) fn test_segment(
+    src: &str,
+    dst: &str,
+    ts_ns: TsNs,
+    seq: u32,
+    ack: u32,
+    fl: u8,
+    len: u32,
+) -> Segment<'static> {
+    let mss = (fl & flags::SYN != 0).then_some(1460);
+    Segment {
+        frame: 0,
+        ts_ns,
+        src: src.parse().unwrap(),
+        dst: dst.parse().unwrap(),
+        seq,
+        ack,
+        flags: fl,
+        window: 1000,
+        options: crate::decode::TcpOptions {
+            mss,
+            ..Default::default()
+        },
+        payload_len: len,
+        payload: &[],
+        truncated: false,
+        wire_len: 54 + len,
+    }
+}
+
 /// The direction types and each step of an [`Endpoint`] on its own.
 #[cfg(test)]
 mod endpoint_tests {
     use super::*;
-    use crate::decode::TcpOptions;
 
     fn seg(seq: u32, ack: u32, fl: u8, len: u32, ts: TsNs) -> Segment<'static> {
-        Segment {
-            frame: 0,
-            ts_ns: ts,
-            src: "10.0.0.1:40000".parse().unwrap(),
-            dst: "10.0.0.2:80".parse().unwrap(),
-            seq,
-            ack,
-            flags: fl,
-            window: 1000,
-            options: TcpOptions::default(),
-            payload_len: len,
-            payload: &[],
-            truncated: false,
-            wire_len: 54 + len,
-        }
+        super::test_segment("10.0.0.1:40000", "10.0.0.2:80", ts, seq, ack, fl, len)
     }
 
     /// An endpoint whose offset 0 is the raw sequence number `base`.

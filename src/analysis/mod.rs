@@ -198,14 +198,24 @@ struct Judged {
 }
 
 /// One direction's report entry, and its framing note if any.
-fn direction(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> (report::Direction, Option<String>) {
+fn direction(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> (report::Direction, Vec<String>) {
     let mut m = measure(ctx, d, da);
     let judged = judge(ctx, d, da, &mut m);
-    let note = m
+    let mut note: Vec<String> = m
         .framing
         .note
         .take()
-        .map(|why| format!("{}: {why}", side(d)));
+        .map(|why| format!("{}: {why}", side(d)))
+        .into_iter()
+        .collect();
+    if da.smalls_overflow > 0 {
+        note.push(format!(
+            "{}: {} small segments past the first {} were not judged by Minshall's rule or as releases (memory cap)",
+            side(d),
+            da.smalls_overflow,
+            da.smalls.len()
+        ));
+    }
     let series = ctx
         .cfg
         .series

@@ -154,24 +154,17 @@ impl WsSeq {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::TcpOptions;
 
     fn seg(ts_ms: i64, seq: u32, ack: u32, fl: u8, len: u32) -> Segment<'static> {
-        Segment {
-            frame: 0,
-            ts_ns: ts_ms * 1_000_000,
-            src: "10.0.0.1:1".parse().unwrap(),
-            dst: "10.0.0.2:2".parse().unwrap(),
+        crate::flow::test_segment(
+            "10.0.0.1:1",
+            "10.0.0.2:2",
+            ts_ms * 1_000_000,
             seq,
             ack,
-            flags: fl,
-            window: 1000,
-            options: TcpOptions::default(),
-            payload_len: len,
-            payload: &[],
-            truncated: false,
-            wire_len: 54 + len,
-        }
+            fl,
+            len,
+        )
     }
 
     const A: u8 = flags::ACK;

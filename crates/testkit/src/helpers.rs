@@ -77,8 +77,12 @@ pub fn tools_present(test: &str, tools: &[&str]) -> bool {
     if missing.is_empty() {
         return true;
     }
-    let promised = std::env::var_os("NAGLE_REQUIRE_TOOLS").is_some() || std::env::var_os("CI").is_some();
-    assert!(!promised, "{test}: {missing:?} missing, but scripts/test.sh installs them (as root)");
+    let promised =
+        std::env::var_os("NAGLE_REQUIRE_TOOLS").is_some() || std::env::var_os("CI").is_some();
+    assert!(
+        !promised,
+        "{test}: {missing:?} missing, but scripts/test.sh installs them (as root)"
+    );
     eprintln!("{test}: skipped: {missing:?} not installed (scripts/test.sh installs them as root)");
     false
 }

@@ -59,7 +59,9 @@ pub fn build(rtt_ms: Option<f64>, d: &Direction) -> Option<Latency> {
     let unseen = wd.per_write.iter().filter(|v| v.is_none()).count();
     let binned = pts.len() > 2 * PLOT_COLUMNS;
     let points = if binned {
-        min_max_per_column(&pts)
+        let t0 = pts.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+        let t1 = pts.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+        super::min_max_per_column(&pts, t0, t1)
     } else {
         pts
     };
@@ -76,33 +78,6 @@ pub fn build(rtt_ms: Option<f64>, d: &Direction) -> Option<Latency> {
         total,
         binned,
     })
-}
-
-fn min_max_per_column(pts: &[(f64, f64)]) -> Vec<(f64, f64)> {
-    let t0 = pts.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
-    let t1 = pts.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
-    let col = |t: f64| {
-        if t1 <= t0 {
-            0
-        } else {
-            (((t - t0) / (t1 - t0) * PLOT_COLUMNS as f64) as usize).min(PLOT_COLUMNS - 1)
-        }
-    };
-    type MinMax = Option<((f64, f64), (f64, f64))>;
-    let mut cols: Vec<MinMax> = vec![None; PLOT_COLUMNS];
-    for &p in pts {
-        let e = cols[col(p.0)].get_or_insert((p, p));
-        if p.1 < e.0 .1 {
-            e.0 = p;
-        }
-        if p.1 > e.1 .1 {
-            e.1 = p;
-        }
-    }
-    cols.into_iter()
-        .flatten()
-        .flat_map(|(a, b)| if a == b { vec![a] } else { vec![a, b] })
-        .collect()
 }
 
 /// Draw the chart; returns the note.
