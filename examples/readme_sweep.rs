@@ -37,5 +37,5 @@ fn main() -> anyhow::Result<()> {
             },
         )
         .collect();
-    charts::sweep_chart(&points).write_png(std::path::Path::new(&out))
+    charts::sweep_chart(&points, charts::sweep::YAxis::Auto).write_png(std::path::Path::new(&out))
 }

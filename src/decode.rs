@@ -72,6 +72,9 @@ pub struct TcpOptions {
     pub timestamps: Option<(u32, u32)>,
     /// Number of SACK blocks carried.
     pub sack_blocks: u8,
+    /// The SACK blocks (left edge, right edge), raw sequence numbers; the
+    /// first `sack_blocks` are valid.
+    pub sack: [(u32, u32); 4],
     /// Total length of the TCP options in bytes (header length - 20).
     pub options_len: u8,
 }
@@ -506,8 +509,14 @@ fn parse_options(o: &[u8]) -> TcpOptions {
             Some(Ok(E::MaximumSegmentSize(m))) => r.mss = Some(m),
             Some(Ok(E::WindowScale(w))) => r.window_scale = Some(w),
             Some(Ok(E::SelectiveAcknowledgementPermitted)) => r.sack_permitted = true,
-            Some(Ok(E::SelectiveAcknowledgement(_, more))) => {
-                r.sack_blocks = 1 + more.iter().flatten().count() as u8
+            Some(Ok(E::SelectiveAcknowledgement(first, more))) => {
+                r.sack[0] = first;
+                let mut n = 1;
+                for b in more.iter().flatten() {
+                    r.sack[n] = *b;
+                    n += 1;
+                }
+                r.sack_blocks = n as u8;
             }
             Some(Ok(E::Timestamp(val, ecr))) => r.timestamps = Some((val, ecr)),
             Some(Ok(E::Noop)) => {}

@@ -334,6 +334,26 @@ pub struct AckEvent {
     pub carries_data: bool,
     /// The receive window the ACKing side advertised in it (scaled), when known.
     pub window: Option<u64>,
+    /// The ACKing side advertised a zero window (counted as `zero_window`:
+    /// not on a SYN or RST).
+    pub zero_window: bool,
+    /// SACK blocks the ACK carried, as offsets in `dir`'s sequence space.
+    pub sack: Sack,
+}
+
+/// Up to four SACK blocks, `[start, end)` offsets of bytes the peer holds
+/// above its cumulative ACK.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sack {
+    pub blocks: [(i64, i64); 4],
+    pub n: u8,
+}
+
+impl Sack {
+    /// The valid blocks.
+    pub fn blocks(&self) -> &[(i64, i64)] {
+        &self.blocks[..(self.n as usize).min(4)]
+    }
 }
 
 /// Receives a flow's events. The analysis stage implements it.
@@ -779,7 +799,35 @@ impl Endpoint {
             rtt_sample,
             carries_data: seg.payload_len > 0,
             window: None,
+            zero_window: false,
+            sack: if seg.options.sack_blocks > 0 {
+                self.sack(&seg.options)
+            } else {
+                Sack::default()
+            },
         })
+    }
+
+    /// A segment's SACK blocks as offsets of this direction (unwrapped
+    /// near the last offset seen, without moving it).
+    fn sack(&self, o: &crate::decode::TcpOptions) -> Sack {
+        let Some(base) = self.base else {
+            return Sack::default();
+        };
+        let at = |raw: u32| {
+            let rel = raw.wrapping_sub(base);
+            let last = self.last_abs;
+            last + (rel.wrapping_sub(last as u32)) as i32 as i64
+        };
+        let mut out = Sack::default();
+        for &(l, r) in o.sack.iter().take(o.sack_blocks as usize) {
+            let (lo, hi) = (at(l), at(r));
+            if hi > lo {
+                out.blocks[out.n as usize] = (lo, hi);
+                out.n += 1;
+            }
+        }
+        out
     }
 
     /// Drop the outstanding segments that end at or below `ack`; the data→ACK
@@ -1524,6 +1572,7 @@ impl<O: FlowObserver> Flow<O> {
         if seg.has(flags::ACK) {
             if let Some(mut ev) = self.ends[d.reverse()].on_ack(d.reverse(), seg) {
                 ev.window = self.ends[d].window;
+                ev.zero_window = seg.window == 0 && !seg.has(flags::SYN) && !seg.has(flags::RST);
                 self.observer.on_ack(&ev);
             }
         }

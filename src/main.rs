@@ -67,6 +67,11 @@ struct SweepArgs {
     /// Every application write is N bytes.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     write_size: Option<u32>,
+    /// Draw writes per segment (right panel) on a log axis. Without it the
+    /// axis is linear unless the values span more than a decade and a half
+    /// (e.g. 1 to 40 writes per segment), when it turns log by itself.
+    #[arg(long)]
+    sweep_log_y: bool,
 }
 
 #[derive(Args)]
@@ -272,7 +277,7 @@ impl ChartArgs {
         let flows = charts::select_flows(report, selectors, charts::DEFAULT_MAX_FLOWS)
             .map_err(PipelineError::Config)?;
         if let Some(dir) = &self.charts {
-            let all: Vec<charts::Chart> = charts::flow_charts(&flows)
+            let all: Vec<charts::Chart> = charts::flow_charts(report, &flows)
                 .into_iter()
                 .flat_map(|(_, c)| c)
                 .collect();
@@ -298,6 +303,11 @@ fn main() -> ExitCode {
             a.write_size,
             &a.out_dir,
             a.chart_format,
+            if a.sweep_log_y {
+                render::charts::sweep::YAxis::Log
+            } else {
+                render::charts::sweep::YAxis::Auto
+            },
             &mut std::io::stdout(),
         )),
         Some(Command::Completions { shell }) => {

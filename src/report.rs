@@ -564,6 +564,44 @@ pub struct Series {
     /// this direction), in log order; every `write_stride`-th kept.
     pub writes: Vec<SeriesWrite>,
     pub write_stride: u64,
+    /// SACK blocks in the peer's ACKs, one point per block, in capture
+    /// order; every `sack_stride`-th kept.
+    pub sacks: Vec<SeriesSack>,
+    pub sack_stride: u64,
+    /// Zero-window episodes the peer advertised for this direction's data
+    /// (at most 4096; `zero_windows_dropped` counts later ones).
+    pub zero_windows: Vec<SeriesZeroWindow>,
+    pub zero_windows_dropped: u64,
+}
+
+/// One SACK block of a peer's ACK.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesSack {
+    /// Seconds since the flow's first frame.
+    pub t: f64,
+    /// The ACK's frame number (1-based).
+    pub frame: u64,
+    /// First byte the block covers (offset, 0 = first data byte).
+    pub start: i64,
+    /// Offset just past its last byte.
+    pub end: i64,
+}
+
+/// A zero-window episode: from the peer's first zero window to the next
+/// non-zero one.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesZeroWindow {
+    /// Seconds since the flow's first frame, of the first zero window.
+    pub t: f64,
+    /// Its frame number (1-based).
+    pub frame: u64,
+    /// The cumulative ACK it carried (offset).
+    pub ack: i64,
+    /// Zero-window ACKs in the episode.
+    pub adverts: u64,
+    /// When (and in which frame) the window reopened; null when it did not.
+    pub t_end: Option<f64>,
+    pub frame_end: Option<u64>,
 }
 
 /// One write call of the log, mapped onto the direction's stream.

@@ -208,6 +208,7 @@ pub fn run(
     write_size: Option<u32>,
     dir: &Path,
     format: ChartFormat,
+    y_axis: charts::sweep::YAxis,
     out: &mut dyn std::io::Write,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let mut pts = Vec::new();
@@ -236,5 +237,5 @@ pub fn run(
     if pts.is_empty() {
         anyhow::bail!("no capture gave a sweep point");
     }
-    charts::write_charts(&[charts::sweep_chart(&pts)], dir, format)
+    charts::write_charts(&[charts::sweep_chart(&pts, y_axis)], dir, format)
 }

@@ -187,5 +187,7 @@ pub fn ack(d: Dir, ts: i64, newly_acked: i64) -> AckEvent {
         rtt_sample: None,
         carries_data: false,
         window: None,
+        zero_window: false,
+        sack: Default::default(),
     }
 }

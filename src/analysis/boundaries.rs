@@ -113,6 +113,13 @@ fn write_delay(per_write: &[Option<i64>]) -> report::WriteDelay {
     }
 }
 
+/// Writes a new-data segment of `len` bytes carries under an inferred
+/// write `unit`: len / unit, rounded, at least one (the rule the report's
+/// inferred `writes` and the charts' inferred write marks share).
+pub fn inferred_writes(len: u32, unit: u32) -> u64 {
+    ((len as f64 / unit.max(1) as f64).round() as u64).max(1)
+}
+
 /// Boundaries from the inferred write unit (`super::infer`): each payload
 /// size counts as size / unit writes, rounded, at least one.
 fn inferred(
@@ -124,8 +131,7 @@ fn inferred(
     let unit = inf.unit;
     let mut h = BTreeMap::new();
     for (size, c) in sizes {
-        let w = ((*size as f64 / unit as f64).round() as u64).max(1);
-        *h.entry(w).or_default() += c;
+        *h.entry(inferred_writes(*size, unit)).or_default() += c;
     }
     Some(WriteBoundaries {
         source: Some(WriteSource::Inferred),

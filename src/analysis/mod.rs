@@ -29,6 +29,7 @@
 
 mod ack_delay;
 mod boundaries;
+pub use boundaries::inferred_writes;
 mod causes;
 mod framed;
 mod infer;

@@ -333,11 +333,14 @@ impl FlowObserver for FlowAnalysis {
                 da.pure_ack_samples.push(sample);
             }
         }
-        if self.cfg.series && ev.newly_acked > 0 {
-            self.dirs[ev.dir]
-                .series_mut()
-                .acks
-                .push((ev.ts, ev.ack, ev.window));
+        if self.cfg.series {
+            let da = &mut self.dirs[ev.dir];
+            if ev.newly_acked > 0 {
+                da.series_mut().acks.push((ev.ts, ev.ack, ev.window));
+            }
+            if SeriesPoints::wants(da.series.as_deref(), ev) {
+                da.series_mut().ack_marks(ev);
+            }
         }
     }
 

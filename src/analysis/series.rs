@@ -5,10 +5,14 @@
 //! first point of each stride); and, for the direction that owns the write
 //! log, every write call with its stream offset and the departure of its
 //! last byte (from the log mapping `observe` made), thinned the same way.
+//! The peer's SACK blocks (one point per block, thinned the same way) and
+//! its zero-window episodes (first zero advert to the next non-zero
+//! window; at most [`MAX_ZERO_WINDOWS`], the rest counted) are kept too.
 //! Times become seconds from the flow's start. Nothing here feeds a
 //! finding.
 
 use super::observe::DirAnalysis;
+use crate::flow::AckEvent;
 use crate::report::{self, secs};
 use crate::thin::{Keep, Thinned};
 use crate::writes::WriteLog;
@@ -42,13 +46,76 @@ impl<T> Points<T> {
     }
 }
 
-/// A direction's chart points: segments and ACKs.
+/// Most zero-window episodes kept per direction (later ones are counted).
+const MAX_ZERO_WINDOWS: usize = 4096;
+
+/// A zero-window episode the peer advertised: its first zero window
+/// (ts, frame, cumulative ACK), how many zero adverts it had, and the
+/// reopening (ts, frame) when seen.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ZeroWindow {
+    pub ts: TsNs,
+    pub frame: u64,
+    pub ack: i64,
+    pub adverts: u64,
+    pub end: Option<(TsNs, u64)>,
+}
+
+/// A direction's chart points: segments, ACKs, SACK blocks and zero-window
+/// episodes.
 #[derive(Debug, Clone, Default)]
 pub(super) struct SeriesPoints {
     /// (ts, offset, len, writes, retransmission, frame).
     pub segments: Points<(TsNs, i64, u32, Option<u64>, bool, u64)>,
     /// (ts, ack, advertised window).
     pub acks: Points<(TsNs, i64, Option<u64>)>,
+    /// (ts, frame, start, end): one point per SACK block.
+    pub sacks: Points<(TsNs, u64, i64, i64)>,
+    pub zero_windows: Vec<ZeroWindow>,
+    pub zero_windows_dropped: u64,
+    zero_open: bool,
+}
+
+impl SeriesPoints {
+    /// Whether an ACK has anything for [`SeriesPoints::ack_marks`]: SACK
+    /// blocks, a zero window, or a window after a zero one.
+    #[inline]
+    pub fn wants(sp: Option<&SeriesPoints>, ev: &AckEvent) -> bool {
+        ev.sack.n > 0 || ev.zero_window || sp.is_some_and(|s| s.zero_open)
+    }
+
+    /// Record an ACK's SACK blocks and zero-window episode edges.
+    pub fn ack_marks(&mut self, ev: &AckEvent) {
+        for &(lo, hi) in ev.sack.blocks() {
+            self.sacks.push((ev.ts, ev.frame, lo, hi));
+        }
+        let open = self.zero_windows.last_mut().filter(|z| z.end.is_none());
+        if ev.zero_window {
+            match (self.zero_open, open) {
+                (true, Some(z)) => z.adverts += 1,
+                (true, None) => {}
+                (false, _) => {
+                    self.zero_open = true;
+                    if self.zero_windows.len() < MAX_ZERO_WINDOWS {
+                        self.zero_windows.push(ZeroWindow {
+                            ts: ev.ts,
+                            frame: ev.frame,
+                            ack: ev.ack,
+                            adverts: 1,
+                            end: None,
+                        });
+                    } else {
+                        self.zero_windows_dropped += 1;
+                    }
+                }
+            }
+        } else if self.zero_open && ev.window.is_some_and(|w| w > 0) {
+            self.zero_open = false;
+            if let Some(z) = open {
+                z.end = Some((ev.ts, ev.frame));
+            }
+        }
+    }
 }
 
 /// A direction's series, with times relative to `t0`; with the direction's
@@ -98,6 +165,31 @@ pub(super) fn series(
         ack_stride: sp.acks.stride(),
         writes,
         write_stride,
+        sacks: sp
+            .sacks
+            .points()
+            .iter()
+            .map(|&(ts, frame, start, end)| report::SeriesSack {
+                t: secs(ts - t0),
+                frame,
+                start,
+                end,
+            })
+            .collect(),
+        sack_stride: sp.sacks.stride(),
+        zero_windows: sp
+            .zero_windows
+            .iter()
+            .map(|z| report::SeriesZeroWindow {
+                t: secs(z.ts - t0),
+                frame: z.frame,
+                ack: z.ack,
+                adverts: z.adverts,
+                t_end: z.end.map(|e| secs(e.0 - t0)),
+                frame_end: z.end.map(|e| e.1),
+            })
+            .collect(),
+        zero_windows_dropped: sp.zero_windows_dropped,
     }
 }
 

@@ -208,7 +208,7 @@ pub fn html(report: &Report, flows: &[&Flow]) -> anyhow::Result<String> {
         s.push_str("<p>No flow carried data.</p>\n");
     }
 
-    for (f, (_, charts)) in flows.iter().zip(charts::flow_charts(flows)) {
+    for (f, (_, charts)) in flows.iter().zip(charts::flow_charts(report, flows)) {
         let _ = writeln!(
             s,
             "<h2 id=\"flow{}\">Flow {}: {} ⇄ {}</h2>",
@@ -385,7 +385,7 @@ pub fn markdown(
     }
     // Markdown viewers show SVG and PNG; link the SVG when both are written.
     let ext = if format.svg() { "svg" } else { "png" };
-    for (f, (_, fc)) in flows.iter().zip(charts::flow_charts(flows)) {
+    for (f, (_, fc)) in flows.iter().zip(charts::flow_charts(report, flows)) {
         charts::write_charts(&fc, dir, format)?;
         let _ = writeln!(
             s,

@@ -13,13 +13,11 @@
 
 use super::marks::{self, Key};
 use super::timeseq::{ACK_COLOR, RETRANS_COLOR, SEGMENT_COLOR};
-use super::{caption_style, err, num_label, time_unit, FONT, PLOT_COLUMNS, WIDTH};
+use super::{caption_style, err, num_label, time_unit, FONT, LEGEND_W, PLOT_COLUMNS, WIDTH};
 use crate::report::Direction;
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
-
-const LEGEND_W: u32 = 230;
 
 /// What the latency chart shows.
 #[derive(Debug, Clone)]
@@ -89,7 +87,7 @@ pub fn draw<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let root = root.titled(title, caption_style()).map_err(err)?;
+    let root = root.titled(title, caption_style(title)).map_err(err)?;
     let (plot, side) = root.split_horizontally(WIDTH - LEGEND_W);
     let t0 = l.points.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
     let t1 = l

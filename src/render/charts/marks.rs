@@ -33,6 +33,8 @@ pub enum Shape {
     Cross { at: (i32, i32), r: i32 },
     /// A filled triangle pointing down, its tip at `at`.
     Down { at: (i32, i32), r: i32 },
+    /// A hollow square centred on `at`, half-side `r`.
+    Square { at: (i32, i32), r: i32 },
 }
 
 /// One data mark: shape, colour and tooltip.
@@ -86,6 +88,11 @@ pub fn svg_group(marks: &[Mark]) -> String {
                 "<path class=\"{k}\" d=\"M{} {}L{} {}M{} {}L{} {}\" stroke=\"{c}\" stroke-width=\"2\"><title>{t}</title></path>",
                 at.0 - r, at.1 - r, at.0 + r, at.1 + r, at.0 - r, at.1 + r, at.0 + r, at.1 - r
             ),
+            Shape::Square { at, r } => writeln!(
+                s,
+                "<rect class=\"{k}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"white\" fill-opacity=\"0.6\" stroke=\"{c}\" stroke-width=\"1.5\"><title>{t}</title></rect>",
+                at.0 - r, at.1 - r, 2 * r, 2 * r
+            ),
             Shape::Down { at, r } => writeln!(
                 s,
                 "<polygon class=\"{k}\" points=\"{},{} {},{} {},{}\" fill=\"{c}\" stroke=\"black\" stroke-width=\"1\"><title>{t}</title></polygon>",
@@ -133,6 +140,10 @@ pub fn draw_marks<DB: DrawingBackend>(
             }
             Shape::Ring { at, r } => root.draw(&Circle::new(at, r, c.stroke_width(2))),
             Shape::Cross { at, r } => root.draw(&Cross::new(at, r, c.stroke_width(2))),
+            Shape::Square { at, r } => root.draw(&Rectangle::new(
+                [(at.0 - r, at.1 - r), (at.0 + r, at.1 + r)],
+                c.stroke_width(2),
+            )),
             Shape::Down { at, r } => root.draw(&Polygon::new(
                 vec![at, (at.0 - r, at.1 - 2 * r), (at.0 + r, at.1 - 2 * r)],
                 c.filled(),
@@ -153,6 +164,10 @@ pub enum Key {
     },
     Bar(RGBColor),
     Ring(RGBColor),
+    /// A filled circle.
+    Dot(RGBColor),
+    /// A hollow square.
+    Square(RGBColor),
     Cross(RGBColor),
     Down(RGBColor),
     /// A series line (dash 0 = solid) with marker `shape` (see `super::marker`).
@@ -191,6 +206,11 @@ where
                 c.stroke_width(2),
             )),
             Key::Ring(c) => area.draw(&Circle::new((x + 13, cy), 4, c.stroke_width(2))),
+            Key::Dot(c) => area.draw(&Circle::new((x + 13, cy), 3, c.filled())),
+            Key::Square(c) => area.draw(&Rectangle::new(
+                [(x + 9, cy - 4), (x + 17, cy + 4)],
+                c.stroke_width(2),
+            )),
             Key::Cross(c) => area.draw(&Cross::new((x + 13, cy), 5, c.stroke_width(2))),
             Key::Marker { color, dash, shape } => {
                 let st = color.stroke_width(2);

@@ -49,9 +49,8 @@ pub mod timeseq;
 
 use crate::report::{Direction, Flow, Report};
 use anyhow::{anyhow, Context};
-use marks::Mark;
+use marks::{Key, Mark};
 use plotters::coord::Shift;
-use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor;
 use std::path::{Path, PathBuf};
@@ -59,6 +58,8 @@ use std::path::{Path, PathBuf};
 /// Chart size in pixels (SVG user units): fits a 16:10 slide.
 pub const WIDTH: u32 = 1000;
 pub const HEIGHT: u32 = 600;
+/// Width of the legend strip right of the plot (legends never cover data).
+pub(crate) const LEGEND_W: u32 = 230;
 /// Approximate width of the plotting area in pixels (for binning).
 pub(crate) const PLOT_COLUMNS: usize = 860;
 /// Default cap on the number of flows charted when none are selected.
@@ -206,11 +207,29 @@ pub fn dir_tag(flow: &Flow, d: &Direction) -> &'static str {
     }
 }
 
-/// The charts of one direction (those its data allows).
-pub fn direction_charts(flow: &Flow, d: &Direction) -> Vec<Chart> {
+/// The name of the capture a flow came from, for chart titles: the
+/// input's file name (`-` for standard input), or the interface of a live
+/// capture.
+pub fn capture_name(report: &Report, flow: &Flow) -> String {
+    let path = report
+        .captures
+        .get(flow.capture)
+        .map_or("", |c| c.path.as_str());
+    Path::new(path)
+        .file_name()
+        .map_or(path.to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// The charts of one direction (those its data allows); titles name
+/// `capture` (see [`capture_name`]) and the flow.
+pub fn direction_charts(flow: &Flow, d: &Direction, capture: &str) -> Vec<Chart> {
     let tag = dir_tag(flow, d);
     let base = format!("flow{}-{tag}", flow.id);
-    let who = format!("flow {}: {} → {}", flow.id, d.from, d.to);
+    let who = if capture.is_empty() {
+        format!("flow {}: {} → {}", flow.id, d.from, d.to)
+    } else {
+        format!("{capture}, flow {}: {} → {}", flow.id, d.from, d.to)
+    };
     let mut out = Vec::new();
     if let Some(w) = &d.writes_per_segment {
         if !w.histogram.is_empty() {
@@ -281,14 +300,15 @@ pub fn direction_charts(flow: &Flow, d: &Direction) -> Vec<Chart> {
     out
 }
 
-/// The sweep chart.
-pub fn sweep_chart(points: &[SweepPoint]) -> Chart {
+/// The sweep chart; `y_axis` is the writes-per-segment axis
+/// (`--sweep-log-y` asks for [`sweep::YAxis::Log`]).
+pub fn sweep_chart(points: &[SweepPoint], y_axis: sweep::YAxis) -> Chart {
     Chart {
         name: "sweep".into(),
         title: "Write interval sweep: coalescing against the write interval".into(),
         plot: Plot::Sweep {
             points: points.to_vec(),
-            y_axis: sweep::YAxis::Auto,
+            y_axis,
         },
     }
 }
@@ -404,16 +424,18 @@ pub fn select_flows<'a>(
     Ok(flows)
 }
 
-/// All charts of the chosen flows (directions that carry data).
-pub fn flow_charts(flows: &[&Flow]) -> Vec<(u64, Vec<Chart>)> {
+/// All charts of the chosen flows of `report` (directions that carry
+/// data), titled with their capture's name.
+pub fn flow_charts(report: &Report, flows: &[&Flow]) -> Vec<(u64, Vec<Chart>)> {
     flows
         .iter()
         .map(|f| {
+            let capture = capture_name(report, f);
             let charts = f
                 .directions
                 .iter()
                 .filter(|d| d.data_segments > 0)
-                .flat_map(|d| direction_charts(f, d))
+                .flat_map(|d| direction_charts(f, d, &capture))
                 .collect();
             (f.id, charts)
         })
@@ -477,7 +499,7 @@ where
             total,
         } => draw_cdf(root, &c.title, points, *unseen, *total),
         Plot::Sweep { points, y_axis } => root
-            .titled(&c.title, caption_style())
+            .titled(&c.title, caption_style(&c.title))
             .map_err(err)
             .and_then(|r| sweep::draw(&r, points, *y_axis)),
     }?;
@@ -506,8 +528,21 @@ pub(crate) fn num_label(v: &f64) -> String {
     }
 }
 
-pub(crate) fn caption_style() -> TextStyle<'static> {
-    (FONT, 22).into_font().style(FontStyle::Bold).color(&BLACK)
+/// The title's style: bold, 22 px, smaller (down to 13 px) when a long
+/// title (capture name and flow) would not fit the chart's width.
+pub(crate) fn caption_style(title: &str) -> TextStyle<'static> {
+    let mut size = 22;
+    while size > 13 {
+        let font = (FONT, size).into_font().style(FontStyle::Bold);
+        match font.box_size(title) {
+            Ok((w, _)) if w + 30 > WIDTH => size -= 1,
+            _ => break,
+        }
+    }
+    (FONT, size)
+        .into_font()
+        .style(FontStyle::Bold)
+        .color(&BLACK)
 }
 
 /// Time axis unit: seconds, or milliseconds for short flows.
@@ -527,7 +562,7 @@ fn draw_histogram<DB: DrawingBackend>(
     let max_k = bars.iter().map(|b| b.0).max().unwrap_or(1).max(1);
     let max_c = bars.iter().map(|b| b.1).max().unwrap_or(1).max(1);
     let mut chart = ChartBuilder::on(root)
-        .caption(title, caption_style())
+        .caption(title, caption_style(title))
         .margin(20)
         .x_label_area_size(55)
         .y_label_area_size(80)
@@ -613,7 +648,10 @@ fn draw_interval<DB: DrawingBackend>(
     rtt: Option<f64>,
     ack_delay: Option<f64>,
     stride: u64,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<String>
+where
+    DB::ErrorType: 'static,
+{
     let floor = 0.001; // 1 µs: zero gaps (same timestamp) are drawn here.
     let vals = points
         .iter()
@@ -632,9 +670,10 @@ fn draw_interval<DB: DrawingBackend>(
     let (k, unit) = time_unit(max_t);
     let pad_t = ((max_t - min_t) * k * 0.02).max(1e-3);
     let (x0, x1) = (min_t * k - pad_t, max_t * k + pad_t);
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, caption_style())
-        .margin(20)
+    let root = root.titled(title, caption_style(title)).map_err(err)?;
+    let (plot, side) = root.split_horizontally(WIDTH - LEGEND_W);
+    let mut chart = ChartBuilder::on(&plot)
+        .margin(15)
         .x_label_area_size(55)
         .y_label_area_size(90)
         .build_cartesian_2d(x0..x1, (lo..hi).log_scale())
@@ -657,28 +696,40 @@ fn draw_interval<DB: DrawingBackend>(
                 .iter()
                 .map(|&(t, v)| Circle::new((t * k, v.max(floor)), 3, BLACK.filled())),
         )
-        .map_err(err)?
-        .label("send interval of one segment")
-        .legend(|(x, y)| Circle::new((x + 12, y), 3, BLACK.filled()));
+        .map_err(err)?;
+    let mut legend = vec![(Key::Dot(BLACK), "send interval of one segment".to_string())];
     if let Some(r) = rtt.filter(|r| *r > 0.0) {
         chart
             .draw_series(LineSeries::new(
                 vec![(x0, r), (x1, r)],
                 BLACK.stroke_width(2),
             ))
-            .map_err(err)?
-            .label(format!("path RTT {r:.3} ms"))
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 25, y)], BLACK.stroke_width(2)));
+            .map_err(err)?;
+        let key = Key::Line {
+            color: BLACK,
+            width: 2,
+            dash: 0,
+        };
+        legend.push((key, format!("path RTT {r:.3} ms")));
     }
     if let Some(a) = ack_delay.filter(|a| *a > 0.0) {
-        let style = RGBColor(80, 80, 80).stroke_width(2);
+        let color = RGBColor(80, 80, 80);
         chart
-            .draw_series(DashedLineSeries::new(vec![(x0, a), (x1, a)], 10, 6, style))
-            .map_err(err)?
-            .label(format!("median ACK delay {a:.3} ms"))
-            .legend(move |(x, y)| DashedPathElement::new(vec![(x, y), (x + 25, y)], 6, 4, style));
+            .draw_series(DashedLineSeries::new(
+                vec![(x0, a), (x1, a)],
+                10,
+                6,
+                color.stroke_width(2),
+            ))
+            .map_err(err)?;
+        let key = Key::Line {
+            color,
+            width: 2,
+            dash: 8,
+        };
+        legend.push((key, format!("median ACK delay {a:.3} ms")));
     }
-    legend(&mut chart, SeriesLabelPosition::UpperRight, 15)?;
+    marks::draw_legend(&side, &legend)?;
     let mut n = format!(
         "{} intervals; a gap near the RTT or the ACK delay means segments waited for an ACK",
         points.len()
@@ -705,7 +756,7 @@ fn draw_cdf<DB: DrawingBackend>(
     let min_x = points.iter().map(|p| p.0).fold(0.0f64, f64::min);
     let span = (max_x - min_x).max(1e-3);
     let mut chart = ChartBuilder::on(root)
-        .caption(title, caption_style())
+        .caption(title, caption_style(title))
         .margin(20)
         .x_label_area_size(55)
         .y_label_area_size(90)
@@ -757,23 +808,6 @@ pub(crate) fn marker<DB: DrawingBackend>(
     }
 }
 
-/// The legend box every chart uses: white, framed, at `pos`.
-fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
-    chart: &mut ChartContext<'a, DB, CT>,
-    pos: SeriesLabelPosition,
-    font_size: u32,
-) -> anyhow::Result<()> {
-    chart
-        .configure_series_labels()
-        .position(pos)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .label_font((FONT, font_size))
-        .draw()
-        .map_err(err)?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -808,6 +842,10 @@ mod tests {
                 })
                 .collect(),
             write_stride: 1,
+            sacks: Vec::new(),
+            sack_stride: 1,
+            zero_windows: Vec::new(),
+            zero_windows_dropped: 0,
         }
     }
 

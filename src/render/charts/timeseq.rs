@@ -17,20 +17,29 @@
 //! names the frames); with more writes than [`MAX_WRITE_MARKS`], every
 //! k-th write is drawn: the note under the chart says both.
 //!
-//! What it does not do: read packets or compute findings; SACK blocks are
-//! not in the report, so they are not drawn.
+//! The peer's SACK blocks are drawn as thick sky-blue bars at the ACK's
+//! time over the bytes they cover (apart from retransmissions, which are
+//! vermillion with a ×), and every zero-window episode as a dashed
+//! dark-red line at the ACK offset from the first zero window to the
+//! reopening (to the chart's end when it never reopened). Without a write
+//! log, the writes of an inferred write unit (`write_source: inferred`,
+//! the analysis' rule [`crate::analysis::inferred_writes`]) or of a fixed
+//! `--write-size` are drawn as hollow squares at the departure of the
+//! segment that ended them (their call time is unknown), spread evenly
+//! over an inferred segment's bytes; the legend says "inferred writes".
+//!
+//! What it does not do: read packets or compute findings.
 
 use super::marks::{self, Key, Mark, Shape};
-use super::{caption_style, err, num_label, time_unit, FONT, PLOT_COLUMNS, WIDTH};
-use crate::report::{Direction, Flow, Series};
+use super::{caption_style, err, num_label, time_unit, FONT, LEGEND_W, PLOT_COLUMNS, WIDTH};
+use crate::analysis::inferred_writes;
+use crate::report::{Direction, Flow, Series, WriteSource};
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 /// Most write marks drawn; beyond it every k-th write is drawn.
 pub const MAX_WRITE_MARKS: usize = 2000;
-/// Width of the legend strip right of the plot.
-const LEGEND_W: u32 = 230;
 
 /// Okabe–Ito palette (distinct in the common colour-vision deficiencies);
 /// each series also has its own shape or dash, so greyscale print works.
@@ -41,6 +50,11 @@ pub const WINDOW_COLOR: RGBColor = RGBColor(0, 158, 115);
 pub const WRITE_COLOR: RGBColor = RGBColor(204, 121, 167);
 pub const HELD_COLOR: RGBColor = RGBColor(230, 159, 0);
 pub const STALL_COLOR: RGBColor = RGBColor(240, 228, 66);
+pub const SACK_COLOR: RGBColor = RGBColor(86, 180, 233);
+/// Not Okabe–Ito (the eight are taken): told apart by its long dashes.
+pub const ZERO_WINDOW_COLOR: RGBColor = RGBColor(120, 0, 0);
+/// Most SACK blocks drawn; beyond it every k-th is drawn.
+pub const MAX_SACK_MARKS: usize = 2000;
 
 /// One bar: a segment, or (binned) the segments of one pixel column.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +96,46 @@ pub struct StallMark {
     pub offset: Option<f64>,
 }
 
+/// A SACK block of one of the peer's ACKs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SackMark {
+    pub t: f64,
+    pub frame: u64,
+    pub lo: f64,
+    pub hi: f64,
+}
+
+/// A zero-window episode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZeroWindowMark {
+    pub t: f64,
+    pub frame: u64,
+    pub ack: f64,
+    pub adverts: u64,
+    pub t_end: Option<f64>,
+    pub frame_end: Option<u64>,
+}
+
+/// A write end known without a log (inferred unit or fixed size), drawn at
+/// the departure of the segment that ended it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitWriteMark {
+    /// 1-based position among the drawn segments' writes.
+    pub index: u64,
+    pub t: f64,
+    pub offset_end: f64,
+    pub frame: u64,
+}
+
+/// Where write marks without a log come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitSource {
+    /// The analysis' inferred write unit.
+    Inferred,
+    /// `--write-size`.
+    Size,
+}
+
 /// What the time-sequence chart shows.
 #[derive(Debug, Clone)]
 pub struct TimeSeq {
@@ -97,11 +151,74 @@ pub struct TimeSeq {
     pub stride: u64,
     /// Every `write_stride`-th write of the log is drawn.
     pub write_stride: u64,
+    pub sacks: Vec<SackMark>,
+    /// Every `sack_stride`-th SACK block is drawn.
+    pub sack_stride: u64,
+    pub zero_windows: Vec<ZeroWindowMark>,
+    /// Episodes not in the report (over its cap).
+    pub zero_windows_dropped: u64,
+    /// Writes without a log: their source, unit (bytes) and marks.
+    pub unit_writes: Option<(UnitSource, u32)>,
+    pub unit_marks: Vec<UnitWriteMark>,
+    /// Every `unit_stride`-th of those writes is drawn.
+    pub unit_stride: u64,
 }
 
 /// Build the chart data of a direction with a series.
 pub fn build(flow: &Flow, d: &Direction, s: &Series) -> TimeSeq {
-    from_series(s, stall_marks(flow, d, s))
+    let mut ts = from_series(s, stall_marks(flow, d, s));
+    let source = match (&d.write_source, d.write_unit) {
+        (Some(WriteSource::Inferred), Some(u)) => Some((UnitSource::Inferred, u)),
+        (Some(WriteSource::Size), Some(u)) => Some((UnitSource::Size, u)),
+        _ => None,
+    };
+    if let Some(src) = source.filter(|_| s.writes.is_empty()) {
+        let (marks, stride) = unit_marks(s, src);
+        ts.unit_writes = Some(src);
+        ts.unit_marks = marks;
+        ts.unit_stride = stride;
+    }
+    ts
+}
+
+/// Write ends of new-data segments under a unit: an inferred unit gives
+/// [`inferred_writes`] ends spread evenly over the segment (the analysis
+/// counts them so); a fixed size gives the multiples of the size inside
+/// it. At most [`MAX_WRITE_MARKS`]: beyond, every k-th is kept.
+pub fn unit_marks(s: &Series, (src, unit): (UnitSource, u32)) -> (Vec<UnitWriteMark>, u64) {
+    let unit = unit.max(1) as i64;
+    let mut all = Vec::new();
+    for p in s.segments.iter().filter(|p| !p.retransmission) {
+        let (lo, len) = (p.offset, p.len as i64);
+        let ends: Vec<f64> = match src {
+            UnitSource::Inferred => {
+                let n = inferred_writes(p.len, unit as u32) as i64;
+                (1..=n).map(|j| (lo + len * j / n) as f64).collect()
+            }
+            UnitSource::Size => {
+                let first = (lo.div_euclid(unit) + 1) * unit;
+                (0..)
+                    .map(|j| first + j * unit)
+                    .take_while(|e| *e <= lo + len)
+                    .map(|e| e as f64)
+                    .collect()
+            }
+        };
+        all.extend(ends.into_iter().map(|e| (p.t, e, p.frame)));
+    }
+    let k = all.len().div_ceil(MAX_WRITE_MARKS).max(1);
+    let marks = all
+        .iter()
+        .enumerate()
+        .step_by(k)
+        .map(|(i, &(t, offset_end, frame))| UnitWriteMark {
+            index: i as u64 + 1,
+            t,
+            offset_end,
+            frame,
+        })
+        .collect();
+    (marks, k as u64)
 }
 
 /// Build the chart data from a series and its stall marks.
@@ -137,6 +254,7 @@ pub fn from_series(s: &Series, stalls: Vec<StallMark>) -> TimeSeq {
         acks = thin_steps(&acks);
         window = thin_steps(&window);
     }
+    let k = s.sacks.len().div_ceil(MAX_SACK_MARKS).max(1);
     TimeSeq {
         bars,
         acks,
@@ -146,6 +264,34 @@ pub fn from_series(s: &Series, stalls: Vec<StallMark>) -> TimeSeq {
         binned,
         stride: s.segment_stride.max(1),
         write_stride: writes.1,
+        sacks: s
+            .sacks
+            .iter()
+            .step_by(k)
+            .map(|b| SackMark {
+                t: b.t,
+                frame: b.frame,
+                lo: b.start as f64,
+                hi: b.end as f64,
+            })
+            .collect(),
+        sack_stride: s.sack_stride.max(1) * k as u64,
+        zero_windows: s
+            .zero_windows
+            .iter()
+            .map(|z| ZeroWindowMark {
+                t: z.t,
+                frame: z.frame,
+                ack: z.ack as f64,
+                adverts: z.adverts,
+                t_end: z.t_end,
+                frame_end: z.frame_end,
+            })
+            .collect(),
+        zero_windows_dropped: s.zero_windows_dropped,
+        unit_writes: None,
+        unit_marks: Vec::new(),
+        unit_stride: 1,
     }
 }
 
@@ -251,13 +397,45 @@ fn thin_steps(pts: &[(f64, f64)]) -> Vec<(f64, f64)> {
     cols.into_iter().flatten().collect()
 }
 
-/// Time and offset ranges of the data (segments, writes, ACKs).
-fn extent(ts: &TimeSeq) -> ((f64, f64), (f64, f64)) {
+/// A tail of retransmissions alone (a dead peer's RTO backoff) longer
+/// than this many times the rest of the flow is left off the time axis.
+const TAIL_FACTOR: f64 = 3.0;
+
+/// Time and offset ranges of the data (segments, writes, ACKs, SACKs,
+/// zero windows); a long tail of nothing but retransmissions (see
+/// [`TAIL_FACTOR`]) is cut off: then also its segment count and last time.
+fn extent(ts: &TimeSeq) -> ((f64, f64), (f64, f64), Option<(u64, f64)>) {
+    let ((t0, t1), y) = extent_of(ts, false);
+    let ((a0, a1), _) = extent_of(ts, true);
+    if t0 <= t1 && a1 - t1 > TAIL_FACTOR * (t1 - t0).max(1e-3) {
+        let n = ts
+            .bars
+            .iter()
+            .filter(|b| b.retrans && b.t > t1)
+            .map(|b| b.segments)
+            .sum();
+        return ((a0.min(t0), t1), y, Some((n, a1)));
+    }
+    let t = if a0 > a1 { (0.0, 0.0) } else { (a0, a1) };
+    (t, y, None)
+}
+
+/// Ranges of the data, retransmissions' times included or not.
+fn extent_of(ts: &TimeSeq, retrans: bool) -> ((f64, f64), (f64, f64)) {
     let times = ts
         .bars
         .iter()
+        .filter(|b| retrans || !b.retrans)
         .flat_map(|b| [b.t, b.t_last])
         .chain(ts.acks.iter().map(|a| a.0))
+        .chain(ts.sacks.iter().map(|b| b.t))
+        .chain(ts.unit_marks.iter().map(|w| w.t))
+        .chain(
+            ts.zero_windows
+                .iter()
+                .flat_map(|z| [Some(z.t), z.t_end])
+                .flatten(),
+        )
         .chain(
             ts.writes
                 .iter()
@@ -272,9 +450,10 @@ fn extent(ts: &TimeSeq) -> ((f64, f64), (f64, f64)) {
         .iter()
         .flat_map(|b| [b.lo, b.hi])
         .chain(ts.acks.iter().map(|a| a.1))
+        .chain(ts.sacks.iter().flat_map(|b| [b.lo, b.hi]))
+        .chain(ts.unit_marks.iter().map(|w| w.offset_end))
         .chain(ts.writes.iter().map(|w| w.offset_end));
     let y = offs.fold((0.0f64, 1.0f64), |(a, b), v| (a.min(v), b.max(v)));
-    let t = if t.0 > t.1 { (0.0, 0.0) } else { t };
     (t, y)
 }
 
@@ -287,9 +466,9 @@ pub fn draw<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let root = root.titled(title, caption_style()).map_err(err)?;
+    let root = root.titled(title, caption_style(title)).map_err(err)?;
     let (plot, side) = root.split_horizontally(WIDTH - LEGEND_W);
-    let ((t0, t1), (y0, y1)) = extent(ts);
+    let ((t0, t1), (y0, y1), tail) = extent(ts);
     let (k, unit) = time_unit(t1 - t0);
     let pad_t = ((t1 - t0) * k * 0.02).max(1e-3);
     let (x0, x1) = (t0 * k - pad_t, t1 * k + pad_t);
@@ -365,7 +544,10 @@ where
     let px = |t: f64, y: f64| chart.backend_coord(&(t * k, y));
     let mut out = Vec::new();
     held_and_write_marks(ts, &px, k, unit, &mut out);
-    segment_marks(ts, &px, k, unit, &mut out);
+    unit_write_marks(ts, &px, k, unit, &mut out);
+    segment_marks(ts, &px, (k, unit), t1, &mut out);
+    sack_marks(ts, &px, k, unit, &mut out);
+    zero_window_marks(ts, &px, (k, unit), x1 / k, &mut out);
     stall_mark_list(ts, &px, k, unit, &mut out);
     if ts.bars.iter().any(|b| b.retrans) {
         legend.push((Key::Cross(RETRANS_COLOR), "retransmission (×)".into()));
@@ -384,11 +566,34 @@ where
             "held: call → departure".into(),
         ));
     }
+    if let Some((src, u)) = ts.unit_writes.filter(|_| !ts.unit_marks.is_empty()) {
+        let label = match src {
+            UnitSource::Inferred => format!("inferred writes ({u}-byte unit), at departure"),
+            UnitSource::Size => format!("writes (--write-size {u}), at departure"),
+        };
+        legend.push((Key::Square(WRITE_COLOR), label));
+    }
+    if !ts.sacks.is_empty() {
+        let key = Key::Line {
+            color: SACK_COLOR,
+            width: 5,
+            dash: 0,
+        };
+        legend.push((key, "SACK block (bytes the peer holds)".into()));
+    }
+    if !ts.zero_windows.is_empty() {
+        let key = Key::Line {
+            color: ZERO_WINDOW_COLOR,
+            width: 3,
+            dash: 9,
+        };
+        legend.push((key, "zero window (until reopened)".into()));
+    }
     if !ts.stalls.is_empty() {
         legend.push((Key::Down(STALL_COLOR), "stall (cost in ms)".into()));
     }
     marks::draw_legend(&side, &legend)?;
-    Ok((note(ts, top), out))
+    Ok((note(ts, top, tail), out))
 }
 
 type Px<'a> = dyn Fn(f64, f64) -> (i32, i32) + 'a;
@@ -401,8 +606,9 @@ fn fmt_t(t: f64, k: f64, unit: &str) -> String {
     }
 }
 
-fn segment_marks(ts: &TimeSeq, px: &Px, k: f64, unit: &str, out: &mut Vec<Mark>) {
-    for b in &ts.bars {
+/// Segment bars up to `t_max` (seconds; later ones are a cut-off tail).
+fn segment_marks(ts: &TimeSeq, px: &Px, (k, unit): (f64, &str), t_max: f64, out: &mut Vec<Mark>) {
+    for b in ts.bars.iter().filter(|b| b.t <= t_max) {
         let (from, to) = (px(b.t, b.lo), px(b.t, b.hi));
         let to = (to.0, to.1.min(from.1 - 1));
         let writes = b.writes.map_or("writes unknown".to_string(), |w| {
@@ -507,6 +713,97 @@ fn held_and_write_marks(ts: &TimeSeq, px: &Px, k: f64, unit: &str, out: &mut Vec
     }
 }
 
+fn unit_write_marks(ts: &TimeSeq, px: &Px, k: f64, unit: &str, out: &mut Vec<Mark>) {
+    let what = match ts.unit_writes {
+        Some((UnitSource::Size, u)) => format!("write ({u} bytes, --write-size)"),
+        Some((UnitSource::Inferred, u)) => format!("inferred write ({u}-byte unit)"),
+        None => return,
+    };
+    for w in &ts.unit_marks {
+        out.push(Mark {
+            shape: Shape::Square {
+                at: px(w.t, w.offset_end),
+                r: 3,
+            },
+            color: WRITE_COLOR,
+            kind: "inferred-write",
+            title: format!(
+                "{what} {}: ends at offset {}, left in frame {} at t {} (call time unknown)",
+                w.index,
+                w.offset_end,
+                w.frame,
+                fmt_t(w.t, k, unit)
+            ),
+        });
+    }
+}
+
+fn sack_marks(ts: &TimeSeq, px: &Px, k: f64, unit: &str, out: &mut Vec<Mark>) {
+    for b in &ts.sacks {
+        let (from, to) = (px(b.t, b.lo), px(b.t, b.hi));
+        out.push(Mark {
+            shape: Shape::Line {
+                from,
+                to: (to.0, to.1.min(from.1 - 1)),
+                width: 5,
+                dash: 0,
+            },
+            color: SACK_COLOR,
+            kind: "sack",
+            title: format!(
+                "SACK block: frame {} (peer's ACK), t {}, {} bytes at offset {}–{} received above the cumulative ACK",
+                b.frame,
+                fmt_t(b.t, k, unit),
+                b.hi - b.lo,
+                b.lo,
+                b.hi
+            ),
+        });
+    }
+}
+
+/// Zero-window episodes as dashed lines at the ACK offset; an episode
+/// that never reopened runs to `t_max` (seconds).
+fn zero_window_marks(
+    ts: &TimeSeq,
+    px: &Px,
+    (k, unit): (f64, &str),
+    t_max: f64,
+    out: &mut Vec<Mark>,
+) {
+    for z in &ts.zero_windows {
+        let end = match (z.t_end, z.frame_end) {
+            (Some(t), f) => format!(
+                "reopened t {}{} after {:.3} ms",
+                fmt_t(t, k, unit),
+                f.map_or(String::new(), |f| format!(" (frame {f})")),
+                (t - z.t) * 1e3
+            ),
+            _ => "never reopened in the capture".into(),
+        };
+        let from = px(z.t, z.ack);
+        let to = px(z.t_end.unwrap_or(t_max), z.ack);
+        out.push(Mark {
+            shape: Shape::Line {
+                from,
+                to: (to.0.max(from.0 + 3), to.1),
+                width: 3,
+                dash: 9,
+            },
+            color: ZERO_WINDOW_COLOR,
+            kind: "zero-window",
+            title: format!(
+                "zero window: frame {}, t {}, peer's window 0 at ACK offset {} ({} bytes acknowledged), {} zero-window ACK(s); {end}",
+                z.frame,
+                fmt_t(z.t, k, unit),
+                z.ack,
+                z.ack,
+                z.adverts
+            ),
+        });
+    }
+}
+
 fn stall_mark_list(ts: &TimeSeq, px: &Px, k: f64, unit: &str, out: &mut Vec<Mark>) {
     let y_hi = ts.bars.iter().map(|b| b.hi).fold(0.0, f64::max);
     for s in &ts.stalls {
@@ -529,7 +826,7 @@ fn stall_mark_list(ts: &TimeSeq, px: &Px, k: f64, unit: &str, out: &mut Vec<Mark
     }
 }
 
-fn note(ts: &TimeSeq, top: f64) -> String {
+fn note(ts: &TimeSeq, top: f64, tail: Option<(u64, f64)>) -> String {
     let segs: u64 = ts
         .bars
         .iter()
@@ -560,6 +857,35 @@ fn note(ts: &TimeSeq, top: f64) -> String {
     if !ts.stalls.is_empty() {
         let total: f64 = ts.stalls.iter().map(|s| s.ms).sum();
         n.push(format!("{} stalls, {total:.1} ms", ts.stalls.len()));
+    }
+    if let Some((src, _)) = ts.unit_writes.filter(|_| !ts.unit_marks.is_empty()) {
+        let what = match src {
+            UnitSource::Inferred => "inferred writes",
+            UnitSource::Size => "writes (--write-size)",
+        };
+        n.push(if ts.unit_stride > 1 {
+            format!("every {}th of the {what} drawn", ts.unit_stride)
+        } else {
+            format!("{} {what}", ts.unit_marks.len())
+        });
+    }
+    if !ts.sacks.is_empty() {
+        n.push(if ts.sack_stride > 1 {
+            format!("every {}th SACK block drawn", ts.sack_stride)
+        } else {
+            format!("{} SACK blocks", ts.sacks.len())
+        });
+    }
+    if !ts.zero_windows.is_empty() {
+        n.push(format!(
+            "{} zero-window episodes",
+            ts.zero_windows.len() as u64 + ts.zero_windows_dropped
+        ));
+    }
+    if let Some((re_tail, last)) = tail {
+        n.push(format!(
+            "{re_tail} later retransmissions alone (to t {last:.1} s) left off the time axis"
+        ));
     }
     if ts.window.iter().any(|w| w.1 > top) {
         n.push("window edge above the chart where clipped".into());
