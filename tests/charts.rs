@@ -163,7 +163,7 @@ fn histogram_bars_equal_report_counts() {
         .expect("writes known")
         .histogram;
     assert!(hist.len() >= 2, "fixture should coalesce: {hist:?}");
-    let chart = charts::direction_charts(f, d)
+    let chart = charts::direction_charts(f, d, &charts::capture_name(&r, f))
         .into_iter()
         .find(|c| matches!(c.plot, Plot::Histogram { .. }))
         .unwrap();
@@ -216,7 +216,7 @@ fn time_sequence_has_one_bar_per_segment() {
     let f = &r.flows[0];
     let d = f.directions.iter().find(|d| d.data_segments > 0).unwrap();
     let series = d.series.as_ref().expect("series asked for");
-    let chart = charts::direction_charts(f, d)
+    let chart = charts::direction_charts(f, d, &charts::capture_name(&r, f))
         .into_iter()
         .find(|c| matches!(c.plot, Plot::TimeSequence { .. }))
         .unwrap();
@@ -241,7 +241,158 @@ fn time_sequence_has_one_bar_per_segment() {
             .all(|n| n.attribute("stroke") == Some(colour(c).as_str())));
     }
     assert!(svg.contains("retransmission"));
-    assert!(svg.contains("flow 0") || svg.contains(&format!("flow {}", f.id)));
+    assert!(svg.contains(&format!("flow {}", f.id)));
+    // Every chart's title names the capture file and the flow.
+    let flows = charts::select_flows(&r, &[], 8).unwrap();
+    let all: Vec<_> = charts::flow_charts(&r, &flows)
+        .into_iter()
+        .flat_map(|(_, c)| c)
+        .collect();
+    assert!(all.len() >= 3);
+    for c in &all {
+        assert!(
+            c.title.contains("nagle.pcap, flow 0: "),
+            "title without capture and flow: {}",
+            c.title
+        );
+        assert!(c.svg().unwrap().contains("nagle.pcap"), "{}", c.name);
+    }
+    // With --write-size: write marks at each multiple of the size.
+    let sized = count("size-write") as u64;
+    assert_eq!(Some(sized), d.writes, "one mark per write of the size");
+}
+
+/// Without a log or a write size, the writes of the inferred unit are
+/// drawn (one mark per inferred write, each naming a frame of the
+/// series) and the legend says they are inferred.
+#[test]
+fn time_sequence_draws_inferred_writes() {
+    let dir = out_dir("inferred");
+    let p = dir.join("nagle.pcap");
+    nagle_capture(&p, 25.0, 9.0, 60, Some(5));
+    let cfg = Config {
+        series: true,
+        ..Default::default()
+    };
+    let r = pipeline::analyze_files(&[p.display().to_string()], &cfg).unwrap();
+    let f = &r.flows[0];
+    let d = f.directions.iter().find(|d| d.data_segments > 0).unwrap();
+    assert_eq!(
+        d.write_source.as_ref().map(|s| s.to_string()).as_deref(),
+        Some("inferred")
+    );
+    assert_eq!(d.write_unit, Some(4));
+    let chart = charts::direction_charts(f, d, &charts::capture_name(&r, f))
+        .into_iter()
+        .find(|c| matches!(c.plot, Plot::TimeSequence { .. }))
+        .unwrap();
+    let svg = chart.svg().unwrap();
+    std::fs::write(dir.join("timeseq.svg"), &svg).unwrap();
+    let marks = svg_marks(&svg);
+    let inferred: Vec<_> = marks.iter().filter(|m| m.0 == "inferred-write").collect();
+    assert_eq!(
+        Some(inferred.len() as u64),
+        d.writes,
+        "marks = inferred writes"
+    );
+    assert!(marks.iter().all(|m| m.0 != "write"), "no log writes");
+    let frames: Vec<u64> = d
+        .series
+        .as_ref()
+        .unwrap()
+        .segments
+        .iter()
+        .map(|s| s.frame)
+        .collect();
+    for (_, title) in &inferred {
+        let fr = frames_in(title);
+        assert_eq!(fr.len(), 1, "{title}");
+        assert!(frames.contains(&fr[0]), "{title}");
+    }
+    // The legend (wrapped over lines in the strip) says "inferred writes".
+    assert!(svg.contains("\ninferred writes (4-byte\n"), "legend");
+}
+
+/// A public capture with SACK blocks and zero-window episodes: every SACK
+/// block and episode of the series is a mark whose tooltip names a frame
+/// of the capture, the episodes' zero-window ACKs add up to the receiver's
+/// `zero_window` count, and the RTO tail is cut off the time axis.
+#[test]
+fn time_sequence_marks_sack_and_zero_window_on_corpus() {
+    let Ok(corpus) = std::env::var("NAGLE_CORPUS") else {
+        eprintln!("skipped: NAGLE_CORPUS not set (the public captures)");
+        return;
+    };
+    let p = Path::new(&corpus).join("http_bulk_retrans_ooo_zerowin_sack.pcap");
+    assert!(
+        p.is_file(),
+        "NAGLE_CORPUS is set but {} is missing",
+        p.display()
+    );
+    let cfg = Config {
+        series: true,
+        ..Default::default()
+    };
+    let r = pipeline::analyze_files(&[p.display().to_string()], &cfg).unwrap();
+    let frames = r.captures[0].frames;
+    let f = &r.flows[0];
+    let d = f.directions.iter().max_by_key(|d| d.payload_bytes).unwrap();
+    let peer = f.directions.iter().find(|o| o.from == d.to).unwrap();
+    let s = d.series.as_ref().unwrap();
+    assert!(s.sacks.len() >= 10, "SACK blocks: {}", s.sacks.len());
+    assert_eq!(s.zero_windows.len(), 2, "{:?}", s.zero_windows);
+    let adverts: u64 = s.zero_windows.iter().map(|z| z.adverts).sum();
+    assert_eq!(
+        adverts, peer.zero_window,
+        "zero-window ACKs of the receiver"
+    );
+    let chart = charts::direction_charts(f, d, &charts::capture_name(&r, f))
+        .into_iter()
+        .find(|c| matches!(c.plot, Plot::TimeSequence { .. }))
+        .unwrap();
+    assert!(chart
+        .title
+        .contains("http_bulk_retrans_ooo_zerowin_sack.pcap"));
+    let svg = chart.svg().unwrap();
+    let marks = svg_marks(&svg);
+    let of = |class: &str| -> Vec<&String> {
+        marks
+            .iter()
+            .filter(|m| m.0 == class)
+            .map(|m| &m.1)
+            .collect()
+    };
+    let (sacks, zeros) = (of("sack"), of("zero-window"));
+    assert_eq!(sacks.len(), s.sacks.len());
+    assert_eq!(zeros.len(), s.zero_windows.len());
+    for (t, b) in sacks.iter().zip(&s.sacks) {
+        assert_eq!(frames_in(t)[0], b.frame, "{t}");
+        assert!(b.frame >= 1 && b.frame <= frames, "{t}");
+        assert!(t.contains(&format!("{} bytes", b.end - b.start)), "{t}");
+    }
+    for (t, z) in zeros.iter().zip(&s.zero_windows) {
+        let fr = frames_in(t);
+        assert_eq!(fr[0], z.frame, "{t}");
+        assert!(fr.iter().all(|&x| x >= 1 && x <= frames), "{t}");
+        assert!(t.contains("reopened"), "{t}");
+    }
+    // Distinguishable: own colours, and legend entries.
+    let colour = |c: plotters::style::RGBColor| format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2);
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    for (class, c) in [
+        ("sack", charts::timeseq::SACK_COLOR),
+        ("zero-window", charts::timeseq::ZERO_WINDOW_COLOR),
+        ("retransmission", charts::RETRANS_COLOR),
+    ] {
+        let n = doc
+            .descendants()
+            .filter(|n| n.attribute("class") == Some(class))
+            .inspect(|n| assert_eq!(n.attribute("stroke"), Some(colour(c).as_str())))
+            .count();
+        assert!(n > 0, "{class}");
+    }
+    assert!(svg.contains("SACK block") && svg.contains("zero window (until"));
+    assert!(svg.contains("left off the time axis"), "RTO tail note");
 }
 
 /// The lab fixture `name` analysed with its write log and series.
@@ -314,7 +465,7 @@ fn time_sequence_marks_every_write_stall_and_frame() {
             n_writes,
             "{name}: one series write per log write"
         );
-        let chart = charts::direction_charts(f, d)
+        let chart = charts::direction_charts(f, d, &charts::capture_name(&r, f))
             .into_iter()
             .find(|c| matches!(c.plot, Plot::TimeSequence { .. }))
             .unwrap();
@@ -399,7 +550,7 @@ fn latency_chart_has_every_seen_write_and_reference_lines() {
         .iter()
         .flatten()
         .count();
-    let chart = charts::direction_charts(f, d)
+    let chart = charts::direction_charts(f, d, &charts::capture_name(&r, f))
         .into_iter()
         .find(|c| matches!(c.plot, Plot::Latency { .. }))
         .expect("latency chart with a log");
@@ -443,7 +594,7 @@ fn sweep_marks_each_rtt_and_leaves_gaps_for_missing_points() {
         p(40.0, 1.0, 40.0),
         p(40.0, 50.0, 1.0),
     ];
-    let chart = charts::sweep_chart(&pts);
+    let chart = charts::sweep_chart(&pts, charts::sweep::YAxis::Auto);
     let svg = chart.svg().unwrap();
     roxmltree::Document::parse(&svg).unwrap();
     // The interval = RTT marks: vertical dash pieces at one x per RTT and panel.
@@ -495,7 +646,7 @@ fn time_sequence_axes_fit_the_data() {
         .iter()
         .find(|d| d.write_delay_ms.is_some())
         .unwrap();
-    let chart = charts::direction_charts(f, d)
+    let chart = charts::direction_charts(f, d, &charts::capture_name(&r, f))
         .into_iter()
         .find(|c| matches!(c.plot, Plot::TimeSequence { .. }))
         .unwrap();
@@ -524,7 +675,7 @@ fn png_files_decode_and_svgs_parse() {
     let dir = out_dir("png");
     let (_, r) = fixture(&dir);
     let flows = charts::select_flows(&r, &[], 8).unwrap();
-    let all: Vec<_> = charts::flow_charts(&flows)
+    let all: Vec<_> = charts::flow_charts(&r, &flows)
         .into_iter()
         .flat_map(|(_, c)| c)
         .collect();
@@ -568,7 +719,7 @@ fn write_delay_cdf_with_a_log() {
     let f = &r.flows[0];
     let d = f.directions.iter().find(|d| d.data_segments > 0).unwrap();
     let wd = d.write_delay_ms.as_ref().expect("write delay with a log");
-    let cs = charts::direction_charts(f, d);
+    let cs = charts::direction_charts(f, d, &charts::capture_name(&r, f));
     let cdf = cs
         .iter()
         .find(|c| matches!(c.plot, Plot::WriteDelayCdf { .. }))
@@ -585,7 +736,7 @@ fn html_report_is_self_contained() {
     let dir = out_dir("html");
     let (_, r) = fixture(&dir);
     let flows = charts::select_flows(&r, &[], 8).unwrap();
-    let n_charts: usize = charts::flow_charts(&flows)
+    let n_charts: usize = charts::flow_charts(&r, &flows)
         .iter()
         .map(|(_, c)| c.len())
         .sum();
@@ -741,6 +892,7 @@ fn cli_charts_report_and_sweep() {
     let out = Command::new(bin)
         .args([
             "sweep",
+            "--sweep-log-y",
             "--write-size",
             "4",
             "--chart-format",
@@ -767,8 +919,12 @@ fn cli_charts_report_and_sweep() {
         let got: f64 = cols[2].parse().unwrap();
         assert!((got - want).abs() / want < 0.2, "{line}");
     }
-    assert!(dir.join("sweep/sweep.svg").is_file());
     assert!(dir.join("sweep/sweep.png").is_file());
+    let svg = std::fs::read_to_string(dir.join("sweep/sweep.svg")).unwrap();
+    assert!(
+        svg.contains("mean writes per segment (log)"),
+        "--sweep-log-y gives a log axis"
+    );
 }
 
 /// Load the report in Debian's headless chromium and check the DOM.

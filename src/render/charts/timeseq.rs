@@ -714,9 +714,11 @@ fn held_and_write_marks(ts: &TimeSeq, px: &Px, k: f64, unit: &str, out: &mut Vec
 }
 
 fn unit_write_marks(ts: &TimeSeq, px: &Px, k: f64, unit: &str, out: &mut Vec<Mark>) {
-    let what = match ts.unit_writes {
-        Some((UnitSource::Size, u)) => format!("write ({u} bytes, --write-size)"),
-        Some((UnitSource::Inferred, u)) => format!("inferred write ({u}-byte unit)"),
+    let (kind, what) = match ts.unit_writes {
+        Some((UnitSource::Size, u)) => ("size-write", format!("write ({u} bytes, --write-size)")),
+        Some((UnitSource::Inferred, u)) => {
+            ("inferred-write", format!("inferred write ({u}-byte unit)"))
+        }
         None => return,
     };
     for w in &ts.unit_marks {
@@ -726,7 +728,7 @@ fn unit_write_marks(ts: &TimeSeq, px: &Px, k: f64, unit: &str, out: &mut Vec<Mar
                 r: 3,
             },
             color: WRITE_COLOR,
-            kind: "inferred-write",
+            kind,
             title: format!(
                 "{what} {}: ends at offset {}, left in frame {} at t {} (call time unknown)",
                 w.index,
