@@ -797,7 +797,7 @@ mod tests {
             1, 3, 3, 9, // NOP, WS 9
             4, 2, // SACK permitted
             8, 10, 0, 0, 0, 1, 0, 0, 0, 2, // TS 1, 2
-            5, 10, 0, 0, 0, 0, 0, 0, 0, 0, // SACK, 1 block
+            5, 10, 0, 0, 0, 5, 0, 0, 0, 9, // SACK, 1 block: 5..9
             0, 0, // EOL
         ]);
         let s = dec(lt::RAW, &p).unwrap();
@@ -810,6 +810,7 @@ mod tests {
             (o.timestamps, o.sack_blocks, o.options_len),
             (Some((1, 2)), 1, 32)
         );
+        assert_eq!(o.sack[0], (5, 9));
         assert_eq!(s.payload_len, 0);
         // A zero option length stops parsing but keeps the segment.
         p[40..44].copy_from_slice(&[1, 0x1d, 0, 0]);

@@ -1951,6 +1951,27 @@ mod endpoint_tests {
     }
 
     #[test]
+    fn sack_blocks_become_offsets_across_wraparound() {
+        let base = u32::MAX - 99;
+        let mut e = at(base);
+        let mut s = seg(
+            base.wrapping_add(1),
+            base.wrapping_add(51),
+            flags::ACK,
+            0,
+            0,
+        );
+        s.options.sack_blocks = 2;
+        s.options.sack[0] = (base.wrapping_add(201), base.wrapping_add(301));
+        s.options.sack[1] = (base.wrapping_add(401), base.wrapping_add(401)); // empty
+        let ev = e.on_ack(C2S, &s).unwrap();
+        // Offsets count from the first data byte (the SYN takes base).
+        assert_eq!(ev.sack.blocks(), &[(200, 300)]);
+        s.options.sack_blocks = 0;
+        assert_eq!(e.on_ack(C2S, &s).unwrap().sack.n, 0);
+    }
+
+    #[test]
     fn zero_window_episodes() {
         let mut e = Endpoint::default();
         let mut s = seg(0, 0, flags::ACK, 0, 100);

@@ -216,6 +216,52 @@ fn writes(log: &WriteLog, delays: &[Option<i64>], t0: TsNs) -> (Vec<report::Seri
 mod tests {
     use super::*;
 
+    fn ack(ts: TsNs, frame: u64, window: u64) -> AckEvent {
+        AckEvent {
+            dir: crate::flow::C2S,
+            ts,
+            frame,
+            ack: 0,
+            newly_acked: 0,
+            rtt_sample: None,
+            carries_data: false,
+            window: Some(window),
+            zero_window: window == 0,
+            sack: Default::default(),
+        }
+    }
+
+    #[test]
+    fn zero_window_episodes_run_to_the_next_open_window() {
+        let mut sp = SeriesPoints::default();
+        for (ts, frame, w) in [
+            (10, 1, 100),
+            (20, 2, 0),
+            (30, 3, 0),
+            (40, 4, 50),
+            (50, 5, 0),
+        ] {
+            let ev = ack(ts, frame, w);
+            if SeriesPoints::wants(Some(&sp), &ev) {
+                sp.ack_marks(&ev);
+            }
+        }
+        let z: Vec<_> = sp
+            .zero_windows
+            .iter()
+            .map(|z| (z.ts, z.frame, z.adverts, z.end))
+            .collect();
+        assert_eq!(z, vec![(20, 2, 2, Some((40, 4))), (50, 5, 1, None)]);
+        let mut ev = ack(60, 6, 10);
+        ev.sack = crate::flow::Sack {
+            blocks: [(5, 9), (12, 20), (0, 0), (0, 0)],
+            n: 2,
+        };
+        sp.ack_marks(&ev);
+        assert_eq!(sp.sacks.points(), &[(60, 6, 5, 9), (60, 6, 12, 20)]);
+        assert_eq!(sp.zero_windows[1].end, Some((60, 6)));
+    }
+
     #[test]
     fn thinning_keeps_first_and_every_other() {
         let mut t = Points::default();
