@@ -1962,10 +1962,10 @@ mod endpoint_tests {
             0,
         );
         s.options.sack_blocks = 2;
-        s.options.sack[0] = (base.wrapping_add(201), base.wrapping_add(301));
-        s.options.sack[1] = (base.wrapping_add(401), base.wrapping_add(401)); // empty
+        s.options.sack[0] = (base.wrapping_add(200), base.wrapping_add(300));
+        s.options.sack[1] = (base.wrapping_add(400), base.wrapping_add(400)); // empty
         let ev = e.on_ack(C2S, &s).unwrap();
-        // Offsets count from the first data byte (the SYN takes base).
+        // Offsets from the first data byte (`base`), past the wrap at 2^32.
         assert_eq!(ev.sack.blocks(), &[(200, 300)]);
         s.options.sack_blocks = 0;
         assert_eq!(e.on_ack(C2S, &s).unwrap().sack.n, 0);
