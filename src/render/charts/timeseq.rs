@@ -397,6 +397,9 @@ fn thin_steps(pts: &[(f64, f64)]) -> Vec<(f64, f64)> {
     cols.into_iter().flatten().collect()
 }
 
+/// (low, high) of an axis.
+type Range = (f64, f64);
+
 /// A tail of retransmissions alone (a dead peer's RTO backoff) longer
 /// than this many times the rest of the flow is left off the time axis.
 const TAIL_FACTOR: f64 = 3.0;
@@ -404,7 +407,7 @@ const TAIL_FACTOR: f64 = 3.0;
 /// Time and offset ranges of the data (segments, writes, ACKs, SACKs,
 /// zero windows); a long tail of nothing but retransmissions (see
 /// [`TAIL_FACTOR`]) is cut off: then also its segment count and last time.
-fn extent(ts: &TimeSeq) -> ((f64, f64), (f64, f64), Option<(u64, f64)>) {
+fn extent(ts: &TimeSeq) -> (Range, Range, Option<(u64, f64)>) {
     let ((t0, t1), y) = extent_of(ts, false);
     let ((a0, a1), _) = extent_of(ts, true);
     if t0 <= t1 && a1 - t1 > TAIL_FACTOR * (t1 - t0).max(1e-3) {
@@ -421,7 +424,7 @@ fn extent(ts: &TimeSeq) -> ((f64, f64), (f64, f64), Option<(u64, f64)>) {
 }
 
 /// Ranges of the data, retransmissions' times included or not.
-fn extent_of(ts: &TimeSeq, retrans: bool) -> ((f64, f64), (f64, f64)) {
+fn extent_of(ts: &TimeSeq, retrans: bool) -> (Range, Range) {
     let times = ts
         .bars
         .iter()
