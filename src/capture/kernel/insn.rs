@@ -82,7 +82,6 @@ const K: u8 = 0x00;
 const X: u8 = 0x08;
 const MOV: u8 = 0xb0;
 const ADD: u8 = 0x00;
-const JA: u8 = 0x00;
 const CALL: u8 = 0x80;
 const EXIT: u8 = 0x90;
 /// `src` of a 64-bit load that names a map by descriptor.
@@ -176,9 +175,6 @@ impl Asm {
     pub fn jump32_if(&mut self, cond: Cond, dst: u8, imm: i32, l: Label) -> &mut Self {
         self.jump_to(JMP32 | cond as u8 | K, dst, imm, l)
     }
-    pub fn goto(&mut self, l: Label) -> &mut Self {
-        self.jump_to(JMP | JA, 0, 0, l)
-    }
 
     /// The program's bytes, with every jump resolved.
     pub fn finish(mut self) -> Vec<u8> {
@@ -226,11 +222,11 @@ mod tests {
         let out = a.new_label();
         a.jump_if(Cond::Ne, R2, 6, out) // 0 → 3: off 2
             .mov_imm(R0, 1)
-            .goto(out) // 2 → 3: off 0
+            .jump32_if(Cond::Sle, R7, 0, out) // 2 → 3: off 0
             .label(out)
             .exit();
         let b = a.finish();
         assert_eq!((b[0], b[2], b[4]), (0x55, 2, 6));
-        assert_eq!((b[16], b[18]), (0x05, 0));
+        assert_eq!((b[16], b[17], b[18]), (0xd6, 7, 0));
     }
 }

@@ -27,22 +27,14 @@ use anyhow::Context;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
 
-/// The socket's Nagle-related state at a send call (`tcp_sock.nonagle`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NagleBits {
-    /// TCP_NODELAY (`TCP_NAGLE_OFF`).
-    pub nodelay: bool,
-    /// TCP_CORK (`TCP_NAGLE_CORK`).
-    pub cork: bool,
-}
+pub use crate::writes::NagleBits;
 
-impl NagleBits {
-    /// From the `nonagle` field's value.
-    pub fn from_nonagle(v: u8) -> NagleBits {
-        NagleBits {
-            nodelay: v & 1 != 0,
-            cork: v & 2 != 0,
-        }
+/// The socket's state from `tcp_sock.nonagle`: TCP_NAGLE_OFF (1) is what
+/// `getsockopt(TCP_NODELAY)` reports, TCP_NAGLE_CORK (2) TCP_CORK.
+fn from_nonagle(v: u8) -> NagleBits {
+    NagleBits {
+        nodelay: v & 1 != 0,
+        cork: v & 2 != 0,
     }
 }
 
@@ -258,7 +250,7 @@ fn decode(r: &[u8], offset: i64, nonagle_shift: Option<u32>) -> Option<KernelWri
         exit
     };
     let nagle = match (r[rec::HAS_NONAGLE], nonagle_shift) {
-        (1, Some(s)) => Some(NagleBits::from_nonagle((r[rec::NONAGLE] >> s) & 0xf)),
+        (1, Some(s)) => Some(from_nonagle((r[rec::NONAGLE] >> s) & 0xf)),
         _ => None,
     };
     Some(KernelWrite {
