@@ -769,6 +769,19 @@ fn kernel_writes_are_exact_per_connection_with_the_sockets_setting() {
             b["nagle"]["kernel"]["setting"]
         );
     }
+    // The text says the socket's setting and where it changed.
+    let text = Command::new(bin())
+        .arg(&save)
+        .arg("--writes")
+        .arg(dir.join("cap.pcap.writes.jsonl"))
+        .arg("--verbose")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("kernel: TCP_NODELAY changed during the connection; from write 101"),
+        "{text}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
