@@ -82,7 +82,7 @@ fn conn(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
 }
 
 /// A write as a JSON line of the log format (`crate::writes`).
-fn json_line(w: &KernelWrite) -> String {
+pub fn json_line(w: &KernelWrite) -> String {
     let mut v = serde_json::json!({
         "t": w.call as f64 / 1e9,
         "bytes": w.bytes,
