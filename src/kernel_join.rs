@@ -186,7 +186,6 @@ impl KernelJoin {
                 self.pending.push(w);
             }
         }
-        self.counters.lost = self.tracer.lost();
     }
 
     fn record(&mut self, w: KernelWrite) {
@@ -223,6 +222,7 @@ impl KernelJoin {
     /// Release everything and say what the tracer saw.
     pub fn finish(mut self, an: &mut Analyzer, now: TsNs) -> (KernelCounters, Vec<String>) {
         self.pump(an, now, true);
+        self.counters.lost = self.tracer.lost();
         if let Some((path, mut f)) = self.save.take() {
             if let Err(e) = f.flush() {
                 self.warnings

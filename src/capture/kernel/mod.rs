@@ -71,8 +71,9 @@ impl std::fmt::Display for Unavailable {
     }
 }
 
-/// Ring buffer size: 4 MiB holds ~40,000 records between two drains.
-const RING_BYTES: usize = 4 << 20;
+/// Ring buffer size: 16 MiB holds ~160,000 records between two drains
+/// (the capture drains it at every packet and at least every 100 ms).
+const RING_BYTES: usize = 16 << 20;
 /// Threads whose last send-call entry is remembered.
 const ENTER_SLOTS: u32 = 1 << 16;
 /// System calls whose entry time is remembered.
