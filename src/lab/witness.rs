@@ -80,15 +80,14 @@ pub fn compare(
             sizes[i],
             sender[i]
         ))
-    } else if let Some(i) = states.iter().position(|&s| s != nodelay) {
-        Some(format!(
-            "write {}: TCP_NODELAY was {} but the lab set it {}",
-            i + 1,
-            states[i],
-            nodelay
-        ))
     } else {
-        None
+        states.iter().position(|&s| s != nodelay).map(|i| {
+            format!(
+                "write {}: TCP_NODELAY was {} but the lab set it {nodelay}",
+                i + 1,
+                states[i]
+            )
+        })
     };
     KernelWitness {
         writes: sizes.len() as u64,

@@ -110,7 +110,9 @@ fn clock(id: libc::clockid_t) -> i64 {
     };
     // SAFETY: a valid timespec to fill.
     unsafe { libc::clock_gettime(id, &mut ts) };
-    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+    #[allow(clippy::unnecessary_cast)] // time_t and c_long vary by platform
+    let ns = ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64;
+    ns
 }
 
 /// CLOCK_REALTIME − CLOCK_MONOTONIC, from the tightest of a few samples.
