@@ -50,6 +50,10 @@ pub struct LabRecord {
     pub date: String,
     /// `uname -srvm`.
     pub kernel: String,
+    /// The kernel's record of the sender's writes against the sender's own
+    /// log (`crate::lab::witness`; absent in older records).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_witness: Option<KernelWitness>,
     pub path: PathRecord,
     pub requested: Requested,
     /// Socket options of the sender, read back after connect.
@@ -58,6 +62,24 @@ pub struct LabRecord {
     pub sysctls: BTreeMap<String, String>,
     /// `nagle-analyze <version>`.
     pub tool: String,
+}
+
+/// The kernel as a second witness of the sender's writes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KernelWitness {
+    /// Same writes, same sizes, same order, and TCP_NODELAY as set.
+    pub agrees: bool,
+    /// TCP_NODELAY as the kernel had it at every call (`null` when it was
+    /// not read, or not the same at every call).
+    pub nodelay: Option<bool>,
+    /// Why they do not agree, or why there is no witness.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// Writes in the sender's own log (`writes.jsonl`, bytes > 0).
+    pub sender_writes: u64,
+    /// Send calls the kernel recorded on the sender's connection.
+    pub writes: u64,
 }
 
 /// min / median / p90 / max (and mean) of a sample, in ms.

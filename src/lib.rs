@@ -35,6 +35,8 @@ pub mod decode;
 pub mod duration;
 pub mod flow;
 pub mod framing;
+#[cfg(all(feature = "live", target_os = "linux"))]
+pub mod kernel_join;
 #[cfg(feature = "lab")]
 pub mod lab;
 pub mod lab_record;

@@ -209,6 +209,15 @@ struct LiveArgs {
     /// List the interfaces that can be captured and exit.
     #[arg(short = 'D', long)]
     list_interfaces: bool,
+    /// Take every send call's size and time, and the socket's TCP_NODELAY
+    /// and TCP_CORK state, from the kernel (BPF on tracepoints; root, Linux
+    /// with BTF): exact writes per segment for programs on this machine
+    /// (`write_source: kernel`, `nagle.kernel`). With --save, the writes go
+    /// to FILE.writes.jsonl too (read back with --writes). Frames are
+    /// analyzed half a second after capture. Without kernel support, one
+    /// warning says what is missing and the capture goes on.
+    #[arg(long, requires = "interface", conflicts_with = "writes")]
+    trace_writes: bool,
 }
 
 /// One `--framing` value, checked (the rules are built from all of them).
@@ -505,6 +514,7 @@ fn config(a: &AnalyzeArgs) -> Result<pipeline::Config, PipelineError> {
         framing: nagle_analyze::framing::FramingRules::parse(&a.framing)
             .map_err(|e| config_error(&e))?,
         flows: a.flows.clone(),
+        trace_writes: a.live.trace_writes,
     })
 }
 

@@ -59,6 +59,8 @@ pub struct Config {
     /// `[v6]:port` or `:port`); empty: every flow. A selector that names no
     /// flow is a [`PipelineError::Config`] once every input is read.
     pub flows: Vec<String>,
+    /// Live capture: take exact writes from the kernel (`--trace-writes`).
+    pub trace_writes: bool,
 }
 
 /// Which flows `--flow` selects, and which selectors matched something.
@@ -126,7 +128,7 @@ pub fn select_flows(
 impl Config {
     fn analysis_config(&self) -> Result<AnalysisConfig, PipelineError> {
         let log = match &self.writes_log {
-            Some(p) => Some(Arc::new(
+            Some(p) => Some(crate::writes::SharedLog::new(
                 crate::writes::load(p, self.writes_fd).map_err(PipelineError::Config)?,
             )),
             None => None,
@@ -992,16 +994,21 @@ pub fn analyze_live(
     mut stream: Option<LiveStream>,
 ) -> Result<Report, PipelineError> {
     use std::time::{Duration, Instant};
-    let mut an = Analyzer::new(cfg)?;
+    let (mut an, mut join) = live_analyzer(opts, cfg)?;
     let iface = |e| PipelineError::input(&opts.interface, e);
     let live = capture::live::open_live(opts).map_err(iface)?;
     let started = Instant::now();
     let (mut last_tick, mut last_check, mut last_interval) = (started, started, started);
     let mut watch = LiveWatch::default();
-    let (info, stats) = live
+    let (mut info, stats) = live
         .run_ticking(stop, &mut |f| {
-            if let Some(f) = f {
-                an.frame(f);
+            match (f, join.as_mut()) {
+                (Some(f), Some(j)) => j.hold(f),
+                (Some(f), None) => an.frame(f),
+                (None, _) => {}
+            }
+            if let Some(j) = join.as_mut() {
+                j.pump(&mut an, now_ns(), false);
             }
             if last_tick.elapsed() >= Duration::from_secs(1) {
                 last_tick = Instant::now();
@@ -1021,6 +1028,11 @@ pub fn analyze_live(
             }
         })
         .map_err(iface)?;
+    let kernel = join.map(|j| {
+        let (counters, warnings) = j.finish(&mut an, now_ns());
+        info.warnings.extend(warnings);
+        counters
+    });
     let (mut summary, mut flows) = an.finish(info);
     if let Some(s) = stream.as_mut() {
         for f in &flows {
@@ -1039,8 +1051,45 @@ pub fn analyze_live(
         received: stats.received,
         dropped: stats.dropped,
         if_dropped: stats.if_dropped,
+        kernel_writes: kernel,
     });
     Ok(Report::new(vec![summary], flows))
+}
+
+/// The wall clock, ns since the epoch (the capture's clock).
+#[cfg(feature = "live")]
+fn now_ns() -> crate::TsNs {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as crate::TsNs)
+}
+
+/// The analyzer of a live capture, and with `--trace-writes` the kernel
+/// tracer joined to it (or a warning on standard error saying why not).
+#[cfg(feature = "live")]
+fn live_analyzer(
+    opts: &capture::live::LiveOptions,
+    cfg: &Config,
+) -> Result<(Analyzer, Option<crate::kernel_join::KernelJoin>), PipelineError> {
+    if !cfg.trace_writes {
+        return Ok((Analyzer::new(cfg)?, None));
+    }
+    if cfg.writes_log.is_some() {
+        return Err(PipelineError::Config(anyhow::anyhow!(
+            "--trace-writes and --writes both give the write log: use one"
+        )));
+    }
+    let log = crate::writes::SharedLog::default();
+    let mut acfg = cfg.analysis_config()?;
+    acfg.log = Some(log.clone());
+    let an = Analyzer::with(cfg, Arc::new(acfg));
+    match crate::kernel_join::KernelJoin::start(log, opts.save.as_deref()) {
+        Ok(j) => Ok((an, Some(j))),
+        Err(why) => {
+            eprintln!("warning: {why}");
+            Ok((an, None))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -179,6 +179,8 @@ string_enum! {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteSource {
     Log,
+    /// Send calls traced in the kernel (`--trace-writes`, or its saved log).
+    Kernel,
     Size,
     Inferred,
     /// Protocol messages, with the framing's name (`tls`, `resp`, ...).
@@ -188,7 +190,10 @@ pub enum WriteSource {
 impl WriteSource {
     /// Exact write boundaries: a log or a known write size.
     pub fn is_exact(&self) -> bool {
-        matches!(self, WriteSource::Log | WriteSource::Size)
+        matches!(
+            self,
+            WriteSource::Log | WriteSource::Kernel | WriteSource::Size
+        )
     }
 }
 
@@ -196,6 +201,7 @@ impl std::fmt::Display for WriteSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             WriteSource::Log => f.write_str("log"),
+            WriteSource::Kernel => f.write_str("kernel"),
             WriteSource::Size => f.write_str("size"),
             WriteSource::Inferred => f.write_str("inferred"),
             WriteSource::Framing(name) => write!(f, "framing:{name}"),
@@ -272,7 +278,17 @@ pub struct LiveCounters {
     pub dropped: u64,
     /// Dropped by the interface or its driver.
     pub if_dropped: u64,
+    /// Send calls the kernel tracer saw (`--trace-writes`; absent without).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_writes: Option<KernelWriteCounters>,
 }
+
+/// What the kernel write tracer saw during a live capture.
+#[cfg(all(feature = "live", target_os = "linux"))]
+pub type KernelWriteCounters = crate::kernel_join::KernelCounters;
+/// What the kernel write tracer saw during a live capture.
+#[cfg(not(all(feature = "live", target_os = "linux")))]
+pub type KernelWriteCounters = ();
 
 impl CaptureSummary {
     pub fn unreadable(path: &str, error: String) -> Self {
@@ -399,6 +415,50 @@ pub struct Nagle {
     pub small_while_unacked_in_recovery: u64,
     /// Tolerance used for "released by an ACK", ms.
     pub release_tolerance_ms: Option<f64>,
+    /// What the socket's own setting was, from kernel-traced writes
+    /// (absent without them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<KernelNagle>,
+}
+
+string_enum! {
+    /// Nagle as the sending socket had it at its send calls.
+    KernelSetting {
+        /// TCP_NODELAY clear at every call.
+        On = "on",
+        /// TCP_NODELAY set at every call.
+        Off = "off",
+        /// Set at some calls, clear at others.
+        Changed = "changed",
+        /// The kernel's `nonagle` field could not be read.
+        Unknown = "unknown",
+    }
+}
+
+/// `nagle.kernel`: the ground truth beside the verdict from packets.
+#[derive(Debug, Clone, Serialize)]
+pub struct KernelNagle {
+    pub setting: KernelSetting,
+    /// Each change of TCP_NODELAY or TCP_CORK between two send calls: the
+    /// first call with the new state.
+    pub changes: Vec<KernelChange>,
+    /// Send calls made with TCP_CORK set.
+    pub corked_writes: u64,
+    /// The verdict from packets contradicts the setting (`on` with
+    /// TCP_NODELAY at every call, or `off` with Nagle on at every call and
+    /// no cork): a rule of the tool is wrong or the capture misses
+    /// something.
+    pub disagrees: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KernelChange {
+    /// The call's time, seconds since the epoch.
+    pub ts: f64,
+    /// Its number among the direction's writes (1-based).
+    pub write: u64,
+    pub nodelay: bool,
+    pub cork: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -510,7 +570,8 @@ pub struct Direction {
     pub ack_rtt_ms: Stats,
 
     // --- Nagle analysis ---
-    /// `log`, `size`, `inferred`, or null when no write boundaries are known.
+    /// `log`, `kernel`, `size`, `inferred`, `framing:NAME`, or null when no
+    /// write boundaries are known.
     pub write_source: Option<WriteSource>,
     /// The write size used (`size`) or inferred (`inferred`).
     pub write_unit: Option<u32>,

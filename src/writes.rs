@@ -164,11 +164,54 @@ fn same_endpoint(a: SocketAddr, b: SocketAddr) -> bool {
     canon(a) == canon(b)
 }
 
+/// A socket's TCP_NODELAY and TCP_CORK as the kernel had them at a send
+/// call (what `getsockopt` would have said then).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NagleBits {
+    pub nodelay: bool,
+    pub cork: bool,
+}
+
 /// One socket's life in a log: who it is, and the writes made on it.
 #[derive(Debug, Clone, Default)]
 pub struct LogSocket {
     pub id: SocketId,
     pub writes: WriteLog,
+    /// The writes come from the kernel (`--trace-writes`, or a log it saved).
+    pub kernel: bool,
+    /// The socket's Nagle state, when the log knows it: (index of a write,
+    /// state from that write on), at the first write and at each change.
+    pub states: Vec<(usize, NagleBits)>,
+}
+
+impl LogSocket {
+    /// Add a write, with the socket's state at its call when known.
+    pub fn push(&mut self, t: TsNs, bytes: u64, state: Option<NagleBits>) {
+        if bytes == 0 {
+            return;
+        }
+        if let Some(st) = state {
+            if self.states.last().is_none_or(|&(_, last)| last != st) {
+                self.states.push((self.writes.len(), st));
+            }
+        }
+        self.writes.push(t, bytes);
+    }
+
+    /// The states of writes `range`, indexed from its start.
+    pub fn states_in(&self, range: std::ops::Range<usize>) -> Vec<(usize, NagleBits)> {
+        let from = self.states.partition_point(|&(i, _)| i <= range.start);
+        let first = from.checked_sub(1).map(|k| (0, self.states[k].1));
+        first
+            .into_iter()
+            .chain(
+                self.states[from..]
+                    .iter()
+                    .take_while(|&&(i, _)| i < range.end)
+                    .map(|&(i, st)| (i - range.start, st)),
+            )
+            .collect()
+    }
 }
 
 /// Everything a write log holds: one entry per socket it shows, in order of
@@ -180,6 +223,24 @@ pub struct LogSet {
     pub skipped: u64,
 }
 
+/// A log shared by every flow's analysis. Read once from a file it never
+/// changes; a live kernel trace (`--trace-writes`) adds writes while the
+/// capture runs, each before the packets it produced are analyzed.
+#[derive(Debug, Clone, Default)]
+pub struct SharedLog(std::sync::Arc<std::sync::RwLock<LogSet>>);
+
+impl SharedLog {
+    pub fn new(set: LogSet) -> Self {
+        SharedLog(std::sync::Arc::new(std::sync::RwLock::new(set)))
+    }
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, LogSet> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+    pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, LogSet> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// A log of one socket whose identity is unknown (writes made in memory).
 impl From<WriteLog> for LogSet {
     fn from(writes: WriteLog) -> Self {
@@ -187,6 +248,7 @@ impl From<WriteLog> for LogSet {
             sockets: vec![LogSocket {
                 id: SocketId::default(),
                 writes,
+                ..Default::default()
             }],
             skipped: 0,
         }
@@ -256,11 +318,14 @@ pub fn load(path: &Path, fd: Option<i32>) -> anyhow::Result<LogSet> {
     Ok(set)
 }
 
-/// JSON lines: one socket per distinct `conn`/`peer` pair, in order of
-/// first appearance.
+/// JSON lines: one socket per distinct `conn`/`peer`/`sk` triple, in order
+/// of first appearance. A line with `"source": "kernel"` is a kernel-traced
+/// write (`--save` with `--trace-writes`); `nodelay`/`cork` give the
+/// socket's state at the call.
 pub fn parse_jsonl(text: &str) -> anyhow::Result<LogSet> {
     let mut set = LogSet::default();
-    let mut index: HashMap<(Option<SocketAddr>, Option<SocketAddr>), usize> = HashMap::new();
+    type Key = (Option<SocketAddr>, Option<SocketAddr>, Option<u64>);
+    let mut index: HashMap<Key, usize> = HashMap::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() {
@@ -284,19 +349,31 @@ pub fn parse_jsonl(text: &str) -> anyhow::Result<LogSet> {
                 }),
             }
         };
-        let key = (addr("conn")?, addr("peer")?);
+        let key = (
+            addr("conn")?,
+            addr("peer")?,
+            v.get("sk").and_then(|k| k.as_u64()),
+        );
+        let kernel = v.get("source").and_then(|s| s.as_str()) == Some("kernel");
         let n = *index.entry(key).or_insert_with(|| {
             set.sockets.push(LogSocket {
                 id: SocketId {
                     local: key.0,
                     peer: key.1,
+                    pid: v.get("pid").and_then(|p| p.as_u64()).map(|p| p as u32),
                     ..Default::default()
                 },
-                writes: WriteLog::default(),
+                kernel,
+                ..Default::default()
             });
             set.sockets.len() - 1
         });
-        set.sockets[n].writes.push((t * 1e9).round() as TsNs, bytes);
+        let flag = |k: &str| v.get(k).and_then(|b| b.as_bool());
+        let state = flag("nodelay").map(|nodelay| NagleBits {
+            nodelay,
+            cork: flag("cork").unwrap_or(false),
+        });
+        set.sockets[n].push((t * 1e9).round() as TsNs, bytes, state);
     }
     Ok(set)
 }
@@ -494,7 +571,7 @@ impl StraceState {
                 opened: Some(t),
                 ..Default::default()
             },
-            writes: WriteLog::default(),
+            ..Default::default()
         });
         self.open.insert((proc, fd), self.sockets.len() - 1);
     }
@@ -510,7 +587,7 @@ impl StraceState {
                 fd: Some(fd),
                 ..Default::default()
             },
-            writes: WriteLog::default(),
+            ..Default::default()
         });
         self.open.insert((proc, fd), self.sockets.len() - 1);
         self.sockets.len() - 1

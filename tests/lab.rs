@@ -98,6 +98,12 @@ fn check_run(dir: &Path) -> Value {
         Some((WRITES * SIZE) as u64)
     );
     assert!(lab["counts"]["sender_data_segments"].as_u64().unwrap() >= 1);
+    // The kernel, a second witness of the sender's writes, agrees with its log.
+    let w = &lab["kernel_witness"];
+    assert_eq!(w["agrees"], true, "kernel witness: {w}");
+    assert_eq!(w["writes"].as_u64(), Some(WRITES as u64), "{w}");
+    let kernel_log = std::fs::read_to_string(dir.join("kernel-writes.jsonl")).unwrap();
+    assert_eq!(kernel_log.lines().count(), WRITES);
     lab
 }
 
@@ -127,8 +133,8 @@ fn lab_nagle_on_and_nodelay() {
     let off = out_dir("nodelay");
     run_lab(&on, &[]);
     run_lab(&off, &["--nodelay"]);
-    check_run(&on);
-    check_run(&off);
+    assert_eq!(check_run(&on)["kernel_witness"]["nodelay"], false);
+    assert_eq!(check_run(&off)["kernel_witness"]["nodelay"], true);
 
     // Nagle on: about RTT/interval writes per segment, one segment per RTT.
     let (flow, d) = client_direction(&on);

@@ -589,3 +589,252 @@ fn an_interface_deleted_mid_capture_still_gives_the_report() {
     assert_eq!(flows.len(), 1, "{}", r["flows"]);
     assert_eq!(flows[0]["directions"][0]["payload_bytes"], 80);
 }
+
+/// Kernel writes (`--trace-writes`): 4-byte writes with Nagle on; the same
+/// with TCP_NODELAY set halfway (the time printed); then two connections
+/// one after another on the same descriptor number. Prints, per local
+/// port, the writes made and (for the second) when TCP_NODELAY was set.
+const KW_SENDER: &str = r#"
+import json, socket, sys, time
+host, out = sys.argv[1], {}
+def conn(n, nodelay_at=None):
+    s = socket.create_connection((host, 5801))
+    port = s.getsockname()[1]
+    rec = {"fd": s.fileno(), "writes": n}
+    for i in range(n):
+        if i == nodelay_at:
+            rec["nodelay_t"] = time.time()
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.send(b"abcd")
+        if i % 20 == 19:
+            time.sleep(0.001)
+    time.sleep(0.2)
+    s.close()
+    out[str(port)] = rec
+conn(200)
+conn(200, nodelay_at=100)
+conn(30)
+conn(50)
+print(json.dumps(out), flush=True)
+"#;
+
+const KW_RECEIVER: &str = r#"
+import socket
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("0.0.0.0", 5801)); l.listen(8)
+for _ in range(4):
+    c, _ = l.accept()
+    while c.recv(65536): pass
+    c.close()
+"#;
+
+/// The client→server direction of the flow from local `port`.
+fn direction_from(r: &serde_json::Value, port: &str) -> serde_json::Value {
+    r["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["client"].as_str().unwrap().ends_with(&format!(":{port}")))
+        .unwrap_or_else(|| panic!("no flow from port {port}: {}", r["flows"]))["directions"][0]
+        .clone()
+}
+
+#[test]
+fn kernel_writes_are_exact_per_connection_with_the_sockets_setting() {
+    if !common::is_root() {
+        eprintln!("live: skipped, needs root (BPF, namespaces and packet capture)");
+        return;
+    }
+    let v = veth("kw");
+    let dir = std::env::temp_dir().join(format!("nagle-kw-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (report, save) = (dir.join("report.json"), dir.join("cap.pcap"));
+    let cap = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &v.a,
+            bin(),
+            "--interface",
+            &v.va,
+            "--trace-writes",
+        ])
+        .args(["--filter", "tcp port 5801", "--format", "json"])
+        .arg("--output")
+        .arg(&report)
+        .arg("--save")
+        .arg(&save)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &v.b, "python3", "-c", KW_RECEIVER])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let sender = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &v.a,
+            "python3",
+            "-c",
+            KW_SENDER,
+            "10.78.0.2",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        sender.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sender.stderr)
+    );
+    let _ = server.wait();
+    std::thread::sleep(Duration::from_millis(1000));
+    Command::new("kill")
+        .args(["-TERM", &cap.id().to_string()])
+        .status()
+        .unwrap();
+    let out = cap.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("--trace-writes:"),
+        "tracer unavailable: {stderr}"
+    );
+    let sent: serde_json::Value = serde_json::from_slice(&sender.stdout).unwrap();
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let ports: Vec<&String> = sent.as_object().unwrap().keys().collect();
+    assert_eq!(ports.len(), 4, "{sent}");
+    let fds: Vec<u64> = ports
+        .iter()
+        .map(|p| sent[p.as_str()]["fd"].as_u64().unwrap())
+        .collect();
+    assert!(
+        fds.windows(2).all(|w| w[0] == w[1]),
+        "descriptors reused: {fds:?}"
+    );
+    for p in &ports {
+        let d = direction_from(&r, p);
+        let want = sent[p.as_str()]["writes"].as_u64().unwrap();
+        assert_eq!(d["write_source"], "kernel", "port {p}: {d}");
+        assert_eq!(d["writes"].as_u64(), Some(want), "port {p}");
+        let carried: u64 = d["writes_per_segment"]["histogram"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, n)| k.parse::<u64>().unwrap() * n.as_u64().unwrap())
+            .sum();
+        assert_eq!(carried, want, "port {p}: every write in one segment");
+        let k = &d["nagle"]["kernel"];
+        match sent[p.as_str()].get("nodelay_t") {
+            None => assert_eq!(k["setting"], "on", "port {p}: {k}"),
+            Some(t) => {
+                assert_eq!(k["setting"], "changed", "port {p}: {k}");
+                let c = &k["changes"][0];
+                assert_eq!(
+                    (c["write"].as_u64(), c["nodelay"].as_bool()),
+                    (Some(101), Some(true))
+                );
+                let off = c["ts"].as_f64().unwrap() - t.as_f64().unwrap();
+                assert!(
+                    (0.0..0.05).contains(&off),
+                    "change {off:.4} s after setsockopt"
+                );
+            }
+        }
+        assert_eq!(k["disagrees"], false, "port {p}: {k}");
+        // The server never wrote: no kernel writes on the other side.
+        assert_ne!(r["flows"][0]["directions"][1]["write_source"], "kernel");
+    }
+    let counters = &r["captures"][0]["live"]["kernel_writes"];
+    assert_eq!(counters["recorded"].as_u64(), Some(480), "{counters}");
+    assert_eq!(counters["lost"].as_u64(), Some(0));
+    // The saved capture with the saved kernel log: the same figures.
+    let again = Command::new(bin())
+        .arg(&save)
+        .arg("--writes")
+        .arg(dir.join("cap.pcap.writes.jsonl"))
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let r2: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    for p in &ports {
+        let (a, b) = (direction_from(&r, p), direction_from(&r2, p));
+        assert_eq!(b["write_source"], "kernel");
+        assert_eq!(a["writes_per_segment"], b["writes_per_segment"], "port {p}");
+        assert_eq!(
+            a["nagle"]["kernel"]["setting"],
+            b["nagle"]["kernel"]["setting"]
+        );
+    }
+    // The text says the socket's setting and where it changed.
+    let text = Command::new(bin())
+        .arg(&save)
+        .arg("--writes")
+        .arg(dir.join("cap.pcap.writes.jsonl"))
+        .arg("--verbose")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("kernel: TCP_NODELAY changed during the connection; from write 101"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn trace_writes_without_bpf_says_so_in_one_line_and_captures() {
+    if !common::is_root() || !common::tools_present("trace_writes_without_bpf", &["setpriv"]) {
+        eprintln!("live: skipped, needs root and setpriv");
+        return;
+    }
+    let v = veth("kn");
+    // Root without CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN: capture works,
+    // BPF does not.
+    let cap = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &v.a,
+            "setpriv",
+            "--bounding-set=-bpf,-perfmon,-sys_admin",
+            bin(),
+        ])
+        .args(["--interface", &v.va, "--trace-writes", "--duration", "3s"])
+        .args([
+            "--filter",
+            "tcp port 5701",
+            "--write-size",
+            "4",
+            "--format",
+            "json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    exchange(&v, 5);
+    let out = cap.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("--trace-writes"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].contains("capturing without kernel writes"),
+        "{}",
+        lines[0]
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &r["flows"][0]["directions"][0];
+    assert_eq!(
+        (d["payload_bytes"].as_u64(), d["write_source"].as_str()),
+        (Some(40), Some("size"))
+    );
+}

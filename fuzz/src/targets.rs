@@ -126,7 +126,7 @@ pub mod flow_analysis {
     use nagle_analyze::pipeline::{Analyzer, Config};
     use nagle_analyze::render::{self, Format};
     use nagle_analyze::report::{self, Report};
-    use nagle_analyze::writes::WriteLog;
+    use nagle_analyze::writes::{SharedLog, WriteLog};
     use nagle_testkit::writer::{tcp_frame, TcpSpec};
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
     use std::sync::Arc;
@@ -267,7 +267,7 @@ pub mod flow_analysis {
             // and analysis with the log in memory.
             let acfg = Arc::new(AnalysisConfig {
                 write_size,
-                log: Some(Arc::new(WriteLog::from_writes(writes).into())),
+                log: Some(SharedLog::new(WriteLog::from_writes(writes).into())),
                 series,
                 ..Default::default()
             });

@@ -87,7 +87,11 @@ pub(super) fn write_boundaries(i: &BoundaryInput) -> WriteBoundaries {
 
 fn from_log(log: &Applied) -> WriteBoundaries {
     WriteBoundaries {
-        source: Some(WriteSource::Log),
+        source: Some(if log.kernel.is_some() {
+            WriteSource::Kernel
+        } else {
+            WriteSource::Log
+        }),
         confidence: Some(WriteConfidence::Exact),
         writes: Some(log.writes.len() as u64),
         per_segment: Some(log.wps.clone()),
@@ -207,6 +211,7 @@ mod tests {
             writes: WriteLog::from_writes([(0, 100), (1, 100)]),
             wps: BTreeMap::from([(2, 1)]),
             delays: vec![Some(5), None],
+            kernel: None,
         };
         let fr = lines(4, 10, Outcome::Active);
         let all = BoundaryInput {

@@ -28,7 +28,7 @@
 use super::observe::DirAnalysis;
 use super::stats::quantile;
 use crate::flow::{Dir, Pair};
-use crate::writes::{fit, LogSet, LogSocket, Misfit, WriteLog};
+use crate::writes::{fit, LogSet, LogSocket, Misfit, NagleBits, WriteLog};
 use crate::TsNs;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -209,14 +209,23 @@ pub(super) enum Outcome {
     /// No socket of the log could have sent it.
     NoCandidate,
     /// These writes are the direction's (offsets from their first).
-    Applied { trial: Trial, writes: WriteLog },
+    Applied {
+        trial: Trial,
+        writes: WriteLog,
+        kernel: Option<KernelStates>,
+    },
     /// Candidates existed; none fitted (the first one's socket and reason).
     Refused { socket: usize, why: Misfit },
 }
 
-/// The writes of `t` within the direction's lifetime: to `end_ts`, its
-/// last data segment (a write called later cannot be in it).
-fn cut(set: &LogSet, t: &Trial, end_ts: TsNs) -> WriteLog {
+/// A kernel-traced socket's Nagle state over the applied writes: (index
+/// among them, state from there on); empty when the kernel's field could
+/// not be read.
+pub(super) type KernelStates = Vec<(usize, NagleBits)>;
+
+/// The range of `t`'s writes within the direction's lifetime: to `end_ts`,
+/// its last data segment (a write called later cannot be in it).
+fn cut(set: &LogSet, t: &Trial, end_ts: TsNs) -> std::ops::Range<usize> {
     let s = &set.sockets[t.socket];
     let w = &s.writes;
     let n = if s.id.endpoints_known() {
@@ -226,7 +235,7 @@ fn cut(set: &LogSet, t: &Trial, end_ts: TsNs) -> WriteLog {
             .partition_point(|&x| x <= end_ts + CLOCK_TOLERANCE)
             .max(t.first)
     };
-    w.slice(t.first..n)
+    t.first..n
 }
 
 /// Check a direction's trials at the end of the flow (`end_ts`: the time of
@@ -234,7 +243,9 @@ fn cut(set: &LogSet, t: &Trial, end_ts: TsNs) -> WriteLog {
 pub(super) fn check(set: &LogSet, logs: DirLogs, payload_bytes: u64, end_ts: TsNs) -> Outcome {
     let mut refused = None;
     for t in logs.trials {
-        let writes = cut(set, &t, end_ts);
+        let range = cut(set, &t, end_ts);
+        let socket = &set.sockets[t.socket];
+        let writes = socket.writes.slice(range.clone());
         let verdict =
             fit(&writes, payload_bytes, &logs.segments, CLOCK_TOLERANCE).and(if t.active {
                 Ok(())
@@ -242,7 +253,14 @@ pub(super) fn check(set: &LogSet, logs: DirLogs, payload_bytes: u64, end_ts: TsN
                 Err(Misfit::MidStream)
             });
         match verdict {
-            Ok(()) => return Outcome::Applied { trial: t, writes },
+            Ok(()) => {
+                let kernel = socket.kernel.then(|| socket.states_in(range));
+                return Outcome::Applied {
+                    trial: t,
+                    writes,
+                    kernel,
+                };
+            }
             Err(why) => {
                 refused.get_or_insert((t.socket, why));
             }
@@ -301,12 +319,19 @@ pub(super) struct Applied {
     pub writes: WriteLog,
     pub wps: BTreeMap<u64, u64>,
     pub delays: Vec<Option<i64>>,
+    /// The writes came from the kernel, with the socket's states.
+    pub kernel: Option<KernelStates>,
 }
 
 /// Put an applied log's figures in place of the log-less ones; returns
 /// what the boundaries stage and the chart series read.
 pub(super) fn apply(da: &mut DirAnalysis, out: Outcome) -> Option<Applied> {
-    let Outcome::Applied { trial, writes } = out else {
+    let Outcome::Applied {
+        trial,
+        writes,
+        kernel,
+    } = out
+    else {
         return None;
     };
     for (s, (w, first_call)) in da.smalls.iter_mut().zip(&trial.smalls) {
@@ -322,6 +347,7 @@ pub(super) fn apply(da: &mut DirAnalysis, out: Outcome) -> Option<Applied> {
         writes,
         wps: trial.wps,
         delays,
+        kernel,
     })
 }
 
@@ -361,6 +387,7 @@ mod tests {
         LogSocket {
             id,
             writes: WriteLog::from_writes(writes.iter().map(|&(t, b)| (t * MS, b))),
+            ..Default::default()
         }
     }
 
@@ -492,6 +519,7 @@ mod tests {
         Outcome::Applied {
             trial,
             writes: WriteLog::from_writes([(0, 1)]),
+            kernel: None,
         }
     }
 

@@ -34,6 +34,7 @@ mod causes;
 mod framed;
 mod infer;
 mod intervals;
+mod kernel;
 mod logs;
 mod minshall;
 mod notes;
@@ -51,7 +52,7 @@ use crate::flow::{AckEvent, DataEvent};
 use crate::flow::{Dir, DirStats, FlowSummary, Pair, C2S, S2C};
 use crate::framing::FramingRules;
 use crate::report::{self, ms, secs, MssSource};
-use crate::writes::LogSet;
+use crate::writes::SharedLog;
 use observe::DirAnalysis;
 use path::PathTiming;
 use std::sync::Arc;
@@ -63,7 +64,7 @@ pub struct AnalysisConfig {
     pub write_size: Option<u32>,
     /// The write log (`--writes`): every socket it shows; each direction
     /// takes the writes that fit it (`logs`).
-    pub log: Option<Arc<LogSet>>,
+    pub log: Option<SharedLog>,
     /// Keep per-segment time series for charts.
     pub series: bool,
     /// Write boundaries from the protocol's framing (`--framing`).
@@ -151,9 +152,10 @@ fn resolve_logs(
     notes: &mut Vec<String>,
 ) -> Pair<Option<logs::Applied>> {
     let mut applied = Pair::<Option<logs::Applied>>::default();
-    let Some(set) = cfg.log.as_deref() else {
+    let Some(shared) = cfg.log.as_ref() else {
         return applied;
     };
+    let set = &*shared.read();
     let mut out = Pair::from_fn(|d| match dirs[d].logs.take() {
         Some(l) => {
             let last = dirs[d].last_data_ts.unwrap_or(f.end_ts);
@@ -221,7 +223,11 @@ fn direction(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> (report::Direction,
         .cfg
         .series
         .then(|| series::series(da, ctx.f.start_ts, ctx.logs[d].as_ref()));
-    (direction_report(ctx, d, m, judged, series), note)
+    let report = direction_report(ctx, d, m, judged, series);
+    if let Some(k) = &report.nagle.kernel {
+        note.extend(kernel::disagreement_note(k, report.nagle.verdict, side(d)));
+    }
+    (report, note)
 }
 
 /// Stages 2–7 for direction `d`, in order.
@@ -273,7 +279,11 @@ fn judge(ctx: &FlowContext, d: Dir, da: &DirAnalysis, m: &mut Measured) -> Judge
     let nagle = nagle(ctx, d, st, m);
     m.stalls.drop_unless_nagle(nagle.verdict);
     let claim_unit = m.bounds.unit.filter(|_| m.bounds.supports_claims());
-    let batched = m.bounds.messages() || m.bounds.source == Some(report::WriteSource::Log);
+    let batched = m.bounds.messages()
+        || matches!(
+            m.bounds.source,
+            Some(report::WriteSource::Log | report::WriteSource::Kernel)
+        );
     let causes = causes::coalescing_causes(&causes::CauseInput {
         verdict: nagle.verdict,
         aggregated: m
@@ -339,6 +349,7 @@ fn nagle(ctx: &FlowContext, d: Dir, st: &DirStats, m: &Measured) -> report::Nagl
         small_while_unacked: m.minshall.violations,
         small_while_unacked_in_recovery: m.minshall.violations_recovery,
         release_tolerance_ms: Some(ms(r.tolerance)),
+        kernel: kernel::kernel_nagle(ctx.logs[d].as_ref(), verdict),
     }
 }
 

@@ -252,9 +252,10 @@ impl FlowAnalysis {
     /// segment on each, with what it means for the small segment the
     /// observer recorded for it, if any (`recorded`).
     fn log_segment(&mut self, ev: &DataEvent, recorded: bool) {
-        let Some(set) = self.cfg.log.as_deref() else {
+        let Some(shared) = self.cfg.log.as_ref() else {
             return;
         };
+        let set = &*shared.read();
         let open = self.open.as_deref();
         let da = &mut self.dirs[ev.dir];
         let logs = da.logs.get_or_insert_with(|| {

@@ -15,6 +15,8 @@
 
 pub mod compressed;
 pub mod file;
+#[cfg(all(feature = "live", target_os = "linux"))]
+pub mod kernel;
 #[cfg(feature = "live")]
 pub mod live;
 

@@ -32,6 +32,7 @@ mod record;
 pub mod run_grid;
 pub mod tap;
 pub mod traffic;
+pub mod witness;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -201,6 +202,8 @@ struct RunData {
     /// The captures taken, sender side first.
     taken: Vec<tap::Taken>,
     sysctls: std::collections::BTreeMap<String, String>,
+    /// The sender's writes as the kernel recorded them, or why not.
+    kernel_writes: Result<Vec<crate::capture::kernel::KernelWrite>, String>,
 }
 
 impl RunData {
@@ -334,6 +337,7 @@ fn live_part(
 
     let abort = Arc::new(AtomicBool::new(false));
     let taps = start_taps(args, &snd, &rcv, dir, &abort)?;
+    let witness = witness::Witness::start();
     let traffic = run_traffic(&spec_of(args, interval), &snd, &rcv, &abort);
     // Let the last ACKs and FINs cross the path and reach the captures.
     if traffic.is_ok() {
@@ -344,6 +348,8 @@ fn live_part(
     let path_info = path.info.clone();
     let delay_stats = path.finish();
     let (sender, receiver) = traffic?;
+    let ip = |a: &str| a.parse().expect("the lab's addresses are IP addresses");
+    let kernel_writes = witness.finish(ip(delay::SENDER_ADDR), ip(RECEIVER_ADDR));
     Ok(RunData {
         ping_ms,
         path: path_info,
@@ -352,6 +358,7 @@ fn live_part(
         receiver,
         taken: taken.into_iter().collect::<anyhow::Result<_>>()?,
         sysctls,
+        kernel_writes,
     })
 }
 
@@ -423,6 +430,7 @@ pub fn run_one(
         "capture.pcap",
         "capture-receiver.pcap",
         "writes.jsonl",
+        "kernel-writes.jsonl",
         "requests.jsonl",
         "lab.json",
         "report.json",
@@ -434,6 +442,15 @@ pub fn run_one(
     let d = live_part(args, rtt, interval, dir)?;
     write_logs(dir, &d, args.mode == LabMode::Reqresp)?;
     let mut lab = record::build(args, rtt, interval, &d, started);
+    if let Ok(k) = &d.kernel_writes {
+        let lines: Vec<String> = k.iter().map(crate::kernel_join::json_line).collect();
+        write_lines(&dir.join("kernel-writes.jsonl"), &lines)?;
+    }
+    let w = witness::compare(&d.kernel_writes, &d.sender.log, args.nodelay);
+    if let Some(p) = w.problem.as_deref().filter(|_| d.kernel_writes.is_ok()) {
+        eprintln!("lab: WARNING: the kernel and the sender's log disagree: {p}");
+    }
+    lab.kernel_witness = Some(w);
     for t in &d.taken {
         if t.stats.dropped > 0 || t.stats.if_dropped > 0 {
             eprintln!(

@@ -28,6 +28,7 @@ pub(super) fn build(
         command: std::env::args().collect::<Vec<_>>().join(" "),
         date: started,
         kernel: super::kernel(),
+        kernel_witness: None,
         requested: requested(args, rtt_ms, interval),
         achieved: achieved(d, rtt_ms),
         path: path(d),

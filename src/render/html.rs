@@ -234,6 +234,9 @@ pub fn html(report: &Report, flows: &[&Flow]) -> anyhow::Result<String> {
                 esc(verdict_words(d)),
                 esc(&d.summary)
             );
+            if let Some(k) = &d.nagle.kernel {
+                let _ = writeln!(s, "<p>Kernel: {}</p>", esc(&super::kernel_words(k)));
+            }
             if !d.nagle.evidence.is_empty() || !d.coalescing_causes.is_empty() {
                 s.push_str("<ul>\n");
                 for e in &d.nagle.evidence {

@@ -529,6 +529,40 @@ fn direction_text(s: &mut String, d: &Direction) {
     for e in &d.nagle.evidence {
         let _ = writeln!(s, "    evidence: {e}");
     }
+    if let Some(k) = &d.nagle.kernel {
+        let _ = writeln!(s, "    kernel: {}", kernel_words(k));
+    }
+}
+
+/// `nagle.kernel` in words: the socket's setting, its changes, and whether
+/// the verdict agrees.
+pub fn kernel_words(k: &crate::report::KernelNagle) -> String {
+    use crate::report::KernelSetting;
+    let mut w = match k.setting {
+        KernelSetting::On => "TCP_NODELAY clear at every send call (Nagle on)".to_string(),
+        KernelSetting::Off => "TCP_NODELAY set at every send call (Nagle off)".to_string(),
+        KernelSetting::Changed => "TCP_NODELAY changed during the connection".to_string(),
+        KernelSetting::Unknown => "the socket's TCP_NODELAY state could not be read".to_string(),
+    };
+    for c in &k.changes {
+        let _ = write!(
+            w,
+            "; from write {} (at {:.6} s since the epoch) TCP_NODELAY {}{}",
+            c.write,
+            c.ts,
+            if c.nodelay { "set" } else { "clear" },
+            if c.cork { ", TCP_CORK set" } else { "" }
+        );
+    }
+    if k.corked_writes > 0 {
+        let _ = write!(w, "; {} writes with TCP_CORK set", k.corked_writes);
+    }
+    w.push_str(if k.disagrees {
+        "; DISAGREES with the verdict from packets (see notes)"
+    } else {
+        "; the verdict from packets does not contradict it"
+    });
+    w
 }
 
 /// CSV columns, one row per flow direction.

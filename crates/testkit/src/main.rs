@@ -1,7 +1,8 @@
 //! `nagle-testkit`: the test kit's command line. `nagle-testkit synth`
 //! writes a synthetic capture with a known truth (the benchmark and memory
 //! scripts' input, and single scenarios with their write logs); the flags
-//! are those of the former hidden `nagle-analyze synth`.
+//! are those of the former hidden `nagle-analyze synth`. `nagle-testkit
+//! sendload` is a timed send-heavy load (the `--trace-writes` benchmark).
 //!
 //! What it does not do: analyze anything (that is `nagle-analyze`).
 
@@ -28,6 +29,54 @@ struct Cli {
 enum Command {
     /// Write a synthetic capture with a known truth (tests, benchmark).
     Synth(Box<SynthArgs>),
+    /// A send-heavy load: small writes on loopback TCP connections, timed
+    /// (the `--trace-writes` overhead benchmark).
+    Sendload(SendloadArgs),
+}
+
+/// `nagle-testkit sendload`: connect to `--port` on 127.0.0.1 (its own
+/// listener, which discards), write `--writes` times `--size` bytes with
+/// TCP_NODELAY, and print `{"writes": N, "seconds": S, "ns_per_write": X}`.
+#[derive(Debug, clap::Args)]
+struct SendloadArgs {
+    #[arg(long, default_value_t = 5899)]
+    port: u16,
+    #[arg(long, default_value_t = 1_000_000)]
+    writes: u64,
+    #[arg(long, default_value_t = 16)]
+    size: usize,
+}
+
+fn sendload(a: &SendloadArgs) -> anyhow::Result<()> {
+    use std::io::Read;
+    let l = std::net::TcpListener::bind(("127.0.0.1", a.port))?;
+    let sink = std::thread::spawn(move || -> io::Result<u64> {
+        let (mut c, _) = l.accept()?;
+        let (mut buf, mut n) = (vec![0u8; 1 << 16], 0u64);
+        loop {
+            match c.read(&mut buf)? {
+                0 => return Ok(n),
+                k => n += k as u64,
+            }
+        }
+    });
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", a.port))?;
+    c.set_nodelay(true)?;
+    let data = vec![b'x'; a.size];
+    let start = std::time::Instant::now();
+    for _ in 0..a.writes {
+        c.write_all(&data)?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    drop(c);
+    let got = sink.join().map_err(|_| anyhow::anyhow!("sink thread"))??;
+    anyhow::ensure!(got == a.writes * a.size as u64, "sink got {got} bytes");
+    println!(
+        "{{\"writes\": {}, \"seconds\": {secs:.6}, \"ns_per_write\": {:.1}}}",
+        a.writes,
+        secs * 1e9 / a.writes as f64
+    );
+    Ok(())
 }
 
 /// `nagle-testkit synth`: write a synthetic capture.
@@ -101,6 +150,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Synth(a) => synth(&a),
+        Command::Sendload(a) => sendload(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
