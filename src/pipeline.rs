@@ -1041,6 +1041,7 @@ pub fn analyze_live(
     }
     flows.append(&mut watch.finished);
     flows.sort_by_key(|f| f.id);
+    summary.warnings.extend(kernel_disagreements(&flows));
     if let Some(e) = watch
         .failed
         .filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe)
@@ -1054,6 +1055,26 @@ pub fn analyze_live(
         kernel_writes: kernel,
     });
     Ok(Report::new(vec![summary], flows))
+}
+
+/// One warning naming the flows whose Nagle verdict the kernel's own
+/// socket state contradicts (`nagle.kernel.disagrees`), if any.
+fn kernel_disagreements(flows: &[report::Flow]) -> Option<String> {
+    let ids: Vec<String> = flows
+        .iter()
+        .filter(|f| {
+            f.directions
+                .iter()
+                .any(|d| d.nagle.kernel.as_ref().is_some_and(|k| k.disagrees))
+        })
+        .map(|f| f.id.to_string())
+        .collect();
+    (!ids.is_empty()).then(|| {
+        format!(
+            "the kernel's TCP_NODELAY state contradicts the Nagle verdict from packets in flow(s) {}: see their notes",
+            ids.join(", ")
+        )
+    })
 }
 
 /// The wall clock, ns since the epoch (the capture's clock).
