@@ -364,6 +364,9 @@ pub struct Advice {
     pub saving_ms: Option<f64>,
     pub saving_packets: Option<u64>,
     pub saving_bytes: Option<u64>,
+    /// Frame numbers (1-based, as Wireshark) of the first packets the
+    /// evidence rests on (at most 5; empty when the rule has none).
+    pub frames: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -399,6 +402,9 @@ pub struct Nagle {
     pub small_while_unacked_in_recovery: u64,
     /// Tolerance used for "released by an ACK", ms.
     pub release_tolerance_ms: Option<f64>,
+    /// Frame numbers (1-based, as Wireshark) of the first segments the
+    /// deciding evidence rests on (at most 5; empty when inconclusive).
+    pub evidence_frames: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]

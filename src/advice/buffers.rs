@@ -2,7 +2,10 @@
 //!
 //! A direction is *bulk* when it carried at least [`BULK_MIN_BYTES`] in at
 //! least [`BULK_MIN_SEGMENTS`] new segments with a known peer window, over a
-//! positive time. Of a bulk direction:
+//! positive time, and was not application-limited (fewer than
+//! [`APP_LIMITED_MIN_TURNS`] request/response turns: a sender that waits
+//! for the peer's requests is held by the application, whatever its
+//! buffers; thresholds in `super::thresholds`). Of a bulk direction:
 //! - [`rcvbuf`]: at least 30 % of new segments left no room in the peer's
 //!   window for another full segment, the receiver never closed its window
 //!   (that is rule 6), and the rate × path RTT is at least a quarter of the
@@ -19,14 +22,10 @@ use super::evidence::{bytes_text, receiver, sender, Draft, Evidence};
 use crate::flow::Dir;
 use crate::report::{ms, Direction};
 
-/// Bulk: at least 64 KiB of new data…
-pub const BULK_MIN_BYTES: u64 = 65536;
-/// …in at least this many segments sent with a known peer window.
-pub const BULK_MIN_SEGMENTS: u64 = 20;
-/// SO_RCVBUF: share of window-limited segments.
-const RCVBUF_MIN_LIMITED: f64 = 0.3;
-/// SO_SNDBUF: in-flight samples needed for a percentile.
-const SNDBUF_MIN_SAMPLES: usize = 50;
+use super::thresholds::{
+    APP_LIMITED_MIN_TURNS, BULK_MIN_BYTES, BULK_MIN_SEGMENTS, RCVBUF_MIN_LIMITED,
+    SNDBUF_MAX_WINDOW_SHARE, SNDBUF_MIN_SAMPLES, SNDBUF_PLATEAU,
+};
 
 /// A bulk direction's figures: its findings, data duration (ns), rate
 /// (bytes/s) and rate × path RTT (bytes).
@@ -40,7 +39,10 @@ struct Bulk<'a> {
 fn bulk<'a>(ev: &Evidence<'a>, d: Dir) -> Option<Bulk<'a>> {
     let dir = ev.direction(d)?;
     let dc = ev.collect(d);
-    if dir.payload_bytes < BULK_MIN_BYTES || dc.window_known < BULK_MIN_SEGMENTS {
+    if dir.payload_bytes < BULK_MIN_BYTES
+        || dc.window_known < BULK_MIN_SEGMENTS
+        || application_limited(ev, d)
+    {
         return None;
     }
     let dur = dc.duration()?;
@@ -52,6 +54,14 @@ fn bulk<'a>(ev: &Evidence<'a>, d: Dir) -> Option<Bulk<'a>> {
         rate,
         bdp,
     })
+}
+
+/// The sender of `d` sent in turns that the peer's data ended, at least
+/// [`APP_LIMITED_MIN_TURNS`] of them: it waited for the peer's requests
+/// (request/response, pipelining), so neither a buffer nor the window set
+/// its pace, and its transfer time includes the wait.
+fn application_limited(ev: &Evidence, d: Dir) -> bool {
+    ev.collect(d).turns >= APP_LIMITED_MIN_TURNS
 }
 
 /// The receiver's window held the bulk direction `d` (rule 4's trigger).
@@ -137,8 +147,8 @@ fn plateau(ev: &Evidence, d: Dir, b: &Bulk) -> Option<i64> {
     let p90 = v[(v.len() * 9 / 10).min(v.len() - 1)];
     let minw = dc.min_window.unwrap_or(0);
     (dc.max_inflight > 0
-        && p90 as f64 >= 0.9 * dc.max_inflight as f64
-        && (dc.max_inflight as f64) < 0.6 * minw as f64)
+        && p90 as f64 >= SNDBUF_PLATEAU * dc.max_inflight as f64
+        && (dc.max_inflight as f64) < SNDBUF_MAX_WINDOW_SHARE * minw as f64)
         .then_some(p90)
 }
 
@@ -205,6 +215,20 @@ mod tests {
             dc.inflight.push(65536);
         }
         f
+    }
+
+    /// Request/response turns (the peer's data ended each): no buffer
+    /// advice either way, whatever the window and the plateau say.
+    #[test]
+    fn no_buffer_advice_for_an_application_limited_direction() {
+        for limited in [0, 50] {
+            let mut f = transfer(limited);
+            f.collected.dirs[C2S].turns = APP_LIMITED_MIN_TURNS;
+            assert!(rcvbuf(&f.evidence(), C2S).is_none());
+            assert!(sndbuf(&f.evidence(), C2S).is_none());
+            f.collected.dirs[C2S].turns = APP_LIMITED_MIN_TURNS - 1;
+            assert!(rcvbuf(&f.evidence(), C2S).is_some() || sndbuf(&f.evidence(), C2S).is_some());
+        }
     }
 
     #[test]

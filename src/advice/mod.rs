@@ -49,6 +49,7 @@ mod keepalive;
 mod stalls;
 #[cfg(test)]
 mod testkit;
+pub mod thresholds;
 mod zero_window;
 
 pub use accept::DEFER_ACCEPT_MIN_GAP_NS;
@@ -95,6 +96,7 @@ struct Rule {
 const RULES: &[Rule] = &[
     Rule { name: "nagle_stalls", option: AdviceOption::TcpNodelay, scope: Scope::Direction(stalls::nagle_stalls) },
     Rule { name: "quickack", option: AdviceOption::TcpQuickack, scope: Scope::WithAbove(stalls::quickack) },
+    Rule { name: "nagle_held", option: AdviceOption::TcpNodelay, scope: Scope::Direction(stalls::nagle_held) },
     Rule { name: "cork", option: AdviceOption::TcpCork, scope: Scope::Direction(cork::cork) },
     Rule { name: "tinygrams", option: AdviceOption::TcpCork, scope: Scope::Direction(cork::tinygrams) },
     Rule { name: "defer_accept", option: AdviceOption::TcpDeferAccept, scope: Scope::Flow(accept::defer_accept) },
@@ -154,6 +156,7 @@ fn finish(ev: &Evidence, rule: &Rule, d: Draft) -> Advice {
         saving_ms: d.saving_ms,
         saving_packets: d.saving_packets,
         saving_bytes: d.saving_bytes,
+        frames: d.frames,
     }
 }
 
