@@ -45,6 +45,7 @@ mod buffers;
 mod collect;
 mod cork;
 mod evidence;
+pub mod group;
 mod keepalive;
 mod stalls;
 #[cfg(test)]
@@ -157,6 +158,7 @@ fn finish(ev: &Evidence, rule: &Rule, d: Draft) -> Advice {
         saving_packets: d.saving_packets,
         saving_bytes: d.saving_bytes,
         frames: d.frames,
+        rule: rule.name,
     }
 }
 

@@ -79,7 +79,11 @@ pub(super) fn nagle_stalls(ev: &Evidence, d: Dir) -> Option<Draft> {
             dir.stalls.total_ms, dir.stalls.count, median
         ),
     );
-    Some(draft.ms(Some(dir.stalls.total_ms)).frames(stall_frames(dir)))
+    Some(
+        draft
+            .ms(Some(dir.stalls.total_ms))
+            .frames(stall_frames(dir)),
+    )
 }
 
 /// TCP_QUICKACK on the receiver of a direction with stalls.
@@ -99,7 +103,11 @@ pub(super) fn quickack(ev: &Evidence, d: Dir) -> Option<Draft> {
             dir.stalls.total_ms, dir.stalls.count
         ),
     );
-    Some(draft.ms(Some(dir.stalls.total_ms)).frames(stall_frames(dir)))
+    Some(
+        draft
+            .ms(Some(dir.stalls.total_ms))
+            .frames(stall_frames(dir)),
+    )
 }
 
 /// Writes Nagle held in direction `d` (no stalls: [`nagle_stalls`] covers
@@ -109,10 +117,21 @@ fn held_writes(ev: &Evidence, d: Dir) -> Option<(usize, f64, f64)> {
     if dir.nagle.verdict != Verdict::On || stalled(ev, d).is_some() {
         return None;
     }
-    let waits: Vec<f64> = dir.write_delay_ms.as_ref()?.per_write.iter().flatten().copied().collect();
+    let waits: Vec<f64> = dir
+        .write_delay_ms
+        .as_ref()?
+        .per_write
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
     let total: f64 = waits.iter().sum();
     let mean = total / waits.len().max(1) as f64;
-    (total >= NAGLE_HELD_MIN_MS && mean >= NAGLE_HELD_MIN_MEAN_MS).then_some((waits.len(), total, mean))
+    (total >= NAGLE_HELD_MIN_MS && mean >= NAGLE_HELD_MIN_MEAN_MS).then_some((
+        waits.len(),
+        total,
+        mean,
+    ))
 }
 
 /// TCP_NODELAY on the writer of a direction where Nagle held writes for a
@@ -239,7 +258,11 @@ mod tests {
         let a = nagle_held(&f.evidence(), C2S).unwrap();
         assert_eq!(a.side, Side::Client);
         assert!((a.saving_ms.unwrap() - 1960.0).abs() < 1e-6);
-        assert!(a.evidence[0].contains("200 writes from"), "{:?}", a.evidence);
+        assert!(
+            a.evidence[0].contains("200 writes from"),
+            "{:?}",
+            a.evidence
+        );
         assert!(a.evidence[0].contains("9.8 ms on average"));
         assert_eq!(a.frames, vec![5, 7]);
         assert!(a.action.contains("TCP_NODELAY on the client socket"));
@@ -255,7 +278,10 @@ mod tests {
         let mut f = held(200, 9.8, Verdict::On);
         let s = &mut f.dir(C2S).stalls;
         (s.count, s.total_ms) = (1, 40.0);
-        assert!(nagle_held(&f.evidence(), C2S).is_none(), "the stall rule covers it");
+        assert!(
+            nagle_held(&f.evidence(), C2S).is_none(),
+            "the stall rule covers it"
+        );
     }
 
     #[test]

@@ -337,8 +337,19 @@ fn nagle(ctx: &FlowContext, d: Dir, st: &DirStats, m: &Measured) -> report::Nagl
             violations: m.minshall.violation_frames.clone(),
             held: r.held_frames.clone(),
             aggregated: r.aggregated_frames.clone(),
-            clocked: r.by_pure_ack.iter().take(releases::EVIDENCE_FRAMES).map(|x| x.frame).collect(),
-            stalls: m.stalls.events.iter().take(releases::EVIDENCE_FRAMES).map(|x| x.frame).collect(),
+            clocked: r
+                .by_pure_ack
+                .iter()
+                .take(releases::EVIDENCE_FRAMES)
+                .map(|x| x.frame)
+                .collect(),
+            stalls: m
+                .stalls
+                .events
+                .iter()
+                .take(releases::EVIDENCE_FRAMES)
+                .map(|x| x.frame)
+                .collect(),
         },
     };
     let (verdict, evidence) = verdict::nagle_verdict(&input);

@@ -46,8 +46,14 @@ pub(super) struct Release {
 pub(super) const EVIDENCE_FRAMES: usize = 5;
 
 /// The frames of the first [`EVIDENCE_FRAMES`] releases that pass `keep`.
-fn first_frames<'a>(r: impl Iterator<Item = &'a Release>, keep: impl Fn(&Release) -> bool) -> Vec<u64> {
-    r.filter(|r| keep(r)).take(EVIDENCE_FRAMES).map(|r| r.frame).collect()
+fn first_frames<'a>(
+    r: impl Iterator<Item = &'a Release>,
+    keep: impl Fn(&Release) -> bool,
+) -> Vec<u64> {
+    r.filter(|r| keep(r))
+        .take(EVIDENCE_FRAMES)
+        .map(|r| r.frame)
+        .collect()
 }
 
 /// The release tolerance (ns) for a capture point `near` (capture →

@@ -73,8 +73,16 @@ pub(crate) fn frames_text(frames: &[u64], count: u64) -> String {
         return String::new();
     }
     let list: Vec<String> = frames.iter().map(|f| f.to_string()).collect();
-    let more = if count > frames.len() as u64 { ", …" } else { "" };
-    let word = if frames.len() == 1 && count <= 1 { "frame" } else { "frames" };
+    let more = if count > frames.len() as u64 {
+        ", …"
+    } else {
+        ""
+    };
+    let word = if frames.len() == 1 && count <= 1 {
+        "frame"
+    } else {
+        "frames"
+    };
     format!(" ({word} {}{more})", list.join(", "))
 }
 
@@ -286,7 +294,10 @@ mod tests {
         };
         let (v, ev) = nagle_verdict(&held);
         assert_eq!(v, Verdict::On);
-        assert!(ev[0].starts_with("7 segment(s) (frames 4, 6, 9, …) carried"), "{ev:?}");
+        assert!(
+            ev[0].starts_with("7 segment(s) (frames 4, 6, 9, …) carried"),
+            "{ev:?}"
+        );
         let off = VerdictInput {
             violations: 2,
             frames: EvidenceFrames {
