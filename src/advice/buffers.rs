@@ -2,17 +2,19 @@
 //!
 //! A direction is *bulk* when it carried at least [`BULK_MIN_BYTES`] in at
 //! least [`BULK_MIN_SEGMENTS`] new segments with a known peer window, over a
-//! positive time, and was not application-limited (fewer than
-//! [`APP_LIMITED_MIN_TURNS`] request/response turns: a sender that waits
-//! for the peer's requests is held by the application, whatever its
-//! buffers; thresholds in `super::thresholds`). Of a bulk direction:
+//! positive time (thresholds in `super::thresholds`). Of a bulk direction:
 //! - [`rcvbuf`]: at least 30 % of new segments left no room in the peer's
 //!   window for another full segment, the receiver never closed its window
 //!   (that is rule 6), and the rate × path RTT is at least a quarter of the
 //!   window it was pinned at (else something else held the sender);
 //! - [`sndbuf`]: otherwise, with no retransmission and at least 50
 //!   in-flight samples, bytes in flight plateaued (90th percentile within
-//!   10 % of the maximum) below 60 % of the smallest advertised window.
+//!   10 % of the maximum) below 60 % of the smallest advertised window, and
+//!   the direction was not application-limited: data sent in at least
+//!   [`APP_LIMITED_MIN_TURNS`] turns that the peer's data ended (request /
+//!   response, pipelining) waited for the peer's requests, and its plateau
+//!   is the size of a reply, not of a buffer. (A full receive window is
+//!   direct evidence of its own, so `rcvbuf` is not gated so.)
 //!
 //! What they do not do: see the buffer sizes set (autotuning changes them),
 //! the path's capacity, or tell a small send buffer from an application
@@ -39,10 +41,7 @@ struct Bulk<'a> {
 fn bulk<'a>(ev: &Evidence<'a>, d: Dir) -> Option<Bulk<'a>> {
     let dir = ev.direction(d)?;
     let dc = ev.collect(d);
-    if dir.payload_bytes < BULK_MIN_BYTES
-        || dc.window_known < BULK_MIN_SEGMENTS
-        || application_limited(ev, d)
-    {
+    if dir.payload_bytes < BULK_MIN_BYTES || dc.window_known < BULK_MIN_SEGMENTS {
         return None;
     }
     let dur = dc.duration()?;
@@ -137,6 +136,7 @@ pub(super) fn rcvbuf(ev: &Evidence, d: Dir) -> Option<Draft> {
 fn plateau(ev: &Evidence, d: Dir, b: &Bulk) -> Option<i64> {
     let dc = ev.collect(d);
     if window_limited(ev, d, b)
+        || application_limited(ev, d)
         || b.dir.retransmissions != 0
         || dc.inflight.values().len() < SNDBUF_MIN_SAMPLES
     {
@@ -217,18 +217,15 @@ mod tests {
         f
     }
 
-    /// Request/response turns (the peer's data ended each): no buffer
-    /// advice either way, whatever the window and the plateau say.
+    /// Request/response turns (the peer's data ended each): the plateau
+    /// is a reply's size, not a buffer's: no SO_SNDBUF advice.
     #[test]
-    fn no_buffer_advice_for_an_application_limited_direction() {
-        for limited in [0, 50] {
-            let mut f = transfer(limited);
-            f.collected.dirs[C2S].turns = APP_LIMITED_MIN_TURNS;
-            assert!(rcvbuf(&f.evidence(), C2S).is_none());
-            assert!(sndbuf(&f.evidence(), C2S).is_none());
-            f.collected.dirs[C2S].turns = APP_LIMITED_MIN_TURNS - 1;
-            assert!(rcvbuf(&f.evidence(), C2S).is_some() || sndbuf(&f.evidence(), C2S).is_some());
-        }
+    fn no_sndbuf_advice_for_an_application_limited_direction() {
+        let mut f = transfer(0);
+        f.collected.dirs[C2S].turns = APP_LIMITED_MIN_TURNS;
+        assert!(sndbuf(&f.evidence(), C2S).is_none());
+        f.collected.dirs[C2S].turns = APP_LIMITED_MIN_TURNS - 1;
+        assert!(sndbuf(&f.evidence(), C2S).is_some());
     }
 
     #[test]

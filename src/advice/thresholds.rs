@@ -40,10 +40,11 @@ pub const DEFER_ACCEPT_MIN_GAP_NS: i64 = 1_000_000;
 pub const BULK_MIN_BYTES: u64 = 65536;
 /// … in at least this many segments sent with a known peer window.
 pub const BULK_MIN_SEGMENTS: u64 = 20;
-/// A direction whose data came in at least this many turns, each ended by
-/// the peer's data, is application-limited (request/response): its sender
-/// waited for the peer, not for a buffer, and its transfer time includes
-/// that wait. No buffer advice is given for it.
+/// SO_SNDBUF: a direction whose data came in at least this many turns,
+/// each ended by the peer's data, is application-limited (request /
+/// response, pipelining): its sender waited for the peer, not for a
+/// buffer, and its transfer time includes that wait. No SO_SNDBUF advice
+/// is given for it.
 pub const APP_LIMITED_MIN_TURNS: u64 = 2;
 /// SO_RCVBUF: share of new segments that left no room for another full
 /// segment in the receiver's window.
