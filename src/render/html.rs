@@ -1,7 +1,7 @@
 //! The report for people to read and embed: one self-contained HTML file,
 //! or a Markdown file next to its chart files.
 //!
-//! What it does: the advice of every flow (most saving first), a summary
+//! What it does: the advice grouped by endpoint across flows (most saving first), a summary
 //! table ranked by cost (one row per flow direction that carries data:
 //! path RTT, segments, coalescing, ACK delay, stalls, the Nagle verdict in
 //! words; every cell with its unit; the flow cell links to the flow's
