@@ -228,15 +228,20 @@ pub struct Report {
     pub tool: String,
     pub captures: Vec<CaptureSummary>,
     pub flows: Vec<Flow>,
+    /// Every flow's advice grouped by endpoint, rule and side, most saving
+    /// first (see `advice::group`).
+    pub advice_groups: Vec<AdviceGroup>,
 }
 
 impl Report {
     pub fn new(captures: Vec<CaptureSummary>, flows: Vec<Flow>) -> Self {
+        let advice_groups = crate::advice::group::group(&flows);
         Report {
             schema_version: SCHEMA_VERSION,
             tool: TOOL.to_string(),
             captures,
             flows,
+            advice_groups,
         }
     }
 }
@@ -380,6 +385,40 @@ pub struct Advice {
     pub saving_ms: Option<f64>,
     pub saving_packets: Option<u64>,
     pub saving_bytes: Option<u64>,
+    /// Frame numbers (1-based, as Wireshark) of the first packets the
+    /// evidence rests on (at most 5; empty when the rule has none).
+    pub frames: Vec<u64>,
+    /// The rule that gave it (`nagle_stalls`, `nagle_held`, `cork`, …;
+    /// README "Advice").
+    pub rule: &'static str,
+}
+
+/// One endpoint's advice of one rule, over every flow that got it: what
+/// the text and HTML reports list instead of repeating a paragraph per
+/// connection.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdviceGroup {
+    pub option: AdviceOption,
+    pub rule: &'static str,
+    pub side: Side,
+    /// The server's `ip:port`; the client's address without the port
+    /// (its ports change from connection to connection).
+    pub endpoint: String,
+    /// Flows (connections) that got this advice.
+    pub connections: u64,
+    /// Their ids, the first 20 in report order.
+    pub flows: Vec<u64>,
+    /// Savings summed over those flows (null when none had one).
+    pub saving_ms: Option<f64>,
+    pub saving_packets: Option<u64>,
+    /// What it would save, in words, for the whole group.
+    pub estimated_saving: String,
+    /// The costliest flow's advice, as an example: its id, action,
+    /// evidence and frames.
+    pub example_flow: u64,
+    pub action: String,
+    pub evidence: Vec<String>,
+    pub frames: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -415,6 +454,9 @@ pub struct Nagle {
     pub small_while_unacked_in_recovery: u64,
     /// Tolerance used for "released by an ACK", ms.
     pub release_tolerance_ms: Option<f64>,
+    /// Frame numbers (1-based, as Wireshark) of the first segments the
+    /// deciding evidence rests on (at most 5; empty when inconclusive).
+    pub evidence_frames: Vec<u64>,
     /// What the socket's own setting was, from kernel-traced writes
     /// (absent without them).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -465,3 +465,128 @@ fn defer_accept_only_when_the_request_comes_late() {
         .expect("gap in the evidence");
     assert!(gap >= 1.0, "{gap}");
 }
+
+// ------------------------------------------- issue 17: advice worth acting on
+
+/// The lab's Nagle-on capture with its write log: Nagle held 200 writes
+/// for 9.8 ms each on average (no delayed-ACK stall: the receiver ACKed at
+/// once), so TCP_NODELAY is advised with that measured wait as the saving,
+/// and it comes first.
+#[test]
+fn lab_nagle_on_int1_advises_nodelay_with_the_held_writes() {
+    let r = lab("nagle-on-rtt20-int1");
+    let f = &r.flows[0];
+    let d = &f.directions[0];
+    assert_eq!(d.nagle.verdict, "on");
+    assert_eq!(d.stalls.count, 0);
+    let nd = find(f, "TCP_NODELAY");
+    assert_eq!(nd.len(), 1, "{:?}", options(f));
+    assert_eq!((nd[0].rule, nd[0].side.as_str()), ("nagle_held", "client"));
+    let waits: Vec<f64> = d
+        .write_delay_ms
+        .as_ref()
+        .unwrap()
+        .per_write
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
+    assert_eq!(waits.len(), 200);
+    let total: f64 = waits.iter().sum();
+    assert!((nd[0].saving_ms.unwrap() - total).abs() < 1e-6);
+    assert!(
+        (total / 200.0 - 9.8).abs() < 0.1,
+        "mean wait {}",
+        total / 200.0
+    );
+    assert!(
+        nd[0].evidence[0].contains("200 writes"),
+        "{:?}",
+        nd[0].evidence
+    );
+    assert!(nd[0].evidence[0].contains("9.8 ms on average"));
+    // Frames of the releases Nagle held, as Wireshark numbers them.
+    assert!(!nd[0].frames.is_empty());
+    assert_eq!(nd[0].frames, d.nagle.evidence_frames);
+    assert_eq!(f.advice[0].option, "TCP_NODELAY");
+    assert_ordered(f);
+}
+
+/// Without a write log the holds' cost is not measured: no TCP_NODELAY.
+/// With Nagle off (the TCP_NODELAY fixture, whose writes waited for the
+/// congestion window) never, log or not.
+#[test]
+fn no_held_nodelay_advice_without_a_log_or_with_nagle_off() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/lab");
+    let plain = |n: &str| {
+        analyze(
+            &dir.join(n).join("capture.pcap").to_string_lossy(),
+            &Config::default(),
+        )
+    };
+    let r = plain("nagle-on-rtt20-int1");
+    assert!(find(&r.flows[0], "TCP_NODELAY").is_empty());
+    let r = lab("nodelay-rtt20-int1");
+    let f = &r.flows[0];
+    assert_eq!(f.directions[0].nagle.verdict, "off");
+    assert!(nagle_analyze::render::held_write_ms(&f.directions[0]) > 5.0);
+    assert!(find(f, "TCP_NODELAY").is_empty(), "{:?}", options(f));
+}
+
+/// Redis-style pipelining: the server answers each request with 1000
+/// bytes, well below the client's window, 300 times. Bytes in flight
+/// plateau at one reply, which once drew SO_SNDBUF advice "towards 2 KiB"
+/// saving half the transfer; the sender was waiting for requests, not for
+/// a buffer: no buffer advice.
+#[test]
+fn request_response_gets_no_buffer_advice() {
+    let mut spec = FlowSpec::new(
+        MS,
+        Workload::RequestResponse {
+            parts: vec![30],
+            response: 1000,
+            requests: 300,
+            think_ns: 2 * MS,
+        },
+    );
+    spec.server_ack = AckPolicy::Delayed { timer_ns: 40 * MS };
+    let p = synth_capture("reqresp-pipelined", spec);
+    let r = analyze(&p, &Config::default());
+    let f = &r.flows[0];
+    let s2c = &f.directions[1];
+    assert!(s2c.payload_bytes >= 300_000, "{}", s2c.payload_bytes);
+    assert!(s2c.data_segments >= 300);
+    for o in ["SO_SNDBUF", "SO_RCVBUF"] {
+        assert!(find(f, o).is_empty(), "{o}: {:?}", options(f));
+    }
+}
+
+/// A browsing capture: 5 connections to one web server get the same
+/// TCP_CORK and TCP_DEFER_ACCEPT advice; the report lists each once, for
+/// the server, with the savings summed (JSON keeps each flow's own).
+#[test]
+fn corpus_browsing_advice_is_grouped_by_server() {
+    let Some(dir) = common::corpus_dir("corpus_browsing_advice_is_grouped_by_server") else {
+        return;
+    };
+    let r = analyze(
+        &dir.join("http_keepalive_browsing.pcap").to_string_lossy(),
+        &Config::default(),
+    );
+    let per_flow = |o: &str| -> Vec<&Advice> { r.flows.iter().flat_map(|f| find(f, o)).collect() };
+    for o in ["TCP_CORK", "TCP_DEFER_ACCEPT"] {
+        let each = per_flow(o);
+        assert!(each.len() >= 5, "{o}: {}", each.len());
+        let g: Vec<_> = r.advice_groups.iter().filter(|g| g.option == o).collect();
+        assert_eq!(g.len(), 1, "{o}: {g:#?}");
+        assert_eq!(g[0].endpoint, "192.150.187.43:80");
+        assert_eq!(g[0].connections, each.len() as u64);
+        let packets: u64 = each.iter().filter_map(|a| a.saving_packets).sum();
+        assert_eq!(g[0].saving_packets, Some(packets));
+        assert!(g[0]
+            .estimated_saving
+            .contains(&format!("{packets} packets in all over")));
+    }
+    // Ranked by total saving: CORK's packets outweigh one ACK per connection.
+    assert_eq!(r.advice_groups[0].option, "TCP_CORK");
+}

@@ -987,3 +987,39 @@ fn chromium_check(path: &Path, n_charts: usize) {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     assert!(png.len() > 10_000, "screenshot suspiciously small");
 }
+
+/// The HTML page's advice section lists each endpoint's advice once: the
+/// browsing capture's 5 connections to one web server give one TCP_CORK
+/// entry with the packets summed, linking to the charted flows.
+#[test]
+fn html_advice_is_grouped_by_endpoint() {
+    let Some(corpus) = nagle_testkit::helpers::corpus_dir("html_advice_is_grouped_by_endpoint")
+    else {
+        return;
+    };
+    let dir = out_dir("html-grouped");
+    let p = corpus.join("http_keepalive_browsing.pcap");
+    let r = pipeline::analyze_files(&[p.display().to_string()], &Config::default()).unwrap();
+    let flows = charts::select_flows(&r, &[], 2).unwrap();
+    let path = dir.join("report.html");
+    html::write_report(&r, &flows, &path, ChartFormat::Svg).unwrap();
+    let s = std::fs::read_to_string(&path).unwrap();
+    let advice = &s[s.find("<h2>Advice").unwrap()..s.find("<h2>Summary").unwrap()];
+    let cork: Vec<&str> = advice
+        .lines()
+        .filter(|l| l.starts_with("<li><b>TCP_CORK</b>"))
+        .collect();
+    assert_eq!(cork.len(), 1, "{advice}");
+    assert!(
+        cork[0].contains("<code>192.150.187.43:80</code>, 5 connection(s)"),
+        "{}",
+        cork[0]
+    );
+    let g = r.advice_groups.iter().find(|g| g.option == "TCP_CORK").unwrap();
+    assert!(cork[0].contains(&format!("{} packets in all", g.saving_packets.unwrap())));
+    for f in &flows {
+        if g.flows.contains(&f.id) {
+            assert!(cork[0].contains(&format!("href=\"#flow{}\"", f.id)), "{}", cork[0]);
+        }
+    }
+}

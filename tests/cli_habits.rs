@@ -289,10 +289,19 @@ fn text_leads_with_a_summary_and_a_ranked_table() {
         "summary first: {}",
         lines[0]
     );
+    // Each capture: its line, then its first and last packet times.
+    for i in 0..4 {
+        assert!(lines[2 * i].contains("capture.pcap: "), "{}", lines[2 * i]);
+        assert!(
+            lines[2 * i + 1].starts_with("  first packet 2026-11-22T"),
+            "{}",
+            lines[2 * i + 1]
+        );
+    }
     assert!(
-        lines[4].starts_with("4 flows, 5 directions with data"),
+        lines[8].starts_with("4 flows, 5 directions with data"),
         "{}",
-        lines[4]
+        lines[8]
     );
     let head = lines
         .iter()
@@ -346,5 +355,80 @@ fn text_leads_with_a_summary_and_a_ranked_table() {
         d.lines().filter(|l| l.starts_with("flow ")).count(),
         4,
         "default top 10"
+    );
+}
+
+/// tshark's instant (`-t ud`, UTC) of the fixture's first and last frame,
+/// checked with `tshark -r … -t ud`; frame numbers on evidence and advice;
+/// the advice listed once per endpoint, above the details.
+#[test]
+fn text_shows_packet_times_frames_and_grouped_advice() {
+    let f = fixture("nagle-on-rtt20-int1");
+    let log = f.replace("capture.pcap", "writes.jsonl");
+    let o = run(&[&f, "--writes", &log]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let t = String::from_utf8(o.stdout).unwrap();
+    let times = t
+        .lines()
+        .filter(|l| l.trim_start().starts_with("first packet "))
+        .collect::<Vec<_>>();
+    assert_eq!(times.len(), 2, "capture and flow: {times:?}");
+    let iso = |s: &str| {
+        s.len() == 27 && s.ends_with('Z') && s.as_bytes()[10] == b'T' && s.as_bytes()[19] == b'.'
+    };
+    for l in &times {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        assert!(iso(w[2].trim_end_matches(',')), "{l}");
+        assert!(iso(w[5]), "{l}");
+    }
+    assert_eq!(times[0], times[1], "one flow: the capture's own span");
+    // The verdict's evidence names the frames Nagle released.
+    assert!(
+        t.contains("9 segment(s) (frames 6, 8, 10, 12, 14, …) carried writes"),
+        "{t}"
+    );
+    let list = t.find("\nadvice, most saving first").expect("advice list");
+    let details = t.find("\ndetails of the top").expect("details");
+    assert!(list < details);
+    let advice = &t[list..details];
+    assert!(
+        advice.contains("  1. TCP_NODELAY on the client 10.77.0.1, flow 0: set TCP_NODELAY"),
+        "{advice}"
+    );
+    assert!(advice.contains("200 writes from 10.77.0.1:"), "{advice}");
+    assert!(
+        advice.contains("       frames: 6, 8, 10, 12, 14"),
+        "{advice}"
+    );
+    // The flow's details refer to it in one line each, with frames.
+    assert!(
+        t[details..].contains(
+            "  advice: TCP_NODELAY on the client 10.77.0.1:46512 (frames 6, 8, 10, 12, 14): up to"
+        ),
+        "{}",
+        &t[details..]
+    );
+}
+
+/// A browsing capture: 5 connections to one server, one entry each for
+/// TCP_CORK and TCP_DEFER_ACCEPT, not one paragraph per connection.
+#[test]
+fn browsing_advice_is_one_entry_per_server() {
+    let Some(dir) = nagle_testkit::helpers::corpus_dir("browsing_advice_is_one_entry_per_server")
+    else {
+        return;
+    };
+    let p = dir.join("http_keepalive_browsing.pcap");
+    let o = run(&[p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let t = String::from_utf8(o.stdout).unwrap();
+    for o in ["TCP_CORK", "TCP_DEFER_ACCEPT"] {
+        let head = format!("{o} on the server 192.150.187.43:80, 5 connections (flows ");
+        assert_eq!(t.matches(&head).count(), 1, "{o}: {t}");
+    }
+    assert!(t.contains("packets in all over 5 connections"));
+    assert!(
+        !t.contains("advice (most costly first)"),
+        "no per-flow paragraphs"
     );
 }

@@ -288,6 +288,7 @@ pub mod flow_analysis {
         let report = Report {
             schema_version: report::SCHEMA_VERSION,
             tool: "fuzz".into(),
+            advice_groups: nagle_analyze::advice::group::group(&flows),
             captures: vec![summary],
             flows,
         };

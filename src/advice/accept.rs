@@ -14,9 +14,7 @@ use super::evidence::{Draft, Evidence};
 use crate::flow::{C2S, S2C};
 use crate::report::{ms, Side};
 
-/// TCP_DEFER_ACCEPT is advised when the client's first data came at least
-/// this long after its handshake ACK (1 ms).
-pub const DEFER_ACCEPT_MIN_GAP_NS: i64 = 1_000_000;
+pub use super::thresholds::DEFER_ACCEPT_MIN_GAP_NS;
 
 /// Set TCP_DEFER_ACCEPT (client spoke first, late), or do not (server
 /// spoke first).
@@ -56,7 +54,8 @@ fn set_it(ev: &Evidence, gap: i64) -> Draft {
         vec![
             "the client's third handshake packet was a pure ACK".into(),
             format!(
-                "the client spoke first: its first data followed that ACK {:.3} ms later",
+                "the client spoke first: its first data (frame {}) followed that ACK {:.3} ms later",
+                ev.collected.first_data_frame,
                 ms(gap)
             ),
             ev.seen_sentence(),
@@ -66,7 +65,7 @@ fn set_it(ev: &Evidence, gap: i64) -> Draft {
             ms(gap)
         ),
     );
-    draft.packets(1)
+    draft.packets(1).frames([ev.collected.first_data_frame])
 }
 
 #[cfg(test)]

@@ -2,14 +2,19 @@
 //!
 //! A direction is *bulk* when it carried at least [`BULK_MIN_BYTES`] in at
 //! least [`BULK_MIN_SEGMENTS`] new segments with a known peer window, over a
-//! positive time. Of a bulk direction:
+//! positive time (thresholds in `super::thresholds`). Of a bulk direction:
 //! - [`rcvbuf`]: at least 30 % of new segments left no room in the peer's
 //!   window for another full segment, the receiver never closed its window
 //!   (that is rule 6), and the rate × path RTT is at least a quarter of the
 //!   window it was pinned at (else something else held the sender);
 //! - [`sndbuf`]: otherwise, with no retransmission and at least 50
 //!   in-flight samples, bytes in flight plateaued (90th percentile within
-//!   10 % of the maximum) below 60 % of the smallest advertised window.
+//!   10 % of the maximum) below 60 % of the smallest advertised window, and
+//!   the direction was not application-limited: data sent in at least
+//!   [`APP_LIMITED_MIN_TURNS`] turns that the peer's data ended (request /
+//!   response, pipelining) waited for the peer's requests, and its plateau
+//!   is the size of a reply, not of a buffer. (A full receive window is
+//!   direct evidence of its own, so `rcvbuf` is not gated so.)
 //!
 //! What they do not do: see the buffer sizes set (autotuning changes them),
 //! the path's capacity, or tell a small send buffer from an application
@@ -19,14 +24,10 @@ use super::evidence::{bytes_text, receiver, sender, Draft, Evidence};
 use crate::flow::Dir;
 use crate::report::{ms, Direction};
 
-/// Bulk: at least 64 KiB of new data…
-pub const BULK_MIN_BYTES: u64 = 65536;
-/// …in at least this many segments sent with a known peer window.
-pub const BULK_MIN_SEGMENTS: u64 = 20;
-/// SO_RCVBUF: share of window-limited segments.
-const RCVBUF_MIN_LIMITED: f64 = 0.3;
-/// SO_SNDBUF: in-flight samples needed for a percentile.
-const SNDBUF_MIN_SAMPLES: usize = 50;
+use super::thresholds::{
+    APP_LIMITED_MIN_TURNS, BULK_MIN_BYTES, BULK_MIN_SEGMENTS, RCVBUF_MIN_LIMITED,
+    SNDBUF_MAX_WINDOW_SHARE, SNDBUF_MIN_SAMPLES, SNDBUF_PLATEAU,
+};
 
 /// A bulk direction's figures: its findings, data duration (ns), rate
 /// (bytes/s) and rate × path RTT (bytes).
@@ -52,6 +53,14 @@ fn bulk<'a>(ev: &Evidence<'a>, d: Dir) -> Option<Bulk<'a>> {
         rate,
         bdp,
     })
+}
+
+/// The sender of `d` sent in turns that the peer's data ended, at least
+/// [`APP_LIMITED_MIN_TURNS`] of them: it waited for the peer's requests
+/// (request/response, pipelining), so neither a buffer nor the window set
+/// its pace, and its transfer time includes the wait.
+fn application_limited(ev: &Evidence, d: Dir) -> bool {
+    ev.collect(d).turns >= APP_LIMITED_MIN_TURNS
 }
 
 /// The receiver's window held the bulk direction `d` (rule 4's trigger).
@@ -127,6 +136,7 @@ pub(super) fn rcvbuf(ev: &Evidence, d: Dir) -> Option<Draft> {
 fn plateau(ev: &Evidence, d: Dir, b: &Bulk) -> Option<i64> {
     let dc = ev.collect(d);
     if window_limited(ev, d, b)
+        || application_limited(ev, d)
         || b.dir.retransmissions != 0
         || dc.inflight.values().len() < SNDBUF_MIN_SAMPLES
     {
@@ -137,8 +147,8 @@ fn plateau(ev: &Evidence, d: Dir, b: &Bulk) -> Option<i64> {
     let p90 = v[(v.len() * 9 / 10).min(v.len() - 1)];
     let minw = dc.min_window.unwrap_or(0);
     (dc.max_inflight > 0
-        && p90 as f64 >= 0.9 * dc.max_inflight as f64
-        && (dc.max_inflight as f64) < 0.6 * minw as f64)
+        && p90 as f64 >= SNDBUF_PLATEAU * dc.max_inflight as f64
+        && (dc.max_inflight as f64) < SNDBUF_MAX_WINDOW_SHARE * minw as f64)
         .then_some(p90)
 }
 
@@ -205,6 +215,17 @@ mod tests {
             dc.inflight.push(65536);
         }
         f
+    }
+
+    /// Request/response turns (the peer's data ended each): the plateau
+    /// is a reply's size, not a buffer's: no SO_SNDBUF advice.
+    #[test]
+    fn no_sndbuf_advice_for_an_application_limited_direction() {
+        let mut f = transfer(0);
+        f.collected.dirs[C2S].turns = APP_LIMITED_MIN_TURNS;
+        assert!(sndbuf(&f.evidence(), C2S).is_none());
+        f.collected.dirs[C2S].turns = APP_LIMITED_MIN_TURNS - 1;
+        assert!(sndbuf(&f.evidence(), C2S).is_some());
     }
 
     #[test]

@@ -49,11 +49,13 @@ impl InFlight {
 pub(super) struct DirCollect {
     /// Completed turns, segments in them, the minimum segments their bytes
     /// needed (⌈bytes / MSS⌉, at most the segments sent), and the turns
-    /// that carried more segments than that.
+    /// that carried more segments than that (with the first frames of the
+    /// first few of those).
     pub turns: u64,
     pub turn_segments: u64,
     pub turn_min_segments: u64,
     pub turns_over: u64,
+    pub turns_over_frames: Vec<u64>,
     /// New data segments sent with a known peer window, and those with no
     /// room for another full segment.
     pub window_known: u64,
@@ -85,13 +87,16 @@ impl DirCollect {
     }
 
     /// Count a completed turn of `segs` segments carrying `bytes`.
-    fn close_turn(&mut self, segs: u64, bytes: u64, mss: u32) {
+    fn close_turn(&mut self, segs: u64, bytes: u64, mss: u32, frame: u64) {
         let min = bytes.div_ceil(mss.max(1) as u64).max(1);
         self.turns += 1;
         self.turn_segments += segs;
         self.turn_min_segments += min.min(segs);
         if segs > min {
             self.turns_over += 1;
+            if self.turns_over_frames.len() < super::evidence::ADVICE_FRAMES {
+                self.turns_over_frames.push(frame);
+            }
         }
     }
 
@@ -136,6 +141,8 @@ struct Turn {
     bytes: u64,
     /// Largest MSS known during the turn.
     mss: u32,
+    /// Its first segment's frame.
+    frame: u64,
 }
 
 /// Evidence gathered while the flow runs (one per flow).
@@ -146,19 +153,21 @@ pub struct Collector {
     turn: Option<Turn>,
     /// Last data or newly acknowledging ACK (not keep-alives).
     last_activity: Option<TsNs>,
-    /// First data segment of the connection: direction and time.
+    /// First data segment of the connection: direction and time …
     pub(super) first_data: Option<(Dir, TsNs)>,
+    /// … and its frame number.
+    pub(super) first_data_frame: u64,
 }
 
 impl Collector {
     fn close_turn(&mut self) {
         if let Some(t) = self.turn.take() {
-            self.dirs[t.dir].close_turn(t.segments, t.bytes, t.mss);
+            self.dirs[t.dir].close_turn(t.segments, t.bytes, t.mss, t.frame);
         }
     }
 
     /// Extend the turn of `d`, or close the other one and start it.
-    fn extend_turn(&mut self, d: Dir, len: u32, mss: u32) {
+    fn extend_turn(&mut self, d: Dir, len: u32, mss: u32, frame: u64) {
         match &mut self.turn {
             Some(t) if t.dir == d => {
                 t.segments += 1;
@@ -172,6 +181,7 @@ impl Collector {
                     segments: 1,
                     bytes: len as u64,
                     mss,
+                    frame,
                 });
             }
         }
@@ -192,9 +202,12 @@ impl Collector {
             SegmentKind::New | SegmentKind::OutOfOrder => {}
         }
         self.last_activity = Some(ev.ts);
-        self.first_data.get_or_insert((d, ev.ts));
+        if self.first_data.is_none() {
+            self.first_data = Some((d, ev.ts));
+            self.first_data_frame = ev.frame;
+        }
         let mss = ev.mss.unwrap_or(ev.len).max(1);
-        self.extend_turn(d, ev.len, mss);
+        self.extend_turn(d, ev.len, mss, ev.frame);
         let dc = &mut self.dirs[d];
         dc.first_data.get_or_insert(ev.ts);
         dc.last_data = Some(ev.ts);

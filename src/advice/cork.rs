@@ -11,17 +11,10 @@
 //! answer closed.
 
 use super::evidence::{bytes_text, header_per_frame, sender, Draft, Evidence};
+use super::thresholds::{CORK_MIN_EXTRA, CORK_MIN_TURNS, TINY_MIN_EXTRA, TINY_MIN_SMALL};
 use crate::flow::{Dir, C2S, S2C};
 use crate::report::{ms, Verdict};
 
-/// At least this many turns from the direction.
-const CORK_MIN_TURNS: u64 = 2;
-/// At least this many extra segments in all.
-const CORK_MIN_EXTRA: u64 = 2;
-/// Tinygrams: at least this many small segments.
-const TINY_MIN_SMALL: u64 = 20;
-/// Tinygrams: at least this many segments beyond what was needed.
-const TINY_MIN_EXTRA: u64 = 10;
 /// MSS assumed when the direction's is unknown.
 const DEFAULT_MSS: u64 = 1448;
 
@@ -40,8 +33,9 @@ pub(super) fn cork(ev: &Evidence, d: Dir) -> Option<Draft> {
     let header = header_per_frame(dir);
     let evidence = vec![
         format!(
-            "{} transaction turn(s) from {} carried {} segments where their bytes needed {} ({:.2} extra per turn, {} turn(s) with extra segments)",
-            dc.turns, dir.from, dc.turn_segments, dc.turn_min_segments, per_turn, dc.turns_over
+            "{} transaction turn(s) from {} carried {} segments where their bytes needed {} ({:.2} extra per turn, {} turn(s) with extra segments{})",
+            dc.turns, dir.from, dc.turn_segments, dc.turn_min_segments, per_turn, dc.turns_over,
+            starting_at(&dc.turns_over_frames)
         ),
         format!(
             "Nagle verdict {}; {} of {} data segments below the MSS",
@@ -64,8 +58,18 @@ pub(super) fn cork(ev: &Evidence, d: Dir) -> Option<Draft> {
     Some(
         draft
             .packets(extra)
-            .bytes((extra as f64 * header).round() as u64),
+            .bytes((extra as f64 * header).round() as u64)
+            .frames(dc.turns_over_frames.iter().copied()),
     )
+}
+
+/// ", starting at frames 3, 9, …" for the turns with extra segments.
+fn starting_at(frames: &[u64]) -> String {
+    if frames.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = frames.iter().map(|f| f.to_string()).collect();
+    format!(", the first starting at frames {}", list.join(", "))
 }
 
 /// The figures of a tinygram stream: path RTT and median send interval

@@ -96,7 +96,13 @@ pub(super) struct Draft {
     pub saving_ms: Option<f64>,
     pub saving_packets: Option<u64>,
     pub saving_bytes: Option<u64>,
+    /// Frames (1-based, as Wireshark) of the first packets the evidence
+    /// rests on.
+    pub frames: Vec<u64>,
 }
+
+/// Frames an advice quotes, at most.
+pub(super) const ADVICE_FRAMES: usize = 5;
 
 impl Draft {
     pub fn new(side: Side, action: String, evidence: Vec<String>, saving: String) -> Draft {
@@ -108,7 +114,18 @@ impl Draft {
             saving_ms: None,
             saving_packets: None,
             saving_bytes: None,
+            frames: Vec::new(),
         }
+    }
+
+    /// The first [`ADVICE_FRAMES`] of `frames` (zeros, unknown, dropped).
+    pub fn frames(mut self, frames: impl IntoIterator<Item = u64>) -> Draft {
+        self.frames = frames
+            .into_iter()
+            .filter(|&f| f > 0)
+            .take(ADVICE_FRAMES)
+            .collect();
+        self
     }
 
     pub fn ms(mut self, ms: Option<f64>) -> Draft {

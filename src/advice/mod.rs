@@ -20,16 +20,21 @@
 //!
 //! | rule | option, side | trigger and threshold |
 //! |---|---|---|
-//! | `nagle_stalls` | TCP_NODELAY, writer | the direction has Nagle × delayed-ACK stalls (a small segment held until a pure ACK the peer delayed, see `analysis`); saving: the stall total (and the median per stall) |
+//! | `nagle_stalls` | TCP_NODELAY, writer | the direction has Nagle × delayed-ACK stalls (a small segment held until a pure ACK the peer delayed, see `analysis`) costing ≥ 5 ms, Nagle not `off`; saving: the stall total (and the median per stall) |
 //! | `quickack` | TCP_QUICKACK, its peer | the same stalls, the same saving (walked with `nagle_stalls`: each direction's TCP_QUICKACK follows its TCP_NODELAY) |
+//! | `nagle_held` | TCP_NODELAY, writer | Nagle verdict `on`, no stall advice, a write log: the writes' waits from call to wire ≥ 5 ms in all and ≥ 0.1 ms on average; saving: that wait |
 //! | `cork` | TCP_CORK / MSG_MORE, writer | request/response exchange (both sides completed a turn: a run of data segments one way until the other side sends data); the direction's ≥ 2 turns carried ≥ 2 segments more than their bytes need (⌈bytes / MSS⌉), at least half a segment per turn; saving: packets and header bytes |
 //! | `tinygrams` | TCP_CORK (or leave Nagle on), writer | Nagle verdict "off", ≥ 20 small segments, median send interval below the path RTT, ≥ 10 segments beyond max(⌈bytes / MSS⌉, duration / RTT); saving: those segments and their headers |
 //! | `defer_accept` | TCP_DEFER_ACCEPT, server | handshake seen complete, the third packet a pure ACK and the client's first data ≥ 1 ms after it; saving: one packet per connection. When the server speaks first (a banner protocol): do not set it |
 //! | `rcvbuf` | SO_RCVBUF, receiver | bulk direction (≥ 64 KiB, ≥ 20 new segments with a known window), ≥ 30 % of new segments left no room for another full segment in the advertised window, no zero window from the receiver, rate × RTT ≥ ¼ of the pinned window; advice: twice the pinned window; saving: up to half the transfer time if the path has room |
-//! | `sndbuf` | SO_SNDBUF, sender | bulk direction not window-limited (walked with `rcvbuf`), no retransmission, ≥ 50 in-flight samples, bytes in flight plateau (90th percentile within 10 % of the maximum) below 60 % of the smallest advertised window |
-//! | `zero_window` | SO_RCVBUF (read faster), the side that advertised it | a zero window, episodes and their total time (from the first zero window to the next non-zero one); saving: that time |
+//! | `sndbuf` | SO_SNDBUF, sender | bulk direction not window-limited (walked with `rcvbuf`) and not application-limited (< 2 request/response turns), no retransmission, ≥ 50 in-flight samples, bytes in flight plateau (90th percentile within 10 % of the maximum) below 60 % of the smallest advertised window |
+//! | `zero_window` | SO_RCVBUF (read faster), the side that advertised it | a zero window for ≥ 1 ms in all, episodes and their total time (from the first zero window to the next non-zero one); saving: that time |
 //! | `keepalive` | SO_KEEPALIVE, prober | keep-alive probes (0 or 1 byte at next sequence − 1 into an open window): idle before the first, median interval, against Linux's 7200 s / 75 s / 9; not a saving |
 //! | `listen_backlog` | listen backlog, server | SYN seen; the client's SYN retransmitted, or the server's SYN/ACK retransmitted (after the client's ACK: a full accept queue on Linux); a SYN/ACK dropping window scale and SACK is added as "consistent with SYN cookies"; saving: the set-up time |
+//!
+//! The figures are the constants of [`thresholds`]. Each advice carries
+//! its rule's name and the frames its evidence rests on; [`group`] gathers
+//! every flow's advice by endpoint for the reports.
 //!
 //! What it does not do: guess options a capture cannot show ([`CANNOT_SHOW`]
 //! lists them, and the renderers print it once per report), say "is" where
@@ -45,10 +50,12 @@ mod buffers;
 mod collect;
 mod cork;
 mod evidence;
+pub mod group;
 mod keepalive;
 mod stalls;
 #[cfg(test)]
 mod testkit;
+pub mod thresholds;
 mod zero_window;
 
 pub use accept::DEFER_ACCEPT_MIN_GAP_NS;
@@ -95,6 +102,7 @@ struct Rule {
 const RULES: &[Rule] = &[
     Rule { name: "nagle_stalls", option: AdviceOption::TcpNodelay, scope: Scope::Direction(stalls::nagle_stalls) },
     Rule { name: "quickack", option: AdviceOption::TcpQuickack, scope: Scope::WithAbove(stalls::quickack) },
+    Rule { name: "nagle_held", option: AdviceOption::TcpNodelay, scope: Scope::Direction(stalls::nagle_held) },
     Rule { name: "cork", option: AdviceOption::TcpCork, scope: Scope::Direction(cork::cork) },
     Rule { name: "tinygrams", option: AdviceOption::TcpCork, scope: Scope::Direction(cork::tinygrams) },
     Rule { name: "defer_accept", option: AdviceOption::TcpDeferAccept, scope: Scope::Flow(accept::defer_accept) },
@@ -154,6 +162,8 @@ fn finish(ev: &Evidence, rule: &Rule, d: Draft) -> Advice {
         saving_ms: d.saving_ms,
         saving_packets: d.saving_packets,
         saving_bytes: d.saving_bytes,
+        frames: d.frames,
+        rule: rule.name,
     }
 }
 

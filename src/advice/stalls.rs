@@ -1,14 +1,27 @@
-//! Rules 1a and 1b: Nagle × delayed-ACK stalls.
+//! Rules 1a–1c: what Nagle's holds cost.
 //!
-//! Both fire on a direction with at least one stall (a small segment held
-//! until a pure ACK the peer delayed, as the analysis counts them): TCP_NODELAY
-//! on the writer, or TCP_QUICKACK on its peer. Both save the stall total.
+//! - [`nagle_stalls`] and [`quickack`] fire on a direction whose stalls (a
+//!   small segment held until a pure ACK the peer delayed, as the analysis
+//!   counts them) cost at least [`STALL_MIN_MS`] in all: TCP_NODELAY on the
+//!   writer, or TCP_QUICKACK on its peer. Both save the stall total.
+//! - [`nagle_held`] fires where Nagle held writes without stalls (the
+//!   peer ACKed at once, so each hold lasted up to one RTT): the Nagle
+//!   verdict is `on`, a write log gives each write's wait from the call to
+//!   the wire, and those waits add up to at least [`NAGLE_HELD_MIN_MS`]
+//!   with a mean of at least [`NAGLE_HELD_MIN_MEAN_MS`]. Saving: that wait.
 //!
-//! What they do not do: recount stalls; they quote the analysis' findings.
+//! None fires where the verdict says Nagle is off: a TCP_NODELAY socket's
+//! waits are the congestion or receive window's, not Nagle's.
+//!
+//! What they do not do: recount stalls or waits; they quote the analysis'
+//! findings. Without a write log a hold's start (the write call) is not in
+//! the packets, so a cost is stated only where it was measured.
 
 use super::evidence::{receiver, sender, Draft, Evidence};
+use super::thresholds::{NAGLE_HELD_MIN_MEAN_MS, NAGLE_HELD_MIN_MS, STALL_MIN_MS};
+use crate::analysis::frames_text;
 use crate::flow::Dir;
-use crate::report;
+use crate::report::{self, Verdict};
 
 /// The evidence both rules give, and the median stall in ms.
 fn stall_evidence(ev: &Evidence, dir: &report::Direction) -> (Vec<String>, f64) {
@@ -17,8 +30,8 @@ fn stall_evidence(ev: &Evidence, dir: &report::Direction) -> (Vec<String>, f64) 
     let median = per.get(per.len() / 2).copied().unwrap_or(0.0);
     let mut out = vec![
         format!(
-            "{} small segment(s) from {} waited for an ACK that {} delayed, {:.1} ms in all (median {:.1} ms per stall)",
-            dir.stalls.count, dir.from, dir.to, dir.stalls.total_ms, median
+            "{} small segment(s) from {}{} waited for an ACK that {} delayed, {:.1} ms in all (median {:.1} ms per stall)",
+            dir.stalls.count, dir.from, frames_text(&stall_frames(dir), dir.stalls.count), dir.to, dir.stalls.total_ms, median
         ),
         format!("Nagle verdict for this direction: {}", dir.nagle.verdict),
     ];
@@ -37,9 +50,21 @@ fn stall_evidence(ev: &Evidence, dir: &report::Direction) -> (Vec<String>, f64) 
     (out, median)
 }
 
+/// The frames of the first stalls' held segments.
+fn stall_frames(dir: &report::Direction) -> Vec<u64> {
+    dir.stalls.events.iter().take(5).map(|e| e.frame).collect()
+}
+
+/// The direction `d` when its stalls are material (and Nagle not off).
+fn stalled<'a>(ev: &Evidence<'a>, d: Dir) -> Option<&'a report::Direction> {
+    ev.direction(d).filter(|x| {
+        x.stalls.count > 0 && x.stalls.total_ms >= STALL_MIN_MS && x.nagle.verdict != Verdict::Off
+    })
+}
+
 /// TCP_NODELAY on the writer of a direction with stalls.
 pub(super) fn nagle_stalls(ev: &Evidence, d: Dir) -> Option<Draft> {
-    let dir = ev.direction(d).filter(|x| x.stalls.count > 0)?;
+    let dir = stalled(ev, d)?;
     let (evidence, median) = stall_evidence(ev, dir);
     let side = sender(d);
     let draft = Draft::new(
@@ -54,12 +79,16 @@ pub(super) fn nagle_stalls(ev: &Evidence, d: Dir) -> Option<Draft> {
             dir.stalls.total_ms, dir.stalls.count, median
         ),
     );
-    Some(draft.ms(Some(dir.stalls.total_ms)))
+    Some(
+        draft
+            .ms(Some(dir.stalls.total_ms))
+            .frames(stall_frames(dir)),
+    )
 }
 
 /// TCP_QUICKACK on the receiver of a direction with stalls.
 pub(super) fn quickack(ev: &Evidence, d: Dir) -> Option<Draft> {
-    let dir = ev.direction(d).filter(|x| x.stalls.count > 0)?;
+    let dir = stalled(ev, d)?;
     let (evidence, _) = stall_evidence(ev, dir);
     let side = receiver(d);
     let draft = Draft::new(
@@ -74,7 +103,74 @@ pub(super) fn quickack(ev: &Evidence, d: Dir) -> Option<Draft> {
             dir.stalls.total_ms, dir.stalls.count
         ),
     );
-    Some(draft.ms(Some(dir.stalls.total_ms)))
+    Some(
+        draft
+            .ms(Some(dir.stalls.total_ms))
+            .frames(stall_frames(dir)),
+    )
+}
+
+/// Writes Nagle held in direction `d` (no stalls: [`nagle_stalls`] covers
+/// those): their count, total and mean wait in ms, when material.
+fn held_writes(ev: &Evidence, d: Dir) -> Option<(usize, f64, f64)> {
+    let dir = ev.direction(d)?;
+    if dir.nagle.verdict != Verdict::On || stalled(ev, d).is_some() {
+        return None;
+    }
+    let waits: Vec<f64> = dir
+        .write_delay_ms
+        .as_ref()?
+        .per_write
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
+    let total: f64 = waits.iter().sum();
+    let mean = total / waits.len().max(1) as f64;
+    (total >= NAGLE_HELD_MIN_MS && mean >= NAGLE_HELD_MIN_MEAN_MS).then_some((
+        waits.len(),
+        total,
+        mean,
+    ))
+}
+
+/// TCP_NODELAY on the writer of a direction where Nagle held writes for a
+/// measured, material time.
+pub(super) fn nagle_held(ev: &Evidence, d: Dir) -> Option<Draft> {
+    let (n, total, mean) = held_writes(ev, d)?;
+    let dir = ev.direction(d)?;
+    let frames = &dir.nagle.evidence_frames;
+    let mut evidence = vec![
+        format!(
+            "{n} writes from {} waited {mean:.1} ms on average from the call to the wire, {total:.1} ms in all (write log)",
+            dir.from
+        ),
+        format!(
+            "Nagle verdict for this direction: {}; {} small segment(s) left on the ACK of the previous one{}",
+            dir.nagle.verdict,
+            dir.ack_clocked_segments,
+            frames_text(frames, dir.ack_clocked_segments)
+        ),
+    ];
+    if let Some(r) = ev.rtt_ms() {
+        evidence.push(format!(
+            "path RTT {r:.3} ms: Nagle holds a small write until the previous small segment is acknowledged, up to one RTT"
+        ));
+    }
+    evidence.push(ev.seen_sentence());
+    let side = sender(d);
+    let draft = Draft::new(
+        side,
+        format!(
+            "set TCP_NODELAY on the {side} socket ({}), or gather each message into one write (writev, or TCP_CORK around the writes) so Nagle has nothing to hold",
+            ev.address(side)
+        ),
+        evidence,
+        format!(
+            "up to {total:.1} ms of write wait in this capture ({mean:.1} ms per write on average; the congestion window may still hold some)"
+        ),
+    );
+    Some(draft.ms(Some(total)).frames(frames.iter().copied()))
 }
 
 #[cfg(test)]
@@ -126,6 +222,66 @@ mod tests {
             .action
             .contains("TCP_NODELAY on the client socket (10.0.0.1:40000)"));
         assert!(nagle_stalls(&f.evidence(), S2C).is_none());
+    }
+
+    #[test]
+    fn stalls_below_the_threshold_or_with_nagle_off_give_nothing() {
+        let f = with_stalls(&[STALL_MIN_MS / 2.0]);
+        assert!(nagle_stalls(&f.evidence(), C2S).is_none());
+        assert!(quickack(&f.evidence(), C2S).is_none());
+        let mut f = with_stalls(&[40.0]);
+        f.dir(C2S).nagle.verdict = Verdict::Off;
+        assert!(nagle_stalls(&f.evidence(), C2S).is_none());
+        let f = with_stalls(&[40.0, 41.0]);
+        assert_eq!(nagle_stalls(&f.evidence(), C2S).unwrap().frames, vec![1, 1]);
+    }
+
+    /// `n` logged writes that waited `wait` ms each, Nagle `verdict`.
+    fn held(n: usize, wait: f64, verdict: Verdict) -> Flow {
+        let mut f = Flow::new();
+        let d = f.dir(C2S);
+        d.nagle.verdict = verdict;
+        d.nagle.evidence_frames = vec![5, 7];
+        d.write_delay_ms = Some(report::WriteDelay {
+            median: Some(wait),
+            p90: Some(wait),
+            max: Some(wait),
+            mean: Some(wait),
+            per_write: vec![Some(wait); n],
+        });
+        f
+    }
+
+    #[test]
+    fn nodelay_where_nagle_held_writes_with_the_measured_wait() {
+        let f = held(200, 9.8, Verdict::On);
+        let a = nagle_held(&f.evidence(), C2S).unwrap();
+        assert_eq!(a.side, Side::Client);
+        assert!((a.saving_ms.unwrap() - 1960.0).abs() < 1e-6);
+        assert!(
+            a.evidence[0].contains("200 writes from"),
+            "{:?}",
+            a.evidence
+        );
+        assert!(a.evidence[0].contains("9.8 ms on average"));
+        assert_eq!(a.frames, vec![5, 7]);
+        assert!(a.action.contains("TCP_NODELAY on the client socket"));
+    }
+
+    #[test]
+    fn no_held_advice_when_off_inconclusive_immaterial_or_stalled() {
+        assert!(nagle_held(&held(200, 9.8, Verdict::Off).evidence(), C2S).is_none());
+        assert!(nagle_held(&held(200, 9.8, Verdict::Inconclusive).evidence(), C2S).is_none());
+        let below = NAGLE_HELD_MIN_MS / 4.0;
+        assert!(nagle_held(&held(2, below, Verdict::On).evidence(), C2S).is_none());
+        assert!(nagle_held(&held(1000, 0.01, Verdict::On).evidence(), C2S).is_none());
+        let mut f = held(200, 9.8, Verdict::On);
+        let s = &mut f.dir(C2S).stalls;
+        (s.count, s.total_ms) = (1, 40.0);
+        assert!(
+            nagle_held(&f.evidence(), C2S).is_none(),
+            "the stall rule covers it"
+        );
     }
 
     #[test]

@@ -61,6 +61,7 @@ pub fn direction(from: &str, to: &str) -> report::Direction {
             small_while_unacked: 0,
             small_while_unacked_in_recovery: 0,
             release_tolerance_ms: None,
+            evidence_frames: Vec::new(),
             kernel: None,
         },
         coalescing_causes: Vec::new(),

@@ -3,13 +3,14 @@
 //! Fires on a direction whose sender advertised a zero window at least
 //! once (the tracker counts episodes: from the first zero window to the
 //! next non-zero one; one still open at the end of the capture runs to the
-//! flow's end). The advice goes to that side's application: it reads too
+//! flow's end) for at least [`ZERO_WINDOW_MIN_MS`] in all. The advice goes to that side's application: it reads too
 //! slowly. Saving: the total zero-window time.
 //!
 //! What it does not do: advise a larger SO_RCVBUF (it only postpones the
 //! stall), or say why the application was slow.
 
 use super::evidence::{sender, Draft, Evidence};
+use super::thresholds::ZERO_WINDOW_MIN_MS;
 use crate::flow::Dir;
 use crate::report::ms;
 
@@ -24,6 +25,9 @@ pub(super) fn zero_window(ev: &Evidence, d: Dir) -> Option<Draft> {
         .zero_window_since
         .map_or(0, |t| (ev.summary.end_ts - t).max(0));
     let total = st.zero_window_ns.saturating_add(open);
+    if ms(total) < ZERO_WINDOW_MIN_MS {
+        return None;
+    }
     let probes = ev.collect(d.reverse()).window_probes;
     let mut evidence = vec![format!(
         "{} advertised a zero window {} time(s) in {} episode(s), {:.1} ms in all{}",

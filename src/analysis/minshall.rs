@@ -29,7 +29,7 @@
 
 use super::observe::SmallSend;
 use super::path::SenderFrame;
-use super::releases::Release;
+use super::releases::{Release, EVIDENCE_FRAMES};
 use crate::TsNs;
 
 /// A segment followed at once by a full one (within this, or 1/20 of the
@@ -42,6 +42,8 @@ pub(super) struct Minshall {
     /// Small segments sent while an earlier one was unacknowledged at the
     /// sender, at the tail of the queue, outside recovery: Nagle was off.
     pub violations: u64,
+    /// Frames of the first of them (at most `EVIDENCE_FRAMES`).
+    pub violation_frames: Vec<u64>,
     /// The same, explained by recovery, a FIN, a probe or reordering.
     pub violations_recovery: u64,
     /// Overlaps of a segment that was not the tail of the send queue.
@@ -64,6 +66,9 @@ pub(super) fn minshall(smalls: &[SmallSend], frame: &SenderFrame, rtt: Option<i6
             m.mid_queue += 1;
         } else {
             m.violations += 1;
+            if m.violation_frames.len() < EVIDENCE_FRAMES {
+                m.violation_frames.push(s.frame);
+            }
         }
     }
     m

@@ -47,6 +47,8 @@ mod stats;
 mod summary;
 mod verdict;
 
+pub(crate) use verdict::frames_text;
+
 #[cfg(doc)]
 use crate::flow::{AckEvent, DataEvent};
 use crate::flow::{Dir, DirStats, FlowSummary, Pair, C2S, S2C};
@@ -323,7 +325,7 @@ fn judge(ctx: &FlowContext, d: Dir, da: &DirAnalysis, m: &mut Measured) -> Judge
 /// The report's `nagle` object: the verdict from the measured findings.
 fn nagle(ctx: &FlowContext, d: Dir, st: &DirStats, m: &Measured) -> report::Nagle {
     let r = &m.releases;
-    let (verdict, evidence) = verdict::nagle_verdict(&verdict::VerdictInput {
+    let input = verdict::VerdictInput {
         data_segments: st.data_segments,
         small_segments: st.small_segments,
         violations: m.minshall.violations,
@@ -342,13 +344,33 @@ fn nagle(ctx: &FlowContext, d: Dir, st: &DirStats, m: &Measured) -> report::Nagl
         wide_writes_ms: m.wide_writes,
         rtt_ms: ctx.timing.rtt.map(ms),
         tolerance_ms: ms(r.tolerance),
-    });
+        frames: verdict::EvidenceFrames {
+            violations: m.minshall.violation_frames.clone(),
+            held: r.held_frames.clone(),
+            aggregated: r.aggregated_frames.clone(),
+            clocked: r
+                .by_pure_ack
+                .iter()
+                .take(releases::EVIDENCE_FRAMES)
+                .map(|x| x.frame)
+                .collect(),
+            stalls: m
+                .stalls
+                .events
+                .iter()
+                .take(releases::EVIDENCE_FRAMES)
+                .map(|x| x.frame)
+                .collect(),
+        },
+    };
+    let (verdict, evidence) = verdict::nagle_verdict(&input);
     report::Nagle {
         verdict,
         evidence,
         small_while_unacked: m.minshall.violations,
         small_while_unacked_in_recovery: m.minshall.violations_recovery,
         release_tolerance_ms: Some(ms(r.tolerance)),
+        evidence_frames: verdict::deciding_frames(&input, verdict),
         kernel: kernel::kernel_nagle(ctx.logs[d].as_ref(), verdict),
     }
 }

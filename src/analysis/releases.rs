@@ -42,6 +42,20 @@ pub(super) struct Release {
     pub first_call: Option<TsNs>,
 }
 
+/// Frame numbers an evidence sentence quotes, at most.
+pub(super) const EVIDENCE_FRAMES: usize = 5;
+
+/// The frames of the first [`EVIDENCE_FRAMES`] releases that pass `keep`.
+fn first_frames<'a>(
+    r: impl Iterator<Item = &'a Release>,
+    keep: impl Fn(&Release) -> bool,
+) -> Vec<u64> {
+    r.filter(|r| keep(r))
+        .take(EVIDENCE_FRAMES)
+        .map(|r| r.frame)
+        .collect()
+}
+
 /// The release tolerance (ns) for a capture point `near` (capture →
 /// sender → capture) from the sender: 1 ms + 2 % of `near`.
 pub(super) fn tolerance(near: i64) -> i64 {
@@ -62,6 +76,10 @@ pub(super) struct Releases {
     pub aggregated_inferred: u64,
     /// Releases whose writes were called before the releasing ACK (log).
     pub held: u64,
+    /// Frames of the first held and of the first aggregated releases (at
+    /// most [`EVIDENCE_FRAMES`] each), for the verdict's evidence.
+    pub held_frames: Vec<u64>,
+    pub aggregated_frames: Vec<u64>,
     /// At least half of all release candidates came after a pure ACK.
     pub pure_share_ok: bool,
     /// Release candidates in all.
@@ -100,8 +118,13 @@ pub(super) fn releases(candidates: &[Release], near: i64, unit: Option<u32>) -> 
     let aggregated_inferred = unit.map_or(0, |u| {
         by_pure_ack.iter().filter(|r| r.len >= 2 * u).count() as u64
     });
+    let aggregated_frames = first_frames(by_pure_ack.iter(), |r| {
+        r.writes.is_some_and(|w| w >= 2) || unit.is_some_and(|u| r.len >= 2 * u)
+    });
     Releases {
         tolerance: tol,
+        held_frames: first_frames(released.iter().copied(), |r| r.held == Some(true)),
+        aggregated_frames,
         ack_clocked: released.len() as u64,
         aggregated,
         aggregated_inferred,

@@ -50,6 +50,40 @@ pub(super) struct VerdictInput {
     pub wide_writes_ms: Option<f64>,
     pub rtt_ms: Option<f64>,
     pub tolerance_ms: f64,
+    /// Frame numbers (1-based, as Wireshark) of the first segments behind
+    /// each rule, quoted in its evidence sentence: overlaps, held and
+    /// aggregated releases, pure-ACK releases, stalls.
+    pub frames: EvidenceFrames,
+}
+
+/// The frames each rule's evidence quotes (a few first ones each).
+#[derive(Debug, Clone, Default)]
+pub(super) struct EvidenceFrames {
+    pub violations: Vec<u64>,
+    pub held: Vec<u64>,
+    pub aggregated: Vec<u64>,
+    pub clocked: Vec<u64>,
+    pub stalls: Vec<u64>,
+}
+
+/// " (frames 12, 15, …)": the frames of an evidence sentence, `more` when
+/// the count exceeds them; empty without frames.
+pub(crate) fn frames_text(frames: &[u64], count: u64) -> String {
+    if frames.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = frames.iter().map(|f| f.to_string()).collect();
+    let more = if count > frames.len() as u64 {
+        ", …"
+    } else {
+        ""
+    };
+    let word = if frames.len() == 1 && count <= 1 {
+        "frame"
+    } else {
+        "frames"
+    };
+    format!(" ({word} {}{more})", list.join(", "))
 }
 
 fn none_overlapped() -> String {
@@ -88,6 +122,20 @@ pub(super) fn nagle_verdict(e: &VerdictInput) -> (Verdict, Vec<String>) {
     (verdict, evidence)
 }
 
+/// The frames the deciding rule of `verdict` rests on (the ones its first
+/// evidence sentence quotes); empty when no rule quotes frames.
+pub(super) fn deciding_frames(e: &VerdictInput, verdict: Verdict) -> Vec<u64> {
+    let f = &e.frames;
+    match verdict {
+        Verdict::Off => f.violations.clone(),
+        Verdict::On if e.released_held >= 1 => f.held.clone(),
+        Verdict::On if aggregated(e) => f.aggregated.clone(),
+        Verdict::On if paced(e) => f.clocked.clone(),
+        Verdict::On => f.stalls.clone(),
+        Verdict::Inconclusive => Vec::new(),
+    }
+}
+
 /// The first rule that applies, in the order of the README.
 fn decide(e: &VerdictInput) -> (Verdict, Vec<String>) {
     let v = e.violations;
@@ -101,7 +149,8 @@ fn decide(e: &VerdictInput) -> (Verdict, Vec<String>) {
         (Verdict::Inconclusive, vec![why.to_string()])
     } else if v >= 2 || (v == 1 && e.released_aggregated == 0) {
         (Verdict::Off, vec![format!(
-            "{v} small segment(s) were sent while an earlier small segment was still unacknowledged (outside loss recovery); Nagle's algorithm forbids that"
+            "{v} small segment(s) were sent while an earlier small segment was still unacknowledged (outside loss recovery){}; Nagle's algorithm forbids that",
+            frames_text(&e.frames.violations, v)
         )])
     } else if let Some(evidence) = on_evidence(e) {
         (Verdict::On, evidence)
@@ -136,33 +185,45 @@ fn too_little(e: &VerdictInput) -> String {
     }
 }
 
+/// Enough aggregated releases: one with exact write boundaries, two
+/// otherwise.
+fn aggregated(e: &VerdictInput) -> bool {
+    e.released_aggregated >= if e.writes_exact { 1 } else { 2 }
+}
+
+/// Pacing by pure ACKs at about one RTT, well beyond chance.
+fn paced(e: &VerdictInput) -> bool {
+    e.clocked_pure >= 3
+        && beyond_chance(e.clocked_pure, e.coincidences)
+        && e.rtt_ratio.is_some_and(|x| (0.7..=1.5).contains(&x))
+        && e.pure_share_ok
+}
+
 /// The evidence for `on`, when one of its rules applies: a held write,
 /// aggregated releases, pacing by pure ACKs at about one RTT, or stalls.
 fn on_evidence(e: &VerdictInput) -> Option<Vec<String>> {
     if e.released_held >= 1 {
         Some(vec![format!(
-            "{} segment(s) carried writes that were called before the ACK of the previous small segment and left within {:.2} ms of that ACK: the kernel held them",
-            e.released_held, e.tolerance_ms
+            "{} segment(s){} carried writes that were called before the ACK of the previous small segment and left within {:.2} ms of that ACK: the kernel held them",
+            e.released_held, frames_text(&e.frames.held, e.released_held), e.tolerance_ms
         ), none_overlapped()])
-    } else if e.released_aggregated >= if e.writes_exact { 1 } else { 2 } {
+    } else if aggregated(e) {
         Some(vec![format!(
-            "{} segment(s) carrying 2 or more writes left within {:.2} ms of the ACK of the previous small segment",
-            e.released_aggregated, e.tolerance_ms
+            "{} segment(s){} carrying 2 or more writes left within {:.2} ms of the ACK of the previous small segment",
+            e.released_aggregated, frames_text(&e.frames.aggregated, e.released_aggregated), e.tolerance_ms
         ), none_overlapped()])
-    } else if e.clocked_pure >= 3
-        && beyond_chance(e.clocked_pure, e.coincidences)
-        && e.rtt_ratio.is_some_and(|x| (0.7..=1.5).contains(&x))
-        && e.pure_share_ok
-    {
+    } else if paced(e) {
         Some(vec![format!(
-            "{} small segments left right after a pure ACK of the previous one, and sends are paced at {:.2} × RTT",
+            "{} small segments{} left right after a pure ACK of the previous one, and sends are paced at {:.2} × RTT",
             e.clocked_pure,
+            frames_text(&e.frames.clocked, e.clocked_pure),
             e.rtt_ratio.unwrap_or(0.0)
         )])
     } else if e.stalls >= 2 && beyond_chance(e.stalls, e.coincidences) {
         Some(vec![format!(
-            "{} small segment(s) waited for an ACK the peer delayed (pure ACK after {:.1} ms on median) and left right after it: the write-write-read stall of Nagle with delayed ACK",
+            "{} small segment(s){} waited for an ACK the peer delayed (pure ACK after {:.1} ms on median) and left right after it: the write-write-read stall of Nagle with delayed ACK",
             e.stalls,
+            frames_text(&e.frames.stalls, e.stalls),
             e.stall_median_ms.unwrap_or(0.0)
         ), none_overlapped()])
     } else {
@@ -219,6 +280,35 @@ mod tests {
             .0,
             Verdict::On
         );
+    }
+
+    #[test]
+    fn evidence_quotes_the_first_frames() {
+        let held = VerdictInput {
+            released_held: 7,
+            frames: EvidenceFrames {
+                held: vec![4, 6, 9],
+                ..Default::default()
+            },
+            ..input()
+        };
+        let (v, ev) = nagle_verdict(&held);
+        assert_eq!(v, Verdict::On);
+        assert!(
+            ev[0].starts_with("7 segment(s) (frames 4, 6, 9, …) carried"),
+            "{ev:?}"
+        );
+        let off = VerdictInput {
+            violations: 2,
+            frames: EvidenceFrames {
+                violations: vec![11, 12],
+                ..Default::default()
+            },
+            ..input()
+        };
+        assert!(nagle_verdict(&off).1[0].contains("(frames 11, 12)"));
+        assert_eq!(frames_text(&[3], 1), " (frame 3)");
+        assert_eq!(frames_text(&[], 4), "");
     }
 
     #[test]

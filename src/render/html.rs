@@ -1,7 +1,7 @@
 //! The report for people to read and embed: one self-contained HTML file,
 //! or a Markdown file next to its chart files.
 //!
-//! What it does: the advice of every flow (most saving first), a summary
+//! What it does: the advice grouped by endpoint across flows (most saving first), a summary
 //! table ranked by cost (one row per flow direction that carries data:
 //! path RTT, segments, coalescing, ACK delay, stalls, the Nagle verdict in
 //! words; every cell with its unit; the flow cell links to the flow's
@@ -296,38 +296,48 @@ pub fn html(report: &Report, flows: &[&Flow]) -> anyhow::Result<String> {
     Ok(s)
 }
 
-/// Every flow's advice, most saving first, each linking to its flow
-/// section when that flow is charted.
+/// The advice grouped by endpoint and rule (`report.advice_groups`), most
+/// saving first: one entry per endpoint, its connections linking to their
+/// flow sections when charted.
 fn advice_first(s: &mut String, report: &Report, flows: &[&Flow]) {
-    let mut all: Vec<(&Flow, &crate::report::Advice)> = report
-        .flows
-        .iter()
-        .flat_map(|f| f.advice.iter().map(move |a| (f, a)))
-        .collect();
-    if all.is_empty() {
+    if report.advice_groups.is_empty() {
         return;
     }
-    all.sort_by(|a, b| {
-        b.1.saving_ms
-            .unwrap_or(0.0)
-            .total_cmp(&a.1.saving_ms.unwrap_or(0.0))
-            .then(a.0.id.cmp(&b.0.id))
-    });
-    s.push_str("<h2>Advice (most saving first)</h2>\n<ol>\n");
-    for (f, a) in all.iter().take(MAX_TABLE_ROWS) {
-        let flow = if flows.iter().any(|g| g.id == f.id) {
-            format!("<a href=\"#flow{}\">flow {}</a>", f.id, f.id)
+    let link = |id: u64| {
+        if flows.iter().any(|g| g.id == id) {
+            format!("<a href=\"#flow{id}\">flow {id}</a>")
         } else {
-            format!("flow {}", f.id)
+            format!("flow {id}")
+        }
+    };
+    s.push_str("<h2>Advice (most saving first, one entry per endpoint)</h2>\n<ol>\n");
+    for g in report.advice_groups.iter().take(MAX_TABLE_ROWS) {
+        let ids: Vec<String> = g.flows.iter().map(|&id| link(id)).collect();
+        let more = if g.connections > g.flows.len() as u64 {
+            ", …"
+        } else {
+            ""
+        };
+        let frames = if g.frames.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " Frames ({}): {}.",
+                link(g.example_flow),
+                crate::report::join(&g.frames)
+            )
         };
         let _ = writeln!(
             s,
-            "<li>{flow}: <b>{}</b> on the {} <code>{}</code>: {} ({})</li>",
-            esc(a.option.as_str()),
-            esc(a.side.as_str()),
-            esc(&a.address),
-            esc(&a.action),
-            esc(&a.estimated_saving)
+            "<li><b>{}</b> on the {} <code>{}</code>, {} connection(s) ({}{more}): {} <i>Saving: {}.</i>{}</li>",
+            esc(g.option.as_str()),
+            esc(g.side.as_str()),
+            esc(&g.endpoint),
+            g.connections,
+            ids.join(", "),
+            esc(&g.action),
+            esc(&g.estimated_saving),
+            frames
         );
     }
     s.push_str("</ol>\n");

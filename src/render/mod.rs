@@ -25,7 +25,9 @@ pub use sink::{
     text_writer, writer, Collector, CsvWriter, JsonWriter, JsonlWriter, ReportSink, TextWriter,
 };
 
-use crate::report::{CaptureSummary, Direction, Flow, Report, WriteConfidence, WriteSource};
+use crate::report::{
+    self, AdviceGroup, CaptureSummary, Direction, Flow, Report, WriteConfidence, WriteSource,
+};
 use std::fmt::Write as _;
 
 /// Output formats of the analysis report.
@@ -303,6 +305,14 @@ fn capture_text(s: &mut String, c: &CaptureSummary, flows: u64) {
         let _ = write!(s, "; skipped: {}", sk.join(", "));
     }
     s.push('\n');
+    if let (Some(a), Some(b)) = (c.first_ts, c.last_ts) {
+        let _ = writeln!(
+            s,
+            "  first packet {}, last packet {} (UTC)",
+            utc_text(a),
+            utc_text(b)
+        );
+    }
     if let Some(l) = &c.live {
         let _ = writeln!(
             s,
@@ -352,6 +362,12 @@ fn flow_text(s: &mut String, f: &Flow) {
     );
     let _ = writeln!(
         s,
+        "  first packet {}, last packet {} (UTC)",
+        utc_text(f.start_ts),
+        utc_text(f.end_ts)
+    );
+    let _ = writeln!(
+        s,
         "  path RTT {} ms ({}), handshake {} ms, data→ACK median {} ms, p90 {} ms, {} samples",
         opt(rtt.min, 3),
         rtt.source.map_or("no samples", |s| s.as_str()),
@@ -369,24 +385,100 @@ fn flow_text(s: &mut String, f: &Flow) {
     for n in &f.notes {
         let _ = writeln!(s, "  note: {n}");
     }
-    if !f.advice.is_empty() {
-        let _ = writeln!(s, "  advice (most costly first):");
-        for (i, a) in f.advice.iter().enumerate() {
-            let _ = writeln!(
-                s,
-                "    {}. {} on the {} {}: {}",
-                i + 1,
-                a.option,
-                a.side,
-                a.address,
-                a.action
-            );
-            for e in &a.evidence {
-                let _ = writeln!(s, "       evidence: {e}");
-            }
-            let _ = writeln!(s, "       saving: {}", a.estimated_saving);
-        }
+    for a in &f.advice {
+        let _ = writeln!(
+            s,
+            "  advice: {} on the {} {}{}: {}",
+            a.option,
+            a.side,
+            a.address,
+            frames_suffix(&a.frames),
+            a.estimated_saving
+        );
     }
+}
+
+/// " (frames 3, 9)" or empty.
+fn frames_suffix(frames: &[u64]) -> String {
+    crate::analysis::frames_text(frames, frames.len() as u64)
+}
+
+/// The advice list: one entry per endpoint and rule, most saving first.
+fn advice_text(s: &mut String, groups: &[AdviceGroup]) {
+    if groups.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nadvice, most saving first (one entry per endpoint; each flow's own: --format json):"
+    );
+    for (i, g) in groups.iter().enumerate() {
+        let conns = if g.connections == 1 {
+            format!("flow {}", g.example_flow)
+        } else {
+            format!(
+                "{} connections (flows {}{})",
+                g.connections,
+                report::join(&g.flows),
+                if g.connections > g.flows.len() as u64 {
+                    ", …"
+                } else {
+                    ""
+                }
+            )
+        };
+        let _ = writeln!(
+            s,
+            "  {}. {} on the {} {}, {conns}: {}",
+            i + 1,
+            g.option,
+            g.side,
+            g.endpoint,
+            g.action
+        );
+        let of = if g.connections > 1 {
+            format!(" (flow {})", g.example_flow)
+        } else {
+            String::new()
+        };
+        for e in &g.evidence {
+            let _ = writeln!(s, "       evidence{of}: {e}");
+        }
+        if !g.frames.is_empty() {
+            let _ = writeln!(s, "       frames{of}: {}", report::join(&g.frames));
+        }
+        let _ = writeln!(s, "       saving: {}", g.estimated_saving);
+    }
+}
+
+/// `ts` (seconds since the epoch) as ISO-8601 UTC with microseconds, the
+/// instant tshark's `-t ud` shows: `2026-12-02T11:31:38.123456Z`.
+pub fn utc_text(ts: f64) -> String {
+    let us = (ts * 1e6).round() as i64;
+    let (secs, micros) = (us.div_euclid(1_000_000), us.rem_euclid(1_000_000));
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    )
+}
+
+/// Year, month, day of `z` days since 1970-01-01 (proleptic Gregorian;
+/// Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
 }
 
 /// " (N fast, M spurious)" for the retransmissions Wireshark names so,
@@ -695,6 +787,22 @@ pub fn live_view(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Instants checked against `date -u -d @…` (and tshark's `-t ud`).
+    #[test]
+    fn utc_text_is_iso_8601_with_microseconds() {
+        assert_eq!(utc_text(0.0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(utc_text(951_782_400.5), "2000-02-29T00:00:00.500000Z");
+        assert_eq!(
+            utc_text(1_700_000_000.123456),
+            "2023-11-14T22:13:20.123456Z"
+        );
+        assert_eq!(
+            utc_text(1_795_786_298.999_999_4),
+            "2026-11-27T13:31:38.999999Z"
+        );
+        assert_eq!(utc_text(-1.0), "1969-12-31T23:59:59.000000Z");
+    }
 
     #[test]
     fn indented_json_is_serde_pretty_shifted() {

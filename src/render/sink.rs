@@ -17,9 +17,10 @@
 //! (a closed pipe is quiet on the command line, for instance).
 
 use super::{
-    capture_text, csv_rows, direction_cost_ms, flow_text, indented_json, table_header, table_row,
-    write_indented_json, Format, TextOptions, CSV_COLUMNS,
+    advice_text, capture_text, csv_rows, direction_cost_ms, flow_text, indented_json, table_header,
+    table_row, write_indented_json, Format, TextOptions, CSV_COLUMNS,
 };
+use crate::advice::group::Grouper;
 use crate::report::{CaptureSummary, Flow, Report};
 use std::fmt::Write as _;
 use std::io::{self, BufWriter, Write};
@@ -102,8 +103,9 @@ fn rank_cmp(a: &(f64, u64, u64), b: &(f64, u64, u64)) -> std::cmp::Ordering {
 
 /// The text report, leading with the answer: each capture's summary line
 /// and warnings, a total, then one ranked line per flow direction that
-/// carried data (by held-write plus stall time, then frames), then the full
-/// blocks of the top N flows. With `verbose`, every flow's block is written
+/// carried data (by held-write plus stall time, then frames), the advice
+/// grouped by endpoint (most saving first), then the full blocks of the
+/// top N flows. With `verbose`, every flow's block is written
 /// as it finishes instead, and what a capture cannot show closes the report.
 ///
 /// Memory: the table's compact rows for every direction, and the blocks of
@@ -120,6 +122,8 @@ pub struct TextWriter<W: Write> {
     /// The top flows' blocks, in rank order, at most `opts.top`.
     top: Vec<((f64, u64, u64), String)>,
     flows: u64,
+    /// Every flow's advice, by endpoint.
+    advice: Grouper,
 }
 
 impl<W: Write> TextWriter<W> {
@@ -137,6 +141,7 @@ impl<W: Write> TextWriter<W> {
             rows: Vec::new(),
             top: Vec::new(),
             flows: 0,
+            advice: Grouper::new(),
         }
     }
 
@@ -148,6 +153,7 @@ impl<W: Write> TextWriter<W> {
         }
         self.flows += 1;
         self.advised |= !f.advice.is_empty();
+        self.advice.add(f);
         let mut cost = 0.0;
         let mut frames = 0;
         for d in &f.directions {
@@ -223,6 +229,7 @@ impl<W: Write> ReportSink for TextWriter<W> {
         }
         self.summary(&mut s, captures);
         self.table(&mut s);
+        advice_text(&mut s, &std::mem::take(&mut self.advice).finish());
         if !self.opts.verbose && !self.top.is_empty() {
             let _ = writeln!(
                 s,
@@ -254,6 +261,7 @@ pub struct JsonWriter<W: Write> {
     out: BufWriter<W>,
     first: bool,
     started: bool,
+    advice: Grouper,
 }
 
 impl<W: Write> JsonWriter<W> {
@@ -262,6 +270,7 @@ impl<W: Write> JsonWriter<W> {
             out: buffered(out),
             first: true,
             started: false,
+            advice: Grouper::new(),
         }
     }
 
@@ -280,6 +289,7 @@ impl<W: Write> JsonWriter<W> {
     /// One flow, as an element of `flows` (by reference: see [`super::render`]).
     pub fn write_flow(&mut self, f: &Flow) -> io::Result<()> {
         self.start()?;
+        self.advice.add(f);
         let sep = if std::mem::replace(&mut self.first, false) {
             "\n"
         } else {
@@ -304,8 +314,9 @@ impl<W: Write> ReportSink for JsonWriter<W> {
         let close = if self.first { "]" } else { "\n  ]" };
         write!(
             self.out,
-            "{close},\n  \"captures\": {},\n  \"advice_cannot_show\": {}\n}}\n",
+            "{close},\n  \"captures\": {},\n  \"advice_groups\": {},\n  \"advice_cannot_show\": {}\n}}\n",
             indented_json(&captures, 2)?.trim_start(),
+            indented_json(&std::mem::take(&mut self.advice).finish(), 2)?.trim_start(),
             indented_json(&crate::advice::CANNOT_SHOW, 2)?.trim_start()
         )?;
         self.out.flush()
@@ -316,11 +327,12 @@ impl<W: Write> ReportSink for JsonWriter<W> {
 /// Spark): one compact object per flow as it finishes —
 /// `{"type":"flow","capture_path":…,` then the flow's fields as in the JSON
 /// document — then one `{"type":"summary",…}` line with `schema_version`,
-/// `tool`, `captures` and `advice_cannot_show`.
+/// `tool`, `captures`, `advice_groups` and `advice_cannot_show`.
 pub struct JsonlWriter<W: Write> {
     out: BufWriter<W>,
     /// The inputs' names (`capture_path`).
     paths: Vec<String>,
+    advice: Grouper,
 }
 
 impl<W: Write> JsonlWriter<W> {
@@ -328,11 +340,13 @@ impl<W: Write> JsonlWriter<W> {
         JsonlWriter {
             out: buffered(out),
             paths: Vec::new(),
+            advice: Grouper::new(),
         }
     }
 
     /// One flow's line (by reference: see [`super::render`]).
     pub fn write_flow(&mut self, f: &Flow) -> io::Result<()> {
+        self.advice.add(f);
         let path = self.paths.get(f.capture).map_or("", String::as_str);
         let body = serde_json::to_string(f)?;
         let fields = body.strip_prefix('{').unwrap_or(&body);
@@ -358,10 +372,11 @@ impl<W: Write> ReportSink for JsonlWriter<W> {
     fn finish(&mut self, captures: &[CaptureSummary]) -> io::Result<()> {
         writeln!(
             self.out,
-            "{{\"type\":\"summary\",\"schema_version\":{},\"tool\":{},\"captures\":{},\"advice_cannot_show\":{}}}",
+            "{{\"type\":\"summary\",\"schema_version\":{},\"tool\":{},\"captures\":{},\"advice_groups\":{},\"advice_cannot_show\":{}}}",
             crate::report::SCHEMA_VERSION,
             serde_json::to_string(crate::report::TOOL)?,
             serde_json::to_string(captures)?,
+            serde_json::to_string(&std::mem::take(&mut self.advice).finish())?,
             serde_json::to_string(&crate::advice::CANNOT_SHOW)?
         )?;
         self.out.flush()
