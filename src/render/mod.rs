@@ -59,9 +59,15 @@ impl Default for TextOptions {
     }
 }
 
-/// Milliseconds the application's writes waited in the sender (known with
-/// a write log): the sum over writes of write call to capture.
+/// Milliseconds Nagle held the application's writes: with a write log
+/// (call times) and the verdict `on`, the sum over writes of write call to
+/// capture. Elsewhere 0: with Nagle off or not shown, a write's wait is the
+/// stack's few microseconds or the congestion window's, not Nagle's (a
+/// TCP_NODELAY redis-server's replies wait ~10 µs each).
 pub fn held_write_ms(d: &Direction) -> f64 {
+    if d.nagle.verdict != crate::report::Verdict::On {
+        return 0.0;
+    }
     d.write_delay_ms
         .as_ref()
         .map_or(0.0, |w| w.per_write.iter().flatten().sum())
