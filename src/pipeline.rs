@@ -1078,6 +1078,8 @@ pub fn analyze_live(
     }
     flows.append(&mut watch.finished);
     flows.sort_by_key(|f| f.id);
+    let spans: Vec<report::DropSpan> = stats.drop_intervals.iter().map(drop_span).collect();
+    mark_drops(&mut flows, &spans);
     if let Some(e) = watch
         .failed
         .filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe)
@@ -1088,8 +1090,37 @@ pub fn analyze_live(
         received: stats.received,
         dropped: stats.dropped,
         if_dropped: stats.if_dropped,
+        drop_intervals: spans,
     });
     Ok(Report::new(vec![summary], flows))
+}
+
+#[cfg(feature = "live")]
+fn drop_span(d: &capture::live::DropInterval) -> report::DropSpan {
+    report::DropSpan {
+        start_ts: report::secs(d.start_ns),
+        end_ts: report::secs(d.end_ns),
+        dropped: d.dropped,
+        if_dropped: d.if_dropped,
+    }
+}
+
+/// Mark the flows active (first frame before a span's end, last frame after
+/// its start) while the kernel dropped packets: `capture_drops` and a note.
+pub fn mark_drops(flows: &mut [report::Flow], spans: &[report::DropSpan]) {
+    for f in flows {
+        let hit = spans
+            .iter()
+            .filter(|s| s.start_ts <= f.end_ts && s.end_ts >= f.start_ts);
+        let (intervals, packets) = hit.fold((0, 0), |(n, p), s| (n + 1, p + s.dropped + s.if_dropped));
+        if intervals == 0 {
+            continue;
+        }
+        f.capture_drops = Some(report::CaptureDrops { intervals, packets });
+        f.notes.push(format!(
+            "the kernel dropped {packets} packets while this flow was active ({intervals} interval(s), see the capture's live.drop_intervals): frames of this flow may be missing, and its figures may rest on an incomplete capture"
+        ));
+    }
 }
 
 #[cfg(test)]
