@@ -70,8 +70,8 @@ use compact::Compact;
 pub use compact::MAX_SEGMENTS as MAX_COMPACT_SEGMENTS;
 pub use gaps::CaptureGaps;
 use gaps::Holes;
-use std::collections::hash_map::Entry;
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
@@ -1360,12 +1360,7 @@ impl<O: FlowObserver> Tracker<O> {
     }
 
     /// The full state of compact connection `c`: its segments replayed.
-    fn promote(
-        new_observer: &dyn Fn() -> O,
-        limits: Limits,
-        k: FlowKey,
-        c: &Compact,
-    ) -> Flow<O> {
+    fn promote(new_observer: &dyn Fn() -> O, limits: Limits, k: FlowKey, c: &Compact) -> Flow<O> {
         let segs = c.segments(k);
         let mut flow = Flow::new(c.id, &segs[0], new_observer());
         flow.observer

@@ -722,7 +722,11 @@ fn live(
             "nagle-analyze: {} packets received by the capture, {} dropped by the kernel, {} by the interface",
             l.received, l.dropped, l.if_dropped
         );
-        let hit = report.flows.iter().filter(|f| f.capture_drops.is_some()).count();
+        let hit = report
+            .flows
+            .iter()
+            .filter(|f| f.capture_drops.is_some())
+            .count();
         if hit > 0 {
             eprintln!(
                 "nagle-analyze: {hit} flow(s) were active while the kernel dropped packets: their figures may miss frames (see their notes)"

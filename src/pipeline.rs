@@ -495,9 +495,7 @@ fn stream_file(
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("{path}: the reading thread panicked").into()));
         let summary = match info {
-            Ok(info) => {
-                Ok(finish_in_chunks(an, info, &done_tx))
-            }
+            Ok(info) => Ok(finish_in_chunks(an, info, &done_tx)),
             Err(e) => Err(PipelineError::read(path, e)),
         };
         drop(done_tx);
@@ -1112,7 +1110,8 @@ pub fn mark_drops(flows: &mut [report::Flow], spans: &[report::DropSpan]) {
         let hit = spans
             .iter()
             .filter(|s| s.start_ts <= f.end_ts && s.end_ts >= f.start_ts);
-        let (intervals, packets) = hit.fold((0, 0), |(n, p), s| (n + 1, p + s.dropped + s.if_dropped));
+        let (intervals, packets) =
+            hit.fold((0, 0), |(n, p), s| (n + 1, p + s.dropped + s.if_dropped));
         if intervals == 0 {
             continue;
         }

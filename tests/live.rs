@@ -693,5 +693,8 @@ fn kernel_drops_name_the_flows_they_may_affect() {
         stream["notes"]
     );
     assert!(short.get("capture_drops").is_none(), "{short}");
-    assert!(stderr.contains("1 flow(s) were active while the kernel dropped"), "{stderr}");
+    assert!(
+        stderr.contains("1 flow(s) were active while the kernel dropped"),
+        "{stderr}"
+    );
 }

@@ -169,7 +169,8 @@ impl DropWatch {
             }
         }
         (self.at, self.wall_ns) = (Instant::now(), now);
-        (self.dropped, self.if_dropped) = (dropped.max(self.dropped), if_dropped.max(self.if_dropped));
+        (self.dropped, self.if_dropped) =
+            (dropped.max(self.dropped), if_dropped.max(self.if_dropped));
     }
 }
 

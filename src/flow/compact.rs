@@ -126,7 +126,11 @@ impl HeaderSeg {
     }
 
     fn segment(&self, (low, high): (SocketAddr, SocketAddr)) -> Segment<'static> {
-        let (src, dst) = if self.from_low { (low, high) } else { (high, low) };
+        let (src, dst) = if self.from_low {
+            (low, high)
+        } else {
+            (high, low)
+        };
         Segment {
             frame: self.frame,
             ts_ns: self.ts_ns,
