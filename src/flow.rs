@@ -1323,13 +1323,7 @@ impl<O: FlowObserver> Tracker<O> {
             &clamped
         };
         let k = key(seg.src, seg.dst);
-        self.promote_unless_taken(k, seg);
-        let idle_timeout = self.limits.idle_timeout_ns;
-        if self
-            .flows
-            .get(&k)
-            .is_some_and(|f| f.ended_before(seg, idle_timeout))
-        {
+        if self.ended_before(k, seg) {
             self.finish_key(k, sink);
         }
         let max_outstanding = self.limits.max_outstanding.max(1);
@@ -1345,11 +1339,12 @@ impl<O: FlowObserver> Tracker<O> {
         self.maybe_sweep(seg.ts_ns, sink);
     }
 
-    /// A compact connection under `k` that cannot take `seg` as it is
-    /// becomes a full one.
-    fn promote_unless_taken(&mut self, k: FlowKey, seg: &Segment) {
+    /// Whether the live connection under `k` ended before `seg` (which
+    /// then starts a new one). A compact connection that cannot take `seg`
+    /// as it is becomes a full one first.
+    fn ended_before(&mut self, k: FlowKey, seg: &Segment) -> bool {
         let Some(slot) = self.flows.get_mut(&k) else {
-            return;
+            return false;
         };
         if let Slot::Compact(c) = slot {
             if !c.takes(seg) {
@@ -1357,6 +1352,7 @@ impl<O: FlowObserver> Tracker<O> {
                 *slot = Slot::Full(Box::new(full));
             }
         }
+        slot.ended_before(seg, self.limits.idle_timeout_ns)
     }
 
     /// The full state of compact connection `c`: its segments replayed.
@@ -1806,6 +1802,35 @@ mod tests {
         assert_eq!(out[1].0.id, 1);
     }
 
+    /// Connections that carry no data are held compact (header-only
+    /// segments replayed at the end): a retransmitted SYN stays in its
+    /// connection, a SYN with another ISN starts a new one, and the
+    /// summary counts every frame and the handshake as in full tracking.
+    #[test]
+    fn dataless_connections_finish_with_every_frame() {
+        let mut segs = vec![
+            seg(true, 0, 100, 0, SYN, 0),
+            seg(true, 1_000_000, 100, 0, SYN, 0),
+            seg(false, 1_000_100, 900, 101, SA, 0),
+            seg(true, 1_000_200, 101, 901, ACK, 0),
+        ];
+        // Pure ACKs beyond the compact record's capacity: promoted on the way.
+        for i in 0..MAX_COMPACT_SEGMENTS as i64 {
+            segs.push(seg(false, 1_001_000 + i, 901, 101, ACK, 0));
+        }
+        segs.push(seg(true, 3_000_000, 555, 0, SYN, 0));
+        let out = run(&segs);
+        assert_eq!(out.len(), 2);
+        let (first, second) = (&out[0].0, &out[1].0);
+        assert_eq!(first.dirs[C2S].frames, 3);
+        assert_eq!(first.dirs[C2S].syns, 2);
+        assert_eq!(first.dirs[S2C].frames, 1 + MAX_COMPACT_SEGMENTS as u64);
+        assert!(first.handshake.complete());
+        assert_eq!(first.handshake.split(), Some((100_000, 100_000)));
+        assert_eq!((second.id, second.dirs[C2S].frames), (1, 1));
+        assert_eq!(second.start_ts, 3_000_000_000);
+    }
+
     #[test]
     fn small_segment_unacked_is_flagged() {
         let out = run(&[
@@ -2119,5 +2144,16 @@ mod size_guard {
     fn flow_state_stays_small() {
         let size = std::mem::size_of::<super::Flow<crate::analysis::FlowAnalysis>>();
         assert!(size <= 2048, "Flow state grew to {size} bytes");
+    }
+
+    /// A connection that never carried data costs its table slot and this
+    /// record (a SYN flood at the default 100,000 flows: ~74 MB peak RSS
+    /// for 1,000,000 SYNs, scripts/live-limits.sh).
+    #[test]
+    fn compact_state_stays_small() {
+        let size = std::mem::size_of::<super::Compact>();
+        assert!(size <= 112, "compact record grew to {size} bytes");
+        let slot = std::mem::size_of::<super::Slot<crate::analysis::FlowAnalysis>>();
+        assert!(slot <= 16, "table slot grew to {slot} bytes");
     }
 }
