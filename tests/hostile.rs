@@ -268,6 +268,7 @@ fn pcap_record_length_of_4_gib() {
 /// Peak RSS (KiB) of `nagle-analyze --format json -` reading, as a stream
 /// (as a live capture reads), the benchmark mix of `packets` frames with 20
 /// short connections open at once.
+#[allow(clippy::zombie_processes)] // reaped by wait4, which gives its rusage
 fn peak_rss_of_stream_kib(packets: u64) -> i64 {
     use nagle_testkit::synth::{bench_mix, MixParams};
     use nagle_testkit::writer::{Endian, PcapWriter, TsPrecision};
