@@ -7,7 +7,11 @@
 #     `tcpreplay --pps R` into one end of a veth pair (two network
 #     namespaces) while `nagle-analyze -i` captures the other end; the
 #     same for `tcpdump -w /dev/null` as the reference. For each rate the
-#     libpcap counters (received / dropped) are printed.
+#     libpcap counters (received / dropped) are printed;
+#  3. flat memory over a long run: peak RSS of a stream (standard input,
+#     read as a live capture reads) of CHURN and then 4 x CHURN frames of
+#     successive short connections (20 open at once, `nagle-testkit synth
+#     --mix 1:0`), which must not grow with the run's length.
 # Needs root, tcpreplay (apt-get install tcpreplay), tcpdump, /usr/bin/time.
 # Parameters (environment):
 #   FLOOD=1000000           SYNs in the flood
@@ -15,6 +19,7 @@
 #   PACKETS=200000          packets replayed per rate
 #   OUT=out/live-limits     work directory
 #   SKIP_FLOOD=1            only the live rate
+#   CHURN=500000            frames of the shorter long-run stream (SKIP_CHURN=1 skips it)
 #   SNAPLEN=N               nagle-analyze --snaplen N (default 65535)
 #   SKIP_BUILD=1            use the existing target/release binaries
 set -euo pipefail
@@ -43,6 +48,18 @@ rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$OUT/time.txt")
 wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$OUT/time.txt")
 echo "== SYN flood: $FLOOD SYNs, default limits: peak RSS $((rss / 1024)) MB, wall $wall"
 rm -f "$OUT/flood.pcap"
+fi
+
+# 3. Flat memory over a long run (SKIP_CHURN=1 skips it).
+if [[ "${SKIP_CHURN:-0}" != 1 ]]; then
+CHURN=${CHURN:-500000}
+for n in "$CHURN" $((4 * CHURN)); do
+    "$GEN" synth -o /dev/stdout --format pcap --packets "$n" --flows 20 --mix 1:0 \
+        --rtt 0.2ms --seed 1 2>"$OUT/churn.txt" |
+        /usr/bin/time -f %M -o "$OUT/time.txt" "$BIN" --format json - -o "$OUT/churn.json" 2>/dev/null
+    conns=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['flows']))" "$OUT/churn.json")
+    echo "== long run: $n frames, $conns successive connections (20 at once): peak RSS $(( $(cat "$OUT/time.txt") / 1024 )) MB"
+done
 fi
 
 # 2. Live drop-free rate.

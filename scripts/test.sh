@@ -14,7 +14,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   need=()
   for pkg in libpcap-dev pkg-config iproute2 iputils-ping tcpdump strace python3 \
-    python3-pip redis-server redis-tools chromium; do
+    python3-pip redis-server redis-tools chromium time; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
   if [ "${#need[@]}" -gt 0 ]; then

@@ -192,6 +192,11 @@ struct LiveArgs {
     /// Bytes captured per packet.
     #[arg(short = 's', long, value_name = "N", default_value_t = 65535)]
     snaplen: i32,
+    /// Kernel capture buffer: a bare number is KiB, as tcpdump -B (e.g.
+    /// 4096, 64MiB); too small for the traffic, and the kernel drops.
+    #[arg(short = 'B', long, value_name = "SIZE", value_parser = parse_buffer_size,
+          default_value = "32MiB")]
+    buffer_size: u64,
     /// Also write every captured packet to this pcap file.
     #[arg(short = 'w', long, value_name = "FILE")]
     save: Option<PathBuf>,
@@ -250,6 +255,19 @@ fn parse_size(s: &str) -> Result<u64, String> {
         return Err(format!("size out of range: {s} (at least 1KB)"));
     }
     Ok(bytes as u64)
+}
+
+/// `--buffer-size`: a bare number is KiB (tcpdump's -B), else a size as
+/// [`parse_size`]; at most 2 GiB (libpcap takes an int).
+fn parse_buffer_size(s: &str) -> Result<u64, String> {
+    let bytes = match s.trim().parse::<u64>() {
+        Ok(kib) => kib.saturating_mul(1024),
+        Err(_) => parse_size(s)?,
+    };
+    if !(1024..=i32::MAX as u64).contains(&bytes) {
+        return Err(format!("buffer size out of range: {s} (1KiB to 2GiB)"));
+    }
+    Ok(bytes)
 }
 
 /// Charts and the HTML/Markdown report: of the `--flow` flows, or else of
@@ -663,6 +681,7 @@ fn live(
     let mut opts = nagle_analyze::capture::live::LiveOptions::new(iface);
     opts.filter = cfg.filter.clone();
     opts.snaplen = a.live.snaplen;
+    opts.buffer_size = a.live.buffer_size as i32;
     opts.duration = a.live.duration;
     opts.count = a.live.count;
     opts.save = a.live.save.clone();
@@ -718,11 +737,21 @@ fn live(
     if drawn {
         print!("\x1b[H\x1b[J");
     }
-    if let Some(l) = report.captures.first().and_then(|c| c.live) {
+    if let Some(l) = report.captures.first().and_then(|c| c.live.as_ref()) {
         eprintln!(
             "nagle-analyze: {} packets received by the capture, {} dropped by the kernel, {} by the interface",
             l.received, l.dropped, l.if_dropped
         );
+        let hit = report
+            .flows
+            .iter()
+            .filter(|f| f.capture_drops.is_some())
+            .count();
+        if hit > 0 {
+            eprintln!(
+                "nagle-analyze: {hit} flow(s) were active while the kernel dropped packets: their figures may miss frames (see their notes)"
+            );
+        }
     }
     Ok(report)
 }

@@ -252,9 +252,9 @@ impl Analyzer {
     /// The `n` busiest live flows analyzed as they stand (for a live view).
     pub fn snapshot(&self, n: usize) -> Vec<report::Flow> {
         self.tracker
-            .snapshot(n)
+            .snapshot(n, &mut |_, _| true)
             .into_iter()
-            .map(|(f, an)| analysis::finish(&f, an.clone()))
+            .map(|(f, an)| analysis::finish(&f, an.into_owned()))
             .collect()
     }
 
@@ -270,11 +270,39 @@ impl Analyzer {
 
     /// [`Analyzer::finish`], leaving the flows' report entries to be made
     /// by the caller (on another thread).
-    pub fn finish_raw(mut self, info: CaptureInfo) -> (CaptureSummary, Vec<Finished>) {
-        let (flows, ov) = (&mut self.flows, &mut self.outstanding_overflow);
-        self.tracker
-            .finish_all(&mut |f, an| report_flow(flows, ov, f, an));
-        self.flows.sort_by_key(|(f, _)| f.id);
+    pub fn finish_raw(self, info: CaptureInfo) -> (CaptureSummary, Vec<Finished>) {
+        let mut flows = Vec::new();
+        let summary = self.finish_streamed(info, &mut |f| flows.push(f));
+        (summary, flows)
+    }
+
+    /// [`Analyzer::finish_raw`], handing the flows to `emit` one at a time
+    /// in order of flow id: the live ones are made into their full state
+    /// only as their turn comes, so that finishing a full flow table (a SYN
+    /// flood's compact connections) does not hold every flow's state at
+    /// once.
+    pub fn finish_streamed(
+        mut self,
+        info: CaptureInfo,
+        emit: &mut dyn FnMut(Finished),
+    ) -> CaptureSummary {
+        let mut pending = std::mem::take(&mut self.flows);
+        pending.sort_by_key(|(f, _)| f.id);
+        let mut pending = pending.into_iter().peekable();
+        let ov = &mut self.outstanding_overflow;
+        self.tracker.finish_all(&mut |f, an| {
+            while let Some(p) = pending.next_if(|(p, _)| p.id < f.id) {
+                emit(p);
+            }
+            *ov += f.dirs.iter().map(|d| d.outstanding_overflow).sum::<u64>();
+            emit((f, an));
+        });
+        pending.for_each(&mut *emit);
+        self.summary(info)
+    }
+
+    /// The capture summary once every flow is finished.
+    fn summary(self, info: CaptureInfo) -> CaptureSummary {
         let mut warnings = info.warnings;
         warnings.extend(self.warnings);
         if self.backwards > 0 {
@@ -296,7 +324,7 @@ impl Analyzer {
                 self.tracker.evicted
             ));
         }
-        let summary = CaptureSummary {
+        CaptureSummary {
             path: info.path,
             format: info.format.map(|f| {
                 match f {
@@ -319,8 +347,7 @@ impl Analyzer {
             damaged: info.damaged,
             error: None,
             live: None,
-        };
-        (summary, self.flows)
+        }
     }
 }
 
@@ -470,11 +497,7 @@ fn stream_file(
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("{path}: the reading thread panicked").into()));
         let summary = match info {
-            Ok(info) => {
-                let (summary, flows) = an.finish_raw(info);
-                send_finished(&done_tx, flows);
-                Ok(summary)
-            }
+            Ok(info) => Ok(finish_in_chunks(an, info, &done_tx)),
             Err(e) => Err(PipelineError::read(path, e)),
         };
         drop(done_tx);
@@ -549,11 +572,36 @@ fn analyze_batches(
     an
 }
 
+/// Finish every flow at the end of the input, sending them to the writing
+/// thread in chunks as they are made (see [`Analyzer::finish_streamed`]).
+fn finish_in_chunks(
+    an: Analyzer,
+    info: CaptureInfo,
+    tx: &std::sync::mpsc::SyncSender<Vec<Finished>>,
+) -> CaptureSummary {
+    let mut chunk = Vec::new();
+    let mut writing = true;
+    let summary = an.finish_streamed(info, &mut |f| {
+        chunk.push(f);
+        if chunk.len() >= FLOWS_PER_SEND {
+            let full = std::mem::take(&mut chunk);
+            // Once the writer stopped (an output error) they are dropped.
+            writing = writing && send_finished(tx, full);
+        }
+    });
+    if writing {
+        send_finished(tx, chunk);
+    }
+    summary
+}
+
+/// Flows per message to the writing thread.
+const FLOWS_PER_SEND: usize = 64;
+
 /// Hand finished flows to the writing thread in chunks of at most 64 (the
 /// channel holds 8): a SYN flood that ends a flow with nearly every segment
 /// must not queue thousands of flow states. False when the writer stopped.
 fn send_finished(tx: &std::sync::mpsc::SyncSender<Vec<Finished>>, flows: Vec<Finished>) -> bool {
-    const FLOWS_PER_SEND: usize = 64;
     let mut flows = flows.into_iter().peekable();
     while flows.peek().is_some() {
         if tx
@@ -954,13 +1002,12 @@ impl LiveWatch {
             self.report(&flow, true, s);
             self.finished.push(flow);
         }
-        for (f, fa) in an.tracker.snapshot(usize::MAX) {
-            let w = self.seen.entry(f.id).or_default();
-            if w.end_ts == f.end_ts {
-                continue;
-            }
-            w.end_ts = f.end_ts;
-            let flow = analysis::finish(&f, fa.clone());
+        let seen = &self.seen;
+        let mut changed =
+            |id, end_ts| seen.get(&id).map_or(crate::TsNs::default(), |w| w.end_ts) != end_ts;
+        for (f, fa) in an.tracker.snapshot(usize::MAX, &mut changed) {
+            self.seen.entry(f.id).or_default().end_ts = f.end_ts;
+            let flow = analysis::finish(&f, fa.into_owned());
             self.report(&flow, false, s);
         }
     }
@@ -1042,6 +1089,8 @@ pub fn analyze_live(
     flows.append(&mut watch.finished);
     flows.sort_by_key(|f| f.id);
     summary.warnings.extend(kernel_disagreements(&flows));
+    let spans: Vec<report::DropSpan> = stats.drop_intervals.iter().map(drop_span).collect();
+    mark_drops(&mut flows, &spans);
     if let Some(e) = watch
         .failed
         .filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe)
@@ -1053,6 +1102,7 @@ pub fn analyze_live(
         dropped: stats.dropped,
         if_dropped: stats.if_dropped,
         kernel_writes: kernel,
+        drop_intervals: spans,
     });
     Ok(Report::new(vec![summary], flows))
 }
@@ -1110,6 +1160,35 @@ fn live_analyzer(
             eprintln!("warning: {why}");
             Ok((an, None))
         }
+    }
+}
+
+#[cfg(feature = "live")]
+fn drop_span(d: &capture::live::DropInterval) -> report::DropSpan {
+    report::DropSpan {
+        start_ts: report::secs(d.start_ns),
+        end_ts: report::secs(d.end_ns),
+        dropped: d.dropped,
+        if_dropped: d.if_dropped,
+    }
+}
+
+/// Mark the flows active (first frame before a span's end, last frame after
+/// its start) while the kernel dropped packets: `capture_drops` and a note.
+pub fn mark_drops(flows: &mut [report::Flow], spans: &[report::DropSpan]) {
+    for f in flows {
+        let hit = spans
+            .iter()
+            .filter(|s| s.start_ts <= f.end_ts && s.end_ts >= f.start_ts);
+        let (intervals, packets) =
+            hit.fold((0, 0), |(n, p), s| (n + 1, p + s.dropped + s.if_dropped));
+        if intervals == 0 {
+            continue;
+        }
+        f.capture_drops = Some(report::CaptureDrops { intervals, packets });
+        f.notes.push(format!(
+            "the kernel dropped {packets} packets while this flow was active ({intervals} interval(s), see the capture's live.drop_intervals): frames of this flow may be missing, and its figures may rest on an incomplete capture"
+        ));
     }
 }
 

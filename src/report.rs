@@ -275,7 +275,7 @@ pub struct CaptureSummary {
 }
 
 /// libpcap's packet counters for a live capture.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct LiveCounters {
     /// Packets the kernel handed to the capture.
     pub received: u64,
@@ -286,6 +286,33 @@ pub struct LiveCounters {
     /// Send calls the kernel tracer saw (`--trace-writes`; absent without).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel_writes: Option<KernelWriteCounters>,
+    /// When the drops happened: libpcap's counters are read about once a
+    /// second; each entry is a stretch of time in which they grew.
+    pub drop_intervals: Vec<DropSpan>,
+}
+
+/// Packets the kernel dropped within a stretch of a live capture (wall
+/// clock, the clock of the frame timestamps).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct DropSpan {
+    pub start_ts: f64,
+    pub end_ts: f64,
+    /// Dropped because the buffer was full.
+    pub dropped: u64,
+    /// Dropped by the interface or its driver.
+    pub if_dropped: u64,
+}
+
+/// A live flow that was active (its first frame before the end of a
+/// [`DropSpan`], its last after the start) while the kernel dropped
+/// packets: some of its frames may be missing.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct CaptureDrops {
+    /// Drop spans the flow was active in.
+    pub intervals: u64,
+    /// Packets dropped in those spans (any flow's: an upper bound on this
+    /// flow's).
+    pub packets: u64,
 }
 
 /// What the kernel write tracer saw during a live capture.
@@ -362,6 +389,10 @@ pub struct Flow {
     pub evicted: bool,
     /// Socket options to turn, most costly first (see `advice`).
     pub advice: Vec<Advice>,
+    /// Live capture only, and only when the kernel dropped packets while
+    /// this flow was active.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture_drops: Option<CaptureDrops>,
 }
 
 /// One piece of advice: an option, the side it applies to, the evidence

@@ -590,6 +590,115 @@ fn an_interface_deleted_mid_capture_still_gives_the_report() {
     assert_eq!(flows[0]["directions"][0]["payload_bytes"], 80);
 }
 
+/// Drop test traffic: port 5802 a short exchange at once, port 5801 a
+/// stream of 1000-byte writes every millisecond for `secs` seconds.
+const DROP_CLIENT: &str = r#"
+import socket, sys, time
+host, secs = sys.argv[1], float(sys.argv[2])
+s = socket.create_connection((host, 5802)); s.sendall(b"x" * 100); s.close()
+s = socket.create_connection((host, 5801))
+end = time.time() + secs
+while time.time() < end:
+    s.sendall(b"y" * 1000); time.sleep(0.001)
+s.close()
+"#;
+
+const DROP_SERVER: &str = r#"
+import socket, threading
+def serve(port):
+    l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind(("0.0.0.0", port)); l.listen(1)
+    c, _ = l.accept()
+    while c.recv(65536): pass
+ts = [threading.Thread(target=serve, args=(p,)) for p in (5801, 5802)]
+[t.start() for t in ts]; [t.join() for t in ts]
+"#;
+
+/// Kernel drops forced by a stalled consumer (the capture stopped with
+/// SIGSTOP for 1.5 s behind a 256 KiB buffer while one flow streams): the
+/// report names that flow (`capture_drops`, a note) and not the one that
+/// ended two seconds before the drops.
+#[test]
+fn kernel_drops_name_the_flows_they_may_affect() {
+    if !common::is_root() {
+        eprintln!("live: skipped, needs root (network namespaces and packet capture)");
+        return;
+    }
+    let v = veth("dr");
+    let cap = Command::new("ip")
+        .args(["netns", "exec", &v.a, bin(), "--interface", &v.va])
+        .args(["--filter", "tcp portrange 5801-5802", "--duration", "9s"])
+        .args(["-s", "128", "-B", "256", "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &v.b, "python3", "-c", DROP_SERVER])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let mut client = Command::new("ip")
+        .args(["netns", "exec", &v.a, "python3", "-c", DROP_CLIENT])
+        .args(["10.78.0.2", "5"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let signal = |s: &str| {
+        let st = Command::new("kill")
+            .args([s, &cap.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success(), "kill {s}");
+    };
+    signal("-STOP");
+    std::thread::sleep(Duration::from_millis(1500));
+    signal("-CONT");
+    assert!(client.wait().unwrap().success());
+    let _ = server.wait();
+    let out = cap.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let live = &r["captures"][0]["live"];
+    assert!(live["dropped"].as_u64().unwrap() > 0, "no drops: {live}");
+    let spans = live["drop_intervals"].as_array().unwrap();
+    assert!(!spans.is_empty(), "{live}");
+    let sum: u64 = spans
+        .iter()
+        .map(|s| s["dropped"].as_u64().unwrap() + s["if_dropped"].as_u64().unwrap())
+        .sum();
+    let total = live["dropped"].as_u64().unwrap() + live["if_dropped"].as_u64().unwrap();
+    assert_eq!(sum, total, "the spans account for every drop: {live}");
+    let flow = |port: &str| {
+        r["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["server"].as_str().unwrap().ends_with(port))
+            .unwrap_or_else(|| panic!("no flow to {port}: {}", r["flows"]))
+            .clone()
+    };
+    let (stream, short) = (flow(":5801"), flow(":5802"));
+    let drops = &stream["capture_drops"];
+    assert!(drops["packets"].as_u64().unwrap() > 0, "{stream}");
+    assert!(drops["intervals"].as_u64().unwrap() >= 1, "{stream}");
+    assert!(
+        stream["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("the kernel dropped")),
+        "{}",
+        stream["notes"]
+    );
+    assert!(short.get("capture_drops").is_none(), "{short}");
+    assert!(
+        stderr.contains("1 flow(s) were active while the kernel dropped"),
+        "{stderr}"
+    );
+}
+
 /// Kernel writes (`--trace-writes`): 4-byte writes with Nagle on; the same
 /// with TCP_NODELAY set halfway (the time printed); then two connections
 /// one after another on the same descriptor number. Prints, per local

@@ -128,6 +128,7 @@ impl Flow {
             notes: Vec::new(),
             evicted: false,
             advice: Vec::new(),
+            capture_drops: None,
         };
         Flow {
             summary,

@@ -140,6 +140,7 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
         notes,
         evicted: f.evicted,
         advice: Vec::new(),
+        capture_drops: None,
     };
     flow.advice = crate::advice::advise(f, &advice, &flow);
     flow

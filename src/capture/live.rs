@@ -7,7 +7,10 @@
 //! hands every packet to a callback as a [`Frame`], optionally writes every
 //! packet to a pcap file (`save`) that is flushed at every read timeout and at
 //! the end, so that a capture stopped at any moment is a valid file, and
-//! returns libpcap's received/dropped counters.
+//! returns libpcap's received/dropped counters. It reads those counters
+//! about once a second too, so that the wall-clock intervals in which the
+//! kernel dropped packets are known ([`DropInterval`]: which flows they may
+//! affect is the pipeline's business).
 //!
 //! What it does not do: it knows nothing of TCP, prints nothing, installs no
 //! signal handler (the caller owns the `stop` flag) and does not choose the
@@ -74,7 +77,7 @@ impl LiveOptions {
 }
 
 /// libpcap's counters at the end of a capture.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LiveStats {
     /// Packets the kernel's filter accepted.
     pub received: u64,
@@ -82,6 +85,93 @@ pub struct LiveStats {
     pub dropped: u64,
     /// Packets dropped by the interface or its driver.
     pub if_dropped: u64,
+    /// When the drops happened, in order (empty when there were none).
+    pub drop_intervals: Vec<DropInterval>,
+}
+
+/// Packets the kernel dropped between two reads of libpcap's counters
+/// (about a second apart): the dropped packets arrived between `start_ns`
+/// and `end_ns` (wall clock, the clock of packet timestamps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct DropInterval {
+    pub start_ns: i64,
+    pub end_ns: i64,
+    /// Dropped because the buffer was full.
+    pub dropped: u64,
+    /// Dropped by the interface or its driver.
+    pub if_dropped: u64,
+}
+
+/// How often libpcap's counters are read during a capture.
+const DROP_SAMPLE: Duration = Duration::from_secs(1);
+/// Drop intervals kept; beyond it the last one is stretched to cover the
+/// new drops (a capture dropping every second for days stays bounded).
+const MAX_DROP_INTERVALS: usize = 4096;
+
+/// Reads libpcap's drop counters about once a second and keeps the
+/// intervals in which they grew.
+struct DropWatch {
+    at: Instant,
+    wall_ns: i64,
+    dropped: u64,
+    if_dropped: u64,
+    intervals: Vec<DropInterval>,
+}
+
+fn wall_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+impl DropWatch {
+    fn new() -> Self {
+        DropWatch {
+            at: Instant::now(),
+            wall_ns: wall_ns(),
+            dropped: 0,
+            if_dropped: 0,
+            intervals: Vec::new(),
+        }
+    }
+
+    /// Read the counters when a second has passed since the last read.
+    fn maybe_sample(&mut self, cap: &mut Capture<Active>) {
+        if self.at.elapsed() >= DROP_SAMPLE {
+            if let Ok(st) = cap.stats() {
+                self.sample(st.dropped as u64, st.if_dropped as u64);
+            }
+        }
+    }
+
+    /// Counters read now: an interval since the last read when they grew.
+    fn sample(&mut self, dropped: u64, if_dropped: u64) {
+        let now = wall_ns();
+        let (d, i) = (
+            dropped.saturating_sub(self.dropped),
+            if_dropped.saturating_sub(self.if_dropped),
+        );
+        if d > 0 || i > 0 {
+            let new = DropInterval {
+                start_ns: self.wall_ns,
+                end_ns: now,
+                dropped: d,
+                if_dropped: i,
+            };
+            let full = self.intervals.len() >= MAX_DROP_INTERVALS;
+            match self.intervals.last_mut() {
+                Some(last) if last.end_ns == new.start_ns || full => {
+                    last.end_ns = now;
+                    last.dropped += d;
+                    last.if_dropped += i;
+                }
+                _ => self.intervals.push(new),
+            }
+        }
+        (self.at, self.wall_ns) = (Instant::now(), now);
+        (self.dropped, self.if_dropped) =
+            (dropped.max(self.dropped), if_dropped.max(self.if_dropped));
+    }
 }
 
 /// Read timeout of the capture: how often `stop` and `duration` are polled.
@@ -224,6 +314,7 @@ impl LiveCapture {
             info.warn("interface gives microsecond timestamps only");
         }
         let start = Instant::now();
+        let mut drops = DropWatch::new();
         let mut number = 0u64;
         let mut last_flush = Instant::now();
         loop {
@@ -276,6 +367,7 @@ impl LiveCapture {
                         revents: 0,
                     };
                     unsafe { libc::poll(&mut pfd, 1, READ_TIMEOUT_MS) };
+                    drops.maybe_sample(&mut self.cap);
                     on_event(None);
                     continue;
                 }
@@ -300,6 +392,7 @@ impl LiveCapture {
                     sf.flush(&mut info);
                 }
                 last_flush = Instant::now();
+                drops.maybe_sample(&mut self.cap);
                 on_event(None);
             }
         }
@@ -307,11 +400,15 @@ impl LiveCapture {
             sf.flush(&mut info);
         }
         let stats = match self.cap.stats() {
-            Ok(st) => LiveStats {
-                received: st.received as u64,
-                dropped: st.dropped as u64,
-                if_dropped: st.if_dropped as u64,
-            },
+            Ok(st) => {
+                drops.sample(st.dropped as u64, st.if_dropped as u64);
+                LiveStats {
+                    received: st.received as u64,
+                    dropped: st.dropped as u64,
+                    if_dropped: st.if_dropped as u64,
+                    drop_intervals: drops.intervals,
+                }
+            }
             Err(e) => {
                 info.warn(format!(
                     "libpcap's counters could not be read ({e}): drops unknown"
