@@ -1015,11 +1015,19 @@ fn html_advice_is_grouped_by_endpoint() {
         "{}",
         cork[0]
     );
-    let g = r.advice_groups.iter().find(|g| g.option == "TCP_CORK").unwrap();
+    let g = r
+        .advice_groups
+        .iter()
+        .find(|g| g.option == "TCP_CORK")
+        .unwrap();
     assert!(cork[0].contains(&format!("{} packets in all", g.saving_packets.unwrap())));
     for f in &flows {
         if g.flows.contains(&f.id) {
-            assert!(cork[0].contains(&format!("href=\"#flow{}\"", f.id)), "{}", cork[0]);
+            assert!(
+                cork[0].contains(&format!("href=\"#flow{}\"", f.id)),
+                "{}",
+                cork[0]
+            );
         }
     }
 }

@@ -40,7 +40,41 @@ struct HeaderSeg {
     /// Sent by the lower address of the connection key.
     from_low: bool,
     truncated: bool,
-    options: TcpOptions,
+    options: HeaderOptions,
+}
+
+/// The TCP options of a header-only segment: everything but SACK blocks
+/// (a segment carrying any is not kept here: SACK reports data).
+#[derive(Debug, Clone, Copy)]
+struct HeaderOptions {
+    mss: Option<u16>,
+    window_scale: Option<u8>,
+    sack_permitted: bool,
+    timestamps: Option<(u32, u32)>,
+    options_len: u8,
+}
+
+impl HeaderOptions {
+    fn of(o: &TcpOptions) -> Self {
+        HeaderOptions {
+            mss: o.mss,
+            window_scale: o.window_scale,
+            sack_permitted: o.sack_permitted,
+            timestamps: o.timestamps,
+            options_len: o.options_len,
+        }
+    }
+
+    fn tcp(&self) -> TcpOptions {
+        TcpOptions {
+            mss: self.mss,
+            window_scale: self.window_scale,
+            sack_permitted: self.sack_permitted,
+            timestamps: self.timestamps,
+            options_len: self.options_len,
+            ..Default::default()
+        }
+    }
 }
 
 /// A connection that has carried no data yet (see the module doc).
@@ -54,9 +88,13 @@ pub struct Compact {
     more: Vec<HeaderSeg>,
 }
 
-/// A segment this record can hold: no payload, no FIN, no RST.
+/// A segment this record can hold: no payload, no FIN, no RST, no SACK
+/// blocks.
 fn header_only(seg: &Segment) -> bool {
-    seg.payload_len == 0 && seg.payload.is_empty() && !seg.has(flags::FIN | flags::RST)
+    seg.payload_len == 0
+        && seg.payload.is_empty()
+        && !seg.has(flags::FIN | flags::RST)
+        && seg.options.sack_blocks == 0
 }
 
 impl Compact {
@@ -121,7 +159,7 @@ impl HeaderSeg {
             flags: seg.flags,
             from_low: seg.src == low,
             truncated: seg.truncated,
-            options: seg.options,
+            options: HeaderOptions::of(&seg.options),
         }
     }
 
@@ -140,11 +178,31 @@ impl HeaderSeg {
             ack: self.ack,
             flags: self.flags,
             window: self.window,
-            options: self.options,
+            options: self.options.tcp(),
             payload_len: 0,
             payload: &[],
             truncated: self.truncated,
             wire_len: self.wire_len,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::test_segment;
+
+    #[test]
+    fn sack_blocks_are_not_kept_in_the_compact_record() {
+        let low: SocketAddr = "10.0.0.1:1000".parse().unwrap();
+        let syn = test_segment("10.0.0.1:1000", "10.0.0.2:80", 0, 1, 0, flags::SYN, 0);
+        let c = Compact::start(0, &syn, low).expect("a SYN is header-only");
+        // Its options come back whole on replay.
+        assert_eq!(c.first.options.tcp(), syn.options);
+        let mut ack = test_segment("10.0.0.2:80", "10.0.0.1:1000", 1, 1, 2, flags::ACK, 0);
+        assert!(header_only(&ack));
+        ack.options.sack_blocks = 1;
+        ack.options.sack = [(5, 9), (0, 0), (0, 0), (0, 0)];
+        assert!(!header_only(&ack), "SACK blocks report data: promote");
     }
 }
