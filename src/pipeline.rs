@@ -1109,6 +1109,7 @@ pub fn analyze_live(
 
 /// One warning naming the flows whose Nagle verdict the kernel's own
 /// socket state contradicts (`nagle.kernel.disagrees`), if any.
+#[cfg(feature = "live")]
 fn kernel_disagreements(flows: &[report::Flow]) -> Option<String> {
     let ids: Vec<String> = flows
         .iter()
