@@ -31,6 +31,9 @@ use std::path::PathBuf;
 
 /// How long a frame is held for the writes that produced it.
 pub const LAG: TsNs = 500_000_000;
+/// How often the tracer's ring is drained (and waiting writes re-checked):
+/// not at every packet, whose rate can be far higher.
+const DRAIN_EVERY: TsNs = 10_000_000;
 /// Frames held at most (bytes), whatever their age.
 pub const MAX_HELD_BYTES: usize = 64 << 20;
 /// Connections remembered as seen in the capture.
@@ -65,6 +68,8 @@ pub struct KernelJoin {
     seen: HashSet<(SocketAddr, SocketAddr)>,
     /// Writes whose connection the capture has not shown yet.
     pending: Vec<KernelWrite>,
+    /// When the ring was last drained: frames held [`LAG`] before it are due.
+    drained_at: TsNs,
     save: Option<(PathBuf, std::io::BufWriter<std::fs::File>)>,
     pub counters: KernelCounters,
     pub warnings: Vec<String>,
@@ -128,6 +133,7 @@ impl KernelJoin {
             held_bytes: 0,
             seen: HashSet::new(),
             pending: Vec::new(),
+            drained_at: 0,
             save,
             counters: KernelCounters::default(),
             warnings,
@@ -152,12 +158,17 @@ impl KernelJoin {
         });
     }
 
-    /// Drain the tracer into the log, then release to `an` the frames
-    /// held long enough (all of them with `all`), in capture order.
+    /// Drain the tracer into the log (every [`DRAIN_EVERY`]), then release to
+    /// `an` the frames held long enough before that drain (all of them with
+    /// `all`), in capture order.
     pub fn pump(&mut self, an: &mut Analyzer, now: TsNs, all: bool) {
-        self.drain(now, all);
+        let full = self.held_bytes > MAX_HELD_BYTES;
+        if all || full || now - self.drained_at >= DRAIN_EVERY {
+            self.drain(now, all);
+            self.drained_at = now;
+        }
         while let Some(h) = self.held.front() {
-            if !(all || h.ts_ns + LAG <= now || self.held_bytes > MAX_HELD_BYTES) {
+            if !(all || h.ts_ns + LAG <= self.drained_at || self.held_bytes > MAX_HELD_BYTES) {
                 break;
             }
             let h = self.held.pop_front().expect("front exists");

@@ -472,6 +472,13 @@ pub struct WriteDelay {
     pub per_write: Vec<Option<f64>>,
 }
 
+impl WriteDelay {
+    /// The waits of the writes seen on the wire, in log order (ms).
+    pub fn waits(&self) -> impl Iterator<Item = f64> + '_ {
+        self.per_write.iter().flatten().copied()
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Nagle {
     /// `on`, `off` or `inconclusive`.

@@ -482,15 +482,7 @@ fn lab_nagle_on_int1_advises_nodelay_with_the_held_writes() {
     let nd = find(f, "TCP_NODELAY");
     assert_eq!(nd.len(), 1, "{:?}", options(f));
     assert_eq!((nd[0].rule, nd[0].side.as_str()), ("nagle_held", "client"));
-    let waits: Vec<f64> = d
-        .write_delay_ms
-        .as_ref()
-        .unwrap()
-        .per_write
-        .iter()
-        .flatten()
-        .copied()
-        .collect();
+    let waits: Vec<f64> = d.write_delay_ms.as_ref().unwrap().waits().collect();
     assert_eq!(waits.len(), 200);
     let total: f64 = waits.iter().sum();
     assert!((nd[0].saving_ms.unwrap() - total).abs() < 1e-6);
@@ -535,9 +527,7 @@ fn no_held_nodelay_advice_without_a_log_or_with_nagle_off() {
         .write_delay_ms
         .as_ref()
         .unwrap()
-        .per_write
-        .iter()
-        .flatten()
+        .waits()
         .sum();
     assert!(waited > 5.0, "{waited}");
     assert_eq!(nagle_analyze::render::held_write_ms(&f.directions[0]), 0.0);

@@ -542,14 +542,7 @@ fn latency_chart_has_every_seen_write_and_reference_lines() {
         .iter()
         .find(|d| d.write_delay_ms.is_some())
         .unwrap();
-    let seen = d
-        .write_delay_ms
-        .as_ref()
-        .unwrap()
-        .per_write
-        .iter()
-        .flatten()
-        .count();
+    let seen = d.write_delay_ms.as_ref().unwrap().waits().count();
     let chart = charts::direction_charts(f, d, &charts::capture_name(&r, f))
         .into_iter()
         .find(|c| matches!(c.plot, Plot::Latency { .. }))

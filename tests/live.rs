@@ -47,15 +47,16 @@ for port, nodelay in ((5601, 0), (5602, 1)):
     print(port, sent, flush=True)
 "#;
 
-/// The receiver: accepts both connections and discards what arrives.
+/// The receiver: accepts one connection on each port given as an argument
+/// and discards what arrives.
 const RECEIVER: &str = r#"
-import socket, threading
+import socket, sys, threading
 def serve(port):
     l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     l.bind(("0.0.0.0", port)); l.listen(1)
     c, _ = l.accept()
     while c.recv(65536): pass
-ts = [threading.Thread(target=serve, args=(p,)) for p in (5601, 5602)]
+ts = [threading.Thread(target=serve, args=(int(p),)) for p in sys.argv[1:]]
 [t.start() for t in ts]; [t.join() for t in ts]
 "#;
 
@@ -117,7 +118,9 @@ fn live_capture_matches_sender_and_saved_file() {
         .spawn()
         .unwrap();
     let mut receiver = Command::new("ip")
-        .args(["netns", "exec", &b, "python3", "-c", RECEIVER])
+        .args([
+            "netns", "exec", &b, "python3", "-c", RECEIVER, "5601", "5602",
+        ])
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
@@ -451,7 +454,9 @@ fn capture_bulk(v: &Veth, extra: &[&std::ffi::OsStr]) -> (serde_json::Value, Str
         .spawn()
         .unwrap();
     let mut receiver = Command::new("ip")
-        .args(["netns", "exec", &v.b, "python3", "-c", RECEIVER])
+        .args([
+            "netns", "exec", &v.b, "python3", "-c", RECEIVER, "5601", "5602",
+        ])
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1200));
@@ -603,17 +608,6 @@ while time.time() < end:
 s.close()
 "#;
 
-const DROP_SERVER: &str = r#"
-import socket, threading
-def serve(port):
-    l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    l.bind(("0.0.0.0", port)); l.listen(1)
-    c, _ = l.accept()
-    while c.recv(65536): pass
-ts = [threading.Thread(target=serve, args=(p,)) for p in (5801, 5802)]
-[t.start() for t in ts]; [t.join() for t in ts]
-"#;
-
 /// Kernel drops forced by a stalled consumer (the capture stopped with
 /// SIGSTOP for 1.5 s behind a 256 KiB buffer while one flow streams): the
 /// report names that flow (`capture_drops`, a note) and not the one that
@@ -634,7 +628,9 @@ fn kernel_drops_name_the_flows_they_may_affect() {
         .spawn()
         .unwrap();
     let mut server = Command::new("ip")
-        .args(["netns", "exec", &v.b, "python3", "-c", DROP_SERVER])
+        .args([
+            "netns", "exec", &v.b, "python3", "-c", RECEIVER, "5801", "5802",
+        ])
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1200));

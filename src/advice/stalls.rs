@@ -117,14 +117,7 @@ fn held_writes(ev: &Evidence, d: Dir) -> Option<(usize, f64, f64)> {
     if dir.nagle.verdict != Verdict::On || stalled(ev, d).is_some() {
         return None;
     }
-    let waits: Vec<f64> = dir
-        .write_delay_ms
-        .as_ref()?
-        .per_write
-        .iter()
-        .flatten()
-        .copied()
-        .collect();
+    let waits: Vec<f64> = dir.write_delay_ms.as_ref()?.waits().collect();
     let total: f64 = waits.iter().sum();
     let mean = total / waits.len().max(1) as f64;
     (total >= NAGLE_HELD_MIN_MS && mean >= NAGLE_HELD_MIN_MEAN_MS).then_some((

@@ -68,9 +68,7 @@ pub fn held_write_ms(d: &Direction) -> f64 {
     if d.nagle.verdict != crate::report::Verdict::On {
         return 0.0;
     }
-    d.write_delay_ms
-        .as_ref()
-        .map_or(0.0, |w| w.per_write.iter().flatten().sum())
+    d.write_delay_ms.as_ref().map_or(0.0, |w| w.waits().sum())
 }
 
 /// What Nagle and delayed ACK cost a direction, ms: held-write time plus

@@ -272,7 +272,7 @@ pub fn direction_charts(flow: &Flow, d: &Direction, capture: &str) -> Vec<Chart>
         });
     }
     if let Some(wd) = &d.write_delay_ms {
-        let mut v: Vec<f64> = wd.per_write.iter().flatten().copied().collect();
+        let mut v: Vec<f64> = wd.waits().collect();
         if !v.is_empty() {
             v.sort_by(f64::total_cmp);
             let n = v.len();
