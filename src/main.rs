@@ -478,20 +478,17 @@ fn analyze(a: AnalyzeArgs) -> Result<u8, PipelineError> {
         .flatten();
     cfg.progress = progress.as_ref().map(|p| p.counter.clone());
     let mut out = open_output(&a)?;
-    // Charts, report pages and live capture rank or redraw all flows: they
-    // hold the report in memory. Otherwise flows are written as they finish.
-    let captures = if a.charts.wanted() || a.live.interface.is_some() {
-        whole_report(&a, &cfg, &mut out)?
-    } else {
-        let mut sink = CliSink {
-            inner: match a.format {
-                render::Format::Text => render::text_writer(&mut out, text_options(&a)),
-                f => render::writer(f, &mut out),
-            },
-            pipe_closed: false,
-        };
-        pipeline::stream_files(&a.inputs, &cfg, &mut sink)?
+    // Every flow streams to the writer as it finishes; charts and report
+    // pages draw from a bounded set of the flows that weigh most.
+    let mut sink = CliSink::new(&a, &mut out);
+    let captures = match &a.live.interface {
+        Some(iface) => live(iface, &a, &cfg, &mut sink)?,
+        None => pipeline::stream_files(&a.inputs, &cfg, &mut sink)?,
     };
+    if let Some(held) = sink.held.take().filter(|_| !nothing_read(&captures)) {
+        a.charts.write(&held.into_report(), &a.flows)?;
+    }
+    drop(sink);
     if nothing_read(&captures) {
         report_problems(&captures);
         return Ok(1);
@@ -551,58 +548,48 @@ fn nothing_read(captures: &[CaptureSummary]) -> bool {
     captures.iter().all(|c| c.error.is_some())
 }
 
-/// The report held in memory (live capture, or files with charts or report
-/// pages), then written: charts and pages, then the report on `out`.
-fn whole_report(
-    a: &AnalyzeArgs,
-    cfg: &pipeline::Config,
-    out: &mut (dyn Write + Send),
-) -> Result<Vec<CaptureSummary>, PipelineError> {
-    let mut report = match &a.live.interface {
-        Some(iface) => pipeline::select_flows(live(iface, a, cfg, out)?, &a.flows)?,
-        None => pipeline::analyze_files(&a.inputs, cfg)?,
-    };
-    if !nothing_read(&report.captures) {
-        a.charts.write(&report, &a.flows)?;
-        // Series were kept for the charts: standard output is the same
-        // with or without them unless asked for (`--series`).
-        if !a.series {
-            for d in report
-                .flows
-                .iter_mut()
-                .flat_map(|f| f.directions.iter_mut())
-            {
-                d.series = None;
-            }
-        }
-        let written = if a.live.interface.is_some() && a.format == render::Format::Jsonl {
-            // The flows went out as they finished: only the summary is left.
-            render::jsonl::summary_line(&report.captures)
-                .and_then(|l| writeln!(out, "{l}").and_then(|_| out.flush()))
-        } else {
-            render::render_with(&report, a.format, text_options(a), out)
-        };
-        match written {
-            Err(e) if !is_broken_pipe(&e) => return Err(PipelineError::output(e)),
-            _ => {}
-        }
-    }
-    Ok(report.captures)
-}
-
 /// The command line's streaming writer: a closed pipe (`| head`) ends the
-/// output quietly, and a run where no input could be read writes nothing.
+/// output quietly (and a live capture with it), and a run where no input
+/// could be read writes nothing. With charts or a report page, the flows
+/// that weigh most are also held for them (series included; the writer
+/// gets them without series unless `--series`).
 struct CliSink<'a> {
     inner: Box<dyn ReportSink + Send + 'a>,
     pipe_closed: bool,
+    /// Set when the pipe closes (ends a live capture).
+    stop_on_close: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    held: Option<render::held::HeldFlows>,
+    series: bool,
 }
 
-impl CliSink<'_> {
+impl<'a> CliSink<'a> {
+    fn new(a: &AnalyzeArgs, out: &'a mut (dyn Write + Send)) -> Self {
+        let live = a.live.interface.is_some();
+        CliSink {
+            inner: match a.format {
+                render::Format::Text => render::text_writer(out, text_options(a)),
+                render::Format::Jsonl if live => {
+                    Box::new(render::JsonlWriter::new(out).line_flushed())
+                }
+                f => render::writer(f, out),
+            },
+            pipe_closed: false,
+            stop_on_close: None,
+            held: a.charts.wanted().then(|| {
+                render::held::HeldFlows::new(render::held::HELD_FLOWS, !a.flows.is_empty())
+            }),
+            series: a.series,
+        }
+    }
+
     /// A closed pipe is no error: writing stops there.
     fn quiet(&mut self, r: std::io::Result<()>) -> std::io::Result<()> {
         match r {
             Err(e) if is_broken_pipe(&e) => {
                 self.pipe_closed = true;
+                if let Some(stop) = &self.stop_on_close {
+                    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
                 Ok(())
             }
             other => other,
@@ -615,15 +602,34 @@ impl ReportSink for CliSink<'_> {
         self.inner.begin(inputs)
     }
 
-    fn flow(&mut self, flow: nagle_analyze::report::Flow) -> std::io::Result<()> {
+    fn flow(&mut self, mut flow: nagle_analyze::report::Flow) -> std::io::Result<()> {
+        if let Some(h) = self.held.as_mut() {
+            h.offer(&flow);
+        }
         if self.pipe_closed {
             return Ok(());
+        }
+        if !self.series {
+            // Series were kept for the charts: the report is the same with
+            // or without them unless asked for (`--series`).
+            flow.directions.iter_mut().for_each(|d| d.series = None);
         }
         let r = self.inner.flow(flow);
         self.quiet(r)
     }
 
+    fn event(&mut self, ev: &render::LiveEvent) -> std::io::Result<()> {
+        if self.pipe_closed {
+            return Ok(());
+        }
+        let r = self.inner.event(ev);
+        self.quiet(r)
+    }
+
     fn finish(&mut self, captures: &[CaptureSummary]) -> std::io::Result<()> {
+        if let Some(h) = self.held.as_mut() {
+            h.finish(captures)?;
+        }
         if self.pipe_closed || nothing_read(captures) {
             return Ok(());
         }
@@ -660,24 +666,84 @@ fn live(
     _iface: &str,
     _a: &AnalyzeArgs,
     _cfg: &pipeline::Config,
-    _out: &mut (dyn Write + Send),
-) -> Result<nagle_analyze::report::Report, PipelineError> {
+    _sink: &mut CliSink,
+) -> Result<Vec<CaptureSummary>, PipelineError> {
     Err(config_error(NO_LIBPCAP))
 }
 
 /// Live capture with a live view on the terminal (or, with `--format
-/// jsonl`, events on `out` as they happen), until SIGINT, SIGTERM, SIGHUP,
-/// the duration or the count; then the same report as for a file.
+/// jsonl`, events on the output as they happen), until SIGINT, SIGTERM,
+/// SIGHUP, the duration, the count or a closed output pipe; every flow is
+/// written as it finishes, and the report is completed as for a file.
 #[cfg(feature = "live")]
 fn live(
     iface: &str,
     a: &AnalyzeArgs,
     cfg: &pipeline::Config,
-    out: &mut (dyn Write + Send),
-) -> Result<nagle_analyze::report::Report, PipelineError> {
+    sink: &mut CliSink,
+) -> Result<Vec<CaptureSummary>, PipelineError> {
     use std::io::IsTerminal;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
+    let opts = live_options(iface, a, cfg);
+    if a.live.interval.is_some() && a.format != render::Format::Jsonl {
+        return Err(config_error("--interval needs --format jsonl"));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = stop.clone();
+    // SIGINT, SIGTERM and SIGHUP (ctrlc's `termination` feature) all stop
+    // the capture and the report is written; a second one exits at once.
+    let _ = ctrlc::set_handler(move || {
+        if s2.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+    sink.stop_on_close = Some(stop.clone());
+    // The view takes the terminal; not with blocks written as flows end.
+    let view = std::io::stdout().is_terminal()
+        && a.format == render::Format::Text
+        && a.output.is_none()
+        && !a.verbose;
+    let started = std::time::Instant::now();
+    let mut drawn = false;
+    let mut on_tick = |an: &pipeline::Analyzer| {
+        if view {
+            let text = render::live_view(
+                iface,
+                started.elapsed().as_secs_f64(),
+                an.tcp_segments(),
+                an.live_flows(),
+                &an.snapshot(8),
+            );
+            print!("{text}");
+            let _ = std::io::stdout().flush();
+            drawn = true;
+        }
+    };
+    let run = pipeline::LiveRun {
+        stop: &stop,
+        events: a.format == render::Format::Jsonl,
+        interval: a.live.interval,
+        on_tick: &mut on_tick,
+    };
+    let outcome = pipeline::analyze_live(&opts, cfg, run, sink)?;
+    if drawn {
+        print!("\x1b[H\x1b[J");
+    }
+    sink.finish(&outcome.captures)
+        .map_err(PipelineError::output)?;
+    live_counters(&outcome);
+    outcome.selection?;
+    Ok(outcome.captures)
+}
+
+/// The capture's options from the arguments.
+#[cfg(feature = "live")]
+fn live_options(
+    iface: &str,
+    a: &AnalyzeArgs,
+    cfg: &pipeline::Config,
+) -> nagle_analyze::capture::live::LiveOptions {
     let mut opts = nagle_analyze::capture::live::LiveOptions::new(iface);
     opts.filter = cfg.filter.clone();
     opts.snaplen = a.live.snaplen;
@@ -687,73 +753,25 @@ fn live(
     opts.save = a.live.save.clone();
     opts.save_size = a.live.save_size;
     opts.save_every = a.live.save_every;
-    let stop = Arc::new(AtomicBool::new(false));
-    let s2 = stop.clone();
-    if a.live.interval.is_some() && a.format != render::Format::Jsonl {
-        return Err(config_error("--interval needs --format jsonl"));
-    }
-    // SIGINT, SIGTERM and SIGHUP (ctrlc's `termination` feature) all stop
-    // the capture and the report is written; a second one exits at once.
-    let _ = ctrlc::set_handler(move || {
-        if s2.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-    });
-    let view =
-        std::io::stdout().is_terminal() && a.format == render::Format::Text && a.output.is_none();
-    let started = std::time::Instant::now();
-    let mut drawn = false;
-    let mut events = (a.format == render::Format::Jsonl)
-        .then(|| render::jsonl::JsonlWriter::new(&mut *out).line_flushed());
-    let mut on_event = |ev: &render::LiveEvent| match events.as_mut() {
-        Some(w) => w.event(ev),
-        None => Ok(()),
-    };
-    let stream = (a.format == render::Format::Jsonl).then_some(pipeline::LiveStream {
-        interval: a.live.interval,
-        events: &mut on_event,
-    });
-    let report = pipeline::analyze_live(
-        &opts,
-        cfg,
-        &stop,
-        &mut |an| {
-            if view {
-                let text = render::live_view(
-                    iface,
-                    started.elapsed().as_secs_f64(),
-                    an.tcp_segments(),
-                    an.live_flows(),
-                    &an.snapshot(8),
-                );
-                print!("{text}");
-                let _ = std::io::stdout().flush();
-                drawn = true;
-            }
-        },
-        stream,
-    )?;
-    drop(events);
-    if drawn {
-        print!("\x1b[H\x1b[J");
-    }
-    if let Some(l) = report.captures.first().and_then(|c| c.live.as_ref()) {
+    opts
+}
+
+/// libpcap's counters, and the flows the kernel's drops may touch, on
+/// standard error.
+#[cfg(feature = "live")]
+fn live_counters(outcome: &pipeline::LiveOutcome) {
+    if let Some(l) = outcome.captures.first().and_then(|c| c.live.as_ref()) {
         eprintln!(
             "nagle-analyze: {} packets received by the capture, {} dropped by the kernel, {} by the interface",
             l.received, l.dropped, l.if_dropped
         );
-        let hit = report
-            .flows
-            .iter()
-            .filter(|f| f.capture_drops.is_some())
-            .count();
-        if hit > 0 {
-            eprintln!(
-                "nagle-analyze: {hit} flow(s) were active while the kernel dropped packets: their figures may miss frames (see their notes)"
-            );
-        }
     }
-    Ok(report)
+    if outcome.flows_with_drops > 0 {
+        eprintln!(
+            "nagle-analyze: {} flow(s) were active while the kernel dropped packets: their figures may miss frames (see their notes)",
+            outcome.flows_with_drops
+        );
+    }
 }
 
 /// A progress bar on standard error, driven by bytes read, for inputs that

@@ -78,6 +78,16 @@ impl<'a> FlowSelection<'a> {
         }
     }
 
+    /// Is `f` selected (every flow is, without selectors)? Without
+    /// remembering it (for what is said of live flows).
+    pub fn selects(&self, f: &report::Flow) -> bool {
+        self.selectors.is_empty()
+            || self
+                .selectors
+                .iter()
+                .any(|s| crate::render::charts::flow_matches(f, s))
+    }
+
     /// Is `f` selected (every flow is, without selectors)? Remembers which
     /// selectors matched.
     pub fn keep(&mut self, f: &report::Flow) -> bool {
@@ -910,31 +920,58 @@ pub fn analyze_files(paths: &[String], cfg: &Config) -> Result<Report, PipelineE
     Ok(collector.into_report())
 }
 
-/// Streaming results of a live capture (`--format jsonl`): every event goes
-/// to `events` as it is found, checked about every [`LiveStream::CHECK`];
-/// with `interval`, the active flows' running figures that often.
+/// How a live capture runs and reports as it goes.
 #[cfg(feature = "live")]
-pub struct LiveStream<'a> {
+pub struct LiveRun<'a> {
+    /// Set (by a signal handler, say) to end the capture: every flow is
+    /// then finished and the report completed.
+    pub stop: &'a std::sync::atomic::AtomicBool,
+    /// Send stalls and changed verdicts to [`ReportSink::event`] as they are
+    /// found (looked for about every [`LiveRun::CHECK`]).
+    pub events: bool,
+    /// Also an `interval` event with the active flows' running figures
+    /// this often.
     pub interval: Option<std::time::Duration>,
-    pub events: &'a mut dyn FnMut(&crate::render::LiveEvent) -> std::io::Result<()>,
+    /// Called about once a second of wall time with the analyzer (a live view).
+    pub on_tick: &'a mut dyn FnMut(&Analyzer),
 }
 
 #[cfg(feature = "live")]
-impl LiveStream<'_> {
-    /// How often live flows are looked at for new stalls and verdicts.
+impl LiveRun<'_> {
+    /// How often finished flows are taken, and live flows looked at for
+    /// new stalls and verdicts.
     pub const CHECK: std::time::Duration = std::time::Duration::from_millis(200);
 }
 
-/// What a live stream has already said about each flow, and the flows
-/// finished (their report entries, kept for the end-of-run report).
+/// What a live capture leaves once its flows are all in the sink.
 #[cfg(feature = "live")]
-#[derive(Default)]
-struct LiveWatch {
-    /// Per flow id: last frame's timestamp looked at, per direction the
-    /// last stall frame reported and the last verdict.
+#[derive(Debug)]
+pub struct LiveOutcome {
+    /// The capture's summary (with `live` counters), for
+    /// [`ReportSink::finish`].
+    pub captures: Vec<CaptureSummary>,
+    /// Flows active while the kernel dropped packets (`capture_drops`).
+    pub flows_with_drops: u64,
+    /// A `--flow` selector that named no flow: a [`PipelineError::Config`]
+    /// to return once the report is finished.
+    pub selection: Result<(), PipelineError>,
+}
+
+/// The live run's side of the sink: what has been said of each live flow,
+/// the finished flows waiting for the drop counters to cover their end,
+/// and what the summary needs of the flows already written.
+#[cfg(feature = "live")]
+struct LiveWatch<'c> {
+    /// Per live flow id: last frame's timestamp looked at, per direction
+    /// the last stall frame reported and the last verdict.
     seen: std::collections::HashMap<u64, Watched>,
-    finished: Vec<report::Flow>,
-    /// The first write error: nothing more is streamed after it.
+    /// Finished, waiting until libpcap's counters were read after their end.
+    pending: std::collections::VecDeque<report::Flow>,
+    sel: FlowSelection<'c>,
+    /// Flows whose Nagle verdict the kernel contradicts (for the warning).
+    disagreeing: Vec<u64>,
+    flows_with_drops: u64,
+    /// The first write error: nothing more goes to the sink after it.
     failed: Option<std::io::Error>,
 }
 
@@ -947,10 +984,23 @@ struct Watched {
 }
 
 #[cfg(feature = "live")]
-impl LiveWatch {
-    /// New stalls and changed verdicts of `flow`, then the flow itself when
-    /// it is `done`.
-    fn report(&mut self, flow: &report::Flow, done: bool, s: &mut LiveStream) {
+impl<'c> LiveWatch<'c> {
+    fn new(selectors: &'c [String]) -> Self {
+        LiveWatch {
+            seen: Default::default(),
+            pending: Default::default(),
+            sel: FlowSelection::new(selectors),
+            disagreeing: Vec::new(),
+            flows_with_drops: 0,
+            failed: None,
+        }
+    }
+
+    /// New stalls and changed verdicts of `flow` as events.
+    fn events(&mut self, flow: &report::Flow, sink: &mut dyn ReportSink) {
+        if !self.sel.selects(flow) {
+            return;
+        }
         let w = self.seen.entry(flow.id).or_default();
         let mut lines = Vec::new();
         for (i, dir) in flow.directions.iter().enumerate().take(2) {
@@ -977,30 +1027,38 @@ impl LiveWatch {
             }
             w.verdict[i] = Some(now);
         }
-        if done {
-            lines.push(crate::render::LiveEvent::Flow(flow));
-            self.seen.remove(&flow.id);
-        }
         for ev in &lines {
-            self.emit(ev, s);
+            self.write(|s| s.event(ev), sink);
         }
     }
 
-    fn emit(&mut self, ev: &crate::render::LiveEvent, s: &mut LiveStream) {
+    /// `out` on the sink unless an earlier write failed.
+    fn write(
+        &mut self,
+        out: impl FnOnce(&mut dyn ReportSink) -> std::io::Result<()>,
+        sink: &mut dyn ReportSink,
+    ) {
         if self.failed.is_none() {
-            if let Err(e) = (s.events)(ev) {
+            if let Err(e) = out(sink) {
                 self.failed = Some(e);
             }
         }
     }
 
-    /// Finished flows out of the analyzer (reported), then the live ones
-    /// that saw frames since the last look.
-    fn check(&mut self, an: &mut Analyzer, s: &mut LiveStream) {
+    /// Finished flows out of the analyzer (their last events said, then
+    /// held for the drop counters); with `events`, the live ones that saw
+    /// frames since the last look.
+    fn check(&mut self, an: &mut Analyzer, events: bool, sink: &mut dyn ReportSink) {
         for (f, fa) in an.take_finished() {
             let flow = analysis::finish(&f, fa);
-            self.report(&flow, true, s);
-            self.finished.push(flow);
+            if events {
+                self.events(&flow, sink);
+            }
+            self.seen.remove(&flow.id);
+            self.pending.push_back(flow);
+        }
+        if !events {
+            return;
         }
         let seen = &self.seen;
         let mut changed =
@@ -1008,13 +1066,46 @@ impl LiveWatch {
         for (f, fa) in an.tracker.snapshot(usize::MAX, &mut changed) {
             self.seen.entry(f.id).or_default().end_ts = f.end_ts;
             let flow = analysis::finish(&f, fa.into_owned());
-            self.report(&flow, false, s);
+            self.events(&flow, sink);
         }
     }
 
-    /// An `interval` line with every live flow as it stands.
-    fn interval(&mut self, an: &Analyzer, elapsed: std::time::Duration, s: &mut LiveStream) {
-        let flows = an.snapshot(usize::MAX);
+    /// The finished flows that ended before libpcap's counters were last
+    /// read: marked with the drops they may miss,
+    /// then written.
+    fn release(&mut self, drops: &capture::live::DropsSoFar, sink: &mut dyn ReportSink) {
+        let until = report::secs(drops.read_ns);
+        let mut spans = None;
+        while let Some(f) = self.pending.front() {
+            if f.end_ts > until {
+                break;
+            }
+            let mut flow = self.pending.pop_front().expect("front was there");
+            let spans = spans
+                .get_or_insert_with(|| drops.intervals.iter().map(drop_span).collect::<Vec<_>>());
+            self.written(flow_with_drops(&mut flow, spans), &flow);
+            if self.sel.keep(&flow) {
+                self.write(|s| s.flow(flow), sink);
+            }
+        }
+    }
+
+    /// Counts for the summary of a flow about to be written.
+    fn written(&mut self, dropped: bool, flow: &report::Flow) {
+        self.flows_with_drops += u64::from(dropped);
+        let disagrees = flow
+            .directions
+            .iter()
+            .any(|d| d.nagle.kernel.as_ref().is_some_and(|k| k.disagrees));
+        if disagrees && self.disagreeing.len() < 100 {
+            self.disagreeing.push(flow.id);
+        }
+    }
+
+    /// An `interval` event with every live flow as it stands.
+    fn interval(&mut self, an: &Analyzer, elapsed: std::time::Duration, sink: &mut dyn ReportSink) {
+        let mut flows = an.snapshot(usize::MAX);
+        flows.retain(|f| self.sel.selects(f));
         let ts = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
@@ -1023,32 +1114,45 @@ impl LiveWatch {
             elapsed_s: elapsed.as_secs_f64(),
             flows: &flows,
         };
-        self.emit(&ev, s);
+        self.write(|s| s.event(&ev), sink);
     }
 }
 
-/// Capture live until `stop`, the duration or the count, analyzing as it
-/// goes; `on_tick` is called about once a second of wall time with the
-/// analyzer, for a live view. With a `stream`, events go out as they
-/// happen (see [`LiveStream`]); a write error there (a closed pipe) stops
-/// the capture, and the error is returned unless it is a closed pipe.
+/// `flow` marked with the drop spans it overlaps; whether it overlaps any.
+#[cfg(feature = "live")]
+fn flow_with_drops(flow: &mut report::Flow, spans: &[report::DropSpan]) -> bool {
+    mark_drops(std::slice::from_mut(flow), spans);
+    flow.capture_drops.is_some()
+}
+
+/// Capture live until `run.stop`, the duration or the count, analyzing as
+/// it goes: `sink.begin` with the interface's name, then every flow into
+/// `sink` as it finishes (about a second after its last frame, once
+/// libpcap's drop counters cover it; the rest when the capture ends), so
+/// memory follows the live flows, not the length of the run; with
+/// `run.events`, stalls and verdicts go to [`ReportSink::event`] as they
+/// are found. The caller calls `sink.finish` with the outcome's summaries
+/// (after clearing a live view). A write error on the sink stops the
+/// capture, and is returned unless it is a closed pipe.
 #[cfg(feature = "live")]
 pub fn analyze_live(
     opts: &capture::live::LiveOptions,
     cfg: &Config,
-    stop: &std::sync::atomic::AtomicBool,
-    on_tick: &mut dyn FnMut(&Analyzer),
-    mut stream: Option<LiveStream>,
-) -> Result<Report, PipelineError> {
+    run: LiveRun,
+    sink: &mut dyn ReportSink,
+) -> Result<LiveOutcome, PipelineError> {
     use std::time::{Duration, Instant};
     let (mut an, mut join) = live_analyzer(opts, cfg)?;
     let iface = |e| PipelineError::input(&opts.interface, e);
     let live = capture::live::open_live(opts).map_err(iface)?;
+    sink.begin(std::slice::from_ref(&opts.interface))
+        .map_err(PipelineError::output)?;
     let started = Instant::now();
     let (mut last_tick, mut last_check, mut last_interval) = (started, started, started);
-    let mut watch = LiveWatch::default();
+    let mut watch = LiveWatch::new(&cfg.flows);
+    let (stop, on_tick) = (run.stop, run.on_tick);
     let (mut info, stats) = live
-        .run_ticking(stop, &mut |f| {
+        .run_ticking(stop, &mut |f, drops| {
             match (f, join.as_mut()) {
                 (Some(f), Some(j)) => j.hold(f),
                 (Some(f), None) => an.frame(f),
@@ -1061,14 +1165,14 @@ pub fn analyze_live(
                 last_tick = Instant::now();
                 on_tick(&an);
             }
-            let Some(s) = stream.as_mut() else { return };
-            if last_check.elapsed() >= LiveStream::CHECK {
+            if last_check.elapsed() >= LiveRun::CHECK {
                 last_check = Instant::now();
-                watch.check(&mut an, s);
+                watch.check(&mut an, run.events, sink);
+                watch.release(drops, sink);
             }
-            if s.interval.is_some_and(|i| last_interval.elapsed() >= i) {
+            if run.interval.is_some_and(|i| last_interval.elapsed() >= i) {
                 last_interval = Instant::now();
-                watch.interval(&an, started.elapsed(), s);
+                watch.interval(&an, started.elapsed(), sink);
             }
             if watch.failed.is_some() {
                 stop.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -1080,46 +1184,48 @@ pub fn analyze_live(
         info.warnings.extend(warnings);
         counters
     });
-    let (mut summary, mut flows) = an.finish(info);
-    if let Some(s) = stream.as_mut() {
-        for f in &flows {
-            watch.report(f, true, s);
+    // Every drop is known now: the rest of the flows go out as they finish.
+    let drops = capture::live::DropsSoFar {
+        read_ns: i64::MAX,
+        intervals: &stats.drop_intervals,
+    };
+    watch.check(&mut an, run.events, sink);
+    watch.release(&drops, sink);
+    let mut summary = an.finish_streamed(info, &mut |(f, fa)| {
+        let flow = analysis::finish(&f, fa);
+        if run.events {
+            watch.events(&flow, sink);
         }
-    }
-    flows.append(&mut watch.finished);
-    flows.sort_by_key(|f| f.id);
-    summary.warnings.extend(kernel_disagreements(&flows));
-    let spans: Vec<report::DropSpan> = stats.drop_intervals.iter().map(drop_span).collect();
-    mark_drops(&mut flows, &spans);
-    if let Some(e) = watch
-        .failed
-        .filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe)
-    {
-        return Err(PipelineError::output(e));
+        watch.pending.push_back(flow);
+        watch.release(&drops, sink);
+    });
+    summary
+        .warnings
+        .extend(kernel_disagreements(&watch.disagreeing));
+    if let Some(e) = watch.failed {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(PipelineError::output(e));
+        }
     }
     summary.live = Some(report::LiveCounters {
         received: stats.received,
         dropped: stats.dropped,
         if_dropped: stats.if_dropped,
         kernel_writes: kernel,
-        drop_intervals: spans,
+        drop_intervals: stats.drop_intervals.iter().map(drop_span).collect(),
     });
-    Ok(Report::new(vec![summary], flows))
+    Ok(LiveOutcome {
+        captures: vec![summary],
+        flows_with_drops: watch.flows_with_drops,
+        selection: watch.sel.check(),
+    })
 }
 
 /// One warning naming the flows whose Nagle verdict the kernel's own
 /// socket state contradicts (`nagle.kernel.disagrees`), if any.
 #[cfg(feature = "live")]
-fn kernel_disagreements(flows: &[report::Flow]) -> Option<String> {
-    let ids: Vec<String> = flows
-        .iter()
-        .filter(|f| {
-            f.directions
-                .iter()
-                .any(|d| d.nagle.kernel.as_ref().is_some_and(|k| k.disagrees))
-        })
-        .map(|f| f.id.to_string())
-        .collect();
+fn kernel_disagreements(ids: &[u64]) -> Option<String> {
+    let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
     (!ids.is_empty()).then(|| {
         format!(
             "the kernel's TCP_NODELAY state contradicts the Nagle verdict from packets in flow(s) {}: see their notes",

@@ -231,6 +231,11 @@ pub struct Report {
     /// Every flow's advice grouped by endpoint, rule and side, most saving
     /// first (see `advice::group`).
     pub advice_groups: Vec<AdviceGroup>,
+    /// Flow directions with data that the report saw but does not hold
+    /// (the charts' bounded set let them go, see `render::held`): pages
+    /// count them among the rows not listed. Not part of the JSON.
+    #[serde(skip)]
+    pub directions_not_held: u64,
 }
 
 impl Report {
@@ -242,6 +247,7 @@ impl Report {
             captures,
             flows,
             advice_groups,
+            directions_not_held: 0,
         }
     }
 }

@@ -291,6 +291,7 @@ pub mod flow_analysis {
             advice_groups: nagle_analyze::advice::group::group(&flows),
             captures: vec![summary],
             flows,
+            directions_not_held: 0,
         };
         let json = serde_json::to_string(&report).expect("report serializes");
         let _: serde_json::Value = serde_json::from_str(&json).expect("report JSON parses");

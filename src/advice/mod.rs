@@ -55,6 +55,12 @@ mod keepalive;
 mod stalls;
 #[cfg(test)]
 mod testkit;
+
+/// A blank report flow for other modules' unit tests (see `testkit`).
+#[cfg(test)]
+pub(crate) fn blank_flow() -> crate::report::Flow {
+    testkit::Flow::new().report
+}
 pub mod thresholds;
 mod zero_window;
 

@@ -102,6 +102,14 @@ pub struct DropInterval {
     pub if_dropped: u64,
 }
 
+/// What libpcap's counters have shown so far: every drop before `read_ns`
+/// (wall clock, the last read) is in `intervals`.
+#[derive(Debug, Clone, Copy)]
+pub struct DropsSoFar<'a> {
+    pub read_ns: i64,
+    pub intervals: &'a [DropInterval],
+}
+
 /// How often libpcap's counters are read during a capture.
 const DROP_SAMPLE: Duration = Duration::from_secs(1);
 /// Drop intervals kept; beyond it the last one is stretched to cover the
@@ -132,6 +140,13 @@ impl DropWatch {
             dropped: 0,
             if_dropped: 0,
             intervals: Vec::new(),
+        }
+    }
+
+    fn so_far(&self) -> DropsSoFar<'_> {
+        DropsSoFar {
+            read_ns: self.wall_ns,
+            intervals: &self.intervals,
         }
     }
 
@@ -290,7 +305,7 @@ impl LiveCapture {
         stop: &AtomicBool,
         on_frame: &mut dyn FnMut(&Frame),
     ) -> anyhow::Result<(CaptureInfo, LiveStats)> {
-        self.run_ticking(stop, &mut |f| {
+        self.run_ticking(stop, &mut |f, _| {
             if let Some(f) = f {
                 on_frame(f)
             }
@@ -299,11 +314,12 @@ impl LiveCapture {
 
     /// [`run`](Self::run), calling `on_event` with every packet and with
     /// `None` at least every read timeout (100 ms), packets or not, so that
-    /// the caller can report as time passes.
+    /// the caller can report as time passes; each call also says what the
+    /// drop counters have shown so far.
     pub fn run_ticking(
         mut self,
         stop: &AtomicBool,
-        on_event: &mut dyn FnMut(Option<&Frame>),
+        on_event: &mut dyn FnMut(Option<&Frame>, &DropsSoFar),
     ) -> anyhow::Result<(CaptureInfo, LiveStats)> {
         let mut info = CaptureInfo {
             path: self.opts.interface.clone(),
@@ -352,7 +368,7 @@ impl LiveCapture {
                     info.note_frame(&frame);
                     info.frames_matched += 1;
                     info.bytes_read += pkt.header.caplen as u64;
-                    on_event(Some(&frame));
+                    on_event(Some(&frame), &drops.so_far());
                 }
                 Err(pcap::Error::TimeoutExpired) => {
                     // Nothing waiting: flush the save file, then wait for
@@ -368,7 +384,7 @@ impl LiveCapture {
                     };
                     unsafe { libc::poll(&mut pfd, 1, READ_TIMEOUT_MS) };
                     drops.maybe_sample(&mut self.cap);
-                    on_event(None);
+                    on_event(None, &drops.so_far());
                     continue;
                 }
                 Err(e) => {
@@ -393,7 +409,7 @@ impl LiveCapture {
                 }
                 last_flush = Instant::now();
                 drops.maybe_sample(&mut self.cap);
-                on_event(None);
+                on_event(None, &drops.so_far());
             }
         }
         if let Some(sf) = self.savefile.as_mut() {

@@ -81,6 +81,11 @@ fn rows(report: &Report) -> Vec<(&Flow, &Direction)> {
     v
 }
 
+/// Rows beyond the table's cap, and directions the report did not hold.
+fn unlisted(report: &Report, rows: &[(&Flow, &Direction)]) -> u64 {
+    rows.len().saturating_sub(MAX_TABLE_ROWS) as u64 + report.directions_not_held
+}
+
 /// The page title: the capture file names.
 fn page_title(report: &Report) -> String {
     let names: Vec<&str> = report
@@ -197,11 +202,11 @@ pub fn html(report: &Report, flows: &[&Flow]) -> anyhow::Result<String> {
         s.push_str("</tr>\n");
     }
     s.push_str("</table>\n");
-    if rows.len() > MAX_TABLE_ROWS {
+    let unlisted = unlisted(report, &rows);
+    if unlisted > 0 {
         let _ = writeln!(
             s,
-            "<p>{} more flow directions are not listed (see the JSON or CSV output).</p>",
-            rows.len() - MAX_TABLE_ROWS
+            "<p>{unlisted} more flow directions are not listed (see the JSON or CSV output).</p>"
         );
     }
     if rows.is_empty() {
@@ -389,12 +394,9 @@ pub fn markdown(
         let cells: Vec<String> = row_cells(f, d).iter().map(|c| md(c)).collect();
         let _ = writeln!(s, "| {} |", cells.join(" | "));
     }
-    if rows.len() > MAX_TABLE_ROWS {
-        let _ = writeln!(
-            s,
-            "\n{} more flow directions are not listed.",
-            rows.len() - MAX_TABLE_ROWS
-        );
+    let unlisted = unlisted(report, &rows);
+    if unlisted > 0 {
+        let _ = writeln!(s, "\n{unlisted} more flow directions are not listed.");
     }
     // Markdown viewers show SVG and PNG; link the SVG when both are written.
     let ext = if format.svg() { "svg" } else { "png" };

@@ -1,25 +1,25 @@
 //! JSON lines (`--format jsonl`): one JSON object per line, each with a
 //! `type`, so that `tail -f`, `jq` and log shippers can follow a run.
 //!
-//! Line types: `flow` (a finished flow: `type` then the flow's fields as in
-//! the JSON report's `flows[]`), `summary` (`schema_version`, `tool`,
-//! `captures`, after the last flow), and, in live capture only, the events
-//! of a [`LiveEvent`]: `stall` (a Nagle × delayed-ACK stall, with its frame
-//! number and cost), `verdict` (a direction's Nagle verdict changed) and
-//! `interval` (every active flow's running figures, `--interval`).
+//! Line types: `flow` (a finished flow: `type`, `capture_path`, then the
+//! flow's fields as in the JSON report's `flows[]`), `summary`
+//! (`schema_version`, `tool`, `captures`, `advice_groups`, after the last
+//! flow), both written by [`super::JsonlWriter`], and, in live capture
+//! only, the events of a [`LiveEvent`], laid out here: `stall` (a Nagle ×
+//! delayed-ACK stall, with its frame number and cost), `verdict` (a
+//! direction's Nagle verdict changed) and `interval` (every active flow's
+//! running figures, `--interval`).
 //!
-//! What it does not do: find events (the live pipeline does) or decide when
-//! to flush beyond "every line" ([`JsonlWriter::line_flushed`]).
+//! What it does not do: find events (the live pipeline does) or write them
+//! (the writer does, flushing every line in live capture).
 
-use super::sink::ReportSink;
-use crate::report::{CaptureSummary, Direction, Flow, StallEvent, Verdict};
-use std::io::{self, BufWriter, Write};
+use crate::report::{Direction, Flow, StallEvent, Verdict};
+use std::io;
 
-/// Something a live capture reports as it happens.
+/// Something a live capture reports as it happens (a finished flow is not
+/// an event: it goes to [`ReportSink::flow`](super::ReportSink::flow)).
 #[derive(Debug)]
 pub enum LiveEvent<'a> {
-    /// A flow finished (closed and idle, evicted, or at the end of the run).
-    Flow(&'a Flow),
     /// A stall found in direction `dir` of `flow` (as it stands).
     Stall {
         flow: &'a Flow,
@@ -52,23 +52,6 @@ fn typed<T: serde::Serialize>(kind: &str, v: &T) -> io::Result<String> {
     })
 }
 
-/// The `flow` line of `f`.
-pub fn flow_line(f: &Flow) -> io::Result<String> {
-    typed("flow", f)
-}
-
-/// The `summary` line.
-pub fn summary_line(captures: &[CaptureSummary]) -> io::Result<String> {
-    typed(
-        "summary",
-        &serde_json::json!({
-            "schema_version": crate::report::SCHEMA_VERSION,
-            "tool": crate::report::TOOL,
-            "captures": captures,
-        }),
-    )
-}
-
 /// A direction's running figures, for `interval` lines.
 fn running(d: &Direction) -> serde_json::Value {
     serde_json::json!({
@@ -88,7 +71,6 @@ fn running(d: &Direction) -> serde_json::Value {
 /// The line of one live event.
 pub fn event_line(ev: &LiveEvent) -> io::Result<String> {
     match ev {
-        LiveEvent::Flow(f) => flow_line(f),
         LiveEvent::Stall { flow, dir, event } => typed(
             "stall",
             &serde_json::json!({
@@ -132,73 +114,22 @@ pub fn event_line(ev: &LiveEvent) -> io::Result<String> {
     }
 }
 
-/// The JSON-lines writer: a `flow` line per flow, a `summary` line at the
-/// end; [`JsonlWriter::event`] writes live events between them.
-pub struct JsonlWriter<W: Write> {
-    out: BufWriter<W>,
-    flush_each: bool,
-}
-
-impl<W: Write> JsonlWriter<W> {
-    pub fn new(out: W) -> Self {
-        JsonlWriter {
-            out: BufWriter::with_capacity(1 << 16, out),
-            flush_each: false,
-        }
-    }
-
-    /// Flush after every line (live capture: followers see lines at once).
-    pub fn line_flushed(mut self) -> Self {
-        self.flush_each = true;
-        self
-    }
-
-    fn line(&mut self, s: &str) -> io::Result<()> {
-        self.out.write_all(s.as_bytes())?;
-        self.out.write_all(b"\n")?;
-        if self.flush_each {
-            self.out.flush()?;
-        }
-        Ok(())
-    }
-
-    /// One flow (by reference: see [`super::render`]).
-    pub fn write_flow(&mut self, f: &Flow) -> io::Result<()> {
-        self.line(&flow_line(f)?)
-    }
-
-    /// One live event.
-    pub fn event(&mut self, ev: &LiveEvent) -> io::Result<()> {
-        self.line(&event_line(ev)?)
-    }
-}
-
-impl<W: Write> ReportSink for JsonlWriter<W> {
-    fn begin(&mut self, _inputs: &[String]) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn flow(&mut self, flow: Flow) -> io::Result<()> {
-        self.write_flow(&flow)
-    }
-
-    fn finish(&mut self, captures: &[CaptureSummary]) -> io::Result<()> {
-        self.line(&summary_line(captures)?)?;
-        self.out.flush()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn typed_lines_start_with_their_type_and_parse() {
-        let s = summary_line(&[]).unwrap();
-        assert!(s.starts_with("{\"type\":\"summary\","), "{s}");
+        let s = event_line(&LiveEvent::Interval {
+            ts: 1.5,
+            elapsed_s: 0.5,
+            flows: &[],
+        })
+        .unwrap();
+        assert!(s.starts_with("{\"type\":\"interval\","), "{s}");
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
-        assert_eq!(v["schema_version"], crate::report::SCHEMA_VERSION);
-        assert_eq!(v["captures"], serde_json::json!([]));
+        assert_eq!(v["elapsed_s"], 0.5);
+        assert_eq!(v["flows"], serde_json::json!([]));
         assert!(!s.contains('\n'));
         assert_eq!(
             typed("x", &serde_json::json!({})).unwrap(),

@@ -16,6 +16,7 @@
 //! are: what an error means (a closed pipe, a full disk) is the caller's call.
 
 pub mod charts;
+pub mod held;
 pub mod html;
 pub mod jsonl;
 pub mod sink;

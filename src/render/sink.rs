@@ -16,6 +16,7 @@
 //! judge errors: a writer returns the I/O error and the caller decides
 //! (a closed pipe is quiet on the command line, for instance).
 
+use super::jsonl::{event_line, LiveEvent};
 use super::{
     advice_text, capture_text, csv_rows, direction_cost_ms, flow_text, indented_json, table_header,
     table_row, write_indented_json, Format, TextOptions, CSV_COLUMNS,
@@ -32,6 +33,12 @@ pub trait ReportSink {
     fn begin(&mut self, inputs: &[String]) -> io::Result<()>;
     /// One finished flow.
     fn flow(&mut self, flow: Flow) -> io::Result<()>;
+    /// Something a live capture found as it happened (a stall, a changed
+    /// verdict, an interval's figures), between flows: writers that do not
+    /// stream events ignore it.
+    fn event(&mut self, _ev: &LiveEvent) -> io::Result<()> {
+        Ok(())
+    }
     /// After the last flow: one summary per input, in order.
     fn finish(&mut self, captures: &[CaptureSummary]) -> io::Result<()>;
 }
@@ -95,6 +102,9 @@ pub fn text_writer<'a, W: Write + Send + 'a>(
     Box::new(TextWriter::with_options(out, opts))
 }
 
+/// Rows in the text report's ranked table, at most (the rest are counted).
+pub const TEXT_TABLE_ROWS: usize = 10_000;
+
 /// Rank order: costlier first, then more frames, then lower flow id (so a
 /// streamed and a collected report rank alike).
 fn rank_cmp(a: &(f64, u64, u64), b: &(f64, u64, u64)) -> std::cmp::Ordering {
@@ -108,8 +118,9 @@ fn rank_cmp(a: &(f64, u64, u64), b: &(f64, u64, u64)) -> std::cmp::Ordering {
 /// top N flows. With `verbose`, every flow's block is written
 /// as it finishes instead, and what a capture cannot show closes the report.
 ///
-/// Memory: the table's compact rows for every direction, and the blocks of
-/// the current top N flows only.
+/// Memory: the table's compact rows of the [`TEXT_TABLE_ROWS`] costliest
+/// directions (the others are counted and said to be not listed), and the
+/// blocks of the current top N flows only.
 pub struct TextWriter<W: Write> {
     out: BufWriter<W>,
     opts: TextOptions,
@@ -119,6 +130,11 @@ pub struct TextWriter<W: Write> {
     advised: bool,
     /// (cost ms, frames, flow id), row without its rank.
     rows: Vec<((f64, u64, u64), String)>,
+    /// Every direction with data: how many, how many cost something, and
+    /// the cost in all (rows beyond the table's cap included).
+    directions: u64,
+    costly: u64,
+    cost_ms: f64,
     /// The top flows' blocks, in rank order, at most `opts.top`.
     top: Vec<((f64, u64, u64), String)>,
     flows: u64,
@@ -139,6 +155,9 @@ impl<W: Write> TextWriter<W> {
             first: true,
             advised: false,
             rows: Vec::new(),
+            directions: 0,
+            costly: 0,
+            cost_ms: 0.0,
             top: Vec::new(),
             flows: 0,
             advice: Grouper::new(),
@@ -160,8 +179,7 @@ impl<W: Write> TextWriter<W> {
             cost += direction_cost_ms(d);
             frames += d.frames;
             if d.data_segments > 0 {
-                let key = (direction_cost_ms(d), d.frames, f.id);
-                self.rows.push((key, table_row(f, d)));
+                self.row((direction_cost_ms(d), d.frames, f.id), || table_row(f, d));
             }
         }
         let key = (cost, frames, f.id);
@@ -183,31 +201,54 @@ impl<W: Write> TextWriter<W> {
         Ok(())
     }
 
+    /// A direction's table row, counted, and kept while it may be among
+    /// the table's [`TEXT_TABLE_ROWS`].
+    fn row(&mut self, key: (f64, u64, u64), row: impl FnOnce() -> String) {
+        self.directions += 1;
+        self.costly += u64::from(key.0 > 0.0);
+        self.cost_ms += key.0;
+        self.rows.push((key, row()));
+        if self.rows.len() >= 2 * TEXT_TABLE_ROWS {
+            self.rank_rows();
+        }
+    }
+
+    /// Rows in rank order, at most [`TEXT_TABLE_ROWS`].
+    fn rank_rows(&mut self) {
+        self.rows.sort_by(|a, b| rank_cmp(&a.0, &b.0));
+        self.rows.truncate(TEXT_TABLE_ROWS);
+    }
+
     /// The summary: a line per capture, then the totals.
     fn summary(&self, s: &mut String, captures: &[CaptureSummary]) {
         for (i, c) in captures.iter().enumerate() {
             let n = self.flows_per_capture.get(i).copied().unwrap_or(0);
             capture_text(s, c, n);
         }
-        let costly = self.rows.iter().filter(|(k, _)| k.0 > 0.0).count();
-        let total: f64 = self.rows.iter().map(|(k, _)| k.0).sum();
         let _ = writeln!(
             s,
-            "{} flows, {} directions with data; Nagle/delayed-ACK cost (held writes + stalls) in {costly} of them, {total:.1} ms in total",
-            self.flows,
-            self.rows.len()
+            "{} flows, {} directions with data; Nagle/delayed-ACK cost (held writes + stalls) in {} of them, {:.1} ms in total",
+            self.flows, self.directions, self.costly, self.cost_ms
         );
     }
 
-    /// The ranked table, one line per direction with data.
+    /// The ranked table, one line per direction with data (the costliest
+    /// [`TEXT_TABLE_ROWS`]).
     fn table(&mut self, s: &mut String) {
         if self.rows.is_empty() {
             return;
         }
-        self.rows.sort_by(|a, b| rank_cmp(&a.0, &b.0));
+        self.rank_rows();
         let _ = writeln!(s, "\n{}", table_header());
         for (i, (_, row)) in self.rows.iter().enumerate() {
             let _ = writeln!(s, "{:>4} {row}", i + 1);
+        }
+        let unlisted = self.directions - self.rows.len() as u64;
+        if unlisted > 0 {
+            let _ = writeln!(
+                s,
+                "     … {unlisted} more flow directions, costing less, are not listed (--format json or csv lists every one)"
+            );
         }
     }
 }
@@ -328,11 +369,16 @@ impl<W: Write> ReportSink for JsonWriter<W> {
 /// `{"type":"flow","capture_path":…,` then the flow's fields as in the JSON
 /// document — then one `{"type":"summary",…}` line with `schema_version`,
 /// `tool`, `captures`, `advice_groups` and `advice_cannot_show`.
+///
+/// A live capture also writes its [`LiveEvent`]s (`stall`, `verdict`,
+/// `interval`) between the flows, every line flushed at once
+/// ([`JsonlWriter::line_flushed`]) so that `tail -f` and log shippers follow.
 pub struct JsonlWriter<W: Write> {
     out: BufWriter<W>,
     /// The inputs' names (`capture_path`).
     paths: Vec<String>,
     advice: Grouper,
+    flush_each: bool,
 }
 
 impl<W: Write> JsonlWriter<W> {
@@ -341,7 +387,22 @@ impl<W: Write> JsonlWriter<W> {
             out: buffered(out),
             paths: Vec::new(),
             advice: Grouper::new(),
+            flush_each: false,
         }
+    }
+
+    /// Flush after every line (live capture: followers see lines at once).
+    pub fn line_flushed(mut self) -> Self {
+        self.flush_each = true;
+        self
+    }
+
+    fn end_line(&mut self) -> io::Result<()> {
+        self.out.write_all(b"\n")?;
+        if self.flush_each {
+            self.out.flush()?;
+        }
+        Ok(())
     }
 
     /// One flow's line (by reference: see [`super::render`]).
@@ -351,11 +412,12 @@ impl<W: Write> JsonlWriter<W> {
         let body = serde_json::to_string(f)?;
         let fields = body.strip_prefix('{').unwrap_or(&body);
         let sep = if fields == "}" { "" } else { "," };
-        writeln!(
+        write!(
             self.out,
             "{{\"type\":\"flow\",\"capture_path\":{}{sep}{fields}",
             serde_json::to_string(path)?
-        )
+        )?;
+        self.end_line()
     }
 }
 
@@ -367,6 +429,11 @@ impl<W: Write> ReportSink for JsonlWriter<W> {
 
     fn flow(&mut self, flow: Flow) -> io::Result<()> {
         self.write_flow(&flow)
+    }
+
+    fn event(&mut self, ev: &LiveEvent) -> io::Result<()> {
+        self.out.write_all(event_line(ev)?.as_bytes())?;
+        self.end_line()
     }
 
     fn finish(&mut self, captures: &[CaptureSummary]) -> io::Result<()> {
@@ -429,5 +496,66 @@ impl<W: Write> ReportSink for CsvWriter<W> {
     fn finish(&mut self, _captures: &[CaptureSummary]) -> io::Result<()> {
         self.start()?;
         self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Flow `id` whose first direction carried one data segment and
+    /// stalled `ms`.
+    fn flow(id: u64, ms: f64) -> Flow {
+        let mut f = crate::advice::blank_flow();
+        f.id = id;
+        f.directions[0].data_segments = 1;
+        f.directions[0].frames = 1;
+        f.directions[0].stalls.total_ms = ms;
+        f
+    }
+
+    #[test]
+    fn the_text_table_lists_the_costliest_rows_and_counts_every_one() {
+        let n = 2 * TEXT_TABLE_ROWS as u64 + 7;
+        let mut out = Vec::new();
+        let mut w = TextWriter::new(&mut out);
+        w.begin(&["x".into()]).unwrap();
+        for id in 0..n {
+            // Costs scattered, so that the costliest arrive in no order.
+            w.flow(flow(id, ((id * 7919) % n) as f64)).unwrap();
+        }
+        w.finish(&[]).unwrap();
+        drop(w);
+        let text = String::from_utf8(out).unwrap();
+        let total: u64 = (0..n).sum();
+        assert!(
+            text.contains(&format!(
+                "{n} flows, {n} directions with data; Nagle/delayed-ACK cost (held writes + stalls) in {} of them, {total}.0 ms in total",
+                n - 1
+            )),
+            "{}",
+            &text[..300]
+        );
+        let header = table_header();
+        let rows: Vec<&str> = text
+            .lines()
+            .skip_while(|l| *l != header)
+            .skip(1)
+            .take_while(|l| !l.trim_start().starts_with('…'))
+            .collect();
+        assert_eq!(rows.len(), TEXT_TABLE_ROWS);
+        // The first row is the costliest direction, the last the 10,000th.
+        let cost = |row: &str, ms: u64| row.contains(&format!(" {ms}.0 "));
+        assert!(cost(rows[0], n - 1), "{}", rows[0]);
+        let last = n - TEXT_TABLE_ROWS as u64;
+        assert!(
+            cost(rows[TEXT_TABLE_ROWS - 1], last),
+            "{}",
+            rows[TEXT_TABLE_ROWS - 1]
+        );
+        assert!(text.contains(&format!(
+            "… {} more flow directions",
+            n - TEXT_TABLE_ROWS as u64
+        )));
     }
 }

@@ -413,15 +413,19 @@ pub fn select_flows<'a>(
         .iter()
         .filter(|f| f.directions.iter().any(|d| d.data_segments > 0))
         .collect();
-    flows.sort_by(|a, b| {
-        let (wa, wb) = (flow_weight(a), flow_weight(b));
-        wb.0.total_cmp(&wa.0)
-            .then(wb.1.cmp(&wa.1))
-            .then(wb.2.cmp(&wa.2))
-            .then(a.id.cmp(&b.id))
-    });
+    flows.sort_by(|a, b| weightier(a, b));
     flows.truncate(cap);
     Ok(flows)
+}
+
+/// Chart order: the flow that mattered more (see [`flow_weight`]) first,
+/// then the lower flow id.
+pub fn weightier(a: &Flow, b: &Flow) -> std::cmp::Ordering {
+    let (wa, wb) = (flow_weight(a), flow_weight(b));
+    wb.0.total_cmp(&wa.0)
+        .then(wb.1.cmp(&wa.1))
+        .then(wb.2.cmp(&wa.2))
+        .then(a.id.cmp(&b.id))
 }
 
 /// All charts of the chosen flows of `report` (directions that carry
