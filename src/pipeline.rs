@@ -1127,7 +1127,7 @@ fn flow_with_drops(flow: &mut report::Flow, spans: &[report::DropSpan]) -> bool 
 
 /// Capture live until `run.stop`, the duration or the count, analyzing as
 /// it goes: `sink.begin` with the interface's name, then every flow into
-/// `sink` as it finishes (about a second after its last frame, once
+/// `sink` as it finishes (within half a second of its end, once
 /// libpcap's drop counters cover it; the rest when the capture ends), so
 /// memory follows the live flows, not the length of the run; with
 /// `run.events`, stalls and verdicts go to [`ReportSink::event`] as they

@@ -8,7 +8,7 @@
 //! packet to a pcap file (`save`) that is flushed at every read timeout and at
 //! the end, so that a capture stopped at any moment is a valid file, and
 //! returns libpcap's received/dropped counters. It reads those counters
-//! about once a second too, so that the wall-clock intervals in which the
+//! every quarter second too, so that the wall-clock intervals in which the
 //! kernel dropped packets are known ([`DropInterval`]: which flows they may
 //! affect is the pipeline's business).
 //!
@@ -90,7 +90,7 @@ pub struct LiveStats {
 }
 
 /// Packets the kernel dropped between two reads of libpcap's counters
-/// (about a second apart): the dropped packets arrived between `start_ns`
+/// (a quarter second apart): the dropped packets arrived between `start_ns`
 /// and `end_ns` (wall clock, the clock of packet timestamps).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct DropInterval {
@@ -111,12 +111,12 @@ pub struct DropsSoFar<'a> {
 }
 
 /// How often libpcap's counters are read during a capture.
-const DROP_SAMPLE: Duration = Duration::from_secs(1);
+const DROP_SAMPLE: Duration = Duration::from_millis(250);
 /// Drop intervals kept; beyond it the last one is stretched to cover the
 /// new drops (a capture dropping every second for days stays bounded).
 const MAX_DROP_INTERVALS: usize = 4096;
 
-/// Reads libpcap's drop counters about once a second and keeps the
+/// Reads libpcap's drop counters every quarter second and keeps the
 /// intervals in which they grew.
 struct DropWatch {
     at: Instant,
