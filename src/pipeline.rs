@@ -1161,17 +1161,14 @@ pub fn analyze_live(
             if let Some(j) = join.as_mut() {
                 j.pump(&mut an, now_ns(), false);
             }
-            if last_tick.elapsed() >= Duration::from_secs(1) {
-                last_tick = Instant::now();
+            if due(&mut last_tick, Duration::from_secs(1)) {
                 on_tick(&an);
             }
-            if last_check.elapsed() >= LiveRun::CHECK {
-                last_check = Instant::now();
+            if due(&mut last_check, LiveRun::CHECK) {
                 watch.check(&mut an, run.events, sink);
                 watch.release(drops, sink);
             }
-            if run.interval.is_some_and(|i| last_interval.elapsed() >= i) {
-                last_interval = Instant::now();
+            if run.interval.is_some_and(|i| due(&mut last_interval, i)) {
                 watch.interval(&an, started.elapsed(), sink);
             }
             if watch.failed.is_some() {
@@ -1184,29 +1181,69 @@ pub fn analyze_live(
         info.warnings.extend(warnings);
         counters
     });
-    // Every drop is known now: the rest of the flows go out as they finish.
+    let ended = Ended {
+        info,
+        stats,
+        kernel,
+    };
+    end_live(an, ended, watch, run.events, sink)
+}
+
+/// Whether `every` has passed since `*last` (which then becomes now).
+#[cfg(feature = "live")]
+fn due(last: &mut std::time::Instant, every: std::time::Duration) -> bool {
+    let due = last.elapsed() >= every;
+    if due {
+        *last = std::time::Instant::now();
+    }
+    due
+}
+
+/// What the capture left when it stopped: its info, libpcap's counters and
+/// the kernel tracer's.
+#[cfg(feature = "live")]
+struct Ended {
+    info: CaptureInfo,
+    stats: capture::live::LiveStats,
+    kernel: Option<report::KernelWriteCounters>,
+}
+
+/// The end of a live capture: every flow still held or live finished into
+/// the sink (every drop is known now), and the summary with its counters.
+#[cfg(feature = "live")]
+fn end_live(
+    mut an: Analyzer,
+    Ended {
+        info,
+        stats,
+        kernel,
+    }: Ended,
+    mut watch: LiveWatch,
+    events: bool,
+    sink: &mut dyn ReportSink,
+) -> Result<LiveOutcome, PipelineError> {
     let drops = capture::live::DropsSoFar {
         read_ns: i64::MAX,
         intervals: &stats.drop_intervals,
     };
-    watch.check(&mut an, run.events, sink);
+    watch.check(&mut an, events, sink);
     watch.release(&drops, sink);
     let mut summary = an.finish_streamed(info, &mut |(f, fa)| {
         let flow = analysis::finish(&f, fa);
-        if run.events {
+        if events {
             watch.events(&flow, sink);
         }
         watch.pending.push_back(flow);
         watch.release(&drops, sink);
     });
-    summary
-        .warnings
-        .extend(kernel_disagreements(&watch.disagreeing));
-    if let Some(e) = watch.failed {
+    if let Some(e) = watch.failed.take() {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             return Err(PipelineError::output(e));
         }
     }
+    summary
+        .warnings
+        .extend(kernel_disagreements(&watch.disagreeing));
     summary.live = Some(report::LiveCounters {
         received: stats.received,
         dropped: stats.dropped,

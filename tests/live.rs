@@ -1057,13 +1057,11 @@ fn long_live_runs_have_flat_memory_and_stream_every_flow() {
         .args(["netns", "exec", &v.b, "python3", "-c", CHURN_SERVER])
         .spawn()
         .unwrap();
-    let (short, long) = match std::env::var("NAGLE_CHURN").ok().and_then(|v| {
+    let sizes = std::env::var("NAGLE_CHURN").ok().and_then(|v| {
         let (a, b) = v.split_once(',')?;
         Some((a.parse().ok()?, b.parse().ok()?))
-    }) {
-        Some(n) => n,
-        None => (2000, 10000),
-    };
+    });
+    let (short, long) = sizes.unwrap_or((2000, 10000));
     let (rss_short, early_short, all_short) = churn_run(&v, short, &dir);
     let (rss_long, early_long, all_long) = churn_run(&v, long, &dir);
     let _ = server.kill();
