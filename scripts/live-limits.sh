@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Limits of a long live run (issue 19), measured on this machine:
-#  1. peak RSS of a 1,000,000-SYN flood (distinct sources, never any data)
-#     analyzed at the default limits (--max-flows 100000);
+#  1. peak RSS and wall time of a 1,000,000-SYN flood (distinct sources,
+#     never any data) analyzed at the default limits (--max-flows 100000),
+#     against the same flood with no eviction and tcpdump's read floor;
 #  2. the packet rate live capture sustains without kernel drops: a
 #     capture made by the test kit's simulator is replayed with
 #     `tcpreplay --pps R` into one end of a veth pair (two network
@@ -47,6 +48,14 @@ python3 scripts/syn-flood.py "$OUT/flood.pcap" "$FLOOD"
 rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$OUT/time.txt")
 wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$OUT/time.txt")
 echo "== SYN flood: $FLOOD SYNs, default limits: peak RSS $((rss / 1024)) MB, wall $wall"
+# Eviction's share: the same flood with a table large enough to evict
+# nothing (memory then grows with the flood), and the libpcap read floor.
+/usr/bin/time -v -o "$OUT/time.txt" "$BIN" --format csv --max-flows $((FLOOD + 1)) \
+    "$OUT/flood.pcap" -o /dev/null 2>/dev/null
+wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$OUT/time.txt")
+/usr/bin/time -v -o "$OUT/time.txt" tcpdump -r "$OUT/flood.pcap" -w /dev/null 2>/dev/null
+floor=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$OUT/time.txt")
+echo "== SYN flood without eviction (--max-flows $((FLOOD + 1))): wall $wall; tcpdump -r: wall $floor"
 rm -f "$OUT/flood.pcap"
 fi
 

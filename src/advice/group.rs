@@ -120,6 +120,10 @@ impl Grouper {
                 .then(b.connections.cmp(&a.connections))
                 .then(a.flows.first().cmp(&b.flows.first()))
                 .then(a.rule.cmp(b.rule))
+                // Groups alike in all of that (two ends of one flow) came
+                // out in hash order: the endpoint and action decide.
+                .then_with(|| a.endpoint.cmp(&b.endpoint))
+                .then_with(|| a.action.cmp(&b.action))
         });
         v
     }

@@ -101,6 +101,10 @@ struct FlowContext<'a> {
     timing: PathTiming,
     /// Each direction's applied write log.
     logs: Pair<Option<logs::Applied>>,
+    /// The client's and the server's address as the report writes them,
+    /// formatted once per flow (a flood finishes a million of them).
+    client: String,
+    server: String,
 }
 
 /// Turn a finished flow into its report entry.
@@ -118,6 +122,8 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
         cfg: &cfg,
         timing: path::path_timing(f),
         logs: applied,
+        client: f.client.to_string(),
+        server: f.server.to_string(),
     };
     let mut directions = Vec::new();
     for (d, da) in dirs.into_iter_dirs() {
@@ -129,8 +135,8 @@ pub fn finish(f: &FlowSummary, an: FlowAnalysis) -> report::Flow {
     let mut flow = report::Flow {
         id: f.id,
         capture: 0,
-        client: f.client.to_string(),
-        server: f.server.to_string(),
+        client: ctx.client,
+        server: ctx.server,
         handshake_seen: f.handshake_seen,
         start_ts: secs(f.start_ts),
         end_ts: secs(f.end_ts),
@@ -301,11 +307,11 @@ fn judge(ctx: &FlowContext, d: Dir, da: &DirAnalysis, m: &mut Measured) -> Judge
         held: m.releases.held,
         free: batched.then_some(da.agg_free as u64),
     });
-    let (from, to) = endpoints(f, d);
+    let (from, to) = endpoints(ctx, d);
     let summary = summary::direction_summary(&summary::SummaryInput {
         seen_at: summary::seen_at(ctx.timing.vantage, d, ms(ctx.timing.frame[d].near)),
-        from: &from,
-        to: &to,
+        from,
+        to,
         verdict: nagle.verdict,
         writes_per_segment: m.writes_per_segment.as_ref(),
         messages: m.bounds.messages(),
@@ -377,11 +383,11 @@ fn nagle(ctx: &FlowContext, d: Dir, st: &DirStats, m: &Measured) -> report::Nagl
 }
 
 /// Sender and receiver of direction `d`.
-fn endpoints(f: &FlowSummary, d: Dir) -> (String, String) {
+fn endpoints<'c>(ctx: &'c FlowContext, d: Dir) -> (&'c str, &'c str) {
     if d == C2S {
-        (f.client.to_string(), f.server.to_string())
+        (&ctx.client, &ctx.server)
     } else {
-        (f.server.to_string(), f.client.to_string())
+        (&ctx.server, &ctx.client)
     }
 }
 
@@ -407,10 +413,10 @@ fn direction_report(
     series: Option<report::Series>,
 ) -> report::Direction {
     let st = &ctx.f.dirs[d];
-    let (from, to) = endpoints(ctx.f, d);
+    let (from, to) = endpoints(ctx, d);
     report::Direction {
-        from,
-        to,
+        from: from.to_owned(),
+        to: to.to_owned(),
         frames: st.frames,
         wire_bytes: st.wire_bytes,
         data_segments: st.data_segments,
