@@ -27,10 +27,12 @@
 //! ACK latency (an ssh host answering keystrokes: 1.8 ms of "jitter" on a
 //! 0.02 ms trip), not the path. The early side itself is left alone: a
 //! wider one would let segments sent *before* the ACK count as released.
-//! A wider window would catch segments that left then by chance; the
-//! verdict weighs the releases against chance with the same tolerance
-//! ([`Releases::coincidences`]), so a TCP_NODELAY sender's departures that
-//! a jittery path lets into the window count for no more than chance.
+//! A wider window would catch segments that left then by chance: the
+//! verdict weighs ACK-clocked pacing and stalls against chance with the
+//! same tolerance ([`Releases::coincidences`]), so a TCP_NODELAY sender's
+//! departures that a jittery path lets into the window count for no more
+//! than chance; and a held release needs its write called before the ACK,
+//! which a TCP_NODELAY segment leaving after the ACK never had.
 //! As evidence only releases by a pure ACK count (a segment that follows an
 //! ACK carrying the peer's data is the application answering); among them,
 //! those carrying two or more writes are aggregated releases, and with a
