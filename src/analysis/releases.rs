@@ -27,6 +27,13 @@
 //! ACK latency (an ssh host answering keystrokes: 1.8 ms of "jitter" on a
 //! 0.02 ms trip), not the path. The early side itself is left alone: a
 //! wider one would let segments sent *before* the ACK count as released.
+//! And it admits stragglers only: the wider window applies when most of
+//! the segments in it left within the 1 ms + 2 % one ([`releases`]), i.e.
+//! when the direction's releases do follow their ACKs at once and a few
+//! came late. A sender that leaves a fixed time after each ACK (a
+//! TCP_NODELAY timer of 83 ms behind 40 ms + a 40 ms delayed ACK, phase
+//! locked 3 ms after it) has none within 1 ms + 2 % and gets no wider
+//! window: the jitter never moves a whole population into the window.
 //! A wider window would catch segments that left then by chance: the
 //! verdict weighs ACK-clocked pacing and stalls against chance with the
 //! same tolerance ([`Releases::coincidences`]), so a TCP_NODELAY sender's
@@ -82,13 +89,31 @@ fn first_frames<'a>(
 /// Multiple of the path's delay variation a release may be late by.
 pub(super) const JITTER_K: i64 = 4;
 
-/// The release tolerance (ns) in a sender's `frame`: 1 ms + 2 % of `near`
-/// (capture → sender → capture), or [`JITTER_K`] × its measured jitter when
-/// that is more, up to the frame's margin (what the early side allows).
+/// The release tolerance (ns) without jitter: 1 ms + 2 % of `near`
+/// (capture → sender → capture).
+fn base_tolerance(frame: &SenderFrame) -> i64 {
+    1_000_000 + frame.near / 50
+}
+
+/// The widest release tolerance (ns) in a sender's `frame`: the base, or
+/// [`JITTER_K`] × its measured jitter when that is more, up to the frame's
+/// margin (what the early side allows).
 pub(super) fn tolerance(frame: &SenderFrame) -> i64 {
-    let base = 1_000_000 + frame.near / 50;
     let jitter = frame.jitter.unwrap_or(0).saturating_mul(JITTER_K);
-    base.max(jitter.min(frame.margin()))
+    base_tolerance(frame).max(jitter.min(frame.margin()))
+}
+
+/// The tolerance that applies to `candidates`: the widest when most of
+/// the segments within it are within the base (late stragglers of releases
+/// that follow their ACKs), else the base.
+fn applied_tolerance(candidates: &[Release], frame: &SenderFrame) -> i64 {
+    let (base, wide) = (base_tolerance(frame), tolerance(frame));
+    let within = |t: i64| candidates.iter().filter(|r| r.gap <= t).count();
+    if 2 * within(base) > within(wide) {
+        wide
+    } else {
+        base
+    }
 }
 
 /// What the releases of one direction amount to.
@@ -133,7 +158,7 @@ impl Releases {
 /// by the rules above; `unit` is the inferred write unit when claims may
 /// rest on it.
 pub(super) fn releases(candidates: &[Release], frame: &SenderFrame, unit: Option<u32>) -> Releases {
-    let tol = tolerance(frame);
+    let tol = applied_tolerance(candidates, frame);
     let released: Vec<&Release> = candidates.iter().filter(|r| r.gap <= tol).collect();
     let by_pure_ack: Vec<Release> = released
         .iter()
@@ -214,21 +239,29 @@ pub(super) mod tests {
         // vary by 0.63 ms: a release seen 2.2 ms late is taken; a departure
         // 3 ms after the ACK (beyond 4 × 0.63 ms) is not.
         let frame = at(40_000_000, Some(630_000));
-        let r = releases(
-            &[release(2_200_000, Some(1)), release(3_000_000, Some(1))],
-            &frame,
-            None,
-        );
-        assert_eq!(r.ack_clocked, 1);
+        let prompt = [release(200_000, Some(1)), release(300_000, Some(1))];
+        let mut c = prompt.to_vec();
+        c.extend([release(2_200_000, Some(1)), release(3_000_000, Some(1))]);
+        let r = releases(&c, &frame, None);
+        assert_eq!(r.tolerance, 2_520_000);
+        assert_eq!(r.ack_clocked, 3);
         // Quiet path: neither is.
-        let quiet = releases(
-            &[release(2_200_000, Some(1)), release(3_000_000, Some(1))],
-            &at(40_000_000, Some(100_000)),
-            None,
-        );
-        assert_eq!(quiet.ack_clocked, 0);
+        let quiet = releases(&c, &at(40_000_000, Some(100_000)), None);
+        assert_eq!(quiet.ack_clocked, 2);
         // Chance grows with the window: candidates × tolerance / spacing.
         assert!(r.coincidences(Some(10_000_000)) > quiet.coincidences(Some(10_000_000)));
+        // A TCP_NODELAY sender phase-locked 2–2.4 ms behind each (delayed)
+        // ACK: none within 1.8 ms, so no wider window, no release, no stall.
+        let locked: Vec<Release> = (0..20)
+            .map(|i| release(2_000_000 + i * 20_000, Some(1)))
+            .collect();
+        let n = releases(&locked, &frame, None);
+        assert_eq!((n.tolerance, n.ack_clocked), (1_800_000, 0));
+        let s = super::super::stalls::stalls(&n.by_pure_ack, &frame, Some(40_000_000), None);
+        assert_eq!(s.count, 0);
+        // Half prompt, half late: not a tail, the base applies.
+        let half = [prompt.to_vec(), locked[..2].to_vec()].concat();
+        assert_eq!(releases(&half, &frame, None).tolerance, 1_800_000);
     }
 
     #[test]
