@@ -582,6 +582,11 @@ pub struct SenderFrame {
     pub near_ms: f64,
     /// Capture point → receiver → capture point, ms (path RTT less near).
     pub far_ms: Option<f64>,
+    /// The delay variation of the near part, ms (mean absolute deviation of
+    /// the near samples); absent at the sender, on one host, or with fewer
+    /// than 5 near samples.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jitter_ms: Option<f64>,
     /// Where `near_ms` came from.
     pub source: FrameSource,
 }

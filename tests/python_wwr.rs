@@ -235,12 +235,17 @@ fn python_write_write_read_through_the_delay_line() {
             c_on["stalls"]["count"]
         );
         // At the sender every stall is seen (10 %). At the receiver a
-        // release is matched in the sender's frame within 1 ms + 2 % of
-        // the estimated one-way-and-back distance; a round the userspace
-        // delay line slowed by a few ms more than that (seen: 2 of 19, the
-        // client measuring a 46 ms ACK delay instead of 41) is not matched,
-        // so the receiver may miss a few stalls (20 %). A known limit of
-        // the receiver's view, not of the rule at the sender.
+        // release is matched in the sender's frame within max(1 ms + 2 %
+        // of near, 4 × the path's measured delay variation) (README
+        // "ACK-clocked segments"). That takes the late releases of a path
+        // that varies all along (the replay test below: 18 → 19 of 19),
+        // but not one round the userspace delay line slows by a few ms on
+        // an otherwise quiet path: the other trips show no variation to
+        // measure (seen: 2 of 19 releases 2.8 and 4.8 ms late where the
+        // near samples varied by 0.27 ms; 1 of 19 2.7 ms late at 0.02 ms;
+        // each about 1 run in 10). So the receiver may still miss one or
+        // two stalls (20 %); a limit of the receiver's view, not of the
+        // rule at the sender.
         let tolerance = if capture == &at_sender { 0.1 } else { 0.2 };
         assert!(
             (saved - lost).abs() <= tolerance * lost,
@@ -248,5 +253,52 @@ fn python_write_write_read_through_the_delay_line() {
             capture.display()
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    // NAGLE_KEEP=1 keeps the captures and traces (to replay a miss).
+    if std::env::var_os("NAGLE_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        eprintln!("kept {}", dir.display());
+    }
+}
+
+/// A run of the test above whose receiver-side capture missed a stall
+/// before the release tolerance followed the path's variation
+/// (`tests/data/jitter/`, recorded 2026-12-02 with NAGLE_KEEP=1): the
+/// delay line varied the client's trips by 0.63 ms on average (mean
+/// absolute deviation of the server's data→ACK samples, 60.8–63.8 ms) and
+/// saw the first held body 2.2 ms later than the trip's minimum in the
+/// client's frame, beyond 1 ms + 2 % of 40.1 ms. strace showed TCP_NODELAY
+/// set on the client's second connection (port 33834) and on both of the
+/// server's sockets; the client lost 1617 ms to Nagle (its own clock); at
+/// the sender's capture 19 stalls cost 1574 ms. No root needed.
+#[test]
+fn a_jittery_paths_late_release_is_still_a_stall_at_the_receiver() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/jitter");
+    let client_lost = 1617.0;
+    for (name, jitter) in [
+        ("python-wwr-client.pcap", None),
+        ("python-wwr-server.pcap", Some(0.63)),
+    ] {
+        let flows = report(&dir.join(name));
+        let (on, off) = (flow_of(&flows, 33822), flow_of(&flows, 33834));
+        let c = &on["directions"][0];
+        assert_eq!(c["nagle"]["verdict"], "on", "{name}: {}", c["nagle"]);
+        assert_eq!(c["stalls"]["count"], 19, "{name}: {}", c["stalls"]);
+        let cost = c["stalls"]["total_ms"].as_f64().unwrap();
+        assert!(
+            (cost - client_lost).abs() <= 0.1 * client_lost,
+            "{name}: {cost} ms"
+        );
+        let j = c["sender_frame"]["jitter_ms"].as_f64();
+        assert_eq!(j.map(|j| (j * 100.0).round() / 100.0), jitter, "{name}");
+        // TCP_NODELAY: never a stall or an `on`, whatever the window.
+        let n = &off["directions"][0];
+        assert_eq!(n["nagle"]["verdict"], "off", "{name}: {}", n["nagle"]);
+        assert_eq!(n["stalls"]["count"], 0, "{name}");
+        for f in [on, off] {
+            let s = &f["directions"][1];
+            assert_ne!(s["nagle"]["verdict"], "on", "{name}: server {}", s["nagle"]);
+            assert_eq!(s["stalls"]["count"], 0, "{name}: server");
+        }
+    }
 }

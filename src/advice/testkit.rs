@@ -52,6 +52,7 @@ pub fn direction(from: &str, to: &str) -> report::Direction {
         ack_clocked_segments: 0,
         sender_frame: report::SenderFrame {
             near_ms: 0.0,
+            jitter_ms: None,
             far_ms: None,
             source: report::FrameSource::Sender,
         },

@@ -115,6 +115,7 @@ mod tests {
     fn at(near: i64) -> SenderFrame {
         SenderFrame {
             near,
+            jitter: None,
             source: FrameSource::Handshake,
         }
     }

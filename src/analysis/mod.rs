@@ -263,7 +263,7 @@ fn measure(ctx: &FlowContext, d: Dir, da: &DirAnalysis) -> Measured {
     let minshall = minshall::minshall(&da.smalls, frame, rtt);
     // A low-confidence unit gives writes per segment, never evidence.
     let claim_unit = bounds.unit.filter(|_| bounds.supports_claims());
-    let releases = releases::releases(&minshall.candidates, frame.near, claim_unit);
+    let releases = releases::releases(&minshall.candidates, frame, claim_unit);
     let timer_ms = ack_delay.timer.map(|t| t.0);
     let stalls = stalls::stalls(&releases.by_pure_ack, frame, rtt, timer_ms);
     let mut bounds = bounds;

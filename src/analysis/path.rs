@@ -8,9 +8,24 @@
 //! capture part of each direction ("near") is the smallest sample of the
 //! other direction or the handshake split, whichever is smaller. The path
 //! RTT is the smallest of the handshake RTT and each direction's smallest
-//! sample (data→ACK or timestamp echo) plus its near part. This stage does
-//! not look at the analysis' per-segment records.
+//! sample (data→ACK or timestamp echo) plus its near part.
+//!
+//! Away from the sender each direction's frame also carries the path's
+//! delay variation as seen from the capture point (`jitter`): the mean
+//! absolute deviation, as RFC 6298's RTTVAR, of the near samples — the
+//! other direction's data→ACK samples, each one trip capture → sender →
+//! capture plus the sender's ACK latency. Only the samples within
+//! [`STALL_MIN_DELAY`] (5 ms) of their median count: a sample further out
+//! shows the sender's delayed-ACK timer or its application, not the path
+//! (the stall rule draws the same line). At least [`MIN_JITTER_SAMPLES`] of
+//! them are needed; otherwise, and at the sender or on one host, there is
+//! none.
+//! Timestamp echoes are left out on purpose: at the receiver a sender's
+//! next segment echoes the TSval of the ACK before it, so those samples
+//! include the very ACK → departure gaps the release rule judges.
+//! This stage does not look at the analysis' per-segment records.
 
+use super::stalls::STALL_MIN_DELAY;
 use super::stats::quantile;
 use crate::flow::{Dir, FlowSummary, Pair, C2S, S2C};
 use crate::report::{self, ms, FrameSource, RttSource, Vantage};
@@ -33,12 +48,35 @@ pub(super) struct PathTiming {
 pub(super) struct SenderFrame {
     /// Capture → sender → capture (ns); 0 when unknown (taken as seen).
     pub near: i64,
+    /// The delay variation of that trip (ns, module docs); None at the
+    /// sender, on one host, or when not measured.
+    pub jitter: Option<i64>,
     pub source: FrameSource,
+}
+
+/// Near samples needed for a delay variation: fewer are not a spread.
+pub(super) const MIN_JITTER_SAMPLES: usize = 5;
+
+/// The delay variation of near samples (raw, ns): the mean absolute
+/// deviation from their mean of those within [`STALL_MIN_DELAY`] of the
+/// median; None with fewer than [`MIN_JITTER_SAMPLES`] of them.
+pub(super) fn jitter(samples: &[i64]) -> Option<i64> {
+    let mut v = samples.to_vec();
+    v.sort_unstable();
+    let median = quantile(&v, 0.5)?;
+    v.retain(|s| (s - median).abs() < STALL_MIN_DELAY);
+    if v.len() < MIN_JITTER_SAMPLES {
+        return None;
+    }
+    let n = v.len() as i128;
+    let mean = (v.iter().map(|&s| s as i128).sum::<i128>() / n) as i64;
+    let dev: i128 = v.iter().map(|&s| (s - mean).abs() as i128).sum();
+    Some((dev / n) as i64)
 }
 
 impl SenderFrame {
     /// How far an event may stray from the sender's frame: nothing at the
-    /// sender; a tenth of the near part (at least 0.5 ms) otherwise, for the
+    /// sender; a tenth of the near part (at least 0.1 ms) otherwise, for the
     /// path's jitter and the estimate's error.
     pub fn margin(&self) -> i64 {
         if self.near == 0 {
@@ -57,6 +95,7 @@ impl SenderFrame {
         report::SenderFrame {
             near_ms: ms(self.near),
             far_ms: rtt.map(|r| ms((r - self.near).max(0))),
+            jitter_ms: self.jitter.map(ms),
             source: self.source,
         }
     }
@@ -89,12 +128,14 @@ fn local(f: &FlowSummary) -> bool {
     c == s || (c.is_loopback() && s.is_loopback())
 }
 
-/// The sender frame of `d` from its near part and how it was found.
+/// The sender frame of `d` from its near part, how it was found, and the
+/// near samples' variation (`jitter`, used only away from the sender).
 fn sender_frame(
     d: Dir,
     split: Option<(i64, i64)>,
     vantage: Vantage,
     near: Option<i64>,
+    jitter: Option<i64>,
 ) -> SenderFrame {
     let at_sender =
         (d == C2S && vantage == Vantage::Client) || (d == S2C && vantage == Vantage::Server);
@@ -113,7 +154,12 @@ fn sender_frame(
     } else {
         near.unwrap_or(0).max(0)
     };
-    SenderFrame { near, source }
+    let jitter = jitter.filter(|_| near > 0);
+    SenderFrame {
+        near,
+        jitter,
+        source,
+    }
 }
 
 /// The handshake split, when both parts are non-negative.
@@ -208,7 +254,10 @@ pub(super) fn path_timing(f: &FlowSummary) -> PathTiming {
     };
     let near = Pair::from_fn(|d| near(f, d, split, vantage));
     let best = best_rtt(f, split, &near);
-    let frame = Pair::from_fn(|d| sender_frame(d, split, vantage, near[d]));
+    let frame = Pair::from_fn(|d| {
+        let samples = f.dirs[d.reverse()].ack_rtt.values();
+        sender_frame(d, split, vantage, near[d], jitter(samples))
+    });
     PathTiming {
         rtt: best.map(|b| b.0),
         rtt_source: best.map(|b| b.1),
@@ -311,6 +360,40 @@ mod tests {
     }
 
     #[test]
+    fn jitter_is_the_spread_of_the_near_samples_around_their_median() {
+        let ms = |x: f64| (x * 1e6) as i64;
+        // Too few samples: no measure.
+        assert_eq!(jitter(&[ms(40.0); 4]), None);
+        assert_eq!(jitter(&[ms(40.0); 5]), Some(0));
+        // A quick ACK at 40 ms among replies acknowledged 20 ms later (the
+        // client's think time): only the cluster around the median counts.
+        let mut v = vec![ms(40.1)];
+        v.extend([60.8, 60.9, 61.0, 60.9, 60.8, 61.0].map(ms));
+        assert_eq!(jitter(&v), Some(66_666));
+        // Delayed ACKs 40 ms out do not inflate it either.
+        v.extend([100.9, 101.0].map(ms));
+        assert_eq!(jitter(&v), Some(66_666));
+    }
+
+    #[test]
+    fn jitter_only_away_from_the_sender() {
+        // At the client of a 20 ms path, the server's data acknowledged
+        // after 20 ms ± 1 ms, the client's at once: the client's direction
+        // (captured at its sender) gets none, the server's gets 1 ms.
+        let mut f = flow(0, 20_100_000, 20_200_000);
+        for i in 0..10 {
+            let wobble = if i % 2 == 0 { 1_000_000 } else { -1_000_000 };
+            f.dirs[S2C].ack_rtt.push(50_000);
+            f.dirs[C2S].ack_rtt.push(21_000_000 + wobble);
+        }
+        let t = path_timing(&f);
+        assert_eq!(t.frame[C2S].jitter, None);
+        assert_eq!(t.frame[S2C].near, 20_000_000);
+        assert_eq!(t.frame[S2C].jitter, Some(1_000_000));
+        assert_eq!(t.frame[S2C].report(t.rtt).jitter_ms, Some(1.0));
+    }
+
+    #[test]
     fn write_waits_move_into_the_senders_frame() {
         let w = report::WriteDelay {
             median: Some(40.0),
@@ -321,6 +404,7 @@ mod tests {
         };
         let frame = SenderFrame {
             near: 40_000_000,
+            jitter: None,
             source: FrameSource::Handshake,
         };
         let v = in_sender_frame(w, &frame);

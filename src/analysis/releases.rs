@@ -7,15 +7,45 @@
 //! held data while it processes that ACK (57–115 µs after it at the sender
 //! in the lab's captures, 0–0.3 ms in the sender's frame at the receiver of
 //! a 40 ms path), so the tolerance is 1 ms for the sending host's
-//! scheduling plus 2 % of the capture → sender → capture time for the
-//! path's jitter. A wider window would catch segments that left then by
-//! chance; the verdict also weighs the releases against chance
-//! ([`Releases::coincidences`]).
+//! scheduling plus 2 % of the capture → sender → capture time (`near`) for
+//! the path's jitter — or, when more, [`JITTER_K`] (4) times the delay
+//! variation of that trip measured from this capture point
+//! (`SenderFrame::jitter`, the mean absolute deviation of the near samples,
+//! as RFC 6298's RTTVAR).
+//!
+//! Why: away from the sender a release is seen one trip capture → sender →
+//! capture after its ACK, and the frame takes off the *smallest* such trip;
+//! a path whose trips vary (a loaded delay line, a busy link) delays some
+//! releases by several times its typical variation. RFC 6298 bounds a
+//! round trip at SRTT + 4 × RTTVAR before calling it lost; the same K
+//! bounds how late a release may be seen. It is per flow (no per-packet
+//! cost), nothing at the sender (ACK and departure seen at one place,
+//! nothing to vary), and it never reaches past the frame's margin,
+//! max(0.1 ms, near/10): the bound the early side (`minshall`) already
+//! allows an event to stray by. The cap matters where the capture point is
+//! next to the sender: there the near samples' spread is the sender's own
+//! ACK latency (an ssh host answering keystrokes: 1.8 ms of "jitter" on a
+//! 0.02 ms trip), not the path. The early side itself is left alone: a
+//! wider one would let segments sent *before* the ACK count as released.
+//! And it admits stragglers only: the wider window applies when most of
+//! the segments in it left within the 1 ms + 2 % one ([`releases`]), i.e.
+//! when the direction's releases do follow their ACKs at once and a few
+//! came late. A sender that leaves a fixed time after each ACK (a
+//! TCP_NODELAY timer of 83 ms behind 40 ms + a 40 ms delayed ACK, phase
+//! locked 3 ms after it) has none within 1 ms + 2 % and gets no wider
+//! window: the jitter never moves a whole population into the window.
+//! A wider window would catch segments that left then by chance: the
+//! verdict weighs ACK-clocked pacing and stalls against chance with the
+//! same tolerance ([`Releases::coincidences`]), so a TCP_NODELAY sender's
+//! departures that a jittery path lets into the window count for no more
+//! than chance; and a held release needs its write called before the ACK,
+//! which a TCP_NODELAY segment leaving after the ACK never had.
 //! As evidence only releases by a pure ACK count (a segment that follows an
 //! ACK carrying the peer's data is the application answering); among them,
 //! those carrying two or more writes are aggregated releases, and with a
 //! write log those whose writes were called before the ACK were held.
 
+use super::path::SenderFrame;
 use crate::TsNs;
 
 /// A small segment sent after the ACK of the previous small segment.
@@ -56,10 +86,34 @@ fn first_frames<'a>(
         .collect()
 }
 
-/// The release tolerance (ns) for a capture point `near` (capture →
-/// sender → capture) from the sender: 1 ms + 2 % of `near`.
-pub(super) fn tolerance(near: i64) -> i64 {
-    1_000_000 + near / 50
+/// Multiple of the path's delay variation a release may be late by.
+pub(super) const JITTER_K: i64 = 4;
+
+/// The release tolerance (ns) without jitter: 1 ms + 2 % of `near`
+/// (capture → sender → capture).
+fn base_tolerance(frame: &SenderFrame) -> i64 {
+    1_000_000 + frame.near / 50
+}
+
+/// The widest release tolerance (ns) in a sender's `frame`: the base, or
+/// [`JITTER_K`] × its measured jitter when that is more, up to the frame's
+/// margin (what the early side allows).
+pub(super) fn tolerance(frame: &SenderFrame) -> i64 {
+    let jitter = frame.jitter.unwrap_or(0).saturating_mul(JITTER_K);
+    base_tolerance(frame).max(jitter.min(frame.margin()))
+}
+
+/// The tolerance that applies to `candidates`: the widest when most of
+/// the segments within it are within the base (late stragglers of releases
+/// that follow their ACKs), else the base.
+fn applied_tolerance(candidates: &[Release], frame: &SenderFrame) -> i64 {
+    let (base, wide) = (base_tolerance(frame), tolerance(frame));
+    let within = |t: i64| candidates.iter().filter(|r| r.gap <= t).count();
+    if 2 * within(base) > within(wide) {
+        wide
+    } else {
+        base
+    }
 }
 
 /// What the releases of one direction amount to.
@@ -100,11 +154,11 @@ impl Releases {
     }
 }
 
-/// Sort a direction's release candidates (gaps in the sender's frame) by
-/// the rules above; `near` is the frame's capture → sender → capture time,
-/// `unit` the inferred write unit when claims may rest on it.
-pub(super) fn releases(candidates: &[Release], near: i64, unit: Option<u32>) -> Releases {
-    let tol = tolerance(near);
+/// Sort a direction's release candidates (gaps in the sender's `frame`)
+/// by the rules above; `unit` is the inferred write unit when claims may
+/// rest on it.
+pub(super) fn releases(candidates: &[Release], frame: &SenderFrame, unit: Option<u32>) -> Releases {
+    let tol = applied_tolerance(candidates, frame);
     let released: Vec<&Release> = candidates.iter().filter(|r| r.gap <= tol).collect();
     let by_pure_ack: Vec<Release> = released
         .iter()
@@ -155,10 +209,59 @@ pub(super) mod tests {
         }
     }
 
+    /// A frame `near` ns from the sender, its trips varying by `jitter`.
+    fn at(near: i64, jitter: Option<i64>) -> SenderFrame {
+        SenderFrame {
+            near,
+            jitter,
+            source: crate::report::FrameSource::Samples,
+        }
+    }
+
     #[test]
     fn tolerance_is_a_millisecond_plus_the_paths_jitter() {
-        assert_eq!(tolerance(0), 1_000_000);
-        assert_eq!(tolerance(40_000_000), 1_800_000);
+        assert_eq!(tolerance(&at(0, None)), 1_000_000);
+        assert_eq!(tolerance(&at(40_000_000, None)), 1_800_000);
+        // A quiet path (0.1 ms variation): the floor.
+        assert_eq!(tolerance(&at(40_000_000, Some(100_000))), 1_800_000);
+        // A jittery one (0.63 ms, the CI capture that lost a stall to a
+        // release 2.2 ms late): 4 × its variation.
+        assert_eq!(tolerance(&at(40_000_000, Some(630_000))), 2_520_000);
+        // Never past the margin (near/10): 4 ms here, 0.1 ms next to the
+        // sender, where the spread is the sender's ACK latency.
+        assert_eq!(tolerance(&at(40_000_000, Some(3_000_000))), 4_000_000);
+        assert_eq!(tolerance(&at(20_000, Some(1_800_000))), 1_000_400);
+    }
+
+    #[test]
+    fn a_jittery_path_widens_only_the_late_side_and_only_by_k() {
+        // Release candidates at the receiver of a 40 ms path whose trips
+        // vary by 0.63 ms: a release seen 2.2 ms late is taken; a departure
+        // 3 ms after the ACK (beyond 4 × 0.63 ms) is not.
+        let frame = at(40_000_000, Some(630_000));
+        let prompt = [release(200_000, Some(1)), release(300_000, Some(1))];
+        let mut c = prompt.to_vec();
+        c.extend([release(2_200_000, Some(1)), release(3_000_000, Some(1))]);
+        let r = releases(&c, &frame, None);
+        assert_eq!(r.tolerance, 2_520_000);
+        assert_eq!(r.ack_clocked, 3);
+        // Quiet path: neither is.
+        let quiet = releases(&c, &at(40_000_000, Some(100_000)), None);
+        assert_eq!(quiet.ack_clocked, 2);
+        // Chance grows with the window: candidates × tolerance / spacing.
+        assert!(r.coincidences(Some(10_000_000)) > quiet.coincidences(Some(10_000_000)));
+        // A TCP_NODELAY sender phase-locked 2–2.4 ms behind each (delayed)
+        // ACK: none within 1.8 ms, so no wider window, no release, no stall.
+        let locked: Vec<Release> = (0..20)
+            .map(|i| release(2_000_000 + i * 20_000, Some(1)))
+            .collect();
+        let n = releases(&locked, &frame, None);
+        assert_eq!((n.tolerance, n.ack_clocked), (1_800_000, 0));
+        let s = super::super::stalls::stalls(&n.by_pure_ack, &frame, Some(40_000_000), None);
+        assert_eq!(s.count, 0);
+        // Half prompt, half late: not a tail, the base applies.
+        let half = [prompt.to_vec(), locked[..2].to_vec()].concat();
+        assert_eq!(releases(&half, &frame, None).tolerance, 1_800_000);
     }
 
     #[test]
@@ -175,7 +278,7 @@ pub(super) mod tests {
         };
         let r = releases(
             &[late, answer, held, release(20_000, Some(1))],
-            0,
+            &at(0, None),
             Some(100),
         );
         assert_eq!(r.tolerance, 1_000_000);
@@ -189,6 +292,6 @@ pub(super) mod tests {
         assert!(r.pure_share_ok);
         // Most candidates answered the peer's data: not paced by pure ACKs.
         let answers = vec![answer; 5];
-        assert!(!releases(&answers, 0, None).pure_share_ok);
+        assert!(!releases(&answers, &at(0, None), None).pure_share_ok);
     }
 }

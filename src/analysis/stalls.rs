@@ -124,6 +124,7 @@ mod tests {
     fn at(near: i64) -> SenderFrame {
         SenderFrame {
             near,
+            jitter: None,
             source: FrameSource::Handshake,
         }
     }
