@@ -75,9 +75,11 @@ pub(super) fn minshall(smalls: &[SmallSend], frame: &SenderFrame, rtt: Option<i6
 }
 
 /// A release candidate: `gap` in the sender's frame; its writes "held" when
-/// the first was called before the ACK reached the sender.
+/// the first was called longer before the ACK reached the sender than
+/// [`held_lead`].
 fn release(s: &SmallSend, gap: i64, frame: &SenderFrame) -> Release {
     let ack_at_sender: Option<TsNs> = s.since_ack.map(|g| s.ts - g + frame.half());
+    let lead = held_lead(frame);
     Release {
         ts: s.ts,
         frame: s.frame,
@@ -87,9 +89,23 @@ fn release(s: &SmallSend, gap: i64, frame: &SenderFrame) -> Release {
         writes: s.writes,
         len: s.len,
         pure_ack: s.pure_ack,
-        held: s.first_call.zip(ack_at_sender).map(|(c, a)| c < a),
+        held: s.first_call.zip(ack_at_sender).map(|(c, a)| a - c > lead),
         first_call: s.first_call,
     }
+}
+
+/// How long before the releasing ACK a write must have been called to
+/// count as held: more than the frame can misplace a departure (the release
+/// tolerance, or the early margin when wider). A TCP_NODELAY write leaves
+/// within microseconds of its call, so a candidate (which left no earlier
+/// than the margin before the ACK) whose write came that early waited for
+/// the ACK; one whose write came just before the ACK did not wait: the ACK
+/// arrived while the send call ran (the kernel processes it when the call
+/// releases the socket, after the segment left), or the frame put the
+/// departure on the wrong side of the ACK. Either of those alone once gave
+/// a TCP_NODELAY sender a "held" write, which is enough for `on`.
+pub(super) fn held_lead(frame: &SenderFrame) -> i64 {
+    super::releases::tolerance(frame).max(frame.margin())
 }
 
 #[cfg(test)]
@@ -191,5 +207,33 @@ mod tests {
         let m = minshall(&[w(25_000_000), w(15_000_000)], &frame, Some(40_000_000));
         assert_eq!(m.candidates[0].held, Some(true));
         assert_eq!(m.candidates[1].held, Some(false));
+    }
+
+    #[test]
+    fn a_write_called_just_before_the_ack_was_not_held() {
+        // At the sender: the ACK seen 20 µs before the segment. A write
+        // called 30 µs before the segment (the ACK came in while the send
+        // call ran, TCP_NODELAY) did not wait; one called 5 ms before did.
+        let ts = 1_000_000_000;
+        let w = |call: i64| SmallSend {
+            first_call: Some(ts - call),
+            ..small(Some(20_000))
+        };
+        let m = minshall(&[w(30_000), w(5_000_000)], &at(0), Some(40_000_000));
+        assert_eq!(m.candidates[0].held, Some(false));
+        assert_eq!(m.candidates[1].held, Some(true));
+        // At the receiver of a 40 ms path: a TCP_NODELAY segment that left
+        // 3 ms before the ACK reached the sender (in the frame; within the
+        // 4 ms margin, so a candidate) had its write called 10 µs before
+        // it left: not held. Called 6 ms before the ACK: held.
+        let frame = at(40_000_000);
+        let w = |call_before_ack: i64| SmallSend {
+            first_call: Some(ts - 20_000_000 + 3_000_000 - call_before_ack),
+            ..small(Some(40_000_000 - 3_000_000))
+        };
+        let m = minshall(&[w(3_010_000), w(6_000_000)], &frame, Some(40_000_000));
+        assert_eq!(m.candidates.len(), 2, "{m:?}");
+        assert_eq!(m.candidates[0].held, Some(false));
+        assert_eq!(m.candidates[1].held, Some(true));
     }
 }
