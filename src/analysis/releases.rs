@@ -66,7 +66,7 @@ pub(super) struct Release {
     /// The ACK that released it carried no data.
     pub pure_ack: bool,
     /// With a write log: a write it carries was called before that ACK
-    /// arrived, i.e. the kernel held it.
+    /// arrived (by more than `minshall::held_lead`), i.e. the kernel held it.
     pub held: Option<bool>,
     /// When the first write it carries was called (log).
     pub first_call: Option<TsNs>,
@@ -128,7 +128,8 @@ pub(super) struct Releases {
     pub aggregated: u64,
     /// Pure-ACK releases at least two inferred write units long.
     pub aggregated_inferred: u64,
-    /// Releases whose writes were called before the releasing ACK (log).
+    /// Releases whose writes were called before the releasing ACK, by more
+    /// than the frame's uncertainty (log; `minshall::held_lead`).
     pub held: u64,
     /// Frames of the first held and of the first aggregated releases (at
     /// most [`EVIDENCE_FRAMES`] each), for the verdict's evidence.

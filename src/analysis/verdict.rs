@@ -26,7 +26,8 @@ pub(super) struct VerdictInput {
     /// Where the sender's frame came from (the timings' footing); None
     /// in tests that do not care.
     pub frame: Option<FrameSource>,
-    /// Releases whose writes were called before the releasing ACK (log).
+    /// Releases whose writes were called before the releasing ACK, by more
+    /// than the frame's uncertainty (log; `minshall::held_lead`).
     pub released_held: u64,
     /// Releases by a pure ACK carrying two or more writes.
     pub released_aggregated: u64,
