@@ -123,18 +123,6 @@ impl<'a> FlowSelection<'a> {
     }
 }
 
-/// `report` with only the flows `selectors` select (all without selectors);
-/// an error when a selector names no flow.
-pub fn select_flows(
-    mut report: report::Report,
-    selectors: &[String],
-) -> Result<report::Report, PipelineError> {
-    let mut sel = FlowSelection::new(selectors);
-    report.flows.retain(|f| sel.keep(f));
-    sel.check()?;
-    Ok(report)
-}
-
 impl Config {
     fn analysis_config(&self) -> Result<AnalysisConfig, PipelineError> {
         let log = match &self.writes_log {
