@@ -350,6 +350,24 @@ fn every_signal_and_timeout_leave_the_full_report() {
         assert_eq!(st.code(), Some(0), "SIG{sig}");
         check_report(&out, &format!("SIG{sig}"));
     }
+    // Two signals at once are one request (timeout(1) signals the tool and
+    // then its process group): the full report, exit 0.
+    let out = dir.join("twice.json");
+    let mut cap = capture_cmd(&v)
+        .args(["--format", "json", "-o"])
+        .arg(&out)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    exchange(&v, 20);
+    let pid = cap.id().to_string();
+    let st = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}; kill -TERM {pid}")])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(cap.wait().unwrap().code(), Some(0), "two SIGTERMs at once");
+    check_report(&out, "two SIGTERMs at once");
     // What experiment scripts do: timeout(1) sends SIGTERM.
     let out = dir.join("timeout.json");
     let mut cap = Command::new("ip")
