@@ -43,6 +43,7 @@ pub mod lab_record;
 pub mod pipeline;
 pub mod render;
 pub mod report;
+pub mod signals;
 pub mod sweep_chart;
 pub mod thin;
 pub mod writes;

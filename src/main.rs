@@ -690,7 +690,13 @@ fn live(
         return Err(config_error("--interval needs --format jsonl"));
     }
     let stop = Arc::new(AtomicBool::new(false));
-    on_signals(stop.clone());
+    // SIGINT, SIGTERM and SIGHUP stop the capture and the report is
+    // written; a second signal (not the same request) exits at once.
+    let s2 = stop.clone();
+    let _ = nagle_analyze::signals::on_stop_signals(
+        move || s2.store(true, std::sync::atomic::Ordering::SeqCst),
+        || std::process::exit(130),
+    );
     sink.stop_on_close = Some(stop.clone());
     // The view takes the terminal; not with blocks written as flows end.
     let view = std::io::stdout().is_terminal()
@@ -728,29 +734,6 @@ fn live(
     live_counters(&outcome);
     outcome.selection?;
     Ok(outcome.captures)
-}
-
-/// Signals within this of the first are the same request to stop.
-#[cfg(feature = "live")]
-const SAME_STOP: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// SIGINT, SIGTERM and SIGHUP (ctrlc's `termination` feature) all set
-/// `stop`: the capture stops and the report is written. A second signal
-/// exits at once (130), unless it came within [`SAME_STOP`] of the first:
-/// timeout(1) sends its signal to the tool and then to the tool's process
-/// group, and a terminal's Ctrl-C reaches both sudo (which passes it on)
-/// and the tool; either would otherwise kill the run before its report.
-#[cfg(feature = "live")]
-fn on_signals(stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
-    let mut first: Option<std::time::Instant> = None;
-    let _ = ctrlc::set_handler(move || match first {
-        None => {
-            first = Some(std::time::Instant::now());
-            stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-        Some(t) if t.elapsed() > SAME_STOP => std::process::exit(130),
-        Some(_) => {}
-    });
 }
 
 /// The capture's options from the arguments.

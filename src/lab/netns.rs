@@ -37,19 +37,23 @@ pub fn require_root() -> anyhow::Result<()> {
 }
 
 /// Install the Ctrl-C handler once: the first Ctrl-C asks the run to stop
-/// (the run then cleans up through its guards); a second one deletes every
-/// namespace still alive and exits at once.
+/// (the run then cleans up through its guards); a second one (not the same
+/// request, see [`crate::signals`]) deletes every namespace still alive and
+/// exits at once.
 pub fn install_ctrlc() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let r = ctrlc::set_handler(|| {
-            if STOP.swap(true, Ordering::SeqCst) {
+        let r = crate::signals::on_stop_signals(
+            || {
+                STOP.store(true, Ordering::SeqCst);
+                eprintln!("lab: interrupted, cleaning up (Ctrl-C again to force)");
+            },
+            || {
                 cleanup_all();
                 eprintln!("lab: interrupted twice, namespaces removed");
                 std::process::exit(130);
-            }
-            eprintln!("lab: interrupted, cleaning up (Ctrl-C again to force)");
-        });
+            },
+        );
         if let Err(e) = r {
             eprintln!("lab: warning: cannot install Ctrl-C handler: {e}");
         }
