@@ -7,14 +7,15 @@ cd "$(dirname "$0")/.."
 # As root on Debian/Ubuntu, install what the tests need (the one list:
 # .ci/run runs this script): libpcap to build; ip, ping and tcpdump for the
 # lab and live tests; strace, python3, redis for the real-program tests;
-# chromium for the report page; python3-pip for duckdb (JSON-lines test).
+# chromium for the report page; python3-pip for duckdb (JSON-lines test);
+# time and procps (pkill) for the memory tests.
 # The tests then fail, not skip, when one of them is missing
 # (NAGLE_REQUIRE_TOOLS, NAGLE_NEED_DUCKDB).
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   need=()
   for pkg in libpcap-dev pkg-config iproute2 iputils-ping tcpdump strace python3 \
-    python3-pip redis-server redis-tools chromium time; do
+    python3-pip redis-server redis-tools chromium time procps; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
   if [ "${#need[@]}" -gt 0 ]; then

@@ -1062,10 +1062,11 @@ fn churn_run(v: &Veth, n: usize, dir: &std::path::Path) -> (u64, usize, usize) {
 /// 14,000 grew by 0.9 MB). `NAGLE_CHURN=A,B` runs other sizes.
 #[test]
 fn long_live_runs_have_flat_memory_and_stream_every_flow() {
-    if !common::is_root() || !std::path::Path::new("/usr/bin/time").exists() {
-        eprintln!(
-            "live: skipped, needs root (network namespaces and packet capture) and /usr/bin/time"
-        );
+    if !common::is_root() {
+        eprintln!("live: skipped, needs root (network namespaces and packet capture)");
+        return;
+    }
+    if !common::tools_present("long live run", &["/usr/bin/time", "pkill"]) {
         return;
     }
     let v = veth("ch");
