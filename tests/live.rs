@@ -296,6 +296,15 @@ fn exchange(v: &Veth, n: usize) {
     let _ = server.wait();
 }
 
+/// `kill SIG` to `child`, which must still be there.
+fn signal(sig: &str, child: &std::process::Child) {
+    let st = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success(), "kill {sig}");
+}
+
 fn capture_cmd(v: &Veth) -> Command {
     let mut c = Command::new("ip");
     c.args(["netns", "exec", &v.a, bin(), "--interface", &v.va])
@@ -335,11 +344,7 @@ fn every_signal_and_timeout_leave_the_full_report() {
             .unwrap();
         std::thread::sleep(Duration::from_millis(1000));
         exchange(&v, 20);
-        let st = Command::new("kill")
-            .args([&format!("-{sig}"), &cap.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(st.success());
+        signal(&format!("-{sig}"), &cap);
         let t = std::time::Instant::now();
         let st = cap.wait().unwrap();
         assert!(
@@ -416,11 +421,7 @@ fn jsonl_streams_stalls_as_they_happen() {
     std::thread::sleep(Duration::from_millis(1000));
     exchange(&v, 30);
     std::thread::sleep(Duration::from_millis(1200));
-    let st = Command::new("kill")
-        .args(["-TERM", &cap.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    signal("-TERM", &cap);
     assert_eq!(cap.wait().unwrap().code(), Some(0));
     let lines = reader.join().unwrap();
     let parsed: Vec<(f64, serde_json::Value)> = lines
@@ -659,16 +660,9 @@ fn kernel_drops_name_the_flows_they_may_affect() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(2500));
-    let signal = |s: &str| {
-        let st = Command::new("kill")
-            .args([s, &cap.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(st.success(), "kill {s}");
-    };
-    signal("-STOP");
+    signal("-STOP", &cap);
     std::thread::sleep(Duration::from_millis(1500));
-    signal("-CONT");
+    signal("-CONT", &cap);
     assert!(client.wait().unwrap().success());
     let _ = server.wait();
     let out = cap.wait_with_output().unwrap();
@@ -1038,11 +1032,7 @@ fn churn_run(v: &Veth, n: usize, dir: &std::path::Path) -> (u64, usize, usize) {
             .count()
     };
     let before_stop = flows(&out);
-    let st = Command::new("kill")
-        .args(["-INT", &cap.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    signal("-INT", &cap);
     // `ip netns exec` passes the signal on through `time` to the tool.
     let _ = Command::new("pkill")
         .args(["-INT", "-f", &format!("{} -i {}", bin(), v.va)])

@@ -179,7 +179,7 @@ impl<W: Write> TextWriter<W> {
             cost += direction_cost_ms(d);
             frames += d.frames;
             if d.data_segments > 0 {
-                self.row((direction_cost_ms(d), d.frames, f.id), || table_row(f, d));
+                self.row((direction_cost_ms(d), d.frames, f.id), table_row(f, d));
             }
         }
         let key = (cost, frames, f.id);
@@ -203,11 +203,11 @@ impl<W: Write> TextWriter<W> {
 
     /// A direction's table row, counted, and kept while it may be among
     /// the table's [`TEXT_TABLE_ROWS`].
-    fn row(&mut self, key: (f64, u64, u64), row: impl FnOnce() -> String) {
+    fn row(&mut self, key: (f64, u64, u64), row: String) {
         self.directions += 1;
         self.costly += u64::from(key.0 > 0.0);
         self.cost_ms += key.0;
-        self.rows.push((key, row()));
+        self.rows.push((key, row));
         if self.rows.len() >= 2 * TEXT_TABLE_ROWS {
             self.rank_rows();
         }
