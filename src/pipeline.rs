@@ -1071,8 +1071,8 @@ impl<'c> LiveWatch<'c> {
             let mut flow = self.pending.pop_front().expect("front was there");
             let spans = spans
                 .get_or_insert_with(|| drops.intervals.iter().map(drop_span).collect::<Vec<_>>());
-            self.written(flow_with_drops(&mut flow, spans), &flow);
             if self.sel.keep(&flow) {
+                self.written(flow_with_drops(&mut flow, spans), &flow);
                 self.write(|s| s.flow(flow), sink);
             }
         }
@@ -1187,6 +1187,10 @@ fn due(last: &mut std::time::Instant, every: std::time::Duration) -> bool {
     due
 }
 
+/// Flows finished at the end of a live capture written per batch.
+#[cfg(feature = "live")]
+const END_BATCH: usize = 256;
+
 /// What the capture left when it stopped: its info, libpcap's counters and
 /// the kernel tracer's.
 #[cfg(feature = "live")]
@@ -1222,8 +1226,12 @@ fn end_live(
             watch.events(&flow, sink);
         }
         watch.pending.push_back(flow);
-        watch.release(&drops, sink);
+        // In batches: the drop spans are made once per batch.
+        if watch.pending.len() >= END_BATCH {
+            watch.release(&drops, sink);
+        }
     });
+    watch.release(&drops, sink);
     if let Some(e) = watch.failed.take() {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             return Err(PipelineError::output(e));
